@@ -1,0 +1,48 @@
+"""The facts document contract: its schema id, domains and the JSON Schema file.
+
+The JSON Schema (`rules/schema/facts-v1.schema.json`) is the single definition of the
+document. It lives in `rules` because every side reads it: the agent's tests, the
+collector's validator and the rule linter (which checks that rule paths exist).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_ID = "canhgac.facts/v1"
+
+
+class Domain(StrEnum):
+    """Top-level keys of a facts document, one per collector domain."""
+
+    HOST = "host"
+    PACKAGES = "packages"
+    UPDATES = "updates"
+    CERTIFICATES = "certificates"
+    LISTENING = "listening"
+    SERVICES = "services"
+    SSH = "ssh"
+    ACCOUNTS = "accounts"
+    FIREWALL = "firewall"
+    TIME = "time"
+    MALWARE_PROTECTION = "malware_protection"
+    LOGGING = "logging"
+    DISCOVERY = "discovery"
+
+
+ENVELOPE_KEYS = ("schema", "report_id", "agent_id", "seq", "collected_at", "agent_version")
+
+
+def schema_text() -> str:
+    return resources.files("rules").joinpath("schema/facts-v1.schema.json").read_text("utf-8")
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The parsed JSON Schema (cached; callers must not mutate it)."""
+    schema: dict[str, Any] = json.loads(schema_text())
+    return schema

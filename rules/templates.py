@@ -1,0 +1,75 @@
+"""Message and key templates: `{dotted.path}` substitution and nothing else.
+
+No format specs, no attribute access, no evaluation: a template can only read facts.
+`{{` and `}}` produce literal braces. Inside a quantifier, names are read from the
+item; `$.path` reads the document root and `params.name` a rule parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from rules.errors import RulesError
+
+_NAME = re.compile(r"^\.$|^(\$\.)?[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$")
+_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+MAX_RENDERED_VALUE = 512
+_ESCAPES = {"{{": "{", "}}": "}"}
+
+
+class TemplateError(RulesError):
+    """A template is malformed (unbalanced brace, bad placeholder name)."""
+
+
+def placeholders(template: str) -> list[str]:
+    """Names used by `template`; raises TemplateError if it is malformed."""
+    names: list[str] = []
+    for match in _TOKEN.finditer(template):
+        token = match.group(0)
+        if token in _ESCAPES:
+            continue
+        name = match.group(1)
+        if name is None:
+            offset = match.start()
+            raise TemplateError(
+                f"unbalanced '{token}' at offset {offset} (write {{{{ or }}}} for a literal brace)"
+            )
+        if not _NAME.match(name):
+            raise TemplateError(f"placeholder {{{name}}} is not a dotted path")
+        names.append(name)
+    return names
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list | tuple):
+        return ", ".join(_display(v) for v in value)
+    text = str(value)
+    return text if len(text) <= MAX_RENDERED_VALUE else text[:MAX_RENDERED_VALUE] + "…"
+
+
+def render(template: str, lookup: Callable[[str], Any]) -> str:
+    """Substitute each placeholder with `lookup(name)`; a missing name stays `{name}`.
+
+    `lookup` raises KeyError for a name it cannot resolve; leaving the placeholder
+    visible makes the gap obvious in a report instead of inventing a value.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in _ESCAPES:
+            return _ESCAPES[token]
+        name = match.group(1)
+        if name is None:
+            return token
+        try:
+            return _display(lookup(name))
+        except KeyError:
+            return token
+
+    return _TOKEN.sub(substitute, template)

@@ -1,0 +1,61 @@
+"""Package version comparison for the `version_*` operators.
+
+Implements dpkg's algorithm (deb-version(7)): `[epoch:]upstream[-revision]`, where
+`~` sorts before everything, even the end of the string (`1.0~rc1 < 1.0`), letters
+sort before other symbols, and digit runs compare numerically. RPM's rpmvercmp
+agrees with it on the usual `1.2.3-4.el9` shapes; the package-manager-specific
+differences (RPM's `^`, segment rules) are documented in docs/rules.md.
+"""
+
+from __future__ import annotations
+
+
+def _order(char: str) -> int:
+    if char == "~":
+        return -1
+    if char.isdigit():
+        return 0
+    if char.isalpha():
+        return ord(char)
+    return ord(char) + 256
+
+
+def _compare_part(a: str, b: str) -> int:
+    i = j = 0
+    while i < len(a) or j < len(b):
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ac = _order(a[i]) if i < len(a) else 0
+            bc = _order(b[j]) if j < len(b) else 0
+            if ac != bc:
+                return ac - bc
+            i += 1
+            j += 1
+        start_i, start_j = i, j
+        while i < len(a) and a[i].isdigit():
+            i += 1
+        while j < len(b) and b[j].isdigit():
+            j += 1
+        num_a = int(a[start_i:i] or "0")
+        num_b = int(b[start_j:j] or "0")
+        if num_a != num_b:
+            return -1 if num_a < num_b else 1
+    return 0
+
+
+def _split(version: str) -> tuple[int, str, str]:
+    epoch = 0
+    rest = version.strip()
+    if ":" in rest:
+        head, rest = rest.split(":", 1)
+        epoch = int(head) if head.isdigit() else 0
+    upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    return epoch, upstream, revision
+
+
+def compare_versions(a: str, b: str) -> int:
+    """Negative if a < b, zero if equal, positive if a > b (dpkg ordering)."""
+    epoch_a, up_a, rev_a = _split(a)
+    epoch_b, up_b, rev_b = _split(b)
+    if epoch_a != epoch_b:
+        return -1 if epoch_a < epoch_b else 1
+    return _compare_part(up_a, up_b) or _compare_part(rev_a, rev_b)
