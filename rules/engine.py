@@ -229,6 +229,7 @@ def evaluate_rule(
     try:
         if rule.applies_to is not None and not _expr(rule.applies_to, ctx):
             return result(Status.NOT_APPLICABLE)
+        ctx.trace.clear()  # evidence shows what the check read, not the applicability test
         if isinstance(rule.check, Quantified):
             items, errors = _item_results(rule, rule.check, ctx)
         else:

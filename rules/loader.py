@@ -317,7 +317,9 @@ class _PackParser:
         return tuple(value)
 
     def params(self, node: LocatedMap) -> dict[str, Any]:
-        value = node.get("params", {})
+        if "params" not in node:
+            return {}
+        value = node["params"]
         if not isinstance(value, LocatedMap):
             self.problem(
                 node.value_at("params"), "'params' must be a mapping of name: default value"
@@ -385,7 +387,8 @@ class _PackParser:
         self.unknown_keys(node, QUANTIFIER_KEYS, quantifier.value)
         source = self.path(node, "in")
         key = node.get("key")
-        if key is None and top:
+        # for_any yields no per-item findings, so only for_all/for_none need a key
+        if key is None and top and quantifier is not Quantifier.FOR_ANY:
             self.problem(
                 node.position,
                 f"'{quantifier}' at the top of a check needs 'key' (one finding per item)",
