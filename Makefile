@@ -1,0 +1,47 @@
+# canhgac developer and demo entry points. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv demo demo-stop test lint typecheck unit bench clean
+
+help:
+	@echo "make demo       install into $(VENV), run a collector on SQLite, ship one agent report, show findings and metrics"
+	@echo "make demo-stop  stop the demo collector"
+	@echo "make test       lint (ruff), type-check (mypy --strict) and run the whole test suite"
+	@echo "make bench      run the benchmarks under bench/ (prints figures; not part of the tests)"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+		echo "python3 with venv is needed: apt-get install -y python3-venv" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[all]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@bash packaging/demo.sh
+
+demo-stop:
+	@bash packaging/demo.sh stop
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
