@@ -9,7 +9,7 @@ never a pass; and comparing values of different kinds is an `error`, never false
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 from rules.errors import EvaluationError
@@ -36,19 +36,35 @@ class _PathMissingError(LookupError):
     """Internal: a path step did not exist."""
 
 
-@dataclass
 class _Context:
-    root: Mapping[str, Any]
-    params: Mapping[str, Any]
-    item: Any = None
-    in_item: bool = False
-    trace: dict[str, Any] = field(default_factory=dict)
+    """What an expression sees: the document, the parameters, the current item."""
+
+    __slots__ = ("in_item", "item", "params", "root", "trace")
+
+    def __init__(
+        self,
+        root: Mapping[str, Any],
+        params: Mapping[str, Any],
+        item: Any = None,
+        in_item: bool = False,
+    ) -> None:
+        self.root = root
+        self.params = params
+        self.item = item
+        self.in_item = in_item
+        self.trace: dict[str, Any] = {}
 
     def with_item(self, item: Any) -> _Context:
-        return replace(self, item=item, in_item=True, trace={})
+        # Called once per list element: a plain constructor, not dataclasses.replace.
+        return _Context(self.root, self.params, item, True)
 
 
-def _walk(start: Any, steps: list[str]) -> Any:
+@lru_cache(maxsize=4096)
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _walk(start: Any, steps: tuple[str, ...]) -> Any:
     current = start
     for step in steps:
         if isinstance(current, Mapping):
@@ -71,8 +87,8 @@ def _resolve(ctx: _Context, path: str) -> Any:
     if path == "$":
         return ctx.root
     if path.startswith("$."):
-        return _walk(ctx.root, path[2:].split("."))
-    return _walk(ctx.item if ctx.in_item else ctx.root, path.split("."))
+        return _walk(ctx.root, _steps(path[2:]))
+    return _walk(ctx.item if ctx.in_item else ctx.root, _steps(path))
 
 
 def _missing_error(ctx: _Context, path: str) -> EvaluationError:
@@ -172,6 +188,10 @@ def _lookup(ctx: _Context) -> Any:
     return lookup
 
 
+def _item_key(q: Quantified, ctx: _Context, index: int) -> str:
+    return (render(q.key, _lookup(ctx)) if q.key else "") or f"#{index}"
+
+
 def _evidence(item: Any) -> dict[str, Any]:
     return dict(item) if isinstance(item, Mapping) else {"value": item}
 
@@ -184,18 +204,17 @@ def _item_results(rule: Rule, q: Quantified, ctx: _Context) -> tuple[list[ItemRe
     elements = _items_of(ctx, q.source)
     for index, element in enumerate(elements):
         item_ctx = ctx.with_item(element)
-        key = render(q.key, _lookup(item_ctx)) if q.key else ""
-        key = key or f"#{index}"
         try:
             holds = _holds(q, item_ctx)
         except EvaluationError as e:
-            errors.append(f"item {key}: {e}")
+            errors.append(f"item {_item_key(q, item_ctx, index)}: {e}")
             continue
         if holds is None:
             continue
         any_held = any_held or holds
         if not _is_violation(q.quantifier, holds):
             continue
+        key = _item_key(q, item_ctx, index)  # rendered only for items that are reported
         seen_keys[key] = seen_keys.get(key, 0) + 1
         if seen_keys[key] > 1:  # keep item keys unique: one finding per key
             key = f"{key}#{seen_keys[key]}"

@@ -70,6 +70,8 @@ def _mismatch(op: str, fact: Any, value: Any) -> EvaluationError:
 
 
 def _same_kind(op: str, fact: Any, value: Any) -> None:
+    if type(fact) is type(value):  # the common case, without classifying both
+        return
     if kind_of(fact) != kind_of(value):
         raise _mismatch(op, fact, value)
 
@@ -89,8 +91,11 @@ def _ordered(op: str, fact: Any, value: Any) -> int:
 def _member(op: str, fact: Any, options: Any) -> bool:
     if not isinstance(options, list | tuple):
         raise EvaluationError(f"operator '{op}' needs a list value, got {kind_of(options)}")
-    if options and all(kind_of(option) != kind_of(fact) for option in options):
-        raise _mismatch(op, fact, options[0])
+    if options:
+        kind = kind_of(fact)
+        # One option of the fact's kind is enough; stop at the first.
+        if not any(kind_of(option) == kind for option in options):
+            raise _mismatch(op, fact, options[0])
     return fact in options
 
 
@@ -199,7 +204,8 @@ def _spec(
     apply: Callable[[str, Any, Any], bool],
     check: Callable[[Any], None] | None,
 ) -> OperatorSpec:
-    return OperatorSpec(True, check, lambda fact, value: apply(op.value, fact, value))
+    name = op.value  # bound once: the lambda runs for every item of every rule
+    return OperatorSpec(True, check, lambda fact, value: apply(name, fact, value))
 
 
 OPERATORS: dict[Operator, OperatorSpec] = {

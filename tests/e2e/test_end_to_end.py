@@ -36,7 +36,7 @@ def risky_listener() -> Iterator[socket.socket]:
     # connects to it, and no traffic leaves the machine.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", 2323))  # noqa: S104 - the exposure under test
+    sock.bind(("0.0.0.0", 2323))
     sock.listen()
     yield sock
     sock.close()
@@ -48,7 +48,16 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
     db_url = f"sqlite:///{tmp_path / 'canhgac.db'}"
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
-        [str(BIN / "canhgac-server"), "serve", "--listen", f"127.0.0.1:{port}", "--db", db_url, "--rules", str(PACK)],
+        [
+            str(BIN / "canhgac-server"),
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            db_url,
+            "--rules",
+            str(PACK),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -75,14 +84,23 @@ def test_agent_report_reaches_metrics_with_evidence(
     risky_listener: socket.socket, collector: tuple[str, str], tmp_path: Path
 ) -> None:
     url, db_url = collector
-    token = run(str(BIN / "canhgac-server"), "token", "create", "--db", db_url, "--agency", AGENCY).stdout.strip()
+    token = run(
+        str(BIN / "canhgac-server"), "token", "create", "--db", db_url, "--agency", AGENCY
+    ).stdout.strip()
     token_file = tmp_path / "token"
     token_file.write_text(token.splitlines()[-1] + "\n")
     token_file.chmod(0o600)
 
     run(
-        str(BIN / "canhgac-agent"), "run", "--once", "--server", url,
-        "--token-file", str(token_file), "--state-dir", str(tmp_path / "agent"),
+        str(BIN / "canhgac-agent"),
+        "run",
+        "--once",
+        "--server",
+        url,
+        "--token-file",
+        str(token_file),
+        "--state-dir",
+        str(tmp_path / "agent"),
     )
 
     metrics = requests.get(f"{url}/metrics", timeout=5).text
@@ -91,7 +109,8 @@ def test_agent_report_reaches_metrics_with_evidence(
 
     def value(name: str, **labels: str) -> float:
         found = [
-            s.value for s in samples
+            s.value
+            for s in samples
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
         ]
         assert len(found) == 1, f"{name}{labels}: {found}"
@@ -113,7 +132,9 @@ def test_agent_report_reaches_metrics_with_evidence(
             "SELECT rule_id, item_key, status, evidence FROM findings WHERE rule_id = ?",
             ("E2E-RISKY-PORT-EXPOSED",),
         ).fetchall()
-    assert [(r[0], r[1], r[2]) for r in rows] == [("E2E-RISKY-PORT-EXPOSED", "tcp/0.0.0.0:2323", "open")]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("E2E-RISKY-PORT-EXPOSED", "tcp/0.0.0.0:2323", "open")
+    ]
     evidence = json.loads(rows[0][3])
     assert evidence["port"] == 2323
     assert evidence["exposure"] == "all"
