@@ -7,101 +7,24 @@ import json
 import os
 import socket
 import sqlite3
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import free_port
+from .conftest import create_token, run_agent_once
 
-BIN = Path(sys.executable).parent
-PACK = Path(__file__).resolve().parents[1] / "data" / "e2e" / "risky-port.yaml"
 AGENCY = "so-tttt-e2e"
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, f"{argv[0]} failed: {done.stdout}\n{done.stderr}"
-    return done
-
-
-@pytest.fixture
-def risky_listener() -> Iterator[socket.socket]:
-    # Listening on every address is what makes the port "exposed"; the test never
-    # connects to it, and no traffic leaves the machine.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", 2323))
-    sock.listen()
-    yield sock
-    sock.close()
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port = free_port()
-    db_url = f"sqlite:///{tmp_path / 'canhgac.db'}"
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(BIN / "canhgac-server"),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            db_url,
-            "--rules",
-            str(PACK),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "collector did not become healthy"
-            time.sleep(0.1)
-        yield url, db_url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
 
 
 def test_agent_report_reaches_metrics_with_evidence(
     risky_listener: socket.socket, collector: tuple[str, str], tmp_path: Path
 ) -> None:
     url, db_url = collector
-    token = run(
-        str(BIN / "canhgac-server"), "token", "create", "--db", db_url, "--agency", AGENCY
-    ).stdout.strip()
-    token_file = tmp_path / "token"
-    token_file.write_text(token.splitlines()[-1] + "\n")
-    token_file.chmod(0o600)
-
-    run(
-        str(BIN / "canhgac-agent"),
-        "run",
-        "--once",
-        "--server",
-        url,
-        "--token-file",
-        str(token_file),
-        "--state-dir",
-        str(tmp_path / "agent"),
-    )
+    token_file = create_token(db_url, AGENCY, tmp_path)
+    run_agent_once(url, token_file, tmp_path / "agent")
 
     metrics = requests.get(f"{url}/metrics", timeout=5).text
     samples = [s for family in text_string_to_metric_families(metrics) for s in family.samples]
