@@ -1,0 +1,348 @@
+"""`canhgac-agent`: the agent's command line (a thin layer over the agent's modules).
+
+Exit codes: 0 success; 1 a check failed at or above `--fail-on`, or a report could
+not be delivered, or another runtime error; 2 bad usage, configuration or rules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agent import __version__
+from agent.config import AgentConfig, load_config
+from agent.errors import AgentError, ConfigError
+from agent.terminal import printable
+from rules.cli import rules_group
+
+LANGS = ("vi", "en")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+TOKEN_ENV = "CANHGAC_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+
+
+class UsageFailure(click.ClickException):
+    """Bad usage, configuration or rules: exit code 2, like click's own usage errors."""
+
+    exit_code = 2
+
+
+@contextmanager
+def _agent_errors() -> Iterator[None]:
+    """Turn agent exceptions into one-line messages with the right exit code."""
+    try:
+        yield
+    except ConfigError as e:
+        raise UsageFailure(printable(e)) from e
+    except AgentError as e:
+        raise click.ClickException(printable(e)) from e
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML configuration file (its `agent:` section); flags win over it.",
+)
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the sequence number is kept (default /var/lib/canhgac-agent when writable,"
+    " else $XDG_STATE_HOME/canhgac-agent).",
+)
+lang_option = click.option(
+    "--lang", type=click.Choice(LANGS), default="vi", show_default=True, help="Output language."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="canhgac-agent")
+def main() -> None:
+    """canhgac agent: collect security facts about this host, check them, ship them."""
+
+
+main.add_command(rules_group, name="rules")
+
+
+def _new_document(config: AgentConfig, state_dir: Path | None) -> dict[str, Any]:
+    """Collect a document for shipping or saving: takes the next sequence number."""
+    from agent.collectors.base import CollectContext
+    from agent.facts import DEFAULT_BUDGET_SECONDS, collect_facts
+    from agent.identity import next_identity
+    from agent.state import StateStore, default_state_dir
+
+    ctx = CollectContext()
+    store = StateStore(state_dir or config.state_dir or default_state_dir())
+    identity = next_identity(store, config.agent_id, ctx.root)
+    return collect_facts(
+        ctx, identity, budget_seconds=config.budget_seconds or DEFAULT_BUDGET_SECONDS
+    )
+
+
+def _local_document(config: AgentConfig) -> dict[str, Any]:
+    """Collect a document only to check it here: no state is read or written."""
+    from agent.collectors.base import CollectContext
+    from agent.facts import DEFAULT_BUDGET_SECONDS, collect_facts
+    from agent.identity import Identity, derived_agent_id
+
+    ctx = CollectContext()
+    agent_id = derived_agent_id(config.agent_id, ctx.root) or "local"
+    return collect_facts(
+        ctx,
+        Identity(agent_id=agent_id, seq=0),
+        budget_seconds=config.budget_seconds or DEFAULT_BUDGET_SECONDS,
+    )
+
+
+def _dump(document: Any) -> str:
+    # ASCII-only JSON: non-ASCII text from the host (including C1 controls and bidi
+    # overrides) reaches the terminal as \u escapes, never raw.
+    return json.dumps(document, indent=2) + "\n"
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Where to write the facts document (JSON); '-' is standard output.",
+)
+@state_dir_option
+@config_option
+def collect(output: Path, state_dir: Path | None, config_path: Path | None) -> None:
+    """Collect facts about this host and print the canhgac.facts/v1 document."""
+    with _agent_errors():
+        document = _new_document(load_config(config_path), state_dir)
+    text = _dump(document)
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, "utf-8")
+    except OSError as e:
+        raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from e
+
+
+@main.command()
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Rule file or directory (repeatable; default: the built-in packs).",
+)
+@click.option(
+    "--facts",
+    "facts_path",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Check this facts document instead of collecting one now ('-' reads stdin).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    default="high",
+    show_default=True,
+    help="Exit with 1 when a rule of this severity or higher fails.",
+)
+@lang_option
+@config_option
+def check(
+    *,
+    rule_paths: tuple[Path, ...],
+    facts_path: Path | None,
+    output_format: str,
+    fail_on: str,
+    lang: str,
+    config_path: Path | None,
+) -> None:
+    """Check this host (or a facts file) against the rules and print what fails."""
+    from agent.report import fails_at_or_above, format_score, format_table, score_dict
+    from rules.engine import evaluate
+    from rules.errors import RuleLoadError
+    from rules.loader import builtin_packs_dir, load_rules
+    from rules.model import Severity
+    from rules.scoring import score_results
+
+    with _agent_errors():
+        config = load_config(config_path)
+    paths = list(rule_paths) or list(config.rules) or [builtin_packs_dir()]
+    try:
+        ruleset = load_rules(paths)
+    except RuleLoadError as e:
+        for problem in e.problems:
+            click.echo(printable(problem), err=True)
+        raise UsageFailure(f"{len(e.problems)} problem(s) in the rules") from e
+
+    if facts_path is not None:
+        facts = _read_facts(facts_path)
+    else:
+        with _agent_errors():
+            facts = _local_document(config)
+    _note_collector_errors(facts, lang)
+
+    results = evaluate(ruleset, facts)
+    score = score_results(results)
+    if output_format == "json":
+        payload = {"results": [r.to_dict() for r in results], "score": score_dict(score)}
+        click.echo(_dump(payload), nl=False)
+    else:
+        for line in format_table(results, lang):
+            click.echo(line)
+        click.echo()
+        click.echo(format_score(score, lang))
+    if fails_at_or_above(results, Severity(fail_on)):
+        sys.exit(1)
+
+
+def _read_facts(path: Path) -> dict[str, Any]:
+    from rules.facts import SCHEMA_ID
+
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text("utf-8")
+        document = json.loads(text)
+    except OSError as e:
+        raise UsageFailure(f"cannot read {path}: {e.strerror or e}") from e
+    except ValueError as e:
+        raise UsageFailure(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
+        raise UsageFailure(f"{path} is not a {SCHEMA_ID} document")
+    return document
+
+
+def _note_collector_errors(facts: dict[str, Any], lang: str) -> None:
+    # Rules reading a failed domain report `error`; saying why up front saves a hunt.
+    errors = facts.get("errors")
+    if not isinstance(errors, list):
+        return
+    prefix = "lưu ý" if lang == "vi" else "note"
+    for entry in errors:
+        if isinstance(entry, dict):
+            line = f"{entry.get('domain')}: {entry.get('kind')}: {entry.get('reason')}"
+            click.echo(f"{prefix}: {printable(line)}", err=True)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Collect and ship one report, then exit.")
+@click.option("--server", help="Collector URL, e.g. https://canhgac.example.gov.vn")
+@click.option(
+    "--token",
+    help=f"Agent token (visible to other users in the process list: prefer --token-file"
+    f" or ${TOKEN_ENV}).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File holding the agent token.",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA certificate(s) (PEM) to verify the collector with, for a private CA.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the collector.",
+)
+@state_dir_option
+@config_option
+@lang_option
+def run(
+    *,
+    once: bool,
+    server: str | None,
+    token: str | None,
+    token_file: Path | None,
+    ca_file: Path | None,
+    timeout: float,
+    state_dir: Path | None,
+    config_path: Path | None,
+    lang: str,
+) -> None:
+    """Collect facts and ship them to the collector."""
+    if not once:
+        raise UsageFailure(
+            "only --once is available for now: a loop mode comes with durable delivery;"
+            " schedule `canhgac-agent run --once` with a systemd timer meanwhile"
+        )
+    from agent.errors import ShippingError
+    from agent.shipping import HttpTransport
+
+    with _agent_errors():
+        config = load_config(config_path)
+        server_url = server or config.server
+        if not server_url:
+            raise UsageFailure("no collector URL: pass --server URL or set agent.server")
+        transport = HttpTransport(
+            server_url,
+            _token(token, token_file, config),
+            ca_file=ca_file or config.ca_file,
+            timeout=timeout,
+        )
+        document = _new_document(config, state_dir)
+    try:
+        delivery = transport.send(document)
+    except ShippingError as e:
+        prefix = "gửi báo cáo thất bại" if lang == "vi" else "delivery failed"
+        raise click.ClickException(f"{prefix}: {printable(e)}") from e
+    click.echo(
+        _delivery_line(
+            printable(delivery.report_id), delivery.status, delivery.score, delivery.failing, lang
+        )
+    )
+
+
+def _token(token: str | None, token_file: Path | None, config: AgentConfig) -> str:
+    if token and token_file:
+        raise UsageFailure("--token and --token-file cannot be used together")
+    if token:
+        return token
+    path = token_file
+    if path is None:
+        from_env = os.environ.get(TOKEN_ENV)
+        if from_env:
+            return from_env
+        path = config.token_file
+    if path is None:
+        raise UsageFailure(
+            f"no token: pass --token-file FILE, set {TOKEN_ENV}, or set agent.token_file"
+        )
+    try:
+        return path.read_text("utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read the token file {path}: {e.strerror or e}") from e
+
+
+def _delivery_line(
+    report_id: str, status: str, score: float | None, failing: int, lang: str
+) -> str:
+    if lang == "vi":
+        state = {"accepted": "đã được tiếp nhận", "duplicate": "đã nhận trước đó (trùng lặp)"}
+        score_text = "chưa xác định" if score is None else f"{score * 100:.1f}%"
+        return (
+            f"báo cáo {report_id}: {state.get(status, printable(status))};"
+            f" điểm {score_text}; {failing} quy tắc không đạt"
+        )
+    state = {"accepted": "accepted", "duplicate": "already received (duplicate)"}
+    score_text = "unknown" if score is None else f"{score * 100:.1f}%"
+    return (
+        f"report {report_id}: {state.get(status, printable(status))};"
+        f" score {score_text}; {failing} failing rules"
+    )

@@ -1,0 +1,206 @@
+"""Delivering facts documents to the collector.
+
+`Transport` is the seam: `HttpTransport` sends one document now; the durable spool
+(a later revision) will wrap a Transport and retry from disk, without the CLI or
+the collectors knowing.
+
+The HTTP contract: `POST {server}/api/v1/reports` with the document as gzip-compressed
+JSON and a bearer token. The server answers 200 with
+`{"status": "accepted"|"duplicate", "report_id", "duplicate", "score", "failing"}`, or
+an error status with `{"error": {"code", "message", "field"?}}`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import requests
+
+from agent import __version__
+from agent.errors import ConfigError, ShippingError
+
+REPORTS_PATH = "/api/v1/reports"
+DEFAULT_TIMEOUT_SECONDS = 30.0
+_MAX_ERROR_TEXT = 500
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The collector's receipt for one report."""
+
+    status: str  # "accepted" or "duplicate"
+    report_id: str
+    duplicate: bool
+    score: float | None
+    failing: int
+
+
+class Transport(Protocol):
+    def send(self, document: Mapping[str, Any]) -> Delivery: ...
+
+
+def check_server_url(server_url: str) -> str:
+    """The server URL without a trailing slash; plain HTTP only to a loopback address.
+
+    Over plain HTTP the bearer token and the host's facts travel in clear text, which
+    is only acceptable when they never leave the machine (a local test collector).
+    """
+    parts = urlsplit(server_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"invalid server URL {server_url!r}: expected https://host[:port]")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"invalid server URL {server_url!r}: no query or fragment allowed")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"refusing to send the token over plain HTTP to {parts.hostname}: use https://"
+        )
+    return server_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token(token: str) -> str:
+    """The token without surrounding whitespace; it must be one printable word."""
+    value = token.strip()
+    if not value:
+        raise ConfigError("the token is empty")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigError("the token contains whitespace or control characters")
+    return value
+
+
+class HttpTransport:
+    """Sends each document in one HTTPS request, verifying the server's certificate."""
+
+    def __init__(
+        self,
+        server_url: str,
+        token: str,
+        *,
+        ca_file: Path | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.url = check_server_url(server_url) + REPORTS_PATH
+        self._token = check_token(token)
+        if ca_file is not None and not ca_file.is_file():
+            raise ConfigError(f"CA file not found: {ca_file}")
+        # Verification is never turned off: a private CA is trusted through ca_file.
+        self._verify: str | bool = str(ca_file) if ca_file is not None else True
+        self._timeout = timeout
+        self._session = session or requests.Session()
+
+    def send(self, document: Mapping[str, Any]) -> Delivery:
+        body = gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"))
+        headers = {
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+            "Authorization": f"Bearer {self._token}",
+            "User-Agent": f"canhgac-agent/{__version__}",
+            "Accept": "application/json",
+        }
+        try:
+            response = self._session.post(
+                self.url,
+                data=body,
+                headers=headers,
+                timeout=self._timeout,
+                verify=self._verify,
+                # A redirect would re-send the report (and maybe the token) elsewhere.
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as e:
+            raise ShippingError(f"TLS verification of {self.url} failed: {e}") from e
+        except requests.RequestException as e:
+            raise ShippingError(f"cannot reach {self.url}: {e}") from e
+        with response:
+            if not 200 <= response.status_code < 300:
+                raise _rejection(self.url, response)
+            return _receipt(self.url, response)
+
+
+def _rejection(url: str, response: requests.Response) -> ShippingError:
+    code = message = field = None
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict):
+        code = _text(error.get("code"))
+        message = _text(error.get("message"))
+        field = _text(error.get("field"))
+    summary = f"the server rejected the report: HTTP {response.status_code}"
+    if code:
+        summary += f" {code}"
+    if message:
+        summary += f": {message}"
+    elif not code:
+        summary += f" {response.reason or ''}".rstrip()
+    if field:
+        summary += f" (field {field})"
+    return ShippingError(
+        f"{summary} [{url}]",
+        status=response.status_code,
+        code=code,
+        server_message=message,
+        field=field,
+    )
+
+
+def _receipt(url: str, response: requests.Response) -> Delivery:
+    try:
+        data = response.json()
+    except ValueError as e:
+        raise ShippingError(
+            f"unexpected answer from {url} (HTTP {response.status_code}): not JSON",
+            status=response.status_code,
+        ) from e
+    problem = _receipt_problem(data)
+    if problem:
+        raise ShippingError(
+            f"unexpected answer from {url} (HTTP {response.status_code}): {problem}",
+            status=response.status_code,
+        )
+    status, score = data["status"], data.get("score")
+    return Delivery(
+        status=status,
+        report_id=data["report_id"],
+        duplicate=bool(data.get("duplicate", status == "duplicate")),
+        score=float(score) if score is not None else None,
+        failing=data.get("failing", 0),
+    )
+
+
+def _receipt_problem(data: Any) -> str | None:
+    """Why `data` is not a valid receipt, or None when it is."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("status"), str) or not isinstance(data.get("report_id"), str):
+        return "status and report_id must be strings"
+    score = data.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        return "score must be a number or null"
+    failing = data.get("failing", 0)
+    if isinstance(failing, bool) or not isinstance(failing, int):
+        return "failing must be an integer"
+    return None
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:_MAX_ERROR_TEXT]

@@ -1,0 +1,37 @@
+"""Making untrusted text safe to print on a terminal.
+
+Facts come from the host (hostnames, process names, os-release fields) and server
+answers come from the network; printed raw, an ESC byte in them could recolour,
+rewrite or hide lines of the administrator's terminal, and bidirectional-override
+characters could make text read differently from what it is. Every such character
+is shown as a visible escape instead.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Unicode categories never printed raw: controls (C0, C1, DEL), format characters
+# (bidi overrides, zero-width characters), line and paragraph separators,
+# surrogates and unassigned/private code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(value: object) -> str:
+    """`value` as text with every unsafe character written as `\\xNN` or `\\uNNNN`."""
+    text = str(value)
+    if text.isprintable():  # the common case, checked in C
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            if code <= 0xFF:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
