@@ -23,6 +23,7 @@ from rules.scoring import DEFAULT_WEIGHTS
 from tests.agent.collector_stub import make_pki, serve
 from tests.agent.conftest import DATA, ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp
+from tests.support import require
 
 PACK = DATA / "rules" / "test-pack.yaml"
 SCRIPT = Path(sys.executable).with_name("canhgac-agent")
@@ -381,8 +382,7 @@ def test_rules_group_is_mounted() -> None:
 
 
 def test_installed_script() -> None:
-    if not SCRIPT.exists():
-        pytest.skip("canhgac-agent is not installed next to this interpreter")
+    require(SCRIPT.exists(), "canhgac-agent is not installed next to this interpreter")
     version = subprocess.run([SCRIPT, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("canhgac-agent, version ")
     listed = subprocess.run(

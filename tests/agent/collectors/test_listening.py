@@ -16,6 +16,7 @@ from agent.collectors.listening import collect_listening, exposure
 from agent.collectors.system import ProcessOwner
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp, udp
 from tests.agent.privileges import as_unprivileged
+from tests.support import require
 
 
 @pytest.fixture
@@ -91,19 +92,25 @@ def test_finds_real_sockets_of_this_process(
     )
 
 
-def test_finds_real_ipv6_loopback_socket(sockets: list[socket.socket]) -> None:
+def _ipv6_loopback_usable() -> bool:
     try:
-        port = _open(sockets, socket.AF_INET6, socket.SOCK_STREAM, "::1")
-    except OSError as e:
-        pytest.skip(f"no IPv6 loopback here: {e}")
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_finds_real_ipv6_loopback_socket(sockets: list[socket.socket]) -> None:
+    require(socket.has_ipv6 and _ipv6_loopback_usable(), "no IPv6 loopback on this machine")
+    port = _open(sockets, socket.AF_INET6, socket.SOCK_STREAM, "::1")
     entry = _entry(collect_listening(CollectContext(run=RecordedRunner())).data, "tcp", port)
     assert (entry["family"], entry["address"], entry["exposure"]) == ("ipv6", "::1", "loopback")
 
 
 def test_unprivileged_run_reports_missing_owners(sockets: list[socket.socket]) -> None:
     """Really drop to `nobody` (in a forked child) and look at a socket root owns."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to open a socket another user cannot attribute")
+    require(os.geteuid() == 0, "needs root to open a socket another user cannot attribute")
     port = _open(sockets, socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1")
 
     def close_inherited() -> None:
