@@ -1,0 +1,133 @@
+"""Opening the database: engine, SQLite settings and the two kinds of session.
+
+SQLite is the embedded default; PostgreSQL is the scale-out path (several replicas on
+one database). Everything here stays portable; SQLite-only tuning is applied in
+connection events so the rest of the code never branches on the dialect.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.errors import DatabaseError
+
+# Execution option that selects how a SQLite transaction starts (see `_on_begin`).
+_BEGIN_OPTION = "canhgac_sqlite_begin"
+_BEGIN_STATEMENTS = {"deferred": "BEGIN DEFERRED", "immediate": "BEGIN IMMEDIATE"}
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class Database:
+    """An engine and its session factories; the storage layer's one dependency."""
+
+    engine: Engine
+    _reader: sessionmaker[Session]
+    _writer: sessionmaker[Session]
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def session(self) -> Session:
+        """A session for reading (a deferred transaction on SQLite)."""
+        return self._reader()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on error.
+
+        On SQLite it starts with BEGIN IMMEDIATE: it takes the write lock up front, so
+        two concurrent writers queue on busy_timeout instead of one failing with
+        SQLITE_BUSY when it upgrades a read snapshot that the other changed.
+        """
+        with self._writer.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        """`SELECT 1`; raises DatabaseError when the database cannot answer."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"database {self.url} is unavailable: {e}") from e
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(url: str) -> Database:
+    """Create the engine for `url` (checking a SQLite file's directory first)."""
+    engine = make_engine(url)
+    writer_engine = engine.execution_options(**{_BEGIN_OPTION: "immediate"})
+    return Database(
+        engine=engine,
+        _reader=sessionmaker(engine, expire_on_commit=False),
+        _writer=sessionmaker(writer_engine, expire_on_commit=False),
+    )
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as e:
+        raise DatabaseError(f"invalid database URL {url!r}: {e}") from e
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite:
+        _check_sqlite_path(parsed.database)
+    try:
+        engine = create_engine(parsed)
+    except (NoSuchModuleError, ImportError) as e:
+        raise DatabaseError(f"no driver for database URL {parsed.drivername!r}: {e}") from e
+    if is_sqlite:
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _check_sqlite_path(database: str | None) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        # In-memory databases exist only per connection: useless for a collector.
+        raise DatabaseError("a SQLite database must be a file (sqlite:///path/to/canhgac.db)")
+    directory = Path(database).parent
+    if not directory.is_dir():
+        raise DatabaseError(
+            f"data directory {directory} does not exist: create it (owned by the collector's"
+            " user), set server.data_dir, or pass --db"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        # WAL mode creates -wal and -shm files beside the database.
+        raise DatabaseError(f"data directory {directory} is not writable by this user")
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 module opens transactions implicitly and not before DDL; turn that
+    # off and let `_on_begin` emit BEGIN, so every transaction (DDL included) is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL: readers (metrics refresh, health checks) never block the writer.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL, not WAL's usual NORMAL: a report is acknowledged only after its commit
+        # and the agent then drops it from its spool, so a commit must survive a power
+        # loss; NORMAL could lose the last transactions that were acknowledged.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
+    finally:
+        cursor.close()
+
+
+def _on_begin(connection: Any) -> None:
+    mode = connection.get_execution_options().get(_BEGIN_OPTION, "deferred")
+    connection.exec_driver_sql(_BEGIN_STATEMENTS[mode])

@@ -1,0 +1,81 @@
+"""Exceptions of the collector; every one derives from `ServerError`.
+
+`IngestError` and its subclasses carry what the HTTP layer needs (status, a stable
+machine-readable code, a message and optionally the offending field), so the ingest
+core stays free of FastAPI and the API maps every refusal the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServerError(Exception):
+    """Base of every error raised by the server package."""
+
+
+class ConfigError(ServerError):
+    """The configuration file or a flag is invalid."""
+
+
+class InvalidArgumentError(ServerError):
+    """A value given to a command (agency id, token id...) is invalid."""
+
+
+class DatabaseError(ServerError):
+    """The database cannot be opened, migrated or reached."""
+
+
+class IngestError(ServerError):
+    """A report was refused; nothing was stored."""
+
+    status: ClassVar[int] = 400
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body of the HTTP answer: `{"error": {"code", "message", "field"?}}`."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class BadRequestError(IngestError):
+    """The body is not a JSON object (bad UTF-8, bad JSON, too deep, bad gzip)."""
+
+    status = 400
+
+
+class UnauthorizedError(IngestError):
+    """No usable bearer token (missing, malformed, unknown or revoked)."""
+
+    status = 401
+
+
+class ForbiddenError(IngestError):
+    """A valid token that may not report for this agent."""
+
+    status = 403
+
+
+class PayloadTooLargeError(IngestError):
+    """The body, compressed or decompressed, exceeds a configured limit."""
+
+    status = 413
+
+
+class UnsupportedEncodingError(IngestError):
+    """A Content-Encoding other than identity or gzip."""
+
+    status = 415
+
+
+class UnprocessableError(IngestError):
+    """Well-formed JSON that is not a valid facts document."""
+
+    status = 422

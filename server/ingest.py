@@ -1,0 +1,166 @@
+"""The ingest core: one report in, one answer out, no web framework involved.
+
+`IngestService.ingest` takes the raw body, its Content-Encoding and a verified
+credential; it decodes and validates the document (`payload`), evaluates it with the
+collector's rule set, scores it, and stores everything in ONE transaction (`store`).
+It answers only after the commit: an acknowledged report is durable, and a refused
+one (any `IngestError`) left nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from rules.engine import evaluate
+from rules.model import RuleSet, Severity
+from rules.results import RuleResult
+from rules.scoring import Score, score_results
+from server.clock import Clock, utc_now
+from server.config import ServerConfig
+from server.db import Database
+from server.errors import DatabaseError, ForbiddenError, ServerError, UnauthorizedError
+from server.models import Report
+from server.payload import FactsDocument, Limits, decode_document
+from server.state import HostSnapshot
+from server.store import DuplicateReport, StoredReport, store_report
+from server.tokens import Credential, verify_token
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+# One retry covers the races a unique constraint settles (two first reports of one
+# agent creating its host); a second conflict is not a race any more.
+_STORE_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: str  # accepted | duplicate
+    report_id: str
+    score: float | None = None
+    failing: int = 0
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": self.status,
+            "report_id": self.report_id,
+            "duplicate": self.status == DUPLICATE,
+        }
+        if self.status == ACCEPTED:
+            body["score"] = self.score
+            body["failing"] = self.failing
+        return body
+
+
+def limits_of(config: ServerConfig) -> Limits:
+    return Limits(
+        max_body_bytes=config.max_body_bytes,
+        max_decompressed_bytes=config.max_decompressed_bytes,
+        max_json_depth=config.max_json_depth,
+        future_skew=timedelta(seconds=config.future_skew_seconds),
+    )
+
+
+class IngestService:
+    """Authenticates agents and ingests their reports."""
+
+    def __init__(
+        self,
+        database: Database,
+        ruleset: RuleSet,
+        limits: Limits,
+        *,
+        weights: Mapping[Severity, float],
+        clock: Clock = utc_now,
+        on_commit: Callable[[HostSnapshot], None] | None = None,
+    ) -> None:
+        self._database = database
+        self._ruleset = ruleset
+        self._limits = limits
+        self._weights = weights
+        self._clock = clock
+        self._on_commit = on_commit
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def authenticate(self, presented: str | None) -> Credential:
+        """The credential for a bearer token; UnauthorizedError when missing or invalid."""
+        if not presented:
+            raise UnauthorizedError("missing_token", "a bearer token is required")
+        try:
+            with self._database.session() as session:
+                return verify_token(session, presented)
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot verify the token: {e}") from e
+
+    def ingest(
+        self, credential: Credential, body: bytes, content_encoding: str | None
+    ) -> IngestResult:
+        received_at = self._clock()
+        document = decode_document(body, content_encoding, self._limits, received_at)
+        if credential.agent_id is not None and credential.agent_id != document.agent_id:
+            # Checked again, authoritatively, inside the transaction (see store.bind_token).
+            raise ForbiddenError(
+                "token_bound_to_other_agent",
+                "this token belongs to another agent",
+                "agent_id",
+            )
+        if self._report_exists(document.report_id):
+            # The common retry after a lost acknowledgement: skip the evaluation.
+            return IngestResult(DUPLICATE, document.report_id)
+        results = evaluate(self._ruleset, document.data)
+        score = score_results(results, self._weights)
+        stored = self._store(credential, document, results, score, received_at)
+        if stored is None:
+            return IngestResult(DUPLICATE, document.report_id)
+        if stored.newest and self._on_commit is not None:
+            self._on_commit(stored.host)
+        return IngestResult(ACCEPTED, document.report_id, score.ratio, score.failed)
+
+    def _store(
+        self,
+        credential: Credential,
+        document: FactsDocument,
+        results: list[RuleResult],
+        score: Score,
+        received_at: datetime,
+    ) -> StoredReport | None:
+        """Store in one transaction; None when the report id turned out to be known."""
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                with self._database.write() as session:
+                    return store_report(
+                        session,
+                        credential,
+                        document,
+                        results=results,
+                        score=score,
+                        received_at=received_at,
+                    )
+            except DuplicateReport:
+                return None
+            except IntegrityError as e:
+                # Another transaction (this replica or another) stored the same
+                # report id, or created this agent's host, between our read and write.
+                if self._report_exists(document.report_id):
+                    return None
+                if attempt == _STORE_ATTEMPTS:
+                    raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
+            except OperationalError as e:
+                raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
+        raise ServerError("unreachable: the store loop always returns or raises")
+
+    def _report_exists(self, report_id: str) -> bool:
+        try:
+            with self._database.session() as session:
+                found = session.scalar(select(Report.id).where(Report.report_id == report_id))
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot look up report {report_id}: {e}") from e
+        return found is not None

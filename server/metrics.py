@@ -1,0 +1,152 @@
+"""Prometheus metrics: host gauges from the in-memory cache, ingest counters.
+
+A custom collector over `HostStateCache` builds the host series at scrape time, so a
+scrape never touches the database, and a host's series disappear with it. The series
+per host are bounded: one info, one score, one timestamp, five failing counts (zeros
+included, so `sum` and alerts see every severity) and one error count.
+Labels are `host` and `agency`, never `instance` (Prometheus owns that one).
+"""
+
+from __future__ import annotations
+
+from collections import Counter as TallyCounter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from rules.model import Severity
+from server.state import HostSnapshot, HostStateCache
+
+OUTCOMES = (
+    "accepted",
+    "duplicate",
+    "bad_request",
+    "unauthorized",
+    "forbidden",
+    "too_large",
+    "unsupported_encoding",
+    "invalid",
+    "unavailable",
+    "error",
+)
+_OUTCOME_BY_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    413: "too_large",
+    415: "unsupported_encoding",
+    422: "invalid",
+    503: "unavailable",
+}
+_HOST_LABELS = ["host", "agency"]
+
+
+def outcome_for_status(status: int) -> str:
+    return _OUTCOME_BY_STATUS.get(status, "error")
+
+
+def host_labels(snapshots: list[HostSnapshot]) -> dict[str, str]:
+    """agent_id -> `host` label value: the hostname, made unique within its agency.
+
+    Two machines of one agency may share a hostname; identical label sets would make
+    the exposition invalid, so colliding hosts get `hostname/agent_id`.
+    """
+    counts = TallyCounter((s.agency_id, s.hostname) for s in snapshots)
+    return {
+        s.agent_id: s.hostname
+        if counts[(s.agency_id, s.hostname)] == 1
+        else f"{s.hostname}/{s.agent_id}"
+        for s in snapshots
+    }
+
+
+class HostCollector(Collector):
+    """Builds the per-host metric families from the cache at each scrape."""
+
+    def __init__(self, cache: HostStateCache) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        snapshots = sorted(self._cache.snapshots(), key=lambda s: (s.agency_id, s.hostname))
+        names = host_labels(snapshots)
+        info = InfoMetricFamily(
+            "canhgac_host",
+            "Host metadata from its newest report.",
+            labels=_HOST_LABELS,
+        )
+        score = GaugeMetricFamily(
+            "canhgac_host_score_ratio",
+            "Compliance score of the host's newest report (0-1); absent when unknown.",
+            labels=_HOST_LABELS,
+        )
+        last_report = GaugeMetricFamily(
+            "canhgac_host_last_report_timestamp_seconds",
+            "When the collector received the host's newest report (Unix time).",
+            labels=_HOST_LABELS,
+        )
+        failing = GaugeMetricFamily(
+            "canhgac_host_rules_failing",
+            "Rules failing on the host, by severity.",
+            labels=[*_HOST_LABELS, "severity"],
+        )
+        errors = GaugeMetricFamily(
+            "canhgac_host_rules_error",
+            "Rules that could not be evaluated on the host.",
+            labels=_HOST_LABELS,
+        )
+        for snapshot in snapshots:
+            labels = [names[snapshot.agent_id], snapshot.agency_id]
+            info.add_metric(
+                labels,
+                {
+                    "agent_id": snapshot.agent_id,
+                    "os": snapshot.os_pretty_name or "",
+                    "agent_version": snapshot.agent_version,
+                },
+            )
+            if snapshot.score_ratio is not None:
+                score.add_metric(labels, snapshot.score_ratio)
+            last_report.add_metric(labels, snapshot.last_received_at.timestamp())
+            for severity in Severity:
+                failing.add_metric(
+                    [*labels, severity.value], float(snapshot.failing.get(severity, 0))
+                )
+            errors.add_metric(labels, float(snapshot.error_count))
+        yield from (info, score, last_report, failing, errors)
+
+
+class BuildInfoCollector(Collector):
+    def __init__(self, version: str) -> None:
+        self._version = version
+
+    def collect(self) -> Iterator[Metric]:
+        info = InfoMetricFamily("canhgac_build", "The collector's version.")
+        info.add_metric([], {"version": self._version})
+        yield info
+
+
+class IngestMetrics:
+    """Counters of ingest outcomes, every outcome exported from zero."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._received = Counter(
+            "canhgac_reports_received",
+            "Reports received, by outcome.",
+            labelnames=["outcome"],
+            registry=registry,
+        )
+        for outcome in OUTCOMES:
+            self._received.labels(outcome=outcome)
+
+    def count(self, outcome: str) -> None:
+        self._received.labels(outcome=outcome).inc()
+
+
+def build_registry(cache: HostStateCache, version: str) -> tuple[CollectorRegistry, IngestMetrics]:
+    """A registry of our own: the process-global one would mix in every import's metrics."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(BuildInfoCollector(version))
+    registry.register(HostCollector(cache))
+    return registry, IngestMetrics(registry)

@@ -1,0 +1,174 @@
+"""The collector's tables (SQLAlchemy 2 typed declarative).
+
+Migrations in `server/migrations/versions` create exactly this schema; a test compares
+the two. Every timestamp is timezone-aware UTC in Python (`UTCDateTime`), whatever the
+database stores.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so later migrations (and batch mode on SQLite) can refer
+# to them by name on every database.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Reports, results and findings grow without bound: 64-bit keys on PostgreSQL. SQLite
+# only auto-increments an INTEGER PRIMARY KEY (already 64-bit there).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; naive datetimes are refused, never guessed."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        # SQLite keeps no offset: what it returns was stored as UTC by the bind above.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+
+
+class AgentToken(Base):
+    """An agent's bearer token; only the SHA-256 of its secret is stored."""
+
+    __tablename__ = "agent_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public token id
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256
+    # Bound to the first agent that reports with the token; later reports must match.
+    agent_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Host(Base):
+    """One agent's machine and the state of its newest report (by seq)."""
+
+    __tablename__ = "hosts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(128), unique=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    token_id: Mapped[str] = mapped_column(ForeignKey("agent_tokens.id"))
+    hostname: Mapped[str] = mapped_column(String(255))
+    os_pretty_name: Mapped[str | None] = mapped_column(String(1024))
+    agent_version: Mapped[str] = mapped_column(String(64))
+    last_report_id: Mapped[str] = mapped_column(String(36))
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_collected_at: Mapped[datetime]
+    last_received_at: Mapped[datetime]
+    score_ratio: Mapped[float | None] = mapped_column(Float)
+    passed_count: Mapped[int] = mapped_column(Integer)
+    failed_count: Mapped[int] = mapped_column(Integer)
+    error_count: Mapped[int] = mapped_column(Integer)
+    # One column per severity (not JSON) so SQL and Grafana can sum and filter them.
+    failing_critical: Mapped[int] = mapped_column(Integer)
+    failing_high: Mapped[int] = mapped_column(Integer)
+    failing_medium: Mapped[int] = mapped_column(Integer)
+    failing_low: Mapped[int] = mapped_column(Integer)
+    failing_info: Mapped[int] = mapped_column(Integer)
+
+
+class Report(Base):
+    """One accepted facts document, kept verbatim as evidence."""
+
+    __tablename__ = "reports"
+    __table_args__ = (Index("ix_reports_host_id_seq", "host_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(36), unique=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    collected_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    agent_version: Mapped[str] = mapped_column(String(64))
+    facts: Mapped[str] = mapped_column(Text)  # the document as received (UTF-8 JSON)
+    score_ratio: Mapped[float | None] = mapped_column(Float)
+
+
+class RuleResultRow(Base):
+    """The result of one rule for one report."""
+
+    __tablename__ = "rule_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(128))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    items: Mapped[list[Any]]
+    errors: Mapped[list[Any]]
+
+
+class Finding(Base):
+    """One failing item of one rule on one host, over time (open -> resolved -> reopened)."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("host_id", "rule_id", "item_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(128))
+    item_key: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | resolved
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    reopened_count: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[dict[str, Any]]
+    message: Mapped[dict[str, Any]]

@@ -1,0 +1,239 @@
+"""From request body bytes to a validated facts document, refusing anything else.
+
+Each step bounds its cost before doing the work: the compressed size, then the
+decompressed size (a gzip bomb stops at the cap, it is never inflated in full), then
+the JSON nesting depth, then the schema. Every refusal is an `IngestError`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import fastjsonschema
+
+from rules.facts import SCHEMA_ID, load_schema
+from server.errors import (
+    BadRequestError,
+    PayloadTooLargeError,
+    UnprocessableError,
+    UnsupportedEncodingError,
+)
+
+_GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw zlib
+_IDENTITY = {"", "identity"}
+_GZIP = {"gzip", "x-gzip"}
+# A \u escape of a UTF-16 surrogate: json.loads leaves a lone one in the str, and such
+# a str cannot be encoded to store it. Only documents with such an escape pay the check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int
+    max_decompressed_bytes: int
+    max_json_depth: int
+    future_skew: timedelta
+
+
+@dataclass(frozen=True)
+class FactsDocument:
+    """A valid `canhgac.facts/v1` document: its text as received and its parsed form."""
+
+    text: str
+    data: dict[str, Any]
+    report_id: str
+    agent_id: str
+    seq: int
+    collected_at: datetime
+    agent_version: str
+
+    @property
+    def hostname(self) -> str:
+        host = self.data.get("host")
+        # `host` is optional in v1 (its collector may have failed): fall back to the id.
+        return str(host["hostname"]) if isinstance(host, dict) else self.agent_id
+
+    @property
+    def os_pretty_name(self) -> str | None:
+        host = self.data.get("host")
+        if not isinstance(host, dict):
+            return None
+        os_info = host["os"]
+        pretty = os_info.get("pretty_name")
+        return str(pretty) if pretty else str(os_info["name"])
+
+
+def decode_document(
+    body: bytes, content_encoding: str | None, limits: Limits, now: datetime
+) -> FactsDocument:
+    """Run every check on `body` in order; raise the first IngestError met."""
+    if len(body) > limits.max_body_bytes:
+        raise PayloadTooLargeError(
+            "body_too_large", f"the body exceeds {limits.max_body_bytes} bytes"
+        )
+    raw = decode_content(body, content_encoding, limits.max_decompressed_bytes)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRequestError("invalid_utf8", f"the body is not valid UTF-8: {e.reason}") from e
+    data = parse_json(text, limits.max_json_depth)
+    return validate_facts(text, data, limits.future_skew, now)
+
+
+def decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in _IDENTITY:
+        return body
+    if encoding in _GZIP:
+        return gunzip_capped(body, max_bytes)
+    raise UnsupportedEncodingError(
+        "unsupported_encoding",
+        f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)",
+    )
+
+
+def gunzip_capped(body: bytes, max_bytes: int) -> bytes:
+    """Inflate gzip `body` (several members allowed) without producing > max_bytes."""
+    out = bytearray()
+    decompressor = zlib.decompressobj(_GZIP_WBITS)
+    data = body
+    try:
+        while True:
+            # max_length is at least 1 here: 0 would mean "unlimited" to zlib.
+            chunk = decompressor.decompress(data, max_bytes - len(out) + 1)
+            out += chunk
+            if len(out) > max_bytes:
+                raise PayloadTooLargeError(
+                    "decompressed_too_large",
+                    f"the decompressed body exceeds {max_bytes} bytes",
+                )
+            if decompressor.eof:
+                data = decompressor.unused_data
+                if not data:
+                    break
+                decompressor = zlib.decompressobj(_GZIP_WBITS)  # next gzip member
+                continue
+            data = decompressor.unconsumed_tail
+            if not data and not chunk:
+                break  # input exhausted and nothing more buffered
+    except zlib.error as e:
+        raise BadRequestError("invalid_gzip", f"the body is not valid gzip: {e}") from e
+    if not decompressor.eof:
+        raise BadRequestError("invalid_gzip", "the gzip body is truncated")
+    return bytes(out)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str, max_depth: int) -> dict[str, Any]:
+    """Parse a JSON object no deeper than `max_depth` containers."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError as e:
+        # The C parser recurses per level; far past max_depth it stops here, cleanly.
+        raise BadRequestError("json_too_deep", f"JSON nesting exceeds {max_depth} levels") from e
+    except ValueError as e:
+        raise BadRequestError("invalid_json", f"the body is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise BadRequestError("not_an_object", "the body must be a JSON object")
+    if json_depth(data, max_depth) > max_depth:
+        raise BadRequestError("json_too_deep", f"JSON nesting exceeds {max_depth} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise BadRequestError("invalid_unicode", "the JSON contains a lone surrogate") from e
+    return data
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """Container nesting depth of `value`, computed without recursion.
+
+    Stops early once past `limit`: the caller only needs to know it is too deep.
+    """
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+@cache
+def _validator() -> Any:
+    # Compiled once per process: compiling generates and execs Python source.
+    # use_default=False: the document evaluated is exactly the document stored.
+    return fastjsonschema.compile(load_schema(), use_default=False)
+
+
+def validate_facts(
+    text: str, data: dict[str, Any], future_skew: timedelta, now: datetime
+) -> FactsDocument:
+    schema = data.get("schema")
+    if schema is None:
+        raise UnprocessableError("schema_violation", "missing required field schema", "schema")
+    if schema != SCHEMA_ID:
+        raise UnprocessableError(
+            "unsupported_schema",
+            f"schema {schema!r} is not supported; this collector accepts {SCHEMA_ID}",
+            "schema",
+        )
+    try:
+        _validator()(data)
+    except fastjsonschema.JsonSchemaValueException as e:
+        field, message = _describe(e)
+        raise UnprocessableError("schema_violation", message, field) from e
+    collected_at = _parse_timestamp(data["collected_at"])
+    if collected_at > now + future_skew:
+        raise UnprocessableError(
+            "collected_at_in_future",
+            f"collected_at {data['collected_at']} is more than"
+            f" {int(future_skew.total_seconds())} s ahead of the collector's clock",
+            "collected_at",
+        )
+    return FactsDocument(
+        text=text,
+        data=data,
+        report_id=data["report_id"],
+        agent_id=data["agent_id"],
+        seq=data["seq"],
+        collected_at=collected_at,
+        agent_version=data["agent_version"],
+    )
+
+
+def _describe(error: Any) -> tuple[str | None, str]:
+    """(dotted field path, message) from a fastjsonschema error, without its `data` prefix."""
+    parts = error.path[1:]  # path[0] is fastjsonschema's name for the root, "data"
+    if error.rule == "required" and isinstance(error.value, dict):
+        missing = [key for key in error.rule_definition if key not in error.value]
+        if missing:
+            required = ".".join([*parts, missing[0]])
+            return required, f"missing required field {required}"
+    field = ".".join(parts) or None
+    name = error.name or ""
+    message: str = error.message
+    detail = message[len(name) :].strip() if message.startswith(name) else message
+    return field, f"{field or 'the document'} {detail}"
+
+
+def _parse_timestamp(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise UnprocessableError(
+            "schema_violation", f"collected_at {value!r} is not a valid time", "collected_at"
+        ) from e
+    return parsed.astimezone(UTC)

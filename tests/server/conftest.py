@@ -1,0 +1,111 @@
+"""Fixtures of the collector's tests: a real migrated database, rules, tokens, a live server.
+
+`db_url` is the one place that names the database: a later issue adds PostgreSQL as a
+second parameter and the whole suite runs on both.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+import uvicorn
+
+from rules.loader import load_rules
+from rules.model import RuleSet
+from server.api import create_app
+from server.config import ServerConfig
+from server.db import Database, open_database
+from server.ingest import IngestService, limits_of
+from server.migrate import upgrade
+from server.state import HostStateCache
+from tests.server.helpers import RULES_DIR, new_token
+from tests.support import free_port
+
+LIVE_MAX_BODY = 2 * 1024 * 1024  # above a 1 GiB gzip bomb (~1 MiB), small enough to exceed
+
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    directory = tmp_path_factory.mktemp("db")
+    return f"sqlite:///{directory / 'canhgac.db'}"
+
+
+@pytest.fixture
+def database(db_url: str) -> Iterator[Database]:
+    upgrade(db_url)
+    database = open_database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def ruleset() -> RuleSet:
+    return load_rules([RULES_DIR])
+
+
+@pytest.fixture
+def token(database: Database) -> str:
+    return new_token(database)
+
+
+@pytest.fixture
+def config(db_url: str) -> ServerConfig:
+    return ServerConfig(db_url=db_url)
+
+
+@pytest.fixture
+def cache() -> HostStateCache:
+    return HostStateCache()
+
+
+@pytest.fixture
+def service(
+    database: Database, ruleset: RuleSet, config: ServerConfig, cache: HostStateCache
+) -> IngestService:
+    return IngestService(
+        database, ruleset, limits_of(config), weights=config.weights, on_commit=cache.put
+    )
+
+
+@dataclass
+class LiveServer:
+    url: str
+    database: Database
+    config: ServerConfig
+
+    @property
+    def reports_url(self) -> str:
+        return f"{self.url}/api/v1/reports"
+
+
+@pytest.fixture
+def live_server(database: Database, ruleset: RuleSet, db_url: str) -> Iterator[LiveServer]:
+    """The real app under uvicorn, on a free loopback port, in a thread."""
+    config = ServerConfig(db_url=db_url, max_body_bytes=LIVE_MAX_BODY, metrics_refresh_seconds=0.2)
+    app = create_app(config, database, ruleset)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("the collector did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", database, config)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def fixed_now() -> datetime:
+    return datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
