@@ -13,30 +13,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rules.errors import EvaluationError, Problem, RuleLoadError
+from rules.errors import Problem, RuleLoadError
 from rules.model import (
     LANGUAGES,
-    AllOf,
-    AnyOf,
-    Expr,
-    Leaf,
     Localized,
-    Not,
     Pack,
-    ParamRef,
-    Quantified,
-    Quantifier,
     Rule,
     RuleSet,
     Severity,
 )
-from rules.operators import OPERATORS, Operator
+from rules.parsing import ExpressionParser, plain_data
 from rules.templates import TemplateError, placeholders
 from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
 
-RULE_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
+# Rule ids are stored in 128-character columns; 64 leaves room and stays readable.
+RULE_ID = re.compile(r"^(?=.{1,64}$)[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 PACK_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-PATH = re.compile(r"^\.$|^(\$\.)?[A-Za-z_][A-Za-z0-9_]*(\.([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$|^\$$")
 PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 RULE_KEYS = {
@@ -51,8 +43,6 @@ RULE_KEYS = {
     "params": False,
     "applies_to": False,
 }
-EXPRESSION_FORMS = "{path, op, value}, all, any, not, for_all, for_any or for_none"
-QUANTIFIER_KEYS = {"in", "key", "where", "assert"}
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
@@ -131,20 +121,8 @@ def load_pack_text(text: str, source: str) -> tuple[Pack | None, list[Problem]]:
     return (pack if not problems else None), problems
 
 
-class _PackParser:
+class _PackParser(ExpressionParser):
     """Turns one located YAML document into a Pack, collecting problems as it goes."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
-
-    def problem(self, position: Position, message: str) -> None:
-        self.problems.append(Problem(self.source, position.line, position.column, message))
-
-    def loc(self, position: Position) -> str:
-        return f"{self.source}:{position.line}:{position.column}"
-
-    # -- structure ---------------------------------------------------------
 
     def pack(self, data: Any) -> Pack | None:
         if not isinstance(data, LocatedMap):
@@ -220,44 +198,6 @@ class _PackParser:
             source=self.loc(node.position),
         )
 
-    # -- fields ------------------------------------------------------------
-
-    def unknown_keys(self, node: LocatedMap, allowed: set[str], what: str) -> None:
-        for key in node:
-            if key not in allowed:
-                self.problem(
-                    node.key_at(key),
-                    f"unknown field '{key}' in {what} (allowed: {', '.join(sorted(allowed))})",
-                )
-
-    def required(self, node: LocatedMap, key: str, what: str) -> Any:
-        if key not in node:
-            self.problem(node.position, f"{what} is missing required field '{key}'")
-            return None
-        return node[key]
-
-    def string(
-        self,
-        node: LocatedMap,
-        key: str,
-        what: str,
-        *,
-        pattern: re.Pattern[str] | None = None,
-        required: bool = True,
-    ) -> str | None:
-        if key not in node:
-            if required:
-                self.problem(node.position, f"{what} is missing required field '{key}'")
-            return None
-        value = node[key]
-        if not isinstance(value, str) or not value.strip():
-            self.problem(node.value_at(key), f"'{key}' must be a non-empty string, got {value!r}")
-            return None
-        if pattern is not None and not pattern.match(value):
-            self.problem(node.value_at(key), f"'{key}' {value!r} does not match {pattern.pattern}")
-            return None
-        return value
-
     def severity(self, node: LocatedMap) -> Severity | None:
         if "severity" not in node:
             return None
@@ -330,151 +270,4 @@ class _PackParser:
                 self.problem(
                     value.key_at(name), f"parameter name {name!r} must match {PARAM_NAME.pattern}"
                 )
-        return {name: _plain(default) for name, default in value.items()}
-
-    # -- expressions -------------------------------------------------------
-
-    def expr(
-        self, node: Any, position: Position, params: dict[str, Any], *, top: bool = False
-    ) -> Expr | None:
-        if not isinstance(node, LocatedMap) or not node:
-            self.problem(position, f"an expression must be a mapping: {EXPRESSION_FORMS}")
-            return None
-        if "op" in node or "path" in node:
-            return self.leaf(node, params)
-        if len(node) != 1:
-            found = ", ".join(node)
-            self.problem(
-                node.position, f"an expression has exactly one of {EXPRESSION_FORMS}; got {found}"
-            )
-            return None
-        (kind,) = node.keys()
-        inner, inner_position = node[kind], node.value_at(kind)
-        if kind in ("all", "any"):
-            if not isinstance(inner, LocatedList) or not inner:
-                self.problem(inner_position, f"'{kind}' needs a non-empty list of expressions")
-                return None
-            items = [self.expr(child, inner.item_at(i), params) for i, child in enumerate(inner)]
-            if any(item is None for item in items):
-                return None
-            parts = tuple(item for item in items if item is not None)
-            return AllOf(parts) if kind == "all" else AnyOf(parts)
-        if kind == "not":
-            child = self.expr(inner, inner_position, params)
-            return Not(child) if child is not None else None
-        if kind in {q.value for q in Quantifier}:
-            return self.quantified(Quantifier(kind), inner, inner_position, params, top=top)
-        self.problem(
-            node.key_at(kind), f"unknown expression '{kind}' (expected {EXPRESSION_FORMS})"
-        )
-        return None
-
-    def quantified(
-        self,
-        quantifier: Quantifier,
-        node: Any,
-        position: Position,
-        params: dict[str, Any],
-        *,
-        top: bool,
-    ) -> Expr | None:
-        if not isinstance(node, LocatedMap):
-            self.problem(
-                position,
-                f"'{quantifier}' needs a mapping with in, key, assert (and optional where)",
-            )
-            return None
-        self.unknown_keys(node, QUANTIFIER_KEYS, quantifier.value)
-        source = self.path(node, "in")
-        key = node.get("key")
-        # for_any yields no per-item findings, so only for_all/for_none need a key
-        if key is None and top and quantifier is not Quantifier.FOR_ANY:
-            self.problem(
-                node.position,
-                f"'{quantifier}' at the top of a check needs 'key' (one finding per item)",
-            )
-        elif key is not None:
-            if not isinstance(key, str):
-                self.problem(
-                    node.value_at("key"),
-                    "'key' must be a template string such as \"{address}:{port}\"",
-                )
-            else:
-                try:
-                    placeholders(key)
-                except TemplateError as e:
-                    self.problem(node.value_at("key"), f"'key': {e}")
-        if "assert" not in node:
-            self.problem(node.position, f"'{quantifier}' is missing 'assert'")
-            return None
-        assertion = self.expr(node["assert"], node.value_at("assert"), params)
-        where = (
-            self.expr(node["where"], node.value_at("where"), params) if "where" in node else None
-        )
-        if source is None or assertion is None or ("where" in node and where is None):
-            return None
-        return Quantified(quantifier, source, key if isinstance(key, str) else "", assertion, where)
-
-    def path(self, node: LocatedMap, key: str) -> str | None:
-        value = node.get(key)
-        if not isinstance(value, str) or not PATH.match(value):
-            self.problem(
-                node.value_at(key) if key in node else node.position,
-                f"'{key}' must be a dotted fact path such as host.os.id, got {value!r}",
-            )
-            return None
-        return value
-
-    def leaf(self, node: LocatedMap, params: dict[str, Any]) -> Leaf | None:
-        self.unknown_keys(node, {"path", "op", "value"}, "leaf expression")
-        path = self.path(node, "path")
-        raw_op = node.get("op")
-        try:
-            op = Operator(str(raw_op))
-        except ValueError:
-            known = ", ".join(o.value for o in Operator)
-            self.problem(
-                node.value_at("op") if "op" in node else node.position,
-                f"unknown operator {raw_op!r} (known: {known})",
-            )
-            return None
-        spec = OPERATORS[op]
-        value: Any = node.get("value")
-        if not spec.takes_value:
-            if "value" in node:
-                self.problem(node.value_at("value"), f"operator '{op}' takes no value")
-            return Leaf(path, op) if path else None
-        if "value" not in node:
-            self.problem(node.position, f"operator '{op}' needs a 'value'")
-            return None
-        value_position = node.value_at("value")
-        if isinstance(value, LocatedMap) and set(value) == {"param"}:
-            name = value["param"]
-            if name not in params:
-                self.problem(
-                    value_position,
-                    f"unknown parameter {name!r} (declare it under the rule's params)",
-                )
-                return None
-            checked: Any = params[name]
-            value = ParamRef(name)
-        else:
-            checked = value
-        if spec.check_value is not None:
-            try:
-                spec.check_value(checked)
-            except EvaluationError as e:
-                self.problem(value_position, f"operator '{op}' {e}")
-                return None
-        return Leaf(path, op, _plain(value)) if path else None
-
-
-def _plain(value: Any) -> Any:
-    """Located containers become plain tuples/dicts so the model stays immutable data."""
-    if isinstance(value, ParamRef):
-        return value
-    if isinstance(value, list):
-        return tuple(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+        return {name: plain_data(default) for name, default in value.items()}

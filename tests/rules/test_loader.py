@@ -157,3 +157,10 @@ def test_unreadable_file_is_a_problem(tmp_path: Path) -> None:
     path.write_bytes(b"pack: \xff\xfe")
     with pytest.raises(RuleLoadError, match="cannot read rule file"):
         load_rules([path])
+
+
+def test_rule_id_length_is_capped() -> None:
+    text = (DATA / "bad" / "missing-field.yaml").read_text(encoding="utf-8")
+    long_id = "LONG-" + "X" * 70
+    _, problems = load_pack_text(text.replace("MISSING-SEVERITY", long_id), "long.yaml")
+    assert any(f"'id' '{long_id}' does not match" in p.message for p in problems)
