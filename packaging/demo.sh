@@ -35,8 +35,8 @@ PY
 done
 
 echo "==> creating an agent token for agency 'demo'"
-"$BIN/canhgac-server" token create --db "$DB" --agency demo --name "demo agency" >"$DEMO/token"
-chmod 600 "$DEMO/token"
+# umask first: the token file must never exist with group/other access, even briefly
+(umask 077; "$BIN/canhgac-server" token create --db "$DB" --agency demo --name "demo agency" >"$DEMO/token")
 
 echo "==> running the agent once against the collector"
 "$BIN/canhgac-agent" run --once --server "$URL" --token-file "$DEMO/token" --state-dir "$DEMO/agent"

@@ -95,7 +95,8 @@ def _missing_error(ctx: _Context, path: str) -> EvaluationError:
     where = "item field" if ctx.in_item and not path.startswith("$.") else "fact path"
     message = f"{where} '{path}' is missing"
     domain = path.removeprefix("$.").split(".", 1)[0]
-    for entry in ctx.root.get("errors") or ():
+    reported = ctx.root.get("errors")
+    for entry in reported if isinstance(reported, list) else ():
         if isinstance(entry, Mapping) and entry.get("domain") == domain:
             message += (
                 f" (collector '{domain}' {entry.get('kind', 'failed')}: {entry.get('reason', '')})"
@@ -259,6 +260,10 @@ def evaluate_rule(
         return result(Status.ERROR, errors=[str(e)])
     except RecursionError:
         return result(Status.ERROR, errors=["facts nested too deeply to evaluate"])
+    except Exception as e:  # noqa: BLE001
+        # Facts come from hosts and are untrusted: whatever they trigger in one rule
+        # must become that rule's `error`, never a failed ingest or a crashed check.
+        return result(Status.ERROR, errors=[f"internal error: {type(e).__name__}: {e}"])
     if errors:
         return result(Status.ERROR, items, errors)
     return result(Status.FAIL if items else Status.PASS, items)

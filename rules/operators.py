@@ -63,10 +63,19 @@ def kind_of(value: Any) -> str:
     return type(value).__name__
 
 
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null (unknown)"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _mismatch(op: str, fact: Any, value: Any) -> EvaluationError:
-    return EvaluationError(
-        f"operator '{op}' cannot compare {kind_of(fact)} {fact!r} with {kind_of(value)} {value!r}"
-    )
+    # A null fact means the agent could not learn the value; a rule that accepts
+    # unknowns says so with an `exists` guard instead of getting a silent false.
+    fact_text = _shown(fact) if fact is None else f"{kind_of(fact)} {_shown(fact)}"
+    value_text = f"{kind_of(value)} {_shown(value)}"
+    return EvaluationError(f"operator '{op}' cannot compare {fact_text} with {value_text}")
 
 
 def _same_kind(op: str, fact: Any, value: Any) -> None:

@@ -190,7 +190,7 @@ class ExpressionParser(LocatedParser):
         value_position = node.value_at("value")
         if isinstance(value, LocatedMap) and set(value) == {"param"}:
             name = value["param"]
-            if name not in params:
+            if not isinstance(name, str) or name not in params:
                 self.problem(
                     value_position,
                     f"unknown parameter {name!r} (declare it under the rule's params)",

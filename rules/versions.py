@@ -9,21 +9,38 @@ differences (RPM's `^`, segment rules) are documented in docs/rules.md.
 
 from __future__ import annotations
 
+_DIGITS = frozenset("0123456789")
+
+
+def _is_digit(char: str) -> bool:
+    # ASCII only, as dpkg does: str.isdigit() also accepts "²", which int() rejects,
+    # and version strings come from hosts, so they are untrusted input.
+    return char in _DIGITS
+
 
 def _order(char: str) -> int:
     if char == "~":
         return -1
-    if char.isdigit():
+    if _is_digit(char):
         return 0
-    if char.isalpha():
+    if char.isascii() and char.isalpha():
         return ord(char)
     return ord(char) + 256
+
+
+def _compare_digits(a: str, b: str) -> int:
+    """Numeric order of two digit runs without int(): runs may be thousands of digits long."""
+    a = a.lstrip("0")
+    b = b.lstrip("0")
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    return (a > b) - (a < b)
 
 
 def _compare_part(a: str, b: str) -> int:
     i = j = 0
     while i < len(a) or j < len(b):
-        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+        while (i < len(a) and not _is_digit(a[i])) or (j < len(b) and not _is_digit(b[j])):
             ac = _order(a[i]) if i < len(a) else 0
             bc = _order(b[j]) if j < len(b) else 0
             if ac != bc:
@@ -31,14 +48,13 @@ def _compare_part(a: str, b: str) -> int:
             i += 1
             j += 1
         start_i, start_j = i, j
-        while i < len(a) and a[i].isdigit():
+        while i < len(a) and _is_digit(a[i]):
             i += 1
-        while j < len(b) and b[j].isdigit():
+        while j < len(b) and _is_digit(b[j]):
             j += 1
-        num_a = int(a[start_i:i] or "0")
-        num_b = int(b[start_j:j] or "0")
-        if num_a != num_b:
-            return -1 if num_a < num_b else 1
+        order = _compare_digits(a[start_i:i], b[start_j:j])
+        if order:
+            return order
     return 0
 
 
@@ -47,7 +63,13 @@ def _split(version: str) -> tuple[int, str, str]:
     rest = version.strip()
     if ":" in rest:
         head, rest = rest.split(":", 1)
-        epoch = int(head) if head.isdigit() else 0
+        epoch_digits = head.lstrip("0")
+        # an epoch is a small number; anything else (or absurdly long) counts as 0
+        epoch = (
+            int(epoch_digits)
+            if epoch_digits and len(epoch_digits) < 10 and all(map(_is_digit, epoch_digits))
+            else 0
+        )
     upstream, _, revision = rest.rpartition("-") if "-" in rest else (rest, "", "")
     return epoch, upstream, revision
 

@@ -208,3 +208,63 @@ def test_results_serialise_to_the_result_contract(builtin: RuleSet) -> None:
     assert set(result) == {"rule_id", "severity", "status", "title", "items", "errors"}
     assert result["items"][0]["key"] == "tcp/192.0.2.10:3389"
     assert set(result["items"][0]["message"]) == {"vi", "en"}
+
+
+def test_null_fact_is_an_error_that_says_unknown(builtin: RuleSet) -> None:
+    text = """
+pack: {id: nulls, version: 1.0.0, title: {vi: Rỗng, en: Nulls}}
+rules:
+  - id: NULL-PROCESS
+    title: {vi: Thử, en: Test}
+    severity: low
+    rationale: {vi: Thử, en: Test}
+    remediation: {vi: Thử, en: Test}
+    check:
+      for_none:
+        in: listening
+        key: "{port}"
+        assert: {path: process, op: eq, value: telnetd}
+    message: {vi: Thử, en: Test}
+  - id: NULL-GUARDED
+    title: {vi: Thử, en: Test}
+    severity: low
+    rationale: {vi: Thử, en: Test}
+    remediation: {vi: Thử, en: Test}
+    check:
+      for_none:
+        in: listening
+        key: "{port}"
+        assert: {all: [{path: process, op: exists}, {path: process, op: eq, value: telnetd}]}
+    message: {vi: Thử, en: Test}
+"""
+    pack, problems = load_pack_text(text, "nulls.yaml")
+    assert problems == [] and pack is not None
+    facts = facts_document(listening=[listener(23, process=None)])
+    facts["listening"][0]["process"] = None
+    unguarded, guarded = (evaluate_rule(rule, facts) for rule in pack.rules)
+    assert unguarded.status is Status.ERROR
+    assert "cannot compare null (unknown) with string 'telnetd'" in unguarded.errors[0]
+    assert guarded.status is Status.PASS
+
+
+def test_hostile_facts_become_error_results_not_crashes(builtin: RuleSet) -> None:
+    text = (DATA / "good" / "engine-cases.yaml").read_text(encoding="utf-8")
+    pack, _ = load_pack_text(text, "cases.yaml")
+    assert pack is not None
+    facts = facts_document(
+        host={"os": {"family": "debian"}, "kernel": {"release": "1²" + "9" * 5000}}
+    )
+    facts["errors"] = {"not": "a list"}
+    results = [evaluate_rule(rule, facts) for rule in pack.rules]
+    assert results[0].status is Status.FAIL
+    assert all(r.status in (Status.FAIL, Status.ERROR, Status.PASS) for r in results)
+
+
+def test_param_reference_must_be_a_name() -> None:
+    text = (DATA / "good" / "engine-cases.yaml").read_text(encoding="utf-8")
+    _, problems = load_pack_text(
+        text.replace("{param: min_kernel}", "{param: [min_kernel]}"), "p.yaml"
+    )
+    assert [p.message for p in problems] == [
+        "unknown parameter ['min_kernel'] (declare it under the rule's params)"
+    ]

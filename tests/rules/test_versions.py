@@ -48,3 +48,16 @@ def test_agrees_with_real_dpkg(lower: str, higher: str) -> None:
     done = subprocess.run([dpkg, "--compare-versions", lower, "lt", higher], check=False)
     assert done.returncode == 0
     assert compare_versions(lower, higher) < 0
+
+
+@pytest.mark.parametrize(
+    ("lower", "higher"),
+    [
+        ("1a", "1²"),  # a non-ASCII digit sorts as a symbol (after letters), no crash
+        ("1." + "9" * 5000, "1." + "1" + "0" * 5000),  # beyond int()'s digit limit
+        ("99999999999999999999:1", "1:2"),  # an absurd epoch counts as 0
+    ],
+)
+def test_untrusted_versions_never_crash(lower: str, higher: str) -> None:
+    assert compare_versions(lower, higher) < 0
+    assert compare_versions(higher, lower) > 0
