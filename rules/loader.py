@@ -15,15 +15,12 @@ from typing import Any
 
 from rules.errors import Problem, RuleLoadError
 from rules.model import (
-    LANGUAGES,
-    Localized,
     Pack,
     Rule,
     RuleSet,
     Severity,
 )
 from rules.parsing import ExpressionParser, plain_data
-from rules.templates import TemplateError, placeholders
 from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
 
 # Rule ids are stored in 128-character columns; 64 leaves room and stays readable.
@@ -208,46 +205,6 @@ class _PackParser(ExpressionParser):
             allowed = " | ".join(s.value for s in Severity)
             self.problem(node.value_at("severity"), f"severity {value!r} is not one of {allowed}")
             return None
-
-    def localized(
-        self,
-        node: LocatedMap,
-        key: str,
-        what: str,
-        *,
-        required: bool = True,
-        template: bool = False,
-    ) -> Localized | None:
-        if key not in node:
-            if required:
-                self.problem(node.position, f"{what} is missing required field '{key}'")
-            return None
-        value = node[key]
-        position = node.value_at(key)
-        if not isinstance(value, LocatedMap):
-            self.problem(
-                position, f"'{key}' must be a mapping with texts in {' and '.join(LANGUAGES)}"
-            )
-            return None
-        self.unknown_keys(value, set(LANGUAGES), f"'{key}'")
-        texts: dict[str, str] = {}
-        for lang in LANGUAGES:
-            text = value.get(lang)
-            if not isinstance(text, str) or not text.strip():
-                self.problem(
-                    value.value_at(lang) if lang in value else position,
-                    f"'{key}.{lang}' must be a non-empty string",
-                )
-                continue
-            if template:
-                try:
-                    placeholders(text)
-                except TemplateError as e:
-                    self.problem(value.value_at(lang), f"'{key}.{lang}': {e}")
-            texts[lang] = text.strip()
-        if len(texts) != len(LANGUAGES):
-            return None
-        return Localized(vi=texts["vi"], en=texts["en"])
 
     def references(self, node: LocatedMap) -> tuple[str, ...]:
         value = node.get("references", [])

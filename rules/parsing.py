@@ -11,7 +11,18 @@ import re
 from typing import Any
 
 from rules.errors import EvaluationError, Problem
-from rules.model import AllOf, AnyOf, Expr, Leaf, Not, ParamRef, Quantified, Quantifier
+from rules.model import (
+    LANGUAGES,
+    AllOf,
+    AnyOf,
+    Expr,
+    Leaf,
+    Localized,
+    Not,
+    ParamRef,
+    Quantified,
+    Quantifier,
+)
 from rules.operators import OPERATORS, Operator
 from rules.templates import TemplateError, placeholders
 from rules.yamlsource import LocatedList, LocatedMap, Position
@@ -69,6 +80,46 @@ class LocatedParser:
             self.problem(node.value_at(key), f"'{key}' {value!r} does not match {pattern.pattern}")
             return None
         return value
+
+    def localized(
+        self,
+        node: LocatedMap,
+        key: str,
+        what: str,
+        *,
+        required: bool = True,
+        template: bool = False,
+    ) -> Localized | None:
+        if key not in node:
+            if required:
+                self.problem(node.position, f"{what} is missing required field '{key}'")
+            return None
+        value = node[key]
+        position = node.value_at(key)
+        if not isinstance(value, LocatedMap):
+            self.problem(
+                position, f"'{key}' must be a mapping with texts in {' and '.join(LANGUAGES)}"
+            )
+            return None
+        self.unknown_keys(value, set(LANGUAGES), f"'{key}'")
+        texts: dict[str, str] = {}
+        for lang in LANGUAGES:
+            text = value.get(lang)
+            if not isinstance(text, str) or not text.strip():
+                self.problem(
+                    value.value_at(lang) if lang in value else position,
+                    f"'{key}.{lang}' must be a non-empty string",
+                )
+                continue
+            if template:
+                try:
+                    placeholders(text)
+                except TemplateError as e:
+                    self.problem(value.value_at(lang), f"'{key}.{lang}': {e}")
+            texts[lang] = text.strip()
+        if len(texts) != len(LANGUAGES):
+            return None
+        return Localized(vi=texts["vi"], en=texts["en"])
 
 
 class ExpressionParser(LocatedParser):

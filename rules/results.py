@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -24,9 +25,13 @@ class ItemResult:
     key: str
     evidence: dict[str, Any]
     message: Localized
+    waiver: str | None = None  # id of the waiver that covers this item
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "evidence": self.evidence, "message": self.message.to_dict()}
+        data = {"key": self.key, "evidence": self.evidence, "message": self.message.to_dict()}
+        if self.waiver is not None:
+            data["waiver"] = self.waiver
+        return data
 
 
 @dataclass(frozen=True)
@@ -37,9 +42,10 @@ class RuleResult:
     title: Localized
     items: tuple[ItemResult, ...] = ()
     errors: tuple[str, ...] = field(default_factory=tuple)
+    waiver: Mapping[str, Any] | None = None  # the waiver, when status is `waived`
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "rule_id": self.rule_id,
             "severity": self.severity.value,
             "status": self.status.value,
@@ -47,3 +53,6 @@ class RuleResult:
             "items": [item.to_dict() for item in self.items],
             "errors": list(self.errors),
         }
+        if self.waiver is not None:
+            data["waiver"] = dict(self.waiver)
+        return data
