@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from rules.model import Severity
 from rules.results import RuleResult, Status
@@ -61,3 +62,50 @@ def score_results(
         waived=counts[Status.WAIVED],
         failing_by_severity=failing,
     )
+
+
+class RequirementStatus(StrEnum):
+    """A framework requirement's status for one host (or pooled over an agency)."""
+
+    PASS = "pass"  # noqa: S105 - a status, not a password
+    FAIL = "fail"
+    ERROR = "error"
+    WAIVED = "waived"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_ASSESSED = "not_assessed"  # no mapped rule was evaluated: needs manual evidence
+
+
+def requirement_status(
+    rule_ids: Iterable[str], results: Mapping[str, RuleResult]
+) -> RequirementStatus:
+    """Worst of the mapped rules: fail > error > pass > waived > not applicable.
+
+    A requirement passes only when every mapped rule that applies passes (waived
+    rules count as neither); one failing rule fails it; an error with no failure
+    makes it `error`, never `pass`.
+    """
+    statuses = {results[r].status for r in rule_ids if r in results}
+    if not statuses:
+        return RequirementStatus.NOT_ASSESSED
+    for status, verdict in (
+        (Status.FAIL, RequirementStatus.FAIL),
+        (Status.ERROR, RequirementStatus.ERROR),
+        (Status.PASS, RequirementStatus.PASS),
+        (Status.WAIVED, RequirementStatus.WAIVED),
+    ):
+        if status in statuses:
+            return verdict
+    return RequirementStatus.NOT_APPLICABLE
+
+
+def pooled_score(
+    results_per_host: Iterable[Iterable[RuleResult]],
+    weights: Mapping[Severity, float] = DEFAULT_WEIGHTS,
+) -> Score:
+    """Agency (or any group) score: every host's rule results pooled in one formula.
+
+    Equivalent to the mean of host scores weighted by each host's possible weight,
+    so a host with more applicable rules counts for more, and a host whose score is
+    unknown (nothing applicable) counts for nothing.
+    """
+    return score_results((r for results in results_per_host for r in results), weights)
