@@ -34,7 +34,9 @@ def test_validate_reports_every_problem_of_every_file() -> None:
 def test_list_in_english() -> None:
     out = CliRunner().invoke(rules_group, ["list", "--lang", "en"])
     assert out.exit_code == 0
-    assert "NET-TELNET-EXPOSED    critical  network-exposure  Telnet service exposed" in out.output
+    telnet = next(line for line in out.output.splitlines() if line.startswith("NET-TELNET-EXPOSED"))
+    assert telnet.split()[:3] == ["NET-TELNET-EXPOSED", "critical", "network-exposure"]
+    assert telnet.endswith("Telnet service exposed to the network")
 
 
 @pytest.mark.parametrize("script", ["canhgac-agent", "canhgac-server"])

@@ -1,7 +1,9 @@
 """Fixtures of the collector's tests: a real migrated database, rules, tokens, a live server.
 
-`db_url` is the one place that names the database: a later issue adds PostgreSQL as a
-second parameter and the whole suite runs on both.
+`db_url` is the one place that names the database: every test that uses it (directly
+or through `database`, `service`, `live_server`...) runs twice, on a SQLite file and
+on a fresh PostgreSQL database (see `tests/server/pg.py`). Tests of SQLite-only
+behaviour take `sqlite_url` / `sqlite_database` instead.
 """
 
 from __future__ import annotations
@@ -24,15 +26,32 @@ from server.ingest import IngestService, limits_of
 from server.migrate import upgrade
 from server.state import HostStateCache
 from tests.server.helpers import RULES_DIR, new_token
+from tests.server.pg import pg_base_url, temporary_pg_database
 from tests.support import free_port
 
 LIVE_MAX_BODY = 2 * 1024 * 1024  # above a 1 GiB gzip bomb (~1 MiB), small enough to exceed
 
 
-@pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    directory = tmp_path_factory.mktemp("db")
-    return f"sqlite:///{directory / 'canhgac.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'canhgac.db'}"
+        return
+    with temporary_pg_database(pg_base_url()) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'canhgac.db'}"
+
+
+@pytest.fixture
+def sqlite_database(sqlite_url: str) -> Iterator[Database]:
+    upgrade(sqlite_url)
+    database = open_database(sqlite_url)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -19,14 +19,16 @@ def pragma(database: Database, name: str) -> object:
         return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
 
 
-def test_sqlite_settings(database: Database) -> None:
+def test_sqlite_settings(sqlite_database: Database) -> None:
+    database = sqlite_database
     assert pragma(database, "journal_mode") == "wal"
     assert pragma(database, "synchronous") == 2  # FULL: an acknowledged report survives power loss
     assert pragma(database, "foreign_keys") == 1
     assert pragma(database, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
 
 
-def test_write_transactions_take_the_write_lock_at_begin(database: Database) -> None:
+def test_write_transactions_take_the_write_lock_at_begin(sqlite_database: Database) -> None:
+    database = sqlite_database
     """BEGIN IMMEDIATE: before writing anything, a write session already excludes writers."""
     path = database.engine.url.database
     assert path is not None

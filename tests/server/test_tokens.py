@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from server.clock import utc_now
@@ -41,8 +42,16 @@ def test_only_the_hash_is_stored(database: Database, db_url: str) -> None:
         row = session.get(AgentToken, token_id)
         assert row is not None
         assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
-    database.dispose()  # flush the WAL into the file
-    raw = b"".join(p.read_bytes() for p in Path(db_url.removeprefix("sqlite:///")).parent.iterdir())
+    if db_url.startswith("sqlite"):
+        database.dispose()  # flush the WAL into the file
+        folder = Path(db_url.removeprefix("sqlite:///")).parent
+        raw = b"".join(p.read_bytes() for p in folder.iterdir())
+    else:
+        with database.engine.connect() as connection:
+            raw = "".join(
+                str(list(connection.exec_driver_sql(f"SELECT * FROM {table}")))
+                for table in sa.inspect(connection).get_table_names()
+            ).encode()
     assert secret.encode() not in raw
 
 
