@@ -31,6 +31,8 @@ demo-stop:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/canhgac-agent rules lint
+	$(BIN)/canhgac-agent rules test
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
