@@ -67,9 +67,13 @@ def test_agent_runs_without_server_dependencies(tmp_path: Path) -> None:
         "from agent.cli import main\n"
         f"main(['collect', '--output', {str(out)!r}, '--state-dir', {str(tmp_path / 'state')!r}],"
         " standalone_mode=False)\n"
-        f"main(['check', '--facts', {str(out)!r}, '--format', 'json'], standalone_mode=False)\n",
+        "try:\n"
+        f"    main(['check', '--facts', {str(out)!r}, '--format', 'json'], standalone_mode=False)\n"
+        "except SystemExit as e:\n"
+        "    print('check exit', e.code)\n",  # 1/3 = findings on this host, not a crash
     )
     assert done.returncode == 0, done.stderr
+    assert "forbidden import" not in done.stderr
     assert out.stat().st_size > 0
 
 

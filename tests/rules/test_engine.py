@@ -71,7 +71,8 @@ def test_param_override_changes_the_verdict(builtin: RuleSet, debian_host: dict[
 
 def test_missing_domain_is_error_never_pass(builtin: RuleSet, debian_host: dict[str, Any]) -> None:
     facts = facts_document(host=debian_host)  # no `listening`
-    for result in evaluate(builtin, facts):
+    exposure = RuleSet(tuple(p for p in builtin.packs if p.id == "network-exposure"))
+    for result in evaluate(exposure, facts):
         assert result.status is Status.ERROR
         assert result.errors == (
             "fact path 'listening' is missing (the facts document has no 'listening' domain)",

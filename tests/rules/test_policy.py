@@ -14,18 +14,25 @@ from rules.frameworks import load_frameworks
 from rules.loader import builtin_packs_dir
 from rules.policy import Policy, Subject, evaluate_policy, load_policy
 from rules.results import Status
-from rules.scoring import RequirementStatus, pooled_score, requirement_status, score_results
+from rules.scoring import (
+    DEFAULT_WEIGHTS,
+    RequirementStatus,
+    pooled_score,
+    requirement_status,
+    score_results,
+)
 
 from .conftest import DATA, facts_document, listener
 
 POLICY = DATA / "policy"
+NETWORK_PACK = builtin_packs_dir() / "network-exposure.yaml"
 TODAY = date(2026, 11, 27)
 
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
     return load_policy(
-        [builtin_packs_dir()],
+        [NETWORK_PACK],
         waivers=[POLICY / "waivers.yaml"],
         scopes=[POLICY / "scopes.yaml"],
         frameworks=[POLICY / "framework.yaml"],
@@ -184,5 +191,8 @@ def test_requirement_status_and_pooled_agency_score(policy: Policy) -> None:
     }
     assert requirement_status(covered.rules, errors) is RequirementStatus.ERROR
     pooled = pooled_score([telnet_host.values(), clean_host.values()])
-    # host a fails telnet (critical 10) of 6 rules worth 10+5+10+5+5+5 = 40 each
-    assert pooled.ratio == pytest.approx((30 + 40) / 80)
+    assert all(r.status is Status.PASS for r in clean_host.values())
+    possible = sum(DEFAULT_WEIGHTS[r.severity] for r in clean_host.values())
+    # host a fails only telnet (critical, weight 10); host b passes everything
+    assert score_results(telnet_host.values()).ratio == pytest.approx((possible - 10) / possible)
+    assert pooled.ratio == pytest.approx((possible - 10 + possible) / (2 * possible))
