@@ -19,7 +19,7 @@ from rules.explain import explain_rule
 from rules.facts import load_schema
 from rules.fixtures import builtin_fixtures_dir, load_fixtures, run_fixtures
 from rules.frameworks import Framework, builtin_frameworks_dir, load_frameworks
-from rules.lint import lint_rules
+from rules.lint import lint_fixture_documents, lint_rules
 from rules.loader import builtin_packs_dir, load_rules
 from rules.model import RuleSet
 from rules.policy import load_policy
@@ -108,8 +108,11 @@ def lint(
         _fail(e.problems)
         return
     problems = lint_rules(policy.ruleset, load_schema(), fixtures)
-    if problems:
-        _fail(problems)
+    fixture_problems = lint_fixture_documents(fixtures, load_schema())
+    if fixture_problems is None:
+        click.echo("note: fastjsonschema not installed; fixture documents not checked", err=True)
+    if problems or fixture_problems:
+        _fail(problems + (fixture_problems or []))
     click.echo(
         f"OK: {len(policy.ruleset.rules)} rules, {len(fixtures)} fixture cases, "
         f"{len(policy.frameworks)} frameworks, {len(policy.waivers)} waivers"

@@ -37,12 +37,16 @@ class Domain(StrEnum):
 ENVELOPE_KEYS = ("schema", "report_id", "agent_id", "seq", "collected_at", "agent_version")
 
 
+@cache
 def schema_text() -> str:
     return resources.files("rules").joinpath("schema/facts-v1.schema.json").read_text("utf-8")
 
 
-@cache
 def load_schema() -> dict[str, Any]:
-    """The parsed JSON Schema (cached; callers must not mutate it)."""
+    """A fresh parse of the JSON Schema.
+
+    Fresh on every call because validators may rewrite what they are given
+    (fastjsonschema replaces `$ref`s with absolute URIs in place).
+    """
     schema: dict[str, Any] = json.loads(schema_text())
     return schema

@@ -159,4 +159,26 @@ def lint_rules(ruleset: RuleSet, schema: Schema, fixtures: Sequence[FixtureCase]
         missing = [s.value for s in (Status.PASS, Status.FAIL) if s not in covered]
         if missing:
             linter.report(rule, f"no fixture case with status {' and '.join(missing)}")
-    return sorted(linter.problems)
+    return sorted(set(linter.problems))
+
+
+def lint_fixture_documents(fixtures: Sequence[FixtureCase], schema: Schema) -> list[Problem] | None:
+    """Each fixture's document must be a valid facts document, or it tests nothing real.
+
+    Needs fastjsonschema (the collector's and the test suite's validator); returns
+    None when it is not installed, as on an agent-only install.
+    """
+    try:
+        import fastjsonschema  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return None
+    validate = fastjsonschema.compile(dict(schema))
+    problems = []
+    for case in fixtures:
+        try:
+            validate(case.document())
+        except fastjsonschema.JsonSchemaValueException as e:
+            where, line, column = case.source.rsplit(":", 2)
+            message = f"{case.rule_id} '{case.name}': facts do not match the schema: {e.message}"
+            problems.append(Problem(where, int(line), int(column), message))
+    return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from rules.cli import rules_group
@@ -115,3 +117,17 @@ def test_list_shows_frameworks_column() -> None:
     assert "test-framework" in telnet
     rdp = next(line for line in lines if line.startswith("NET-RDP-EXPOSED"))
     assert " - " in rdp
+
+
+def test_lint_checks_fixture_documents_against_the_schema(tmp_path: Path) -> None:
+    code, _, err = invoke(
+        "lint",
+        "--rules",
+        str(LINT / "typo-pack.yaml"),
+        "--fixtures",
+        str(LINT / "typo-pack.fixtures.yaml"),
+        "--frameworks",
+        str(tmp_path),  # no frameworks: they would name rules this pack lacks
+    )
+    assert code == 1
+    assert "TYPO-PATHS 'wrong expectation': facts do not match the schema: data.listening[0]" in err
