@@ -39,7 +39,7 @@ class _PathMissingError(LookupError):
 class _Context:
     """What an expression sees: the document, the parameters, the current item."""
 
-    __slots__ = ("in_item", "item", "params", "root", "trace")
+    __slots__ = ("domain", "in_item", "item", "params", "root", "trace")
 
     def __init__(
         self,
@@ -47,16 +47,18 @@ class _Context:
         params: Mapping[str, Any],
         item: Any = None,
         in_item: bool = False,
+        domain: str = "",
     ) -> None:
         self.root = root
         self.params = params
         self.item = item
         self.in_item = in_item
+        self.domain = domain  # inside a quantifier: the domain of the quantified list
         self.trace: dict[str, Any] = {}
 
-    def with_item(self, item: Any) -> _Context:
+    def with_item(self, item: Any, source: str) -> _Context:
         # Called once per list element: a plain constructor, not dataclasses.replace.
-        return _Context(self.root, self.params, item, True)
+        return _Context(self.root, self.params, item, True, _domain_of(self, source))
 
 
 @lru_cache(maxsize=4096)
@@ -91,21 +93,34 @@ def _resolve(ctx: _Context, path: str) -> Any:
     return _walk(ctx.item if ctx.in_item else ctx.root, _steps(path))
 
 
-def _missing_error(ctx: _Context, path: str) -> EvaluationError:
-    where = "item field" if ctx.in_item and not path.startswith("$.") else "fact path"
-    message = f"{where} '{path}' is missing"
-    domain = path.removeprefix("$.").split(".", 1)[0]
+def _domain_of(ctx: _Context, path: str) -> str:
+    """The facts domain a path reads; inside a quantifier, the quantified list's domain."""
+    if ctx.in_item and not path.startswith("$."):
+        return ctx.domain
+    return path.removeprefix("$.").split(".", 1)[0]
+
+
+def _collector_reason(ctx: _Context, path: str) -> str:
+    """What the agent said in `errors` about the domain of `path`, if anything."""
+    domain = _domain_of(ctx, path)
     reported = ctx.root.get("errors")
     for entry in reported if isinstance(reported, list) else ():
         if isinstance(entry, Mapping) and entry.get("domain") == domain:
-            message += (
-                f" (collector '{domain}' {entry.get('kind', 'failed')}: {entry.get('reason', '')})"
-            )
-            break
-    else:
-        at_root = not ctx.in_item or path.startswith("$.")
-        if at_root and domain not in ctx.root:
-            message += f" (the facts document has no '{domain}' domain)"
+            kind = entry.get("kind", "failed")
+            return f" (collector '{domain}' {kind}: {entry.get('reason', '')})"
+    return ""
+
+
+def _missing_error(ctx: _Context, path: str) -> EvaluationError:
+    where = "item field" if ctx.in_item and not path.startswith("$.") else "fact path"
+    message = f"{where} '{path}' is missing"
+    reason = _collector_reason(ctx, path)
+    domain = _domain_of(ctx, path)
+    at_root = not ctx.in_item or path.startswith("$.")
+    if reason:
+        message += reason
+    elif at_root and domain not in ctx.root:
+        message += f" (the facts document has no '{domain}' domain)"
     return EvaluationError(message)
 
 
@@ -129,7 +144,8 @@ def _leaf(leaf: Leaf, ctx: _Context) -> bool:
     try:
         return bool(spec.apply(fact, _value(ctx, leaf.value)))
     except EvaluationError as e:
-        raise EvaluationError(f"{leaf.path}: {e}") from e
+        reason = _collector_reason(ctx, leaf.path) if fact is None else ""
+        raise EvaluationError(f"{leaf.path}: {e}{reason}") from e
 
 
 def _items_of(ctx: _Context, source: str) -> list[Any]:
@@ -158,7 +174,7 @@ def _is_violation(quantifier: Quantifier, holds: bool) -> bool:
 
 
 def _quantified(q: Quantified, ctx: _Context) -> bool:
-    outcomes = [_holds(q, ctx.with_item(item)) for item in _items_of(ctx, q.source)]
+    outcomes = [_holds(q, ctx.with_item(item, q.source)) for item in _items_of(ctx, q.source)]
     judged = [holds for holds in outcomes if holds is not None]
     if q.quantifier is Quantifier.FOR_ANY:
         return any(judged)
@@ -204,7 +220,7 @@ def _item_results(rule: Rule, q: Quantified, ctx: _Context) -> tuple[list[ItemRe
     any_held = False
     elements = _items_of(ctx, q.source)
     for index, element in enumerate(elements):
-        item_ctx = ctx.with_item(element)
+        item_ctx = ctx.with_item(element, q.source)
         try:
             holds = _holds(q, item_ctx)
         except EvaluationError as e:
@@ -229,7 +245,7 @@ def _item_results(rule: Rule, q: Quantified, ctx: _Context) -> tuple[list[ItemRe
 def _message(rule: Rule, ctx: _Context) -> Any:
     lookup = _lookup(ctx)
     return type(rule.message)(
-        vi=render(rule.message.vi, lookup), en=render(rule.message.en, lookup)
+        vi=render(rule.message.vi, lookup, "vi"), en=render(rule.message.en, lookup, "en")
     )
 
 

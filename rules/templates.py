@@ -42,18 +42,26 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-def _display(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
+# Words for JSON's true/false/null in a sentence a person reads. Item keys are
+# rendered without a language and keep the JSON words, so keys never depend on it.
+_WORDS = {
+    "vi": {True: "có", False: "không", None: "không rõ"},
+    "en": {True: "yes", False: "no", None: "unknown"},
+    None: {True: "true", False: "false", None: "null"},
+}
+
+
+def _display(value: Any, lang: str | None) -> str:
+    words = _WORDS.get(lang, _WORDS[None])
+    if isinstance(value, bool) or value is None:
+        return words[value]
     if isinstance(value, list | tuple):
-        return ", ".join(_display(v) for v in value)
+        return ", ".join(_display(v, lang) for v in value)
     text = str(value)
     return text if len(text) <= MAX_RENDERED_VALUE else text[:MAX_RENDERED_VALUE] + "…"
 
 
-def render(template: str, lookup: Callable[[str], Any]) -> str:
+def render(template: str, lookup: Callable[[str], Any], lang: str | None = None) -> str:
     """Substitute each placeholder with `lookup(name)`; a missing name stays `{name}`.
 
     `lookup` raises KeyError for a name it cannot resolve; leaving the placeholder
@@ -68,7 +76,7 @@ def render(template: str, lookup: Callable[[str], Any]) -> str:
         if name is None:
             return token
         try:
-            return _display(lookup(name))
+            return _display(lookup(name), lang)
         except KeyError:
             return token
 

@@ -246,6 +246,10 @@ rules:
     assert unguarded.status is Status.ERROR
     assert "cannot compare null (unknown) with string 'telnetd'" in unguarded.errors[0]
     assert guarded.status is Status.PASS
+    # the agent said why owners are unknown: the error carries that reason
+    facts["errors"] = [{"domain": "listening", "kind": "permission", "reason": "run as root"}]
+    explained = evaluate_rule(pack.rules[0], facts)
+    assert explained.errors[0].endswith("(collector 'listening' permission: run as root)")
 
 
 def test_hostile_facts_become_error_results_not_crashes(builtin: RuleSet) -> None:

@@ -23,8 +23,13 @@ def test_substitutes_dotted_paths() -> None:
     assert render("{address}:{port} on {host.name}", lookup) == "0.0.0.0:23 on web01"
 
 
-def test_booleans_and_null_render_as_json_words() -> None:
+def test_booleans_and_null_render_as_json_words_without_a_language() -> None:
     assert render("{up}/{none}", lookup) == "true/null"
+
+
+def test_booleans_and_null_read_naturally_in_each_language() -> None:
+    assert render("{up}/{none}", lookup, "vi") == "có/không rõ"
+    assert render("{up}/{none}", lookup, "en") == "yes/unknown"
 
 
 def test_missing_name_stays_visible() -> None:
