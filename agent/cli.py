@@ -1,7 +1,8 @@
 """`canhgac-agent`: the agent's command line (a thin layer over the agent's modules).
 
 Exit codes: 0 success; 1 a check failed at or above `--fail-on`, or a report could
-not be delivered, or another runtime error; 2 bad usage, configuration or rules.
+not be delivered, or another runtime error; 2 bad usage, configuration, rules or facts
+file; 3 (`check`) no failure, but a rule at or above `--fail-on` could not be evaluated.
 """
 
 from __future__ import annotations
@@ -71,28 +72,40 @@ main.add_command(rules_group, name="rules")
 
 
 def _new_document(config: AgentConfig, state_dir: Path | None) -> dict[str, Any]:
-    """Collect a document for shipping or saving: takes the next sequence number."""
+    """Collect a document for shipping or saving: takes the next sequence number and
+    records, in the state, when each pending update was first seen."""
     from agent.collectors.base import CollectContext
     from agent.facts import DEFAULT_BUDGET_SECONDS, collect_facts
     from agent.identity import next_identity
+    from agent.pending import remember_pending
     from agent.state import StateStore, default_state_dir
 
-    ctx = CollectContext()
     store = StateStore(state_dir or config.state_dir or default_state_dir())
-    identity = next_identity(store, config.agent_id, ctx.root)
-    return collect_facts(
+    identity = next_identity(store, config.agent_id, Path("/"))
+    ctx = CollectContext(settings=config.collect_settings(), first_seen=store.load().pending_seen)
+    document = collect_facts(
         ctx, identity, budget_seconds=config.budget_seconds or DEFAULT_BUDGET_SECONDS
     )
+    remember_pending(store, document)
+    return document
 
 
 def _local_document(config: AgentConfig) -> dict[str, Any]:
-    """Collect a document only to check it here: no state is read or written."""
+    """Collect a document without taking a sequence number (seq 0): nothing is written.
+
+    An existing state is read, when readable, only so that pending updates keep the
+    age the agent's regular runs have been counting.
+    """
     from agent.collectors.base import CollectContext
     from agent.facts import DEFAULT_BUDGET_SECONDS, collect_facts
     from agent.identity import Identity, derived_agent_id
+    from agent.pending import peek_first_seen
 
-    ctx = CollectContext()
-    agent_id = derived_agent_id(config.agent_id, ctx.root) or "local"
+    root = Path("/")
+    ctx = CollectContext(
+        settings=config.collect_settings(), first_seen=peek_first_seen(config.state_dir)
+    )
+    agent_id = derived_agent_id(config.agent_id, root) or "local"
     return collect_facts(
         ctx,
         Identity(agent_id=agent_id, seq=0),
@@ -115,12 +128,25 @@ def _dump(document: Any) -> str:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="Where to write the facts document (JSON); '-' is standard output.",
 )
+@click.option(
+    "--no-state",
+    is_flag=True,
+    help="One-off inspection: seq 0, no seq_epoch, nothing written to the state directory.",
+)
 @state_dir_option
 @config_option
-def collect(output: Path, state_dir: Path | None, config_path: Path | None) -> None:
-    """Collect facts about this host and print the canhgac.facts/v1 document."""
+def collect(output: Path, no_state: bool, state_dir: Path | None, config_path: Path | None) -> None:
+    """Collect facts about this host and print the canhgac.facts/v1 document.
+
+    Each run takes the next sequence number from the agent's state (as root,
+    /var/lib/canhgac-agent, created when missing) and records there when each pending
+    update was first seen. Use --no-state to look without changing anything.
+    """
+    if no_state and state_dir is not None:
+        raise UsageFailure("--no-state and --state-dir cannot be used together")
     with _agent_errors():
-        document = _new_document(load_config(config_path), state_dir)
+        config = load_config(config_path)
+        document = _local_document(config) if no_state else _new_document(config, state_dir)
     text = _dump(document)
     if str(output) == "-":
         click.echo(text, nl=False)
@@ -157,7 +183,7 @@ def collect(output: Path, state_dir: Path | None, config_path: Path | None) -> N
     type=click.Choice(SEVERITIES),
     default="high",
     show_default=True,
-    help="Exit with 1 when a rule of this severity or higher fails.",
+    help="Exit with 1 when a rule of this severity or higher fails, 3 when one is in error.",
 )
 @lang_option
 @config_option
@@ -170,8 +196,25 @@ def check(
     lang: str,
     config_path: Path | None,
 ) -> None:
-    """Check this host (or a facts file) against the rules and print what fails."""
-    from agent.report import fails_at_or_above, format_score, format_table, score_dict
+    """Check this host (or a facts file) against the rules and print what fails.
+
+    The score shown is local: built-in (or --rules) rules with default weights; the
+    collector's score is the authoritative one. Nothing is written on the host.
+
+    \b
+    Exit codes:
+      0  no rule at or above --fail-on fails or is in error
+      1  a rule at or above --fail-on fails
+      2  bad usage, configuration, rules or facts file
+      3  no failure, but a rule at or above --fail-on could not be evaluated (error)
+    """
+    from agent.report import (
+        errors_at_or_above,
+        fails_at_or_above,
+        format_score,
+        format_table,
+        score_dict,
+    )
     from rules.engine import evaluate
     from rules.errors import RuleLoadError
     from rules.loader import builtin_packs_dir, load_rules
@@ -198,7 +241,10 @@ def check(
     results = evaluate(ruleset, facts)
     score = score_results(results)
     if output_format == "json":
-        payload = {"results": [r.to_dict() for r in results], "score": score_dict(score)}
+        payload = {
+            "results": [r.to_dict() for r in results],
+            "score": {**score_dict(score), "local": True},
+        }
         click.echo(_dump(payload), nl=False)
     else:
         for line in format_table(results, lang):
@@ -207,6 +253,8 @@ def check(
         click.echo(format_score(score, lang))
     if fails_at_or_above(results, Severity(fail_on)):
         sys.exit(1)
+    if errors_at_or_above(results, Severity(fail_on)):
+        sys.exit(3)
 
 
 def _read_facts(path: Path) -> dict[str, Any]:
@@ -219,8 +267,12 @@ def _read_facts(path: Path) -> dict[str, Any]:
         raise UsageFailure(f"cannot read {path}: {e.strerror or e}") from e
     except ValueError as e:
         raise UsageFailure(f"{path} is not valid JSON: {e}") from e
+    # A cheap structural check instead of JSON Schema validation: the agent carries no
+    # schema library, and the rules report `error` for anything malformed deeper down.
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_ID:
         raise UsageFailure(f"{path} is not a {SCHEMA_ID} document")
+    if not isinstance(document.get("errors"), list):
+        raise UsageFailure(f"{path} is not a valid {SCHEMA_ID} document: 'errors' must be a list")
     return document
 
 
@@ -283,6 +335,7 @@ def run(
             " schedule `canhgac-agent run --once` with a systemd timer meanwhile"
         )
     from agent.errors import ShippingError
+    from agent.messages import delivery_line, shipping_message
     from agent.shipping import HttpTransport
 
     with _agent_errors():
@@ -300,10 +353,9 @@ def run(
     try:
         delivery = transport.send(document)
     except ShippingError as e:
-        prefix = "gửi báo cáo thất bại" if lang == "vi" else "delivery failed"
-        raise click.ClickException(f"{prefix}: {printable(e)}") from e
+        raise click.ClickException(printable(shipping_message(e, lang))) from e
     click.echo(
-        _delivery_line(
+        delivery_line(
             printable(delivery.report_id), delivery.status, delivery.score, delivery.failing, lang
         )
     )
@@ -328,21 +380,3 @@ def _token(token: str | None, token_file: Path | None, config: AgentConfig) -> s
         return path.read_text("utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read the token file {path}: {e.strerror or e}") from e
-
-
-def _delivery_line(
-    report_id: str, status: str, score: float | None, failing: int, lang: str
-) -> str:
-    if lang == "vi":
-        state = {"accepted": "đã được tiếp nhận", "duplicate": "đã nhận trước đó (trùng lặp)"}
-        score_text = "chưa xác định" if score is None else f"{score * 100:.1f}%"
-        return (
-            f"báo cáo {report_id}: {state.get(status, printable(status))};"
-            f" điểm {score_text}; {failing} quy tắc không đạt"
-        )
-    state = {"accepted": "accepted", "duplicate": "already received (duplicate)"}
-    score_text = "unknown" if score is None else f"{score * 100:.1f}%"
-    return (
-        f"report {report_id}: {state.get(status, printable(status))};"
-        f" score {score_text}; {failing} failing rules"
-    )

@@ -15,9 +15,21 @@ from typing import Any
 
 import yaml
 
+from agent.collectors.base import CollectSettings
 from agent.errors import ConfigError
 
-KEYS = ("server", "token_file", "ca_file", "state_dir", "agent_id", "rules", "budget_seconds")
+KEYS = (
+    "server",
+    "token_file",
+    "ca_file",
+    "state_dir",
+    "agent_id",
+    "rules",
+    "budget_seconds",
+    "certificate_paths",
+    "tls_endpoints",
+    "probe_listeners",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,16 @@ class AgentConfig:
     agent_id: str | None = None
     rules: tuple[Path, ...] = ()
     budget_seconds: float | None = None
+    certificate_paths: tuple[str, ...] | None = None  # None: the built-in defaults
+    tls_endpoints: tuple[str, ...] = ()
+    probe_listeners: bool = True
+
+    def collect_settings(self) -> CollectSettings:
+        return CollectSettings(
+            certificate_paths=self.certificate_paths,
+            tls_endpoints=self.tls_endpoints,
+            probe_listeners=self.probe_listeners,
+        )
 
 
 def load_config(path: Path | None) -> AgentConfig:
@@ -89,7 +111,22 @@ def _parse(section: dict[Any, Any], path: Path) -> AgentConfig:
     ):
         raise ConfigError(f"{path}: agent.budget_seconds must be a positive number")
 
+    def text_list(key: str) -> tuple[str, ...] | None:
+        value = section.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(f"{path}: agent.{key} must be a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
+    probe = section.get("probe_listeners", True)
+    if not isinstance(probe, bool):
+        raise ConfigError(f"{path}: agent.probe_listeners must be true or false")
+
     return AgentConfig(
+        certificate_paths=text_list("certificate_paths"),
+        tls_endpoints=text_list("tls_endpoints") or (),
+        probe_listeners=probe,
         server=text("server"),
         token_file=file_path("token_file"),
         ca_file=file_path("ca_file"),

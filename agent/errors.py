@@ -34,6 +34,9 @@ class CommandTimeout(CommandError):  # noqa: N818 - name fixed by the runner con
 class ShippingError(AgentError):
     """A report could not be delivered to the collector.
 
+    `reason` says which step failed ("tls", "unreachable", "rejected", "unexpected") so
+    the CLI can frame the message in the administrator's language; `url` and `detail`
+    (the low-level cause, as the library or server worded it) fill it in.
     `status` is the HTTP status when the server answered, None when it could not be
     reached; `code`, `server_message` and `field` come from the server's JSON error body
     (`{"error": {"code", "message", "field"?}}`) when it sent one.
@@ -43,12 +46,18 @@ class ShippingError(AgentError):
         self,
         message: str,
         *,
+        reason: str = "unexpected",
+        url: str = "",
+        detail: str = "",
         status: int | None = None,
         code: str | None = None,
         server_message: str | None = None,
         field: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.reason = reason
+        self.url = url
+        self.detail = detail
         self.status = status
         self.code = code
         self.server_message = server_message

@@ -1,6 +1,7 @@
 """Building the `canhgac.facts/v1` document: the envelope plus one key per domain.
 
-Every collector runs in its own daemon thread and all of them share one time budget.
+Every collector runs in its own daemon thread with its own time budget (see
+`registry.BUDGETS`), all of them within one overall budget.
 Whatever a collector does (raise, hang, return partial data), the document is still
 produced: a failure becomes an `errors` entry `{domain, kind, reason}`. A collector
 that outlives the budget is abandoned, not killed (Python threads cannot be), which is
@@ -9,6 +10,7 @@ why collectors must not hold locks or write files.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -28,7 +30,7 @@ from agent.collectors.base import (
     clip,
     rfc3339_utc,
 )
-from agent.collectors.registry import COLLECTORS
+from agent.collectors.registry import COLLECTORS, budget_of
 from agent.identity import Identity
 from rules.facts import SCHEMA_ID, Domain
 
@@ -57,8 +59,12 @@ def run_collectors(
     ctx: CollectContext,
     collectors: Mapping[Domain, CollectorFn],
     budget_seconds: float,
+    budgets: Callable[[Domain], float] = budget_of,
 ) -> dict[Domain, Collected | Issue]:
-    """Run `collectors` concurrently; each domain maps to its output or to why it has none."""
+    """Run `collectors` concurrently; each domain maps to its output or to why it has none.
+
+    Each collector has its own budget (`budgets`), all of them within `budget_seconds`.
+    """
     started = time.monotonic()
     running: list[tuple[Domain, threading.Thread, _Slot]] = []
     for domain, fn in collectors.items():
@@ -71,10 +77,11 @@ def run_collectors(
 
     outcomes: dict[Domain, Collected | Issue] = {}
     for domain, thread, slot in running:
-        thread.join(max(0.0, started + budget_seconds - time.monotonic()))
+        allowed = min(budget_seconds, budgets(domain))
+        thread.join(max(0.0, started + allowed - time.monotonic()))
         if thread.is_alive():
             outcomes[domain] = Issue(
-                ErrorKind.TIMEOUT, f"collector did not finish within {budget_seconds:g}s"
+                ErrorKind.TIMEOUT, f"collector did not finish within {allowed:g}s"
             )
         elif slot.outcome is not None:
             outcomes[domain] = slot.outcome
@@ -93,6 +100,9 @@ def collect_facts(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> dict[str, Any]:
     """One facts document for the host `ctx` reads, from the `domains` asked for."""
+    started = now()
+    # Collectors that date things (ages, first sight) use the same clock and instant.
+    ctx = dataclasses.replace(ctx, now=lambda: started)
     wanted = set(registry) if domains is None else set(domains)
     unknown = wanted - set(registry)
     selected = {domain: fn for domain, fn in registry.items() if domain in wanted}
@@ -102,7 +112,8 @@ def collect_facts(
         "report_id": str(uuid.uuid4()),
         "agent_id": identity.agent_id,
         "seq": identity.seq,
-        "collected_at": rfc3339_utc(now()),
+        **({"seq_epoch": identity.seq_epoch} if identity.seq_epoch else {}),
+        "collected_at": rfc3339_utc(started),
         "agent_version": __version__,
     }
     errors: list[dict[str, str]] = [

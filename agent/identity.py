@@ -33,6 +33,7 @@ AGENT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 class Identity:
     agent_id: str
     seq: int
+    seq_epoch: str | None = None  # None when no state is kept (`--no-state`, `check`)
 
 
 def app_specific_id(machine_id: str, app_id: uuid.UUID = APP_ID) -> str:
@@ -80,4 +81,4 @@ def next_identity(store: StateStore, configured: str | None, root: Path) -> Iden
     final_id = agent_id or state.agent_id
     if final_id is None:  # unreachable: bump() always leaves an id when none is derived
         raise StateError("no agent id could be derived or generated")
-    return Identity(agent_id=final_id, seq=state.seq)
+    return Identity(agent_id=final_id, seq=state.seq, seq_epoch=state.seq_epoch)

@@ -29,7 +29,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "severity": "MỨC ĐỘ",
         "status": "TRẠNG THÁI",
         "items": "SỐ MỤC",
-        "message": "NỘI DUNG",
+        "message": "CHI TIẾT",
         Status.PASS: "đạt",
         Status.FAIL: "không đạt",
         Status.ERROR: "lỗi",
@@ -40,7 +40,10 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.MEDIUM: "trung bình",
         Severity.LOW: "thấp",
         Severity.INFO: "thông tin",
-        "score": "Điểm tuân thủ",
+        "score": "Điểm tuân thủ cục bộ",
+        "score_note": (
+            "tính tại máy này, trọng số mặc định; điểm chính thức do máy chủ thu thập tính"
+        ),
         "unknown": "chưa xác định",
         "more": "và {n} mục khác",
         "no_rules": "Không có quy tắc nào được đánh giá.",
@@ -50,7 +53,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "severity": "SEVERITY",
         "status": "STATUS",
         "items": "ITEMS",
-        "message": "MESSAGE",
+        "message": "DETAIL",
         Status.PASS: "pass",
         Status.FAIL: "fail",
         Status.ERROR: "error",
@@ -61,7 +64,10 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.MEDIUM: "medium",
         Severity.LOW: "low",
         Severity.INFO: "info",
-        "score": "Compliance score",
+        "score": "Local compliance score",
+        "score_note": (
+            "computed on this host with default weights; the collector's score is authoritative"
+        ),
         "unknown": "unknown",
         "more": "and {n} more",
         "no_rules": "No rules were evaluated.",
@@ -78,7 +84,11 @@ def sort_results(results: Iterable[RuleResult]) -> list[RuleResult]:
 
 
 def summary_message(result: RuleResult, lang: str) -> str:
-    """The first item's message, else the first error, else the rule's title."""
+    """What a row says: on fail and error rows the first item's message (else the first
+    error, else the title); on other rows nothing, since a passing rule's title ("Telnet
+    service exposed") reads like a problem."""
+    if result.status not in (Status.FAIL, Status.ERROR):
+        return "-"
     if result.items:
         text = result.items[0].message.get(lang)
         if len(result.items) > 1:
@@ -123,7 +133,7 @@ def format_score(score: Score, lang: str) -> str:
             (Status.WAIVED, score.waived),
         )
     )
-    return f"{label(lang, 'score')}: {ratio} ({counts})"
+    return f"{label(lang, 'score')}: {ratio} ({counts})\n({label(lang, 'score_note')})"
 
 
 def score_dict(score: Score) -> dict[str, Any]:
@@ -142,3 +152,8 @@ def score_dict(score: Score) -> dict[str, Any]:
 
 def fails_at_or_above(results: Iterable[RuleResult], threshold: Severity) -> bool:
     return any(r.status is Status.FAIL and r.severity.rank >= threshold.rank for r in results)
+
+
+def errors_at_or_above(results: Iterable[RuleResult], threshold: Severity) -> bool:
+    """A rule that counts for `--fail-on` could not be evaluated: never a silent success."""
+    return any(r.status is Status.ERROR and r.severity.rank >= threshold.rank for r in results)

@@ -52,15 +52,18 @@ def check_server_url(server_url: str) -> str:
     Over plain HTTP the bearer token and the host's facts travel in clear text, which
     is only acceptable when they never leave the machine (a local test collector).
     """
-    parts = urlsplit(server_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
+    try:
+        parts = urlsplit(server_url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - parsed lazily; a bad port raises here, not mid-request
+    except ValueError as e:  # "https://[::1", "https://host:port"
+        raise ConfigError(f"invalid server URL {server_url!r}: {e}") from e
+    if parts.scheme not in ("https", "http") or not hostname:
         raise ConfigError(f"invalid server URL {server_url!r}: expected https://host[:port]")
     if parts.query or parts.fragment:
         raise ConfigError(f"invalid server URL {server_url!r}: no query or fragment allowed")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ConfigError(
-            f"refusing to send the token over plain HTTP to {parts.hostname}: use https://"
-        )
+    if parts.scheme == "http" and not _is_loopback(hostname):
+        raise ConfigError(f"refusing to send the token over plain HTTP to {hostname}: use https://")
     return server_url.rstrip("/")
 
 
@@ -103,6 +106,11 @@ class HttpTransport:
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         self._timeout = timeout
         self._session = session or requests.Session()
+        # Never take settings from the environment: ~/.netrc would replace the Bearer
+        # token with its own Authorization header, and *_PROXY or REQUESTS_CA_BUNDLE
+        # would reroute or re-trust the connection behind the administrator's back.
+        # A proxy, if an agency needs one, becomes an explicit configuration option.
+        self._session.trust_env = False
 
     def send(self, document: Mapping[str, Any]) -> Delivery:
         body = gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"))
@@ -124,9 +132,16 @@ class HttpTransport:
                 allow_redirects=False,
             )
         except requests.exceptions.SSLError as e:
-            raise ShippingError(f"TLS verification of {self.url} failed: {e}") from e
+            raise ShippingError(
+                f"TLS verification of {self.url} failed: {e}",
+                reason="tls",
+                url=self.url,
+                detail=str(e),
+            ) from e
         except requests.RequestException as e:
-            raise ShippingError(f"cannot reach {self.url}: {e}") from e
+            raise ShippingError(
+                f"cannot reach {self.url}: {e}", reason="unreachable", url=self.url, detail=str(e)
+            ) from e
         with response:
             if not 200 <= response.status_code < 300:
                 raise _rejection(self.url, response)
@@ -143,17 +158,20 @@ def _rejection(url: str, response: requests.Response) -> ShippingError:
         code = _text(error.get("code"))
         message = _text(error.get("message"))
         field = _text(error.get("field"))
-    summary = f"the server rejected the report: HTTP {response.status_code}"
+    detail = f"HTTP {response.status_code}"
     if code:
-        summary += f" {code}"
+        detail += f" {code}"
     if message:
-        summary += f": {message}"
+        detail += f": {message}"
     elif not code:
-        summary += f" {response.reason or ''}".rstrip()
+        detail += f" {response.reason or ''}".rstrip()
     if field:
-        summary += f" (field {field})"
+        detail += f" (field {field})"
     return ShippingError(
-        f"{summary} [{url}]",
+        f"the server rejected the report: {detail} [{url}]",
+        reason="rejected",
+        url=url,
+        detail=detail,
         status=response.status_code,
         code=code,
         server_message=message,
@@ -167,12 +185,16 @@ def _receipt(url: str, response: requests.Response) -> Delivery:
     except ValueError as e:
         raise ShippingError(
             f"unexpected answer from {url} (HTTP {response.status_code}): not JSON",
+            url=url,
+            detail=f"HTTP {response.status_code}: not JSON",
             status=response.status_code,
         ) from e
     problem = _receipt_problem(data)
     if problem:
         raise ShippingError(
             f"unexpected answer from {url} (HTTP {response.status_code}): {problem}",
+            url=url,
+            detail=f"HTTP {response.status_code}: {problem}",
             status=response.status_code,
         )
     status, score = data["status"], data.get("score")

@@ -1,5 +1,6 @@
-"""The agent's persistent state: the report sequence number and, when the machine has
-no usable machine id, a random agent id.
+"""The agent's persistent state: the report sequence number and its epoch, when the
+machine has no usable machine id a random agent id, and when each pending update was
+first seen.
 
 One small JSON file (`state.json`) in the state directory, rewritten atomically (a
 temporary file in the same directory, fsync, then `os.replace`) under an exclusive
@@ -12,10 +13,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agent.errors import StateError
@@ -24,6 +27,7 @@ SYSTEM_STATE_DIR = Path("/var/lib/canhgac-agent")
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 APP_DIR = "canhgac-agent"
+_EPOCH = re.compile(r"[A-Za-z0-9-]{1,64}")  # the schema's seq_epoch
 
 
 def default_state_dir(
@@ -52,10 +56,19 @@ def _writable(directory: Path) -> bool:
         return False
 
 
+def new_epoch() -> str:
+    """A fresh `seq_epoch`: a random id, so a recreated state is never taken for the old one."""
+    return str(uuid.uuid4())
+
+
 @dataclass(frozen=True)
 class AgentState:
     seq: int = 0  # the sequence number of the last report produced
     agent_id: str | None = None  # only set when it had to be generated randomly
+    # Chosen with the state file; tells the collector when seq restarted from zero.
+    seq_epoch: str | None = None
+    # "name:arch=candidate" -> RFC 3339 time it was first seen pending (updates domain).
+    pending_seen: Mapping[str, str] = field(default_factory=dict)
 
 
 class StateStore:
@@ -75,9 +88,16 @@ class StateStore:
         return self._parse(text)
 
     def update(self, change: Callable[[AgentState], AgentState]) -> AgentState:
-        """Apply `change` to the stored state and persist the result atomically."""
+        """Apply `change` to the stored state and persist the result atomically.
+
+        A state without an epoch (a new file, or one written by an older agent) gets
+        one here, on its first use.
+        """
         with self._locked():
-            new = change(self.load())
+            current = self.load()
+            if current.seq_epoch is None:
+                current = replace(current, seq_epoch=new_epoch())
+            new = change(current)
             self._write(new)
             return new
 
@@ -98,7 +118,15 @@ class StateStore:
             raise StateError(f"{self.path}: seq must be a non-negative integer")
         if agent_id is not None and not isinstance(agent_id, str):
             raise StateError(f"{self.path}: agent_id must be a string")
-        return AgentState(seq=seq, agent_id=agent_id)
+        epoch = raw.get("seq_epoch")
+        if epoch is not None and not (isinstance(epoch, str) and _EPOCH.fullmatch(epoch)):
+            raise StateError(f"{self.path}: seq_epoch must be 1-64 letters, digits or '-'")
+        seen = raw.get("pending_seen", {})
+        if not isinstance(seen, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in seen.items()
+        ):
+            raise StateError(f"{self.path}: pending_seen must map strings to timestamps")
+        return AgentState(seq=seq, agent_id=agent_id, seq_epoch=epoch, pending_seen=seen)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -121,6 +149,10 @@ class StateStore:
         payload: dict[str, object] = {"seq": state.seq}
         if state.agent_id is not None:
             payload["agent_id"] = state.agent_id
+        if state.seq_epoch is not None:
+            payload["seq_epoch"] = state.seq_epoch
+        if state.pending_seen:
+            payload["pending_seen"] = dict(sorted(state.pending_seen.items()))
         data = (json.dumps(payload, indent=2) + "\n").encode("utf-8")
         tmp_name: str | None = None
         try:

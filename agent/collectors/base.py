@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -87,6 +87,23 @@ def resolve_fqdn(hostname: str, timeout: float = FQDN_TIMEOUT_SECONDS) -> str | 
 
 
 @dataclass(frozen=True)
+class CollectSettings:
+    """What the administrator configured for collection (the `agent:` config section).
+
+    `certificate_paths` None means the built-in defaults (see `certificates`); an
+    endpoint is "host:port" or "[v6]:port".
+    """
+
+    certificate_paths: tuple[str, ...] | None = None
+    tls_endpoints: tuple[str, ...] = ()
+    probe_listeners: bool = True
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
 class CollectContext:
     """Everything a collector may read the host through."""
 
@@ -94,6 +111,11 @@ class CollectContext:
     run: CommandRunner = field(default_factory=SubprocessRunner)
     system: System = field(default_factory=PsutilSystem)
     fqdn_resolver: FqdnResolver = resolve_fqdn
+    settings: CollectSettings = field(default_factory=CollectSettings)
+    # From the agent's state: "name:arch=candidate" -> when that update was first seen
+    # pending. Read-only here; the CLI records the new set after the collection.
+    first_seen: Mapping[str, str] = field(default_factory=dict)
+    now: Callable[[], datetime] = _utc_now
 
     def path(self, absolute: str) -> Path:
         """`absolute` (a path on the host, like "/etc/os-release") under `root`."""
@@ -114,6 +136,54 @@ def describe_os_error(error: OSError) -> tuple[ErrorKind, str]:
     return kind, error.strerror or str(error)
 
 
+def run_tool(
+    ctx: CollectContext, argv: list[str], timeout: float, *, ok_codes: tuple[int, ...] = (0,)
+) -> str:
+    """`argv`'s standard output; a missing program, a timeout or a failure becomes a
+    `CollectorError` naming the command, for the caller to report or absorb."""
+    from agent.errors import CommandError, CommandNotFound, CommandTimeout
+
+    try:
+        result = ctx.run(argv, timeout)
+    except CommandNotFound as e:
+        raise CollectorError(ErrorKind.UNSUPPORTED, f"{argv[0]} is not installed") from e
+    except CommandTimeout as e:
+        raise CollectorError(ErrorKind.TIMEOUT, str(e)) from e
+    except CommandError as e:
+        raise CollectorError(ErrorKind.FAILED, str(e)) from e
+    if result.returncode not in ok_codes:
+        why = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        detail = why[0] if why else ""
+        lowered = (result.stderr or "").lower()
+        kind = (
+            ErrorKind.PERMISSION
+            if "permission denied" in lowered
+            or "must be root" in lowered
+            or "access denied" in lowered
+            or "operation not permitted" in lowered
+            else ErrorKind.FAILED
+        )
+        raise CollectorError(
+            kind, clip(f"{' '.join(argv)} exited with {result.returncode}: {detail}", 1024)
+        )
+    return result.stdout
+
+
+def read_optional(
+    ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTES
+) -> str | None:
+    """A host file's text, or None when it does not exist; other errors propagate."""
+    try:
+        return read_text(ctx.path(absolute), max_bytes)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def days_between(earlier: datetime, later: datetime) -> float:
+    """Days from `earlier` to `later`, to 0.01 day: rules compare ages, not dates."""
+    return round((later - earlier).total_seconds() / 86400.0, 2)
+
+
 def clip(value: str, limit: int) -> str:
     """`value` cut to `limit` characters: an oversized field must not void the report."""
     return value if len(value) <= limit else value[:limit]
@@ -128,3 +198,29 @@ def rfc3339_utc(moment: datetime | float) -> str:
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def running_commands(ctx: CollectContext) -> set[str]:
+    """Names (`comm`, 15 characters at most) of the processes running on the host.
+
+    /proc/<pid>/comm is readable by every user (unless /proc is mounted with hidepid,
+    in which case only the caller's own processes are seen).
+    """
+    names: set[str] = set()
+    try:
+        entries = list(ctx.path("/proc").iterdir())
+    except OSError:
+        return names
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            names.add((entry / "comm").read_text("utf-8", "replace").strip())
+        except OSError:
+            continue  # the process exited meanwhile
+    return names
+
+
+def host_has(ctx: CollectContext, *paths: str) -> bool:
+    """Whether any of `paths` (host paths) exists under the root."""
+    return any(ctx.path(p).exists() for p in paths)

@@ -23,6 +23,7 @@ from agent.collectors.base import (
     read_text,
     rfc3339_utc,
 )
+from agent.collectors.inventory import inventory
 from agent.collectors.osrelease import DEFAULTS, family_of, id_like, parse_os_release
 from agent.collectors.system import Nic
 
@@ -81,6 +82,7 @@ def collect_host(ctx: CollectContext) -> Collected:
         "cpu": _cpu(ctx),
         "memory": _memory(ctx),
     }
+    data.update(inventory(ctx, issues))
     try:
         data["interfaces"] = [_interface(nic) for nic in ctx.system.interfaces()]
     except Exception as e:  # noqa: BLE001 - the rest of the host domain is still worth reporting

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from typing import Any, Literal
 
-from agent.collectors.base import CollectContext, Collected, ErrorKind, Issue, clip
+from agent.collectors.base import CollectContext, Collected, ErrorKind, Issue, clip, read_text
 from agent.collectors.system import InetSocket, ProcessOwner
 
 Exposure = Literal["loopback", "all", "specific"]
@@ -58,6 +58,30 @@ def is_listener(row: InetSocket) -> bool:
     return False
 
 
+def systemd_unit(ctx: CollectContext, pid: int) -> str | None:
+    """The systemd unit a process runs in, from its cgroup path, or None.
+
+    cgroup v2: "0::/system.slice/nginx.service"; v1: "1:name=systemd:/system.slice/...".
+    The innermost ".service", ".socket" or ".scope" component names the unit; user
+    sessions ("session-3.scope" under user.slice) are reported as such.
+    """
+    try:
+        text = read_text(ctx.path(f"/proc/{pid}/cgroup"), 64 * 1024)
+    except OSError:
+        return None
+    for line in text.splitlines():
+        _, controllers, path = [*line.split(":", 2), "", ""][:3]
+        if controllers not in ("", "name=systemd"):
+            continue
+        units = [c for c in path.split("/") if c.endswith(_UNIT_SUFFIXES)]
+        if units:
+            return clip(units[-1], 256)
+    return None
+
+
+_UNIT_SUFFIXES = (".service", ".socket", ".scope", ".mount", ".swap")
+
+
 def collect_listening(ctx: CollectContext) -> Collected:
     rows = [row for row in ctx.system.inet_sockets() if is_listener(row)]
     chosen: dict[tuple[str, str, str, int], InetSocket] = {}
@@ -85,6 +109,8 @@ def collect_listening(ctx: CollectContext) -> Collected:
                 "pid": row.pid,
                 "process": clip(owner.name, 256) if owner.name else None,
                 "user": clip(owner.user, 256) if owner.user else None,
+                "executable": clip(owner.executable, 4096) if owner.executable else None,
+                "unit": systemd_unit(ctx, row.pid) if row.pid is not None else None,
             }
         )
 

@@ -59,6 +59,7 @@ class InetSocket:
 class ProcessOwner:
     name: str | None
     user: str | None
+    executable: str | None = None
 
 
 class System(Protocol):
@@ -81,6 +82,11 @@ class System(Protocol):
     def inet_sockets(self) -> list[InetSocket]: ...
 
     def process_owner(self, pid: int) -> ProcessOwner: ...
+
+    def disk_usage(self, mountpoint: str) -> tuple[int, int, int] | None:
+        """Total, used and free (for ordinary users) bytes, as df counts them; None
+        when the mount cannot be queried (stale NFS, no permission)."""
+        ...
 
 
 class PsutilSystem:
@@ -161,7 +167,21 @@ class PsutilSystem:
             process = psutil.Process(pid)
         except psutil.Error:
             return ProcessOwner(None, None)
-        return ProcessOwner(_attempt(process.name), _attempt(process.username))
+        return ProcessOwner(
+            _attempt(process.name), _attempt(process.username), _attempt(process.exe) or None
+        )
+
+    def disk_usage(self, mountpoint: str) -> tuple[int, int, int] | None:
+        # statvfs does not block on a healthy mount; a hung NFS server is bounded by
+        # the collector's time budget.
+        try:
+            st = os.statvfs(mountpoint)
+        except OSError:
+            return None
+        total = st.f_blocks * st.f_frsize
+        free = st.f_bavail * st.f_frsize
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+        return total, used, free
 
 
 def _attempt(getter: Callable[[], str]) -> str | None:

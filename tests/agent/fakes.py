@@ -63,6 +63,10 @@ class FakeSystem:
     sockets: list[InetSocket] = field(default_factory=list)
     owners: dict[int, ProcessOwner] = field(default_factory=dict)
     owner_lookups: list[int] = field(default_factory=list)
+    # mount point -> (total, used, free) bytes; missing: statvfs failed
+    usage: dict[str, tuple[int, int, int]] = field(
+        default_factory=lambda: {"/": (20 * 2**30, 5 * 2**30, 14 * 2**30)}
+    )
 
     def uname(self) -> Uname:
         return self.uname_value
@@ -88,3 +92,6 @@ class FakeSystem:
     def process_owner(self, pid: int) -> ProcessOwner:
         self.owner_lookups.append(pid)
         return self.owners.get(pid, ProcessOwner(None, None))
+
+    def disk_usage(self, mountpoint: str) -> tuple[int, int, int] | None:
+        return self.usage.get(mountpoint)

@@ -68,6 +68,51 @@ def test_collect_prints_a_valid_document_and_seq_increases(
     assert json.loads((state / "state.json").read_text())["seq"] == 2
 
 
+def test_collect_emits_a_stable_seq_epoch_and_remembers_pending_updates(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    first = json.loads(invoke("collect", "--state-dir", str(state)).stdout)
+    second = json.loads(invoke("collect", "--state-dir", str(state)).stdout)
+    assert first["seq_epoch"] == second["seq_epoch"]
+    stored = json.loads((state / "state.json").read_text())
+    assert stored["seq_epoch"] == first["seq_epoch"]
+    if "updates" in second:
+        assert len(stored.get("pending_seen", {})) == len(second["updates"]["pending"])
+    # A new state (reinstall, wiped directory) is a new epoch: seq restarted, not late.
+    fresh = json.loads(invoke("collect", "--state-dir", str(tmp_path / "new")).stdout)
+    assert fresh["seq"] == 1 and fresh["seq_epoch"] != first["seq_epoch"]
+
+
+def test_an_old_state_file_gets_an_epoch_on_first_use(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.json").write_text('{"seq": 41}')
+    document = json.loads(invoke("collect", "--state-dir", str(state)).stdout)
+    assert document["seq"] == 42 and document["seq_epoch"]
+    assert json.loads((state / "state.json").read_text())["seq_epoch"] == document["seq_epoch"]
+
+
+def test_collect_no_state_writes_nothing(tmp_path: Path, validate: Callable[[Any], Any]) -> None:
+    result = invoke("collect", "--no-state", env={"HOME": str(tmp_path), "XDG_STATE_HOME": ""})
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    validate(document)
+    assert document["seq"] == 0 and "seq_epoch" not in document
+    assert list(tmp_path.iterdir()) == []
+    both = invoke("collect", "--no-state", "--state-dir", str(tmp_path))
+    assert both.exit_code == 2 and "cannot be used together" in both.stderr
+
+
+def test_collect_help_says_what_it_writes() -> None:
+    text = " ".join(invoke("collect", "--help").stdout.split())
+    assert "/var/lib/canhgac-agent" in text and "--no-state" in text
+
+
+def test_check_help_documents_exit_codes() -> None:
+    text = invoke("check", "--help").stdout
+    for line in ("0  no rule", "1  a rule", "2  bad usage", "3  no failure"):
+        assert line in text
+
+
 def test_collect_reads_the_config_and_flags_win(tmp_path: Path) -> None:
     config = tmp_path / "agent.yaml"
     config.write_text("agent:\n  state_dir: from-config\n  agent_id: so-ttt-web01\n")
@@ -103,29 +148,33 @@ def test_check_table_sorted_with_exit_code_from_fail_on(tmp_path: Path) -> None:
     result = invoke("check", "--rules", str(PACK), "--facts", str(facts), "--lang", "en")
     assert result.exit_code == 1  # a critical rule fails; default --fail-on high
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["RULE", "SEVERITY", "STATUS", "ITEMS", "MESSAGE"]
+    assert lines[0].split() == ["RULE", "SEVERITY", "STATUS", "ITEMS", "DETAIL"]
     order = [line.split()[0] for line in lines[1:5]]
     assert order == ["TEST-TELNET", "TEST-HTTP", "TEST-SSH", "TEST-HOSTNAME"]
     assert "Telnet on 0.0.0.0:23 (process in.telnetd)" in lines[1]
     assert "missing" in lines[3]
+    # A passing row says nothing more: its title ("Valid hostname") would read as a finding.
+    assert lines[4].split()[-1] == "-"
     # pass: the low rule; fail: critical and medium; error: high (never a pass).
     w = DEFAULT_WEIGHTS
     ratio = w[Severity.LOW] / (
         w[Severity.LOW] + w[Severity.CRITICAL] + w[Severity.MEDIUM] + w[Severity.HIGH]
     )
-    assert lines[-1] == (
-        f"Compliance score: {ratio * 100:.1f}% (pass 1, fail 2, error 1, not applicable 0, waived 0)"
+    assert lines[-2] == (
+        f"Local compliance score: {ratio * 100:.1f}%"
+        " (pass 1, fail 2, error 1, not applicable 0, waived 0)"
     )
+    assert "the collector's score is authoritative" in lines[-1]
 
 
 @pytest.mark.parametrize(
     ("fail_on", "listeners", "code"),
     [
-        ("high", [tcp("0.0.0.0", 80, 2)], 0),  # only a medium rule fails
-        ("medium", [tcp("0.0.0.0", 80, 2)], 1),
+        ("high", [tcp("0.0.0.0", 80, 2)], 3),  # a medium rule fails; the high one is in error
+        ("medium", [tcp("0.0.0.0", 80, 2)], 1),  # a failure wins over an error
         ("critical", [tcp("0.0.0.0", 23, 1)], 1),
-        ("critical", [], 0),  # the high rule is an error, never a failure
-        ("info", [], 0),
+        ("critical", [], 0),  # the high rule in error is below the threshold
+        ("info", [], 3),  # nothing fails, but a rule could not be evaluated
     ],
 )
 def test_check_fail_on(tmp_path: Path, fail_on: str, listeners: list[Any], code: int) -> None:
@@ -140,7 +189,7 @@ def test_check_vietnamese_is_the_default(tmp_path: Path) -> None:
     )
     assert "QUY TẮC" in result.stdout
     assert "Telnet tại :::23" in result.stdout
-    assert "Điểm tuân thủ:" in result.stdout
+    assert "Điểm tuân thủ cục bộ:" in result.stdout
     assert "nghiêm trọng" in result.stdout and "không đạt" in result.stdout
 
 
@@ -205,7 +254,13 @@ def test_check_rule_problems_exit_2_with_locations(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not json", "not valid JSON"), ('{"schema": "other/v9"}', "is not a canhgac.facts/v1")],
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema": "other/v9"}', "is not a canhgac.facts/v1"),
+        ("[]", "is not a canhgac.facts/v1"),
+        ('{"schema": "canhgac.facts/v1"}', "'errors' must be a list"),
+        ('{"schema": "canhgac.facts/v1", "errors": {}}', "'errors' must be a list"),
+    ],
 )
 def test_check_bad_facts_file_exit_2(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "facts.json"
@@ -219,7 +274,7 @@ def test_check_collects_live_with_builtin_packs_without_touching_state(tmp_path:
     system_state = Path("/var/lib/canhgac-agent")
     existed = system_state.exists()
     result = invoke("check", "--lang", "en", "--format", "json", "--fail-on", "info")
-    assert result.exit_code in (0, 1), result.output
+    assert result.exit_code in (0, 1, 3), result.output
     payload = json.loads(result.stdout)
     builtin = load_rules([builtin_packs_dir()])
     assert [r["rule_id"] for r in payload["results"]] == [r.id for r in builtin.rules]
@@ -292,7 +347,8 @@ def test_run_once_over_tls_with_token_from_env_and_config(tmp_path: Path) -> Non
         }
         again = invoke("run", "--once", "--config", str(config), "--token", "from-flag")
     assert "đã được tiếp nhận" in result.stdout
-    assert "trùng lặp" in again.stdout and "chưa xác định" in again.stdout
+    assert "đã nhận báo cáo này trước đó (trùng lặp)" in again.stdout
+    assert "điểm" not in again.stdout  # a duplicate is not scored again
     assert [r.headers["Authorization"] for r in stub.requests] == [
         "Bearer from-env",
         "Bearer from-flag",
@@ -303,7 +359,9 @@ def test_run_once_over_tls_with_token_from_env_and_config(tmp_path: Path) -> Non
 def test_run_once_rejected_token_is_a_clear_error(tmp_path: Path) -> None:
     with serve() as stub:
         stub.status = 401
-        stub.answer = {"error": {"code": "unauthorized", "message": "unknown or revoked token"}}
+        stub.answer = {
+            "error": {"code": "invalid_token", "message": "the bearer token is not valid"}
+        }
         result = invoke(
             "run",
             "--once",
@@ -317,8 +375,8 @@ def test_run_once_rejected_token_is_a_clear_error(tmp_path: Path) -> None:
             "en",
         )
     assert result.exit_code == 1
-    assert "delivery failed" in result.stderr
-    assert "HTTP 401 unauthorized: unknown or revoked token" in result.stderr
+    assert "delivery failed: the server rejected the report" in result.stderr
+    assert "HTTP 401 invalid_token: the bearer token is not valid" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -336,7 +394,9 @@ def test_run_once_unreachable_server(tmp_path: Path) -> None:
         str(tmp_path),
     )
     assert result.exit_code == 1
-    assert "gửi báo cáo thất bại" in result.stderr and "cannot reach" in result.stderr
+    # The framing in the chosen language; the library's own reason after it, as is.
+    assert "gửi báo cáo thất bại: không kết nối được tới http://127.0.0.1:" in result.stderr
+    assert "cannot reach" not in result.stderr and "delivery failed" not in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -78,3 +78,32 @@ def test_invalid_configurations(tmp_path: Path, text: str, message: str) -> None
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_collection_settings(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "agent:\n"
+        "  certificate_paths: [/etc/nginx/**/*.crt, /opt/portal/tls/chain.pem]\n"
+        "  tls_endpoints: ['portal.so-ttt.gov.vn:443']\n"
+        "  probe_listeners: false\n",
+    )
+    settings = load_config(path).collect_settings()
+    assert settings.certificate_paths == ("/etc/nginx/**/*.crt", "/opt/portal/tls/chain.pem")
+    assert settings.tls_endpoints == ("portal.so-ttt.gov.vn:443",)
+    assert settings.probe_listeners is False
+    defaults = load_config(None).collect_settings()
+    assert (defaults.certificate_paths, defaults.tls_endpoints) == (None, ())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent:\n  certificate_paths: /etc/ssl\n",
+        "agent:\n  tls_endpoints: [443]\n",
+        "agent:\n  probe_listeners: 'yes'\n",
+    ],
+)
+def test_bad_collection_settings(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError):
+        load_config(_write(tmp_path, text))

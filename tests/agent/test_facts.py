@@ -11,12 +11,15 @@ from typing import Any
 
 from agent import __version__
 from agent.collectors.base import CollectContext, Collected, CollectorError, ErrorKind, Issue
-from agent.collectors.registry import COLLECTORS
-from agent.facts import collect_facts
+from agent.collectors.registry import COLLECTORS, budget_of
+from agent.facts import DEFAULT_BUDGET_SECONDS, collect_facts, run_collectors
 from agent.identity import Identity
 from rules.facts import SCHEMA_ID, Domain
 from tests.agent.conftest import ROOTS
-from tests.agent.fakes import FakeSystem, RecordedRunner, tcp
+from tests.agent.fakes import FakeSystem, tcp
+from tests.agent.privileges import as_unprivileged
+from tests.agent.recordings import debian12_runner
+from tests.support import require_root
 
 IDENTITY = Identity(agent_id="test-agent", seq=7)
 
@@ -24,7 +27,7 @@ IDENTITY = Identity(agent_id="test-agent", seq=7)
 def _ctx() -> CollectContext:
     return CollectContext(
         root=ROOTS / "debian12",
-        run=RecordedRunner(),
+        run=debian12_runner(),
         system=FakeSystem(sockets=[tcp("0.0.0.0", 22, 1)]),
         fqdn_resolver=lambda _n: None,
     )
@@ -137,10 +140,14 @@ def test_partial_issues_are_reported_with_the_data(validate: Callable[[Any], Any
 
 
 def test_domain_selection_and_unknown_domains() -> None:
-    document = collect_facts(_ctx(), IDENTITY, domains=[Domain.LISTENING, Domain.SSH])
+    document = collect_facts(_ctx(), IDENTITY, domains=[Domain.LISTENING, Domain.DISCOVERY])
     assert "listening" in document and "host" not in document
     assert document["errors"] == [
-        {"domain": "ssh", "kind": "unsupported", "reason": "this agent has no collector for it"}
+        {
+            "domain": "discovery",
+            "kind": "unsupported",
+            "reason": "this agent has no collector for it",
+        }
     ]
 
 
@@ -154,10 +161,62 @@ def test_oversized_reason_is_clipped_to_the_schema(validate: Callable[[Any], Any
 
 
 def test_real_collection_on_this_machine(validate: Callable[[Any], Any]) -> None:
-    document = collect_facts(
-        CollectContext(run=RecordedRunner(), fqdn_resolver=lambda _n: None), IDENTITY
-    )
+    document = collect_facts(CollectContext(fqdn_resolver=lambda _n: None), IDENTITY)
     validate(document)
     assert document["host"]["interfaces"]
     assert isinstance(document["listening"], list)
+    # Every domain is there; what a container or a non-root run lacks is "unsupported"
+    # or "permission", never a failure or a timeout.
+    assert set(COLLECTORS) <= {Domain(k) for k in document if k in {d.value for d in Domain}}
     assert [e for e in document["errors"] if e["kind"] in ("failed", "timeout")] == []
+
+
+def test_an_ordinary_user_gets_a_valid_document_and_is_told_what_is_missing(
+    validate: Callable[[Any], Any],
+) -> None:
+    require_root()  # to become someone else, for real
+
+    def run() -> Any:
+        return collect_facts(CollectContext(fqdn_resolver=lambda _n: None), IDENTITY)
+
+    # Import everything lazily imported first: this interpreter may live where the
+    # unprivileged child cannot read (a root-owned pyenv), which a real install is not.
+    run()
+    document = as_unprivileged(run)
+    validate(document)
+    for domain in ("host", "packages", "listening", "accounts", "ssh", "logging"):
+        assert domain in document, domain
+    assert document["accounts"]["shadow_readable"] is False
+    kinds = {(e["domain"], e["kind"]) for e in document["errors"]}
+    assert ("accounts", "permission") in kinds
+    # What an ordinary user cannot read is "permission" (or "unsupported"), never a failure.
+    assert [e for e in document["errors"] if e["kind"] in ("failed", "timeout")] == []
+
+
+def test_each_collector_has_its_own_budget() -> None:
+    release = threading.Event()
+
+    def hangs(_ctx: CollectContext) -> Collected:
+        release.wait(30)
+        return Collected({})
+
+    def quick(_ctx: CollectContext) -> Collected:
+        return Collected([])
+
+    budgets = {Domain.UPDATES: 0.3}
+    started = time.monotonic()
+    try:
+        outcomes = run_collectors(
+            _ctx(),
+            {Domain.UPDATES: hangs, Domain.LISTENING: quick},
+            budget_seconds=10,
+            budgets=lambda d: budgets.get(d, 10.0),
+        )
+    finally:
+        release.set()
+    assert time.monotonic() - started < 2
+    assert outcomes[Domain.UPDATES] == Issue(
+        ErrorKind.TIMEOUT, "collector did not finish within 0.3s"
+    )
+    assert outcomes[Domain.LISTENING] == Collected([])
+    assert budget_of(Domain.UPDATES) <= DEFAULT_BUDGET_SECONDS

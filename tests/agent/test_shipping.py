@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,25 +57,67 @@ def test_unknown_ca_fails_verification(tmp_path: Path) -> None:
 def test_error_body_is_surfaced() -> None:
     with serve() as stub:
         stub.status = 401
-        stub.answer = {"error": {"code": "unauthorized", "message": "unknown or revoked token"}}
+        stub.answer = {
+            "error": {"code": "invalid_token", "message": "the bearer token is not valid"}
+        }
         with pytest.raises(ShippingError) as caught:
             HttpTransport(stub.url, "wrong").send(DOCUMENT)
     error = caught.value
     assert (error.status, error.code, error.server_message) == (
         401,
-        "unauthorized",
-        "unknown or revoked token",
+        "invalid_token",
+        "the bearer token is not valid",
     )
-    assert "HTTP 401 unauthorized: unknown or revoked token" in str(error)
+    assert (error.reason, error.detail) == (
+        "rejected",
+        "HTTP 401 invalid_token: the bearer token is not valid",
+    )
+    assert "HTTP 401 invalid_token: the bearer token is not valid" in str(error)
 
 
 def test_validation_error_names_the_field() -> None:
     with serve() as stub:
         stub.status = 422
-        stub.answer = {"error": {"code": "invalid_facts", "message": "not valid", "field": "seq"}}
+        stub.answer = {
+            "error": {"code": "schema_violation", "message": "must be integer", "field": "seq"}
+        }
         with pytest.raises(ShippingError, match=r"\(field seq\)") as caught:
             HttpTransport(stub.url, "t").send(DOCUMENT)
     assert caught.value.field == "seq"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (401, "missing_token"),
+        (413, "body_too_large"),
+        (400, "invalid_gzip"),
+        (403, "token_bound_to_other_agent"),
+    ],
+)
+def test_server_error_codes_are_carried(status: int, code: str) -> None:
+    with serve() as stub:
+        stub.status = status
+        stub.answer = {"error": {"code": code, "message": "refused"}}
+        with pytest.raises(ShippingError) as caught:
+            HttpTransport(stub.url, "t").send(DOCUMENT)
+    assert (caught.value.status, caught.value.code) == (status, code)
+
+
+def test_netrc_and_proxy_variables_are_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # requests would let ~/.netrc replace the Authorization header and *_PROXY reroute.
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login evil password stolen\n")
+    os.chmod(tmp_path / ".netrc", 0o600)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    with serve() as stub:
+        HttpTransport(stub.url, "the-real-token").send(DOCUMENT)
+    (request,) = stub.requests
+    assert request.headers["Authorization"] == "Bearer the-real-token"
 
 
 def test_non_json_error_body() -> None:
@@ -140,6 +183,8 @@ def test_unreachable_server() -> None:
         ("ftp://127.0.0.1", "expected https"),
         ("127.0.0.1:8443", "expected https"),
         ("https://host/?x=1", "query"),
+        ("https://[::1", "invalid server URL"),
+        ("https://collector:port", "invalid server URL"),
     ],
 )
 def test_unsafe_or_invalid_urls_are_refused_before_any_connection(url: str, message: str) -> None:

@@ -20,9 +20,13 @@ def test_seq_increases_and_survives_a_new_store(tmp_path: Path) -> None:
     first = StateStore(tmp_path / "state")
     assert [first.next_seq() for _ in range(3)] == [1, 2, 3]
     restarted = StateStore(tmp_path / "state")  # what a new process sees
-    assert restarted.load() == AgentState(seq=3)
+    epoch = restarted.load().seq_epoch
+    assert restarted.load() == AgentState(seq=3, seq_epoch=epoch)
     assert restarted.next_seq() == 4
-    assert json.loads((tmp_path / "state" / STATE_FILE).read_text()) == {"seq": 4}
+    assert json.loads((tmp_path / "state" / STATE_FILE).read_text()) == {
+        "seq": 4,
+        "seq_epoch": epoch,
+    }
 
 
 def test_writes_leave_no_temporary_files_and_are_private(tmp_path: Path) -> None:

@@ -17,14 +17,20 @@ import pytest
 from agent.collectors.base import CollectContext, ErrorKind
 from agent.collectors.host import collect_host, prefix_length, read_machine_id
 from agent.collectors.system import Nic, NicAddress, Uname
+from agent.runner import CommandResult
 from tests.agent.conftest import ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner
+
+
+def _virt_runner() -> RecordedRunner:
+    argv = ("systemd-detect-virt",)
+    return RecordedRunner({argv: CommandResult(argv, 0, "kvm\n", "")})
 
 
 def _ctx(root: Path, system: FakeSystem | None = None, fqdn: str | None = None) -> CollectContext:
     return CollectContext(
         root=root,
-        run=RecordedRunner(),
+        run=_virt_runner(),
         system=system or FakeSystem(),
         fqdn_resolver=lambda _name: fqdn,
     )
@@ -224,7 +230,7 @@ def test_resolver_exception_becomes_an_issue() -> None:
         raise RuntimeError("resolver exploded")
 
     ctx = CollectContext(
-        root=ROOTS / "debian12", run=RecordedRunner(), system=FakeSystem(), fqdn_resolver=boom
+        root=ROOTS / "debian12", run=_virt_runner(), system=FakeSystem(), fqdn_resolver=boom
     )
     collected = collect_host(ctx)
     assert collected.data["fqdn"] is None
@@ -259,7 +265,7 @@ def test_read_machine_id_normalises_case(tmp_path: Path) -> None:
 
 
 def test_this_machine(validate: Callable[[Any], Any]) -> None:
-    ctx = CollectContext(run=RecordedRunner(), fqdn_resolver=lambda _n: None)
+    ctx = CollectContext(run=_virt_runner(), fqdn_resolver=lambda _n: None)
     collected = collect_host(ctx)
     host = collected.data
     assert host["hostname"] == socket.gethostname()
@@ -281,4 +287,5 @@ def test_this_machine(validate: Callable[[Any], Any]) -> None:
         assert host["os"]["id"] in Path("/etc/os-release").read_text()
     validate(_envelope(host))
     assert isinstance(ctx.run, RecordedRunner)
-    assert ctx.run.calls == []  # the host domain needs no external command
+    # The host domain's only external command: systemd-detect-virt.
+    assert ctx.run.calls == [("systemd-detect-virt",)]

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from agent.collectors.base import CollectContext, ErrorKind
-from agent.collectors.listening import collect_listening, exposure
+from agent.collectors.listening import collect_listening, exposure, systemd_unit
 from agent.collectors.system import ProcessOwner
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp, udp
 from tests.agent.privileges import as_unprivileged
@@ -60,7 +60,13 @@ def test_finds_real_sockets_of_this_process(
     listeners = collect_listening(CollectContext(run=RecordedRunner())).data
 
     me = psutil.Process()
-    expected_owner = {"pid": os.getpid(), "process": me.name(), "user": me.username()}
+    expected_owner = {
+        "pid": os.getpid(),
+        "process": me.name(),
+        "user": me.username(),
+        "executable": me.exe(),
+        "unit": systemd_unit(CollectContext(), os.getpid()),
+    }
     loopback = _entry(listeners, "tcp", tcp_loopback)
     assert loopback == {
         "protocol": "tcp",

@@ -1,0 +1,158 @@
+"""The `firewall` domain: which packet filters are active, their default input policy
+and how many rules they hold: nftables, iptables, ufw and firewalld.
+
+ufw and firewalld are front ends that program nftables or iptables; when one of them
+is active it is reported as THE backend (it is what an administrator manages), else
+nftables, else iptables. Listing rules needs root (CAP_NET_ADMIN); without it the
+kernel tools fail and a `permission` entry says so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from agent.collectors.base import (
+    CollectContext,
+    Collected,
+    CollectorError,
+    ErrorKind,
+    Issue,
+    host_has,
+    read_optional,
+    run_tool,
+)
+
+TIMEOUT = 15.0
+PRIORITY = ("firewalld", "ufw", "nftables", "iptables")
+_POLICY = {"accept": "accept", "drop": "drop", "reject": "reject"}
+
+
+def collect_firewall(ctx: CollectContext) -> Collected:
+    issues: list[Issue] = []
+    backends: list[dict[str, Any]] = []
+    for name, probe in (
+        ("nftables", _nftables),
+        ("iptables", _iptables),
+        ("ufw", _ufw),
+        ("firewalld", _firewalld),
+    ):
+        try:
+            found = probe(ctx)
+        except CollectorError as e:
+            if e.kind is not ErrorKind.UNSUPPORTED:  # not installed: simply absent
+                issues.append(Issue(e.kind, f"{name}: {e.reason}"))
+            continue
+        if found is not None:
+            backends.append({"name": name, **found})
+    active = [b for b in backends if b["active"]]
+    chosen = min(active, key=lambda b: PRIORITY.index(b["name"])) if active else None
+    return Collected(
+        {
+            "active": chosen is not None,
+            "backend": chosen["name"] if chosen else None,
+            "default_input_policy": chosen["default_input_policy"] if chosen else None,
+            "rule_count": chosen["rule_count"] if chosen else None,
+            "backends": backends,
+        },
+        tuple(issues),
+    )
+
+
+def parse_nft_json(text: str) -> dict[str, Any]:
+    """`nft -j list ruleset`: rules counted; the input policy of the base chains on the
+    input hook (any drop wins: a packet must pass every such chain)."""
+    try:
+        entries = json.loads(text).get("nftables", [])
+    except (ValueError, AttributeError) as e:
+        raise CollectorError(ErrorKind.FAILED, f"nft printed invalid JSON: {e}") from e
+    rules = 0
+    policies: list[str] = []
+    for entry in entries:
+        if "rule" in entry:
+            rules += 1
+        chain = entry.get("chain")
+        if (
+            isinstance(chain, dict)
+            and chain.get("hook") == "input"
+            and chain.get("type") == "filter"
+        ):
+            policies.append(str(chain.get("policy", "accept")))
+    return {
+        "active": rules > 0 or bool(policies),
+        "default_input_policy": _combine(policies),
+        "rule_count": rules,
+    }
+
+
+def _combine(policies: list[str]) -> str | None:
+    if not policies:
+        return None
+    return "drop" if "drop" in policies else _POLICY.get(policies[0])
+
+
+def _nftables(ctx: CollectContext) -> dict[str, Any] | None:
+    return parse_nft_json(run_tool(ctx, ["nft", "-j", "list", "ruleset"], TIMEOUT))
+
+
+def parse_iptables_save(text: str) -> dict[str, Any]:
+    """`iptables-save`: ":INPUT DROP [0:0]" in *filter sets the policy; "-A" lines are rules."""
+    rules = sum(1 for line in text.splitlines() if line.startswith("-A "))
+    policy = None
+    table = None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif table == "filter" and line.startswith(":INPUT "):
+            policy = _POLICY.get(line.split()[1].lower())
+    return {
+        "active": rules > 0 or policy in ("drop", "reject"),
+        "default_input_policy": policy,
+        "rule_count": rules,
+    }
+
+
+def _iptables(ctx: CollectContext) -> dict[str, Any] | None:
+    return parse_iptables_save(run_tool(ctx, ["iptables-save"], TIMEOUT))
+
+
+def _ufw(ctx: CollectContext) -> dict[str, Any] | None:
+    conf = read_optional(ctx, "/etc/ufw/ufw.conf")
+    if conf is None:
+        return None
+    enabled = re.search(r"^\s*ENABLED\s*=\s*\"?yes", conf, re.MULTILINE | re.IGNORECASE) is not None
+    defaults = read_optional(ctx, "/etc/default/ufw") or ""
+    match = re.search(r'^\s*DEFAULT_INPUT_POLICY\s*=\s*"?(\w+)', defaults, re.MULTILINE)
+    try:
+        user_rules = read_optional(ctx, "/etc/ufw/user.rules") or ""
+        user6 = read_optional(ctx, "/etc/ufw/user6.rules") or ""
+        count: int | None = sum(
+            1 for line in (user_rules + user6).splitlines() if line.startswith("-A ufw-user-input")
+        )
+    except PermissionError:
+        count = None
+    return {
+        "active": enabled,
+        "default_input_policy": _POLICY.get(match.group(1).lower()) if match else None,
+        "rule_count": count,
+    }
+
+
+def _firewalld(ctx: CollectContext) -> dict[str, Any] | None:
+    if not host_has(ctx, "/usr/sbin/firewalld", "/usr/bin/firewall-cmd"):
+        return None
+    state = run_tool(ctx, ["firewall-cmd", "--state"], TIMEOUT, ok_codes=(0, 252)).strip()
+    if state != "running":
+        return {"active": False, "default_input_policy": None, "rule_count": None}
+    zone = run_tool(ctx, ["firewall-cmd", "--get-default-zone"], TIMEOUT).strip()
+    target = run_tool(ctx, ["firewall-cmd", f"--zone={zone}", "--get-target"], TIMEOUT).strip()
+    # A zone's "default" target rejects what no service or port allows.
+    policy = {
+        "default": "reject",
+        "%%REJECT%%": "reject",
+        "REJECT": "reject",
+        "DROP": "drop",
+        "ACCEPT": "accept",
+    }.get(target)
+    return {"active": True, "default_input_policy": policy, "rule_count": None}

@@ -1,0 +1,204 @@
+"""The `logging` domain: journald persistence and limits, the syslog daemon, and the
+rotation (hence retention) of the main system log.
+
+journald: /etc/systemd/journald.conf, then drop-ins in journald.conf.d directories
+(later files win, as systemd applies them). Rotation: the logrotate stanza naming
+/var/log/syslog (Debian) or /var/log/messages (RHEL), with logrotate.conf's global
+`rotate` and period as its defaults; retention in days is rotate x period.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.collectors.base import (
+    CollectContext,
+    Collected,
+    host_has,
+    read_optional,
+    running_commands,
+)
+
+JOURNALD_FILES = ("/etc/systemd/journald.conf",)
+JOURNALD_DIRS = (
+    "/usr/lib/systemd/journald.conf.d",
+    "/run/systemd/journald.conf.d",
+    "/etc/systemd/journald.conf.d",
+)
+SYSLOG_DAEMONS = (
+    ("rsyslog", ("/usr/sbin/rsyslogd",), "rsyslogd"),
+    ("syslog-ng", ("/usr/sbin/syslog-ng",), "syslog-ng"),
+)
+MAIN_LOGS = ("/var/log/syslog", "/var/log/messages")
+PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
+_SPAN_UNITS = {
+    "us": 1e-6,
+    "usec": 1e-6,
+    "ms": 1e-3,
+    "msec": 1e-3,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+    "month": 2629800,
+    "months": 2629800,
+    "M": 2629800,
+    "y": 31557600,
+    "year": 31557600,
+    "years": 31557600,
+}
+
+
+def collect_logging(ctx: CollectContext) -> Collected:
+    return Collected(
+        {"journald": _journald(ctx), "syslog": _syslog(ctx), "rotation": _rotation(ctx)}
+    )
+
+
+def time_span_seconds(value: str) -> int | None:
+    """systemd.time(7) spans ("1month", "2w 3d", "3600"); None when unparsable."""
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    total = 0.0
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([A-Za-z]+)", value)
+    if not parts or "".join(n + u for n, u in parts) != value.replace(" ", ""):
+        return None
+    for number, unit in parts:
+        factor = _SPAN_UNITS.get(unit) or _SPAN_UNITS.get(unit.lower())
+        if factor is None:
+            return None
+        total += float(number) * factor
+    return int(total)
+
+
+def _journald(ctx: CollectContext) -> dict[str, Any]:
+    files = list(JOURNALD_FILES)
+    for directory in JOURNALD_DIRS:
+        try:
+            files += sorted(
+                f"{directory}/{p.name}"
+                for p in ctx.path(directory).iterdir()
+                if p.name.endswith(".conf")
+            )
+        except OSError:
+            continue
+    values: dict[str, str] = {}
+    for name in files:
+        try:
+            text = read_optional(ctx, name) or ""
+        except OSError:
+            continue
+        section = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Journal]" and "=" in line and not line.startswith(("#", ";")):
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+    storage = values.get("Storage", "auto").lower() or "auto"
+    journal_dir = ctx.path("/var/log/journal").is_dir()
+    persistent = storage == "persistent" or (storage == "auto" and journal_dir)
+    retention = values.get("MaxRetentionSec")
+    return {
+        "storage": storage,
+        "persistent": persistent,
+        "system_max_use": values.get("SystemMaxUse") or None,
+        "max_retention_sec": time_span_seconds(retention) if retention else None,
+    }
+
+
+def _syslog(ctx: CollectContext) -> dict[str, Any]:
+    running = running_commands(ctx)
+    for name, _binaries, process in SYSLOG_DAEMONS:
+        if process in running:
+            return {"daemon": name, "running": True}
+    for name, binaries, _process in SYSLOG_DAEMONS:
+        if host_has(ctx, *binaries):
+            return {"daemon": name, "running": False}
+    return {"daemon": None, "running": None}
+
+
+def parse_logrotate(text: str) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Global directives and, per log path, the directives of its stanza."""
+    global_values: dict[str, str] = {}
+    stanzas: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    paths: list[str] = []
+    pending: list[str] = []
+    in_script = False
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if in_script:
+            in_script = line != "endscript"
+            continue
+        if line.endswith("{"):
+            paths = pending + line[:-1].split()
+            pending = []
+            current = {}
+            continue
+        if line == "}":
+            for path in paths:
+                stanzas[path] = current or {}
+            current = None
+            continue
+        words = line.split()
+        if words[0] in ("postrotate", "prerotate", "firstaction", "lastaction", "preremove"):
+            in_script = True
+            continue
+        if current is None and words[0].startswith("/"):
+            pending += words
+            continue
+        target = current if current is not None else global_values
+        if words[0] in PERIOD_DAYS:
+            target["period"] = words[0]
+        elif words[0] == "rotate" and len(words) > 1:
+            target["rotate"] = words[1]
+        elif words[0] == "maxage" and len(words) > 1:
+            target["maxage"] = words[1]
+    return global_values, stanzas
+
+
+def _rotation(ctx: CollectContext) -> dict[str, Any]:
+    try:
+        main = read_optional(ctx, "/etc/logrotate.conf") or ""
+    except OSError:
+        main = ""
+    global_values, stanzas = parse_logrotate(main)
+    for directory in ("/etc/logrotate.d",):
+        try:
+            names = sorted(p.name for p in ctx.path(directory).iterdir())
+        except OSError:
+            continue
+        for name in names:
+            try:
+                _, more = parse_logrotate(read_optional(ctx, f"{directory}/{name}") or "")
+            except OSError:
+                continue
+            stanzas.update(more)
+    for log in MAIN_LOGS:
+        if log in stanzas:
+            merged = {**global_values, **stanzas[log]}
+            rotate = int(merged["rotate"]) if merged.get("rotate", "").isdigit() else None
+            period = merged.get("period")
+            retention = rotate * PERIOD_DAYS[period] if rotate is not None and period else None
+            return {"file": log, "rotate": rotate, "period": period, "retention_days": retention}
+    return {"file": None, "rotate": None, "period": None, "retention_days": None}
