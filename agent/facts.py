@@ -32,6 +32,7 @@ from agent.collectors.base import (
 )
 from agent.collectors.registry import COLLECTORS, budget_of
 from agent.identity import Identity
+from rules.derived import add_derived, parse_timestamp
 from rules.facts import SCHEMA_ID, Domain
 
 DEFAULT_BUDGET_SECONDS = 60.0
@@ -127,7 +128,11 @@ def collect_facts(
         document[domain.value] = outcome.data
         errors.extend(_error(domain, issue) for issue in outcome.issues)
     document["errors"] = errors[:MAX_ERRORS]
-    return document
+    # Ages come from the one shared formula, as of `collected_at` exactly as written,
+    # so the collector (which stores timestamps and re-derives ages) sees the same values.
+    as_written = parse_timestamp(document["collected_at"])
+    assert as_written is not None
+    return add_derived(document, as_written)
 
 
 def _error(domain: Domain, issue: Issue) -> dict[str, str]:

@@ -58,3 +58,20 @@ def _domains_named(error: str) -> set[str]:
     for part in error.split("'")[1::2]:
         names.add(part.removeprefix("$.").split(".", 1)[0])
     return names
+
+
+def test_stripped_real_facts_rebuild_exactly(tmp_path: Path) -> None:
+    """What the collector stores (no ages) plus `collected_at` gives back the agent's facts."""
+    from rules.derived import add_derived, parse_timestamp, strip_derived
+
+    out = subprocess.run(
+        [str(BIN / "canhgac-agent"), "collect", "--no-state"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    facts = json.loads(out)
+    collected_at = parse_timestamp(facts["collected_at"])
+    assert collected_at is not None
+    assert add_derived(strip_derived(facts), collected_at) == facts
