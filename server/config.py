@@ -32,12 +32,42 @@ class ServerConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     db_url: str | None = None  # None: SQLite file in data_dir (see `database_url`)
     rules: tuple[Path, ...] | None = None  # None: the built-in packs
+    waivers: tuple[Path, ...] = ()
+    scopes: tuple[Path, ...] = ()
+    frameworks: tuple[Path, ...] = ()
+    # Transport: HTTPS when both are given; client certificates required when
+    # tls_client_ca is given (mutual TLS). Plain HTTP off loopback needs allow_plain_http.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    allow_plain_http: bool = False
     max_body_bytes: int = 10 * MIB  # compressed, as received
     max_decompressed_bytes: int = 50 * MIB
     max_json_depth: int = 64
     metrics_refresh_seconds: float = 15.0
     future_skew_seconds: float = 300.0
+    max_list_items: int = 100_000  # any JSON array in a report
+    # Per agent, per replica (token bucket): sustained rate and burst.
+    agent_rate_per_minute: float = 60.0
+    agent_rate_burst: int = 60
+    # Agents report every report_interval_seconds; a host is stale after
+    # stale_after_intervals intervals without a report.
+    report_interval_seconds: float = 900.0
+    stale_after_intervals: float = 3.0
+    # Facts history (superseded domain contents, old reports) kept this many days; the
+    # latest facts of every host and every finding are kept regardless.
+    retention_days: int = 90
+    # Replicas poll their policy files this often and re-evaluate on change.
+    policy_check_seconds: float = 60.0
     weights: Mapping[Severity, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+
+    @property
+    def stale_after_seconds(self) -> float:
+        return self.report_interval_seconds * self.stale_after_intervals
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     @property
     def database_url(self) -> str:
@@ -125,17 +155,33 @@ def _convert(key: str, value: Any, base_dir: Path) -> Any:
         return _expect(key, value, str)
     if key == "data_dir":
         return base_dir / _expect(key, value, str)
-    if key == "rules":
+    if key in {"rules", "waivers", "scopes", "frameworks"}:
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, Sequence) or not all(isinstance(p, str) for p in items):
-            raise ConfigError("server.rules must be a list of paths")
+            raise ConfigError(f"server.{key} must be a list of paths")
         return tuple(base_dir / p for p in items)
+    if key in {"tls_cert", "tls_key", "tls_client_ca"}:
+        return base_dir / _expect(key, value, str)
+    if key == "allow_plain_http":
+        if not isinstance(value, bool):
+            raise ConfigError("server.allow_plain_http must be true or false")
+        return value
     if key == "weights":
         return _weights(value)
-    if key in {"metrics_refresh_seconds", "future_skew_seconds"}:
+    if key in _FLOAT_KEYS:
         number = _expect(key, value, (int, float))
         return float(number)
     return _expect(key, value, int)
+
+
+_FLOAT_KEYS = {
+    "metrics_refresh_seconds",
+    "future_skew_seconds",
+    "agent_rate_per_minute",
+    "report_interval_seconds",
+    "stale_after_intervals",
+    "policy_check_seconds",
+}
 
 
 def _expect(key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
@@ -160,14 +206,32 @@ def _weights(value: Any) -> dict[Severity, float]:
 
 def _validated(config: ServerConfig) -> ServerConfig:
     parse_listen(config.listen)
-    for name in ("max_body_bytes", "max_decompressed_bytes", "max_json_depth"):
+    for name in (
+        "max_body_bytes",
+        "max_decompressed_bytes",
+        "max_json_depth",
+        "max_list_items",
+        "agent_rate_burst",
+        "retention_days",
+    ):
         if getattr(config, name) <= 0:
             raise ConfigError(f"server.{name} must be positive")
     if config.max_decompressed_bytes < config.max_body_bytes:
         raise ConfigError("server.max_decompressed_bytes must be at least max_body_bytes")
-    refresh = config.metrics_refresh_seconds
-    if not math.isfinite(refresh) or refresh <= 0:
-        raise ConfigError("server.metrics_refresh_seconds must be a positive number")
+    for name in (
+        "metrics_refresh_seconds",
+        "agent_rate_per_minute",
+        "report_interval_seconds",
+        "stale_after_intervals",
+        "policy_check_seconds",
+    ):
+        number = getattr(config, name)
+        if not math.isfinite(number) or number <= 0:
+            raise ConfigError(f"server.{name} must be a positive number")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("server.tls_cert and server.tls_key go together")
+    if config.tls_client_ca is not None and config.tls_cert is None:
+        raise ConfigError("server.tls_client_ca (mutual TLS) needs tls_cert and tls_key")
     skew = config.future_skew_seconds
     if not math.isfinite(skew) or skew < 0:
         raise ConfigError("server.future_skew_seconds must be a non-negative number")

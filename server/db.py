@@ -8,6 +8,7 @@ connection events so the rest of the code never branches on the dialect.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ class Database:
     engine: Engine
     _reader: sessionmaker[Session]
     _writer: sessionmaker[Session]
+    # SQLite only: writers of this process queue here, in order, instead of in
+    # SQLite's busy handler, whose growing sleeps (up to 100 ms) made a long tail.
+    _write_lock: threading.RLock | None = None
 
     @property
     def url(self) -> str:
@@ -51,7 +55,11 @@ class Database:
         two concurrent writers queue on busy_timeout instead of one failing with
         SQLITE_BUSY when it upgrades a read snapshot that the other changed.
         """
-        with self._writer.begin() as session:
+        if self._write_lock is None:
+            with self._writer.begin() as session:
+                yield session
+            return
+        with self._write_lock, self._writer.begin() as session:
             yield session
 
     def ping(self) -> None:
@@ -74,14 +82,17 @@ def open_database(url: str) -> Database:
         engine=engine,
         _reader=sessionmaker(engine, expire_on_commit=False),
         _writer=sessionmaker(writer_engine, expire_on_commit=False),
+        _write_lock=threading.RLock() if engine.dialect.name == "sqlite" else None,
     )
 
 
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError as e:
-        raise DatabaseError(f"invalid database URL {url!r}: {e}") from e
+        parsed.port  # noqa: B018 - a non-numeric port raises only when read
+    except (ArgumentError, ValueError) as e:
+        # Not the URL itself: it may carry a password.
+        raise DatabaseError(f"invalid database URL: {str(e).splitlines()[0]}") from e
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite:
         _check_sqlite_path(parsed.database)

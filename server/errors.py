@@ -27,7 +27,10 @@ class DatabaseError(ServerError):
 
 
 class IngestError(ServerError):
-    """A report was refused; nothing was stored."""
+    """A request was refused with a 4xx; nothing was stored.
+
+    (Named for the ingest path where it started; enrolment and the read API use it too.)
+    """
 
     status: ClassVar[int] = 400
 
@@ -61,6 +64,28 @@ class ForbiddenError(IngestError):
     """A valid token that may not report for this agent."""
 
     status = 403
+
+
+class ConflictError(IngestError):
+    """The request conflicts with the stored state (for example: already enrolled)."""
+
+    status = 409
+
+
+class NotFoundError(IngestError):
+    """The named resource does not exist."""
+
+    status = 404
+
+
+class TooManyRequestsError(IngestError):
+    """The agent exceeded its rate limit; `retry_after` says when to come back."""
+
+    status = 429
+
+    def __init__(self, code: str, message: str, retry_after: float) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
 
 
 class PayloadTooLargeError(IngestError):

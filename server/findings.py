@@ -5,19 +5,25 @@ Called with the results of a host's newest report, inside the ingest transaction
 - an open finding whose item no longer fails is resolved, but only when its rule was
   actually judged (pass, fail, not applicable). An `error` says nothing about the
   items it could not see, so it resolves nothing (its certain violations still
-  count); `waived` leaves findings as they are (waivers arrive with a later issue).
+  count); `waived` leaves findings as they are;
+- an open finding of a rule that is no longer in the rule set is resolved (the
+  results are always those of the whole policy).
+Item keys longer than ITEM_KEY_MAX characters are cut and suffixed with a hash of
+the whole key, so the unique index (host, rule, item key) never exceeds PostgreSQL's
+index row limit and distinct long keys stay distinct.
 Times are the report's collected_at: when the host was observed, not when the
 report happened to arrive (an agent may deliver from its spool hours later).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules.results import ItemResult, RuleResult, Status
@@ -26,6 +32,8 @@ from server.models import Finding
 OPEN = "open"
 RESOLVED = "resolved"
 
+ITEM_KEY_MAX = 512
+_HASH_CHARS = 16
 _JUDGED = {Status.PASS, Status.FAIL, Status.NOT_APPLICABLE}
 _REPORTS_VIOLATIONS = {Status.FAIL, Status.ERROR}
 
@@ -45,13 +53,15 @@ def update_findings(
     existing: defaultdict[str, dict[str, Finding]] = defaultdict(dict)
     for finding in session.scalars(select(Finding).where(Finding.host_id == host_id)):
         existing[finding.rule_id][finding.item_key] = finding
+    results = list(results)
+    changes.resolved += _resolve_removed_rules(existing, results, observed_at)
     for result in results:
         known = existing.get(result.rule_id, {})
         failing = _failing_items(result) if result.status in _REPORTS_VIOLATIONS else {}
         for key, item in failing.items():
             found = known.get(key)
             if found is None:
-                session.add(_new_finding(host_id, result, item, observed_at))
+                session.add(_new_finding(host_id, result, key, item, observed_at))
                 changes.opened += 1
                 continue
             finding = found
@@ -76,12 +86,46 @@ def update_findings(
     return changes
 
 
+def _resolve_removed_rules(
+    existing: dict[str, dict[str, Finding]], results: list[RuleResult], observed_at: datetime
+) -> int:
+    """Resolve the open findings of rules that are no longer in the results."""
+    evaluated_rules = {result.rule_id for result in results}
+    resolved = 0
+    for rule_id, known in existing.items():
+        if rule_id in evaluated_rules:
+            continue
+        for finding in known.values():
+            if finding.status == OPEN:
+                finding.status = RESOLVED
+                finding.resolved_at = observed_at
+                resolved += 1
+    return resolved
+
+
+def touch_open_findings(session: Session, host_id: int, observed_at: datetime) -> None:
+    """Unchanged facts, not re-evaluated: the open findings were seen again."""
+    session.execute(
+        update(Finding)
+        .where(Finding.host_id == host_id, Finding.status == OPEN, Finding.last_seen < observed_at)
+        .values(last_seen=observed_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def capped_key(key: str) -> str:
+    if len(key) <= ITEM_KEY_MAX:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    return f"{key[: ITEM_KEY_MAX - _HASH_CHARS - 1]}#{digest}"
+
+
 def _failing_items(result: RuleResult) -> dict[str, ItemResult]:
     items: dict[str, ItemResult] = {}
     for item in result.items:
         # The engine keeps keys unique; a duplicate here would break the unique
         # constraint and refuse the whole report, so the first one wins.
-        items.setdefault(item.key, item)
+        items.setdefault(capped_key(item.key), item)
     if result.status is Status.FAIL and not items:
         # A failing rule with no item is still one finding, on the rule itself.
         items[""] = ItemResult("", {}, result.title)
@@ -89,12 +133,12 @@ def _failing_items(result: RuleResult) -> dict[str, ItemResult]:
 
 
 def _new_finding(
-    host_id: int, result: RuleResult, item: ItemResult, observed_at: datetime
+    host_id: int, result: RuleResult, key: str, item: ItemResult, observed_at: datetime
 ) -> Finding:
     return Finding(
         host_id=host_id,
         rule_id=result.rule_id,
-        item_key=item.key,
+        item_key=key,
         severity=result.severity.value,
         status=OPEN,
         first_seen=observed_at,

@@ -1,15 +1,16 @@
 """The ingest core: one report in, one answer out, no web framework involved.
 
 `IngestService.ingest` takes the raw body, its Content-Encoding and a verified
-credential; it decodes and validates the document (`payload`), evaluates it with the
-collector's rule set, scores it, and stores everything in ONE transaction (`store`).
-It answers only after the commit: an acknowledged report is durable, and a refused
-one (any `IngestError`) left nothing behind.
+credential; it checks the agent's rate, decodes and validates the document
+(`payload`), splits it by domain (`factstore`), evaluates it with the collector's
+policy unless its facts are unchanged since the host's current state, and stores
+everything in ONE transaction (`store`). It answers only after the commit: an
+acknowledged report is durable, and a refused one (any `IngestError`) left nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,18 +18,31 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from rules.engine import evaluate
-from rules.model import RuleSet, Severity
-from rules.results import RuleResult
-from rules.scoring import Score, score_results
+from rules.scoring import score_results
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
 from server.db import Database
-from server.errors import DatabaseError, ForbiddenError, ServerError, UnauthorizedError
-from server.models import Report
+from server.errors import (
+    DatabaseError,
+    ForbiddenError,
+    ServerError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from server.factstore import SplitFacts, split_facts
+from server.models import Host, Report
 from server.payload import FactsDocument, Limits, decode_document
+from server.policy import ServerPolicy
+from server.ratelimit import RateLimiter
 from server.state import HostSnapshot
-from server.store import DuplicateReport, StoredReport, store_report
+from server.store import (
+    DuplicateReport,
+    Evaluated,
+    StoredReport,
+    can_reuse_results,
+    is_newest,
+    store_report,
+)
 from server.tokens import Credential, verify_token
 
 ACCEPTED = "accepted"
@@ -44,6 +58,8 @@ class IngestResult:
     report_id: str
     score: float | None = None
     failing: int = 0
+    applied: bool = False  # whether the report became the host's current state
+    evaluated: bool = False
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -54,6 +70,7 @@ class IngestResult:
         if self.status == ACCEPTED:
             body["score"] = self.score
             body["failing"] = self.failing
+            body["applied"] = self.applied
         return body
 
 
@@ -63,6 +80,7 @@ def limits_of(config: ServerConfig) -> Limits:
         max_decompressed_bytes=config.max_decompressed_bytes,
         max_json_depth=config.max_json_depth,
         future_skew=timedelta(seconds=config.future_skew_seconds),
+        max_list_items=config.max_list_items,
     )
 
 
@@ -72,19 +90,19 @@ class IngestService:
     def __init__(
         self,
         database: Database,
-        ruleset: RuleSet,
+        policy: ServerPolicy,
         limits: Limits,
         *,
-        weights: Mapping[Severity, float],
         clock: Clock = utc_now,
         on_commit: Callable[[HostSnapshot], None] | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         self._database = database
-        self._ruleset = ruleset
+        self.policy = policy  # replaced as a whole on reload (an atomic reference swap)
         self._limits = limits
-        self._weights = weights
         self._clock = clock
         self._on_commit = on_commit
+        self._rate_limiter = rate_limiter
 
     @property
     def limits(self) -> Limits:
@@ -99,6 +117,15 @@ class IngestService:
                 return verify_token(session, presented)
         except SQLAlchemyError as e:
             raise DatabaseError(f"cannot verify the token: {e}") from e
+
+    def check_rate(self, credential: Credential) -> None:
+        if self._rate_limiter is None:
+            return
+        wait = self._rate_limiter.check(credential.token_id)
+        if wait > 0:
+            raise TooManyRequestsError(
+                "rate_limited", f"too many reports from this agent; retry in {wait:.0f} s", wait
+            )
 
     def ingest(
         self, credential: Credential, body: bytes, content_encoding: str | None
@@ -115,21 +142,70 @@ class IngestService:
         if self._report_exists(document.report_id):
             # The common retry after a lost acknowledgement: skip the evaluation.
             return IngestResult(DUPLICATE, document.report_id)
-        results = evaluate(self._ruleset, document.data)
-        score = score_results(results, self._weights)
-        stored = self._store(credential, document, results, score, received_at)
+        policy = self.policy
+        split = split_facts(document.data)
+        evaluated = None
+        if not self._unchanged(document, split, policy, received_at):
+            evaluated = self._evaluate(policy, document, credential, received_at)
+        stored = self._store(
+            credential,
+            document=document,
+            split=split,
+            policy=policy,
+            evaluated=evaluated,
+            received_at=received_at,
+        )
         if stored is None:
             return IngestResult(DUPLICATE, document.report_id)
         if stored.newest and self._on_commit is not None:
             self._on_commit(stored.host)
-        return IngestResult(ACCEPTED, document.report_id, score.ratio, score.failed)
+        return IngestResult(
+            ACCEPTED,
+            document.report_id,
+            stored.score_ratio,
+            stored.failing,
+            applied=stored.newest,
+            evaluated=stored.evaluated,
+        )
+
+    def _evaluate(
+        self,
+        policy: ServerPolicy,
+        document: FactsDocument,
+        credential: Credential,
+        now: datetime,
+    ) -> Evaluated:
+        outcome = policy.evaluate(
+            document.data, credential.agency_id, document.hostname, document.agent_id, now.date()
+        )
+        return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
+
+    def _unchanged(
+        self, document: FactsDocument, split: SplitFacts, policy: ServerPolicy, now: datetime
+    ) -> bool:
+        """A cheap read before the transaction: may evaluation be skipped? (The
+        transaction decides again; if the answer changed meanwhile it evaluates.)"""
+        try:
+            with self._database.session() as session:
+                host = session.scalars(
+                    select(Host).where(Host.agent_id == document.agent_id)
+                ).one_or_none()
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot read host {document.agent_id}: {e}") from e
+        return (
+            host is not None
+            and is_newest(host, document)
+            and can_reuse_results(host, split.digest, policy.fingerprint, now)
+        )
 
     def _store(
         self,
         credential: Credential,
+        *,
         document: FactsDocument,
-        results: list[RuleResult],
-        score: Score,
+        split: SplitFacts,
+        policy: ServerPolicy,
+        evaluated: Evaluated | None,
         received_at: datetime,
     ) -> StoredReport | None:
         """Store in one transaction; None when the report id turned out to be known."""
@@ -140,8 +216,10 @@ class IngestService:
                         session,
                         credential,
                         document,
-                        results=results,
-                        score=score,
+                        split,
+                        fingerprint=policy.fingerprint,
+                        evaluated=evaluated,
+                        evaluate=lambda: self._evaluate(policy, document, credential, received_at),
                         received_at=received_at,
                     )
             except DuplicateReport:

@@ -4,12 +4,14 @@ A custom collector over `HostStateCache` builds the host series at scrape time, 
 scrape never touches the database, and a host's series disappear with it. The series
 per host are bounded: one info, one score, one timestamp, five failing counts (zeros
 included, so `sum` and alerts see every severity) and one error count.
-Labels are `host` and `agency`, never `instance` (Prometheus owns that one).
+Labels are `host` and `agency`, never `instance` (Prometheus owns that one). The
+`host` label is the host's stored label, decided once when it was first seen
+(hostname, or hostname/agent-id prefix when the hostname was taken in its agency),
+so a second host with the same name never renames the first one's series.
 """
 
 from __future__ import annotations
 
-from collections import Counter as TallyCounter
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
@@ -17,7 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rules.model import Severity
-from server.state import HostSnapshot, HostStateCache
+from server.clock import Clock, utc_now
+from server.state import HostStateCache
 
 OUTCOMES = (
     "accepted",
@@ -29,6 +32,7 @@ OUTCOMES = (
     "unsupported_encoding",
     "invalid",
     "unavailable",
+    "rate_limited",
     "error",
 )
 _OUTCOME_BY_STATUS = {
@@ -38,6 +42,7 @@ _OUTCOME_BY_STATUS = {
     413: "too_large",
     415: "unsupported_encoding",
     422: "invalid",
+    429: "rate_limited",
     503: "unavailable",
 }
 _HOST_LABELS = ["host", "agency"]
@@ -47,30 +52,19 @@ def outcome_for_status(status: int) -> str:
     return _OUTCOME_BY_STATUS.get(status, "error")
 
 
-def host_labels(snapshots: list[HostSnapshot]) -> dict[str, str]:
-    """agent_id -> `host` label value: the hostname, made unique within its agency.
-
-    Two machines of one agency may share a hostname; identical label sets would make
-    the exposition invalid, so colliding hosts get `hostname/agent_id`.
-    """
-    counts = TallyCounter((s.agency_id, s.hostname) for s in snapshots)
-    return {
-        s.agent_id: s.hostname
-        if counts[(s.agency_id, s.hostname)] == 1
-        else f"{s.hostname}/{s.agent_id}"
-        for s in snapshots
-    }
-
-
 class HostCollector(Collector):
     """Builds the per-host metric families from the cache at each scrape."""
 
-    def __init__(self, cache: HostStateCache) -> None:
+    def __init__(
+        self, cache: HostStateCache, stale_after_seconds: float, clock: Clock = utc_now
+    ) -> None:
         self._cache = cache
+        self._stale_after = stale_after_seconds
+        self._clock = clock
 
     def collect(self) -> Iterator[Metric]:
-        snapshots = sorted(self._cache.snapshots(), key=lambda s: (s.agency_id, s.hostname))
-        names = host_labels(snapshots)
+        snapshots = sorted(self._cache.snapshots(), key=lambda s: (s.agency_id, s.label))
+        now = self._clock().timestamp()
         info = InfoMetricFamily(
             "canhgac_host",
             "Host metadata from its newest report.",
@@ -96,11 +90,19 @@ class HostCollector(Collector):
             "Rules that could not be evaluated on the host.",
             labels=_HOST_LABELS,
         )
+        stale = GaugeMetricFamily(
+            "canhgac_host_stale",
+            "1 when the host's newest report is older than the stale threshold.",
+            labels=_HOST_LABELS,
+        )
         for snapshot in snapshots:
-            labels = [names[snapshot.agent_id], snapshot.agency_id]
+            labels = [snapshot.label, snapshot.agency_id]
+            received = snapshot.last_received_at.timestamp()
+            stale.add_metric(labels, 1.0 if now - received > self._stale_after else 0.0)
             info.add_metric(
                 labels,
                 {
+                    "hostname": snapshot.hostname,
                     "agent_id": snapshot.agent_id,
                     "os": snapshot.os_pretty_name or "",
                     "agent_version": snapshot.agent_version,
@@ -114,7 +116,7 @@ class HostCollector(Collector):
                     [*labels, severity.value], float(snapshot.failing.get(severity, 0))
                 )
             errors.add_metric(labels, float(snapshot.error_count))
-        yield from (info, score, last_report, failing, errors)
+        yield from (info, score, last_report, failing, errors, stale)
 
 
 class BuildInfoCollector(Collector):
@@ -143,13 +145,21 @@ class IngestMetrics:
     def count(self, outcome: str) -> None:
         self._received.labels(outcome=outcome).inc()
 
+    def count_status(self, status: int) -> None:
+        self.count(outcome_for_status(status))
 
-def build_registry(cache: HostStateCache, version: str) -> tuple[CollectorRegistry, IngestMetrics]:
+
+def build_registry(
+    cache: HostStateCache,
+    version: str,
+    stale_after_seconds: float = float("inf"),
+    clock: Clock = utc_now,
+) -> tuple[CollectorRegistry, IngestMetrics]:
     """A registry of our own: the process-global one would mix in every import's metrics."""
     # `_created` series double every counter for no use on dashboards; the switch is
     # process-wide in prometheus_client, and the collector process has no other users.
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BuildInfoCollector(version))
-    registry.register(HostCollector(cache))
+    registry.register(HostCollector(cache, stale_after_seconds, clock))
     return registry, IngestMetrics(registry)

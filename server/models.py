@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -79,6 +80,52 @@ class Agency(Base):
     created_at: Mapped[datetime]
 
 
+class EnrolSecret(Base):
+    """An agency's enrolment secret (`cge_<id>_<secret>`); only its SHA-256 is stored.
+
+    Rotating creates a new row and revokes the agency's previous ones.
+    """
+
+    __tablename__ = "enrol_secrets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiToken(Base):
+    """A token of a person or tool reading the API (`cga_<id>_<secret>`), with a role."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # viewer | admin
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class PolicyState(Base):
+    """One row: the policy every host was last re-evaluated with, and who holds the lease.
+
+    Replicas compare their loaded policy's fingerprint with this row; the one holding
+    the lease re-evaluates the hosts whose `policy_fingerprint` differs.
+    """
+
+    __tablename__ = "policy_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+
+
 class AgentToken(Base):
     """An agent's bearer token; only the SHA-256 of its secret is stored."""
 
@@ -96,19 +143,24 @@ class AgentToken(Base):
 
 
 class Host(Base):
-    """One agent's machine and the state of its newest report (by seq)."""
+    """One agent's machine and the state of its newest report (by seq within seq_epoch)."""
 
     __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("agency_id", "label"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(128), unique=True)
     agency_id: Mapped[str] = mapped_column(ForeignKey("agencies.id"), index=True)
     token_id: Mapped[str] = mapped_column(ForeignKey("agent_tokens.id"))
     hostname: Mapped[str] = mapped_column(String(255))
+    # The `host` label of its metrics: decided once, when the host is first seen.
+    label: Mapped[str] = mapped_column(String(255))
     os_pretty_name: Mapped[str | None] = mapped_column(String(1024))
     agent_version: Mapped[str] = mapped_column(String(64))
     last_report_id: Mapped[str] = mapped_column(String(36))
     last_seq: Mapped[int] = mapped_column(BigInteger)
+    seq_epoch: Mapped[str | None] = mapped_column(String(64))
+    last_report_pk: Mapped[int | None] = mapped_column(BigInteger)
     last_collected_at: Mapped[datetime]
     last_received_at: Mapped[datetime]
     score_ratio: Mapped[float | None] = mapped_column(Float)
@@ -121,13 +173,28 @@ class Host(Base):
     failing_medium: Mapped[int] = mapped_column(Integer)
     failing_low: Mapped[int] = mapped_column(Integer)
     failing_info: Mapped[int] = mapped_column(Integer)
+    # What the current state was computed from: skip re-evaluating unchanged facts.
+    facts_digest: Mapped[str | None] = mapped_column(String(64))
+    domain_blobs: Mapped[dict[str, Any] | None]  # domain -> [blob id, sha256]
+    policy_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    evaluated_at: Mapped[datetime | None]
+    results_report_pk: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Report(Base):
-    """One accepted facts document, kept verbatim as evidence."""
+    """One accepted facts document: its envelope, and its domains by reference.
+
+    `facts` holds the envelope (every key but the domains); `domains` maps each domain
+    to a `facts_blobs` row, shared with the host's other reports while the domain's
+    content does not change. Rows written before revision 0002 have `domains` NULL
+    and the whole document in `facts`.
+    """
 
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_host_id_seq", "host_id", "seq"),)
+    __table_args__ = (
+        Index("ix_reports_host_id_seq", "host_id", "seq"),
+        Index("ix_reports_received_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     report_id: Mapped[str] = mapped_column(String(36), unique=True)
@@ -136,8 +203,28 @@ class Report(Base):
     collected_at: Mapped[datetime]
     received_at: Mapped[datetime]
     agent_version: Mapped[str] = mapped_column(String(64))
-    facts: Mapped[str] = mapped_column(Text)  # the document as received (UTF-8 JSON)
+    facts: Mapped[str] = mapped_column(Text)  # envelope JSON (whole document before 0002)
+    domains: Mapped[dict[str, Any] | None]
+    facts_digest: Mapped[str | None] = mapped_column(String(64))
+    applied: Mapped[bool] = mapped_column(Boolean, default=True)
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=True)
     score_ratio: Mapped[float | None] = mapped_column(Float)
+
+
+class FactsBlob(Base):
+    """The content of one facts domain of one host, stored once while it does not change."""
+
+    __tablename__ = "facts_blobs"
+    __table_args__ = (UniqueConstraint("host_id", "domain", "content_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of `content`
+    content: Mapped[str] = mapped_column(Text)  # canonical JSON of the domain's value
+    first_seen_at: Mapped[datetime]
+    # NULL while it is the host's current content; retention deletes old superseded ones.
+    superseded_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class RuleResultRow(Base):
@@ -163,7 +250,7 @@ class Finding(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
     rule_id: Mapped[str] = mapped_column(String(128))
-    item_key: Mapped[str] = mapped_column(Text)
+    item_key: Mapped[str] = mapped_column(Text)  # at most ITEM_KEY_MAX chars (findings.py)
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), index=True)  # open | resolved
     first_seen: Mapped[datetime]

@@ -29,9 +29,11 @@ class HostSnapshot:
     agent_id: str
     agency_id: str
     hostname: str
+    label: str  # the stable `host` label (server.store.free_label)
     os_pretty_name: str | None
     agent_version: str
     last_seq: int
+    last_collected_at: datetime
     last_received_at: datetime
     score_ratio: float | None
     error_count: int
@@ -43,9 +45,11 @@ def snapshot_of(host: Host) -> HostSnapshot:
         agent_id=host.agent_id,
         agency_id=host.agency_id,
         hostname=host.hostname,
+        label=host.label,
         os_pretty_name=host.os_pretty_name,
         agent_version=host.agent_version,
         last_seq=host.last_seq,
+        last_collected_at=host.last_collected_at,
         last_received_at=host.last_received_at,
         score_ratio=host.score_ratio,
         error_count=host.error_count,
@@ -69,8 +73,13 @@ def load_snapshots(database: Database) -> list[HostSnapshot]:
         raise DatabaseError(f"cannot read host state: {e}") from e
 
 
+def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:
+    # collected_at first: a restarted seq counter (new seq_epoch) has a lower seq.
+    return (snapshot.last_collected_at, snapshot.last_seq)
+
+
 class HostStateCache:
-    """Thread-safe map agent_id -> HostSnapshot; newer seq always wins."""
+    """Thread-safe map agent_id -> HostSnapshot; the newer observation always wins."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -82,7 +91,7 @@ class HostStateCache:
     def put(self, snapshot: HostSnapshot) -> None:
         with self._lock:
             current = self._hosts.get(snapshot.agent_id)
-            if current is None or snapshot.last_seq >= current.last_seq:
+            if current is None or _order(snapshot) >= _order(current):
                 self._hosts[snapshot.agent_id] = snapshot
             if self._during_refresh is not None:
                 self._during_refresh[snapshot.agent_id] = snapshot
@@ -104,6 +113,6 @@ class HostStateCache:
             with self._lock:
                 for agent_id, snapshot in recent.items():
                     stored = loaded.get(agent_id)
-                    if stored is None or snapshot.last_seq > stored.last_seq:
+                    if stored is None or _order(snapshot) > _order(stored):
                         loaded[agent_id] = snapshot
                 self._hosts = loaded

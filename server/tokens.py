@@ -1,4 +1,5 @@
-"""Agent bearer tokens: `cgt_<token_id>_<secret>`.
+"""Bearer secrets: agent tokens `cgt_<id>_<secret>` (here), enrolment secrets `cge_...`
+(`enrolment.py`) and API tokens `cga_...` (`apitokens.py`) share one format.
 
 The token id is public (it names the row, shows in `token list` and in logs); the
 secret is 32 random bytes. Only SHA-256(secret) is stored. A fast unsalted hash is
@@ -22,12 +23,13 @@ from sqlalchemy.orm import Session
 
 from server.clock import Clock
 from server.errors import InvalidArgumentError, UnauthorizedError
-from server.models import Agency, AgentToken
+from server.models import Agency, AgentToken, Host
 
 TOKEN_PREFIX = "cgt"  # noqa: S105 - a public prefix, not a secret
 TOKEN_ID_CHARS = 10  # lowercase base32: 50 bits, unique enough for an id (not a secret)
 SECRET_BYTES = 32
-_TOKEN_RE = re.compile(r"cgt_([a-z2-7]{10})_([A-Za-z0-9_-]{43})")
+_SECRET_RE = r"([a-z2-7]{10})_([A-Za-z0-9_-]{43})"  # noqa: S105 - a pattern
+_TOKEN_RE = re.compile(TOKEN_PREFIX + "_" + _SECRET_RE)
 _AGENCY_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 
@@ -59,7 +61,12 @@ def hash_secret(secret: str) -> str:
 
 def parse_token(presented: str) -> tuple[str, str]:
     """Split a token into (token_id, secret); UnauthorizedError when malformed."""
-    match = _TOKEN_RE.fullmatch(presented)
+    return parse_secret(TOKEN_PREFIX, presented)
+
+
+def parse_secret(prefix: str, presented: str) -> tuple[str, str]:
+    """Split `<prefix>_<id>_<secret>` into (id, secret); UnauthorizedError when malformed."""
+    match = re.fullmatch(prefix + "_" + _SECRET_RE, presented)
     if match is None:
         raise UnauthorizedError("invalid_token", "the bearer token is malformed")
     return match.group(1), match.group(2)
@@ -70,36 +77,63 @@ def new_token_id() -> str:
     return raw[:TOKEN_ID_CHARS]
 
 
-def create_token(
-    session: Session, agency_id: str, name: str | None, clock: Clock
-) -> tuple[TokenInfo, str]:
-    """Create a token (and its agency when absent); returns the info and the plain token.
+def new_secret(prefix: str) -> tuple[str, str, str]:
+    """(id, secret, plain `<prefix>_<id>_<secret>`): 256 random bits of secret."""
+    secret_id = new_token_id()
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    return secret_id, secret, f"{prefix}_{secret_id}_{secret}"
 
-    The plain token exists only in the return value: print it once, never store it.
-    """
+
+def secret_matches(secret: str, stored_hash: str | None) -> bool:
+    """Constant-time comparison; an unknown id (None) costs the same and fails."""
+    expected = stored_hash if stored_hash is not None else "0" * 64
+    return hmac.compare_digest(hash_secret(secret), expected) and stored_hash is not None
+
+
+def token_id_of(text: str) -> str:
+    """The token id of a full agent token, or `text` itself when it is already an id."""
+    match = _TOKEN_RE.fullmatch(text.strip())
+    return match.group(1) if match else text.strip()
+
+
+def check_agency_id(agency_id: str) -> None:
     if not _AGENCY_ID_RE.fullmatch(agency_id):
         raise InvalidArgumentError(
             f"agency id {agency_id!r} must be 1-64 characters of a-z 0-9 . _ -,"
             " starting with a letter or digit"
         )
+
+
+def create_token(
+    session: Session,
+    agency_id: str,
+    name: str | None,
+    clock: Clock,
+    agent_id: str | None = None,
+) -> tuple[TokenInfo, str]:
+    """Create a token (and its agency when absent); returns the info and the plain token.
+
+    `agent_id` binds it at once (enrolment); otherwise its first report binds it.
+    The plain token exists only in the return value: print it once, never store it.
+    """
+    check_agency_id(agency_id)
     now = clock()
     if session.get(Agency, agency_id) is None:
         session.add(Agency(id=agency_id, name=agency_id, created_at=now))
-    token_id = new_token_id()
-    secret = secrets.token_urlsafe(SECRET_BYTES)
+    token_id, secret, plain = new_secret(TOKEN_PREFIX)
     token = AgentToken(
         id=token_id,
         agency_id=agency_id,
         name=name or token_id,
         secret_hash=hash_secret(secret),
-        agent_id=None,
+        agent_id=agent_id,
         created_at=now,
         revoked_at=None,
         last_used_at=None,
     )
     session.add(token)
     session.flush()
-    return _info(token), f"{TOKEN_PREFIX}_{token_id}_{secret}"
+    return _info(token), plain
 
 
 def list_tokens(session: Session, agency_id: str | None = None) -> list[TokenInfo]:
@@ -119,14 +153,29 @@ def revoke_token(session: Session, token_id: str, clock: Clock) -> TokenInfo | N
     return _info(token)
 
 
+def revoke_agent(session: Session, agent_id: str, clock: Clock) -> list[str]:
+    """Revoke every token bound to `agent_id` (and its host's token); their ids."""
+    now = clock()
+    tokens = list(session.scalars(select(AgentToken).where(AgentToken.agent_id == agent_id)))
+    host = session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
+    if host is not None and all(t.id != host.token_id for t in tokens):
+        current = session.get(AgentToken, host.token_id)
+        if current is not None:
+            tokens.append(current)
+    for token in tokens:
+        if token.revoked_at is None:
+            token.revoked_at = now
+    return sorted(t.id for t in tokens)
+
+
 def verify_token(session: Session, presented: str) -> Credential:
     """The credential of a presented token; UnauthorizedError when unknown or revoked."""
     token_id, secret = parse_token(presented)
     token = session.get(AgentToken, token_id)
     # Hash even when the id is unknown, so both refusals cost about the same time.
-    expected = token.secret_hash if token is not None else "0" * 64
-    if not hmac.compare_digest(hash_secret(secret), expected) or token is None:
+    if not secret_matches(secret, token.secret_hash if token is not None else None):
         raise UnauthorizedError("invalid_token", "the bearer token is not valid")
+    assert token is not None  # secret_matches is False for an unknown id
     if token.revoked_at is not None:
         raise UnauthorizedError("invalid_token", "the bearer token has been revoked")
     return Credential(token.id, token.agency_id, token.agent_id)

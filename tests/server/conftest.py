@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import uvicorn
@@ -24,6 +25,7 @@ from server.config import ServerConfig
 from server.db import Database, open_database
 from server.ingest import IngestService, limits_of
 from server.migrate import upgrade
+from server.policy import ServerPolicy, load_server_policy
 from server.state import HostStateCache
 from tests.server.helpers import RULES_DIR, new_token
 from tests.server.pg import pg_base_url, temporary_pg_database
@@ -33,7 +35,9 @@ LIVE_MAX_BODY = 2 * 1024 * 1024  # above a 1 GiB gzip bomb (~1 MiB), small enoug
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'canhgac.db'}"
         return
@@ -67,6 +71,11 @@ def ruleset() -> RuleSet:
     return load_rules([RULES_DIR])
 
 
+@pytest.fixture(scope="session")
+def policy() -> ServerPolicy:
+    return load_server_policy(ServerConfig(rules=(RULES_DIR,)))
+
+
 @pytest.fixture
 def token(database: Database) -> str:
     return new_token(database)
@@ -84,11 +93,9 @@ def cache() -> HostStateCache:
 
 @pytest.fixture
 def service(
-    database: Database, ruleset: RuleSet, config: ServerConfig, cache: HostStateCache
+    database: Database, policy: ServerPolicy, config: ServerConfig, cache: HostStateCache
 ) -> IngestService:
-    return IngestService(
-        database, ruleset, limits_of(config), weights=config.weights, on_commit=cache.put
-    )
+    return IngestService(database, policy, limits_of(config), on_commit=cache.put)
 
 
 @dataclass
@@ -96,6 +103,7 @@ class LiveServer:
     url: str
     database: Database
     config: ServerConfig
+    app: Any = None
 
     @property
     def reports_url(self) -> str:
@@ -103,10 +111,16 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(database: Database, ruleset: RuleSet, db_url: str) -> Iterator[LiveServer]:
+def live_server(database: Database, policy: ServerPolicy, db_url: str) -> Iterator[LiveServer]:
     """The real app under uvicorn, on a free loopback port, in a thread."""
-    config = ServerConfig(db_url=db_url, max_body_bytes=LIVE_MAX_BODY, metrics_refresh_seconds=0.2)
-    app = create_app(config, database, ruleset)
+    config = ServerConfig(
+        db_url=db_url,
+        rules=(RULES_DIR,),
+        max_body_bytes=LIVE_MAX_BODY,
+        metrics_refresh_seconds=0.2,
+        agent_rate_burst=1000,
+    )
+    app = create_app(config, database, policy)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -119,7 +133,7 @@ def live_server(database: Database, ruleset: RuleSet, db_url: str) -> Iterator[L
             pytest.fail("the collector did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", database, config)
+        yield LiveServer(f"http://127.0.0.1:{port}", database, config, app)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

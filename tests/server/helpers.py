@@ -12,9 +12,21 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from server.apitokens import create_api_token
 from server.clock import utc_now
 from server.db import Database
-from server.models import Agency, AgentToken, Finding, Host, Report, RuleResultRow
+from server.enrolment import add_agency, rotate_enrol_secret
+from server.models import (
+    Agency,
+    AgentToken,
+    ApiToken,
+    EnrolSecret,
+    FactsBlob,
+    Finding,
+    Host,
+    Report,
+    RuleResultRow,
+)
 from server.tokens import create_token
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "server"
@@ -99,7 +111,17 @@ def stored_state(database: Database) -> dict[str, Any]:
     with database.session() as session:
         state: dict[str, Any] = {
             model.__tablename__: session.scalar(select(func.count()).select_from(model))
-            for model in (Agency, AgentToken, Host, Report, RuleResultRow, Finding)
+            for model in (
+                Agency,
+                AgentToken,
+                Host,
+                Report,
+                RuleResultRow,
+                Finding,
+                FactsBlob,
+                EnrolSecret,
+                ApiToken,
+            )
         }
         state["tokens"] = sorted(
             (t.id, t.agent_id, t.last_used_at) for t in session.scalars(select(AgentToken))
@@ -111,4 +133,17 @@ def new_token(database: Database, agency: str = AGENCY) -> str:
     """A fresh token of `agency` (created when absent), as the agent would present it."""
     with database.write() as session:
         _, plain = create_token(session, agency, None, utc_now)
+    return plain
+
+
+def new_enrol_secret(database: Database, agency: str = AGENCY) -> str:
+    """The agency (added when absent) and a fresh enrolment secret for it."""
+    with database.write() as session:
+        add_agency(session, agency, f"Agency {agency}", utc_now)
+        return rotate_enrol_secret(session, agency, None, utc_now)
+
+
+def new_api_token(database: Database, role: str = "viewer") -> str:
+    with database.write() as session:
+        _, plain = create_api_token(session, f"test {role}", role, utc_now)
     return plain

@@ -1,4 +1,4 @@
-"""The HTTP API against a real uvicorn server on loopback and a real SQLite file."""
+"""The HTTP API against a real uvicorn server on loopback, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, text
 
-from rules.model import RuleSet
 from server.clock import utc_now
 from server.db import Database
 from server.ingest import IngestService, limits_of
+from server.policy import ServerPolicy
+from server.ratelimit import RateLimiter
 from server.tokens import revoke_token
 from tests.server.conftest import LIVE_MAX_BODY, LiveServer
 from tests.server.helpers import (
@@ -77,6 +79,7 @@ def test_accepts_a_report_and_answers_after_storing(live_server: LiveServer, tok
         "duplicate": False,
         "score": pytest.approx(3 / 13),  # low 1 + medium 2 pass; critical 10 fails
         "failing": 1,
+        "applied": True,
     }
     state = stored_state(live_server.database)
     assert (state["hosts"], state["reports"], state["rule_results"], state["findings"]) == (
@@ -210,6 +213,46 @@ def _bad_bodies() -> list[Any]:
             body_of(far_future), {}, 422, "collected_at_in_future", "collected_at", id="future"
         ),
         pytest.param(
+            body_of(valid)[:-1] + b', "seq": 99}',
+            {},
+            400,
+            "duplicate_key",
+            "seq",
+            id="duplicate-key",
+        ),
+        pytest.param(
+            body_of({**valid, "packages": {"count": 1}})[:-2] + b', "count": 2}}',
+            {},
+            400,
+            "duplicate_key",
+            "packages.count",
+            id="nested-duplicate-key",
+        ),
+        pytest.param(
+            body_of(valid)[:-1] + b', "x": 1e400}',
+            {},
+            400,
+            "number_out_of_range",
+            None,
+            id="non-finite-number",
+        ),
+        pytest.param(
+            body_of({**valid, "packages": [0] * 1_000_000}, compress=True),
+            {"Content-Encoding": "gzip"},
+            413,
+            "list_too_long",
+            "packages",
+            id="million-items",
+        ),
+        pytest.param(
+            body_of({**valid, "listening": [telnet()] * 20_001}, compress=True),
+            {"Content-Encoding": "gzip"},
+            422,
+            "schema_violation",
+            "listening",
+            id="listening-over-schema-max",
+        ),
+        pytest.param(
             body_of(valid),
             {"Content-Encoding": "br"},
             415,
@@ -300,6 +343,20 @@ def test_refuses_a_gzip_bomb(live_server: LiveServer, token: str, before: dict[s
     assert_nothing_stored(live_server.database, before)
 
 
+def test_rate_limit_per_agent(live_server: LiveServer, token: str) -> None:
+    live_server.app.state.runtime.service._rate_limiter = RateLimiter(1.0, 2)
+    assert post(live_server, body_of(make_facts(seq=1)), token).status_code == 200
+    assert post(live_server, body_of(make_facts(seq=2)), token).status_code == 200
+    before = stored_state(live_server.database)
+    response = post(live_server, body_of(make_facts(seq=3)), token)
+    assert response.status_code == 429
+    assert error_of(response)["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert_nothing_stored(live_server.database, before)
+    other = new_token(live_server.database)  # another agent has its own budget
+    assert post(live_server, body_of(make_facts(agent_id="agent-2")), other).status_code == 200
+
+
 def test_counts_outcomes(live_server: LiveServer, token: str) -> None:
     post(live_server, body_of(make_facts()), token)
     post(live_server, b"{", token)
@@ -320,9 +377,22 @@ def test_healthz(live_server: LiveServer) -> None:
     assert response.json() == {"status": "ok"}
 
 
-def test_healthz_is_503_when_the_database_is_gone(live_server: LiveServer) -> None:
-    if live_server.database.engine.dialect.name != "sqlite":
-        pytest.skip("corrupts the SQLite file; PostgreSQL outages are covered in test_replicas")
+def test_healthz_is_503_when_the_database_is_gone(live_server: LiveServer, token: str) -> None:
+    if live_server.database.engine.dialect.name == "postgresql":
+        # The database disappears under the running collector.
+        url = live_server.database.engine.url
+        live_server.database.dispose()
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{url.database}" WITH (FORCE)'))
+        admin.dispose()
+        response = requests.get(f"{live_server.url}/healthz", timeout=TIMEOUT)
+        assert response.status_code == 503
+        refused = post(live_server, body_of(make_facts()), token)
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"]
+        assert error_of(refused)["code"] == "unavailable"
+        return
     url = live_server.database.engine.url.database
     assert url is not None
     with live_server.database.engine.connect() as connection:
@@ -369,7 +439,7 @@ def test_unexpected_failure_is_a_json_500_and_stores_nothing(
     def broken(*_args: Any, **_kwargs: Any) -> Any:
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr("server.ingest.evaluate", broken)
+    monkeypatch.setattr(ServerPolicy, "evaluate", broken)
     response = post(live_server, body_of(make_facts()), token)
     assert response.status_code == 500
     assert error_of(response) == {"code": "internal", "message": "internal error"}
@@ -380,15 +450,10 @@ def test_unexpected_failure_is_a_json_500_and_stores_nothing(
 
 
 def test_metrics_converge_on_another_replicas_writes(
-    live_server: LiveServer, token: str, ruleset: RuleSet
+    live_server: LiveServer, token: str, policy: ServerPolicy
 ) -> None:
     """A report stored by another replica on the same database shows up after a refresh."""
-    other_replica = IngestService(
-        live_server.database,
-        ruleset,
-        limits_of(live_server.config),
-        weights=live_server.config.weights,
-    )
+    other_replica = IngestService(live_server.database, policy, limits_of(live_server.config))
     credential = other_replica.authenticate(token)
     other_replica.ingest(credential, body_of(make_facts(hostname="db01")), None)
     deadline = time.monotonic() + 10

@@ -27,14 +27,14 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def db_flag(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'canhgac.db'}"
+def db_flag(db_url: str) -> str:
+    return db_url  # SQLite and PostgreSQL
 
 
 def test_db_upgrade(db_flag: str) -> None:
     code, out, _ = run("db", "upgrade", "--db", db_flag)
     assert code == 0
-    assert "revision 0001" in out
+    assert "revision 0002" in out
 
 
 def test_token_create_prints_the_token_once_and_list_never(db_flag: str) -> None:
@@ -55,7 +55,7 @@ def test_token_revoke(db_flag: str) -> None:
     assert run("token", "revoke", "--db", db_flag, token_id)[0] == 0
     assert "revoked" in run("token", "list", "--db", db_flag)[1]
     code, _, err = run("token", "revoke", "--db", db_flag, "nosuchtoken")
-    assert code == 1 and "no token" in err
+    assert code == 1 and "no such token" in err
 
 
 def test_config_file_and_db_flag_precedence(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_invalid_agency_is_a_clear_error(db_flag: str) -> None:
     code, _, err = run("token", "create", "--db", db_flag, "--agency", "Bad Agency")
-    assert code == 1 and "agency id" in err
+    assert code == 2 and "agency id" in err  # a usage error
 
 
 def test_serve_refuses_plain_http_off_loopback(db_flag: str) -> None:

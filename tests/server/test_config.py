@@ -97,6 +97,15 @@ def test_empty_or_absent_section_gives_defaults(tmp_path: Path, text: str) -> No
         ("server: {listen: 'no-port'}", "not HOST:PORT"),
         ("server: {listen: '127.0.0.1:70000'}", "out of range"),
         ("server: {rules: [1, 2]}", "list of paths"),
+        ("server: {waivers: [1]}", "server.waivers must be a list of paths"),
+        ("server: {tls_cert: a.pem}", "tls_cert and server.tls_key go together"),
+        ("server: {tls_client_ca: ca.pem}", "needs tls_cert"),
+        ("server: {allow_plain_http: 'yes'}", "allow_plain_http must be true or false"),
+        ("server: {agent_rate_per_minute: 0}", "agent_rate_per_minute"),
+        ("server: {agent_rate_burst: 0}", "agent_rate_burst must be positive"),
+        ("server: {retention_days: 0}", "retention_days must be positive"),
+        ("server: {stale_after_intervals: -1}", "stale_after_intervals"),
+        ("server: {max_list_items: 0}", "max_list_items must be positive"),
         ("server: [1]", "`server` must be a mapping"),
         ("- 1\n", "top level must be a mapping"),
         ("server: {listen: [\n", "invalid YAML"),
@@ -152,3 +161,20 @@ def test_parse_listen(listen: str, expected: tuple[str, int]) -> None:
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_collector_keys(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "server:\n  tls_cert: s.pem\n  tls_key: s.key\n  tls_client_ca: ca.pem\n"
+        "  waivers: [w.yaml]\n  scopes: s.yaml\n  frameworks: [f]\n"
+        "  report_interval_seconds: 60\n  stale_after_intervals: 2\n  retention_days: 7\n"
+        "  allow_plain_http: true\n",
+        "utf-8",
+    )
+    loaded = load_config(config)
+    assert (loaded.tls_cert, loaded.tls_client_ca) == (tmp_path / "s.pem", tmp_path / "ca.pem")
+    assert loaded.tls and loaded.allow_plain_http
+    assert (loaded.waivers, loaded.scopes) == ((tmp_path / "w.yaml",), (tmp_path / "s.yaml",))
+    assert loaded.stale_after_seconds == 120
+    assert loaded.retention_days == 7

@@ -14,6 +14,7 @@ import server.ingest as ingest_module
 from server.clock import utc_now
 from server.db import Database
 from server.errors import DatabaseError, ForbiddenError, UnauthorizedError
+from server.factstore import load_facts
 from server.ingest import IngestService
 from server.models import AgentToken, Host, Report, RuleResultRow
 from server.state import HostStateCache
@@ -57,7 +58,7 @@ def test_accepted_report_stores_everything(
     assert host.token_id == token.split("_")[1]
     with database.session() as session:
         report = session.scalars(select(Report)).one()
-        assert report.facts == body_of(facts).decode()
+        assert load_facts(session, report) == facts  # exactly what was evaluated
         assert report.host_id == host.id
         statuses = {r.rule_id: r.status for r in session.scalars(select(RuleResultRow))}
         assert statuses == {
@@ -129,12 +130,27 @@ def test_first_use_binding_is_decided_in_the_transaction(
     assert stored_state(database) == before
 
 
-def test_two_tokens_of_one_agency_may_report_for_one_agent(
+def test_an_unused_token_cannot_take_over_an_existing_host(
     service: IngestService, database: Database, token: str
 ) -> None:
-    """Token rotation: a new token of the same agency takes over the host."""
+    ingest(service, token, make_facts(seq=1))
+    other = new_token(database)  # same agency, never used
+    before = stored_state(database)
+    with pytest.raises(ForbiddenError) as caught:
+        ingest(service, other, make_facts(seq=2))
+    assert caught.value.status == 403
+    assert caught.value.code == "host_has_active_token"
+    assert stored_state(database) == before
+    assert host_row(database).token_id == token.split("_")[1]
+
+
+def test_token_rotation_revoke_the_old_then_the_new_one_binds(
+    service: IngestService, database: Database, token: str
+) -> None:
     ingest(service, token, make_facts(seq=1))
     rotated = new_token(database)
+    with database.write() as session:
+        revoke_token(session, token.split("_")[1], utc_now)
     assert ingest(service, rotated, make_facts(seq=2))["status"] == "accepted"
     assert host_row(database).token_id == rotated.split("_")[1]
 

@@ -17,9 +17,11 @@ WEB = HostSnapshot(
     agent_id="agent-1",
     agency_id="so-a",
     hostname="web01",
+    label="web01",
     os_pretty_name="Debian 12",
     agent_version="0.1.0",
     last_seq=3,
+    last_collected_at=RECEIVED,
     last_received_at=RECEIVED,
     score_ratio=0.75,
     error_count=2,
@@ -52,6 +54,7 @@ def test_host_series() -> None:
             {
                 "agency": "so-a",
                 "host": "web01",
+                "hostname": "web01",
                 "agent_id": "agent-1",
                 "os": "Debian 12",
                 "agent_version": "0.1.0",
@@ -74,7 +77,7 @@ def test_series_per_host_are_bounded() -> None:
     cache = HostStateCache()
     cache.put(WEB)
     host_series = [key for key in scrape(cache) if key[0].startswith("canhgac_host_")]
-    assert len(host_series) == 9  # info, score, timestamp, 5 severities, errors
+    assert len(host_series) == 10  # info, score, timestamp, 5 severities, errors, stale
     assert all("instance" not in dict(labels) for _, labels in host_series)
 
 
@@ -86,16 +89,32 @@ def test_unknown_score_is_omitted() -> None:
     assert named(samples, "canhgac_host_rules_error")
 
 
-def test_hostname_collisions_in_one_agency_stay_distinct() -> None:
+def test_the_host_label_is_the_stored_one() -> None:
+    """Labels are decided once per host (tests/server/test_ingest.py checks how)."""
     cache = HostStateCache()
     cache.put(WEB)
-    cache.put(replace(WEB, agent_id="agent-2"))
+    cache.put(replace(WEB, agent_id="agent-2", label="web01/agent-2"))
     cache.put(replace(WEB, agent_id="agent-3", agency_id="so-b"))
     hosts = {
         (dict(labels)["agency"], dict(labels)["host"])
         for _, labels in named(scrape(cache), "canhgac_host_score_ratio")
     }
-    assert hosts == {("so-a", "web01/agent-1"), ("so-a", "web01/agent-2"), ("so-b", "web01")}
+    assert hosts == {("so-a", "web01"), ("so-a", "web01/agent-2"), ("so-b", "web01")}
+
+
+def test_stale_hosts() -> None:
+    cache = HostStateCache()
+    cache.put(WEB)
+    cache.put(
+        replace(WEB, agent_id="agent-2", label="old", last_received_at=RECEIVED.replace(hour=1))
+    )
+    registry, _ = build_registry(cache, "1", 3600.0, lambda: RECEIVED.replace(minute=30))
+    samples: Samples = {}
+    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    assert samples[("canhgac_host_stale", (("agency", "so-a"), ("host", "web01")))] == 0
+    assert samples[("canhgac_host_stale", (("agency", "so-a"), ("host", "old")))] == 1
 
 
 def test_outcome_counters_start_at_zero_and_count() -> None:
@@ -113,7 +132,7 @@ def test_outcome_counters_start_at_zero_and_count() -> None:
     }
     assert samples["accepted"] == 2
     assert samples["invalid"] == 0
-    assert len(samples) == 10
+    assert len(samples) == 11
 
 
 def test_registries_are_independent() -> None:

@@ -234,3 +234,35 @@ def test_nine_fractional_digits_are_accepted() -> None:
     document = decode_document(body_of(facts), None, LIMITS, NOW)
     assert document.collected_at == datetime(2026, 11, 27, 7, 59, 59, 123456, tzinfo=UTC)
     assert iso(document.collected_at).startswith("2026-11-27T07:59:59.123456")
+
+
+def test_duplicate_keys_are_refused_with_their_path() -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_json('{"a": {"b": [{"c": 1, "c": 2}]}}', 64)
+    assert (caught.value.code, caught.value.field) == ("duplicate_key", "a.b[0].c")
+    assert "repeats key 'c'" in caught.value.message
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.7976931348623159e308"])
+def test_non_finite_numbers_are_refused(number: str) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        parse_json('{"a": ' + number + "}", 64)
+    assert caught.value.code == "number_out_of_range"
+
+
+def test_finite_floats_are_kept() -> None:
+    assert parse_json('{"a": 1.5e300}', 64) == {"a": 1.5e300}
+
+
+def test_list_length_limit() -> None:
+    assert parse_json('{"a": [1, 2]}', 64, max_items=2) == {"a": [1, 2]}
+    with pytest.raises(PayloadTooLargeError) as caught:
+        parse_json('{"a": {"b": [1, 2, 3]}}', 64, max_items=2)
+    assert (caught.value.code, caught.value.field) == ("list_too_long", "a.b")
+
+
+def test_seq_epoch_is_read() -> None:
+    document = decode_document(
+        json.dumps(make_facts(seq_epoch="abc-1", collected_at=NOW)).encode(), None, LIMITS, NOW
+    )
+    assert document.seq_epoch == "abc-1"
