@@ -6,7 +6,7 @@ from pathlib import Path
 
 from agent.config import load_config
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
 
 def test_agent_section_of_the_example_loads() -> None:
@@ -15,3 +15,12 @@ def test_agent_section_of_the_example_loads() -> None:
     assert config.budget_seconds == 60
     assert config.probe_listeners is True
     assert config.tls_endpoints == ()
+
+
+def test_server_section_of_the_example_loads() -> None:
+    from server.config import load_config as load_server_config
+
+    config = load_server_config(EXAMPLE)
+    assert config.listen == "127.0.0.1:8450"
+    assert config.retention_days == 90
+    assert config.allow_plain_http is False
