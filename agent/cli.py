@@ -10,56 +10,26 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from agent import __version__
+from agent.cli_common import (
+    SEVERITIES,
+    TOKEN_ENV,
+    UsageFailure,
+    agent_errors,
+    config_option,
+    lang_option,
+    state_dir_option,
+)
 from agent.config import AgentConfig, load_config
-from agent.errors import AgentError, ConfigError
+from agent.enrolment_cli import enroll
+from agent.errors import ConfigError
 from agent.terminal import printable
 from rules.cli import rules_group
-
-LANGS = ("vi", "en")
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-TOKEN_ENV = "CANHGAC_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-
-
-class UsageFailure(click.ClickException):
-    """Bad usage, configuration or rules: exit code 2, like click's own usage errors."""
-
-    exit_code = 2
-
-
-@contextmanager
-def _agent_errors() -> Iterator[None]:
-    """Turn agent exceptions into one-line messages with the right exit code."""
-    try:
-        yield
-    except ConfigError as e:
-        raise UsageFailure(printable(e)) from e
-    except AgentError as e:
-        raise click.ClickException(printable(e)) from e
-
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML configuration file (its `agent:` section); flags win over it.",
-)
-state_dir_option = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the sequence number is kept (default /var/lib/canhgac-agent when writable,"
-    " else $XDG_STATE_HOME/canhgac-agent).",
-)
-lang_option = click.option(
-    "--lang", type=click.Choice(LANGS), default="vi", show_default=True, help="Output language."
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,6 +39,7 @@ def main() -> None:
 
 
 main.add_command(rules_group, name="rules")
+main.add_command(enroll)
 
 
 def _new_document(config: AgentConfig, state_dir: Path | None) -> dict[str, Any]:
@@ -144,7 +115,7 @@ def collect(output: Path, no_state: bool, state_dir: Path | None, config_path: P
     """
     if no_state and state_dir is not None:
         raise UsageFailure("--no-state and --state-dir cannot be used together")
-    with _agent_errors():
+    with agent_errors():
         config = load_config(config_path)
         document = _local_document(config) if no_state else _new_document(config, state_dir)
     text = _dump(document)
@@ -221,7 +192,7 @@ def check(
     from rules.model import Severity
     from rules.scoring import score_results
 
-    with _agent_errors():
+    with agent_errors():
         config = load_config(config_path)
     paths = list(rule_paths) or list(config.rules) or [builtin_packs_dir()]
     try:
@@ -234,7 +205,7 @@ def check(
     if facts_path is not None:
         facts = _read_facts(facts_path)
     else:
-        with _agent_errors():
+        with agent_errors():
             facts = _local_document(config)
     _note_collector_errors(facts, lang)
 
@@ -338,14 +309,14 @@ def run(
     from agent.messages import delivery_line, shipping_message
     from agent.shipping import HttpTransport
 
-    with _agent_errors():
+    with agent_errors():
         config = load_config(config_path)
         server_url = server or config.server
         if not server_url:
             raise UsageFailure("no collector URL: pass --server URL or set agent.server")
         transport = HttpTransport(
             server_url,
-            _token(token, token_file, config),
+            _token(token, token_file, config, state_dir),
             ca_file=ca_file or config.ca_file,
             timeout=timeout,
         )
@@ -361,7 +332,13 @@ def run(
     )
 
 
-def _token(token: str | None, token_file: Path | None, config: AgentConfig) -> str:
+def _token(
+    token: str | None, token_file: Path | None, config: AgentConfig, state_dir: Path | None
+) -> str:
+    """--token, --token-file, $CANHGAC_TOKEN, agent.token_file, then the enrolled token."""
+    from agent.enrolment import TOKEN_FILE_NAME
+    from agent.state import default_state_dir
+
     if token and token_file:
         raise UsageFailure("--token and --token-file cannot be used together")
     if token:
@@ -373,8 +350,12 @@ def _token(token: str | None, token_file: Path | None, config: AgentConfig) -> s
             return from_env
         path = config.token_file
     if path is None:
+        enrolled = (state_dir or config.state_dir or default_state_dir()) / TOKEN_FILE_NAME
+        path = enrolled if enrolled.is_file() else None
+    if path is None:
         raise UsageFailure(
-            f"no token: pass --token-file FILE, set {TOKEN_ENV}, or set agent.token_file"
+            f"no token: run `canhgac-agent enroll`, or pass --token-file FILE, set {TOKEN_ENV},"
+            " or set agent.token_file"
         )
     try:
         return path.read_text("utf-8")

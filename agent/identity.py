@@ -82,3 +82,18 @@ def next_identity(store: StateStore, configured: str | None, root: Path) -> Iden
     if final_id is None:  # unreachable: bump() always leaves an id when none is derived
         raise StateError("no agent id could be derived or generated")
     return Identity(agent_id=final_id, seq=state.seq, seq_epoch=state.seq_epoch)
+
+
+def current_agent_id(store: StateStore, configured: str | None, root: Path) -> str:
+    """The agent id reports will carry, without taking a sequence number (enrolment)."""
+    agent_id = derived_agent_id(configured, root)
+    if agent_id is not None:
+        return agent_id
+
+    def ensure_id(state: AgentState) -> AgentState:
+        return state if state.agent_id else replace(state, agent_id=str(uuid.uuid4()))
+
+    state = store.update(ensure_id)
+    if state.agent_id is None:  # unreachable: ensure_id always leaves an id
+        raise StateError("no agent id could be derived or generated")
+    return state.agent_id

@@ -24,6 +24,40 @@ _SHIPPING_FRAMES = {
 }
 
 
+_ENROLMENT_FRAMES = {
+    "vi": {
+        "tls": "đăng ký thất bại: không xác minh được chứng chỉ TLS của {url}: {detail}",
+        "unreachable": "đăng ký thất bại: không kết nối được tới {url}: {detail}",
+        "rejected": "đăng ký thất bại: máy chủ từ chối ({url}): {detail}",
+        "unexpected": "đăng ký thất bại: máy chủ trả lời không hợp lệ ({url}): {detail}",
+    },
+    "en": {
+        "tls": "enrolment failed: TLS verification of {url} failed: {detail}",
+        "unreachable": "enrolment failed: cannot reach {url}: {detail}",
+        "rejected": "enrolment failed: the server refused ({url}): {detail}",
+        "unexpected": "enrolment failed: unexpected answer from {url}: {detail}",
+    },
+}
+
+
+def enrolment_message(error: ShippingError, lang: str) -> str:
+    frames = _ENROLMENT_FRAMES["en" if lang == "en" else "vi"]
+    frame = frames.get(error.reason, frames["unexpected"])
+    return frame.format(url=error.url, detail=error.detail or str(error))
+
+
+def enrolled_line(agent_id: str, agency: str, token_path: str, lang: str) -> str:
+    if lang == "en":
+        return (
+            f"enrolled: agent {agent_id} of agency {agency};"
+            f" token saved to {token_path} (mode 0600)"
+        )
+    return (
+        f"đã đăng ký: tác tử {agent_id} thuộc cơ quan {agency};"
+        f" mã truy cập được lưu tại {token_path} (quyền 0600)"
+    )
+
+
 def shipping_message(error: ShippingError, lang: str) -> str:
     """The framing in the chosen language; the low-level cause stays as it was worded."""
     frames = _SHIPPING_FRAMES["en" if lang == "en" else "vi"]

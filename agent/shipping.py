@@ -144,11 +144,12 @@ class HttpTransport:
             ) from e
         with response:
             if not 200 <= response.status_code < 300:
-                raise _rejection(self.url, response)
+                raise rejection(self.url, response)
             return _receipt(self.url, response)
 
 
-def _rejection(url: str, response: requests.Response) -> ShippingError:
+def rejection(url: str, response: requests.Response) -> ShippingError:
+    """The collector's refusal, with its JSON error body, as a ShippingError."""
     code = message = field = None
     try:
         error = response.json().get("error")
@@ -168,7 +169,7 @@ def _rejection(url: str, response: requests.Response) -> ShippingError:
     if field:
         detail += f" (field {field})"
     return ShippingError(
-        f"the server rejected the report: {detail} [{url}]",
+        f"the server refused the request: {detail} [{url}]",
         reason="rejected",
         url=url,
         detail=detail,
