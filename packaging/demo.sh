@@ -21,6 +21,8 @@ if [ "${1:-}" = stop ]; then stop; exit 0; fi
 
 mkdir -p "$DEMO"
 stop
+# every demo starts from scratch: a new database and a new agent state
+rm -rf "$DEMO"/canhgac.db* "$DEMO/agent" "$DEMO/enrol.secret"
 DB="sqlite:///$PWD/$DEMO/canhgac.db"
 
 echo "==> starting the collector on $URL (database $DEMO/canhgac.db, log $DEMO/server.log)"
@@ -34,12 +36,14 @@ PY
     sleep 0.2
 done
 
-echo "==> creating an agent token for agency 'demo'"
-# umask first: the token file must never exist with group/other access, even briefly
-(umask 077; "$BIN/canhgac-server" token create --db "$DB" --agency demo --name "demo agency" >"$DEMO/token")
+echo "==> enrolling this host: agency 'demo', its enrolment secret, canhgac-agent enroll"
+"$BIN/canhgac-server" agency add demo --name "Cơ quan thử nghiệm (demo)" --db "$DB" >/dev/null
+# umask first: the secret file must never exist with group/other access, even briefly
+(umask 077; "$BIN/canhgac-server" agency enrol-secret demo --db "$DB" 2>/dev/null | tail -n 1 >"$DEMO/enrol.secret")
+"$BIN/canhgac-agent" enroll --server "$URL" --secret-file "$DEMO/enrol.secret" --state-dir "$DEMO/agent"
 
 echo "==> running the agent once against the collector"
-"$BIN/canhgac-agent" run --once --server "$URL" --token-file "$DEMO/token" --state-dir "$DEMO/agent"
+"$BIN/canhgac-agent" run --once --server "$URL" --state-dir "$DEMO/agent"
 
 echo "==> local findings on this machine (canhgac-agent check)"
 "$BIN/canhgac-agent" check --fail-on critical || true
