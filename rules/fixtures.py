@@ -16,11 +16,11 @@ from typing import Any
 from rules.engine import evaluate_rule
 from rules.errors import Problem, RuleLoadError
 from rules.facts import SCHEMA_ID
-from rules.loader import builtin_packs_dir, expand_paths
+from rules.loader import builtin_packs_dir, read_yaml_files
 from rules.model import RuleSet
 from rules.parsing import LocatedParser, plain_data
 from rules.results import RuleResult, Status
-from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
+from rules.yamlsource import LocatedList, LocatedMap, Position
 
 CASE_KEYS = {"rule", "name", "facts", "params", "expect"}
 
@@ -137,17 +137,10 @@ def load_fixtures(paths: Iterable[Path | str]) -> list[FixtureCase]:
     """Every case of every fixtures file; raise RuleLoadError listing every problem."""
     cases: list[FixtureCase] = []
     problems: list[Problem] = []
-    for file in expand_paths(paths):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(file), 1, 1, f"cannot read fixtures file: {e}"))
-            continue
-        data, file_problems = load_located(text, str(file))
+    for file, data in read_yaml_files(paths, "fixtures", problems):
         parser = _FixtureParser(str(file))
-        if data is not None:
-            cases.extend(parser.cases(data))
-        problems.extend(file_problems + parser.problems)
+        cases.extend(parser.cases(data))
+        problems.extend(parser.problems)
     if problems:
         raise RuleLoadError(problems)
     return cases

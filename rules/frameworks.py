@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from rules.errors import Problem, RuleLoadError
-from rules.loader import expand_paths
+from rules.loader import read_yaml_files
 from rules.model import Localized
 from rules.parsing import LocatedParser
-from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
+from rules.yamlsource import LocatedList, LocatedMap, Position
 
 FRAMEWORK_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 CONFIDENCE = ("verified", "unverified")
@@ -183,16 +183,7 @@ def load_frameworks(paths: Iterable[Path | str]) -> tuple[Framework, ...]:
     frameworks: list[Framework] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
-    for file in expand_paths(paths):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(file), 1, 1, f"cannot read framework file: {e}"))
-            continue
-        data, file_problems = load_located(text, str(file))
-        problems.extend(file_problems)
-        if data is None:
-            continue
+    for file, data in read_yaml_files(paths, "framework", problems):
         parser = _FrameworkParser(str(file))
         framework = parser.framework(data)
         problems.extend(parser.problems)

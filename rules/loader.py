@@ -8,7 +8,7 @@ so an author fixes a file in one pass.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,26 @@ def expand_paths(paths: Iterable[Path | str]) -> list[Path]:
         else:
             files.append(path)
     return files
+
+
+def read_yaml_files(
+    paths: Iterable[Path | str], what: str, problems: list[Problem]
+) -> Iterator[tuple[Path, Any]]:
+    """(file, located data) for each YAML file under `paths` that parses.
+
+    Unreadable files and YAML problems are appended to `problems`, so each loader
+    reports them with its own and keeps going to the next file.
+    """
+    for file in expand_paths(paths):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            problems.append(Problem(str(file), 1, 1, f"cannot read {what} file: {e}"))
+            continue
+        data, file_problems = load_located(text, str(file))
+        problems.extend(file_problems)
+        if data is not None:
+            yield file, data
 
 
 def load_rules(paths: Sequence[Path | str]) -> RuleSet:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rules.errors import Problem, RuleLoadError
-from rules.loader import expand_paths
+from rules.loader import read_yaml_files
 from rules.model import Localized
 from rules.parsing import LocatedParser, plain_data
-from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
+from rules.yamlsource import LocatedList, LocatedMap, Position
 
 SELECTOR_KEYS = {"agency", "host", "group"}
 
@@ -189,16 +189,10 @@ def load_scopes(paths: Iterable[Path | str]) -> Scopes:
     groups: dict[str, HostGroup] = {}
     overrides: list[ParamOverride] = []
     problems: list[Problem] = []
-    for file in expand_paths(paths):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(file), 1, 1, f"cannot read scopes file: {e}"))
-            continue
-        data, file_problems = load_located(text, str(file))
+    for file, data in read_yaml_files(paths, "scopes", problems):
         parser = _ScopesParser(str(file))
-        file_groups, file_overrides = parser.scopes(data) if data is not None else ([], [])
-        problems.extend(file_problems + parser.problems)
+        file_groups, file_overrides = parser.scopes(data)
+        problems.extend(parser.problems)
         for group in file_groups:
             if group.id in groups:
                 problems.append(Problem(str(file), 1, 1, f"duplicate host group '{group.id}'"))

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from rules.errors import Problem, RuleLoadError
-from rules.loader import expand_paths
+from rules.loader import read_yaml_files
 from rules.results import RuleResult, Status
 from rules.scopes import HostGroup, Selector, SelectorParser, Subject
-from rules.yamlsource import LocatedList, LocatedMap, Position, load_located
+from rules.yamlsource import LocatedList, LocatedMap, Position
 
 WAIVER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 WAIVER_KEYS = {"id", "rule", "selector", "item", "justification", "expires", "approved_by"}
@@ -118,16 +118,10 @@ def load_waivers(paths: Iterable[Path | str]) -> tuple[Waiver, ...]:
     waivers: list[Waiver] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
-    for file in expand_paths(paths):
-        try:
-            text = file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            problems.append(Problem(str(file), 1, 1, f"cannot read waivers file: {e}"))
-            continue
-        data, file_problems = load_located(text, str(file))
+    for file, data in read_yaml_files(paths, "waivers", problems):
         parser = _WaiverParser(str(file))
-        file_waivers = parser.waivers(data) if data is not None else []
-        problems.extend(file_problems + parser.problems)
+        file_waivers = parser.waivers(data)
+        problems.extend(parser.problems)
         for waiver in file_waivers:
             if waiver.id in seen:
                 where, line, column = waiver.source.rsplit(":", 2)
