@@ -32,6 +32,9 @@ _GZIP = {"gzip", "x-gzip"}
 # A \u escape of a UTF-16 surrogate: json.loads leaves a lone one in the str, and such
 # a str cannot be encoded to store it. Only documents with such an escape pay the check.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A NUL character (only reachable as the escape \u0000: raw control characters are
+# invalid JSON) cannot be stored in PostgreSQL text and means nothing in a fact.
+_NUL_ESCAPE = re.compile(r"\\u0000")
 
 
 @dataclass(frozen=True)
@@ -198,12 +201,30 @@ def parse_json(text: str, max_depth: int, max_items: int = 100_000) -> dict[str,
             f"the JSON object at {path or 'the top level'} repeats key {key!r}",
             ".".join(p for p in (path, key) if p),
         )
+    if _NUL_ESCAPE.search(text) and _contains_nul(data):
+        raise BadRequestError("invalid_unicode", "the JSON contains a NUL character (\\u0000)")
     if _SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as e:
             raise BadRequestError("invalid_unicode", "the JSON contains a lone surrogate") from e
     return data
+
+
+def _contains_nul(data: Any) -> bool:
+    """Whether any key or string holds NUL (the regex alone would also match "\\\\u0000")."""
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _find_duplicate(data: dict[str, Any]) -> tuple[str, str]:

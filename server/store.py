@@ -68,6 +68,7 @@ def bind_token(session: Session, credential: Credential, agent_id: str, now: dat
         .values(agent_id=agent_id, last_used_at=now)
         .execution_options(synchronize_session=False)
     )
+    _refuse_if_agent_has_another_token(session, credential, agent_id)
     # An UPDATE always yields a CursorResult; only its rowcount matters here.
     result = cast(CursorResult[Any], session.execute(statement))
     if result.rowcount == 1:
@@ -78,6 +79,36 @@ def bind_token(session: Session, credential: Credential, agent_id: str, now: dat
     raise ForbiddenError(
         "token_bound_to_other_agent",
         f"this token belongs to another agent; agent {agent_id!r} needs its own token",
+        "agent_id",
+    )
+
+
+def _refuse_if_agent_has_another_token(
+    session: Session, credential: Credential, agent_id: str
+) -> None:
+    """An agent id with an active token (enrolled, or bound by an earlier report) cannot
+    be claimed by another token, of this agency or, worse, of another one: otherwise a
+    hand-made token could take over a host before its first report creates the row."""
+    other = session.scalars(
+        select(AgentToken)
+        .where(
+            AgentToken.agent_id == agent_id,
+            AgentToken.revoked_at.is_(None),
+            AgentToken.id != credential.token_id,
+        )
+        .limit(1)
+    ).first()
+    if other is None:
+        return
+    if other.agency_id != credential.agency_id:
+        raise ForbiddenError(
+            "agent_of_other_agency",
+            f"agent {agent_id!r} is registered to another agency",
+            "agent_id",
+        )
+    raise ForbiddenError(
+        "host_has_active_token",
+        f"agent {agent_id!r} already has an active token; revoke it first to rotate",
         "agent_id",
     )
 
@@ -223,13 +254,17 @@ def add_results(session: Session, report_pk: int, results: list[RuleResult]) -> 
 def free_label(session: Session, agency_id: str, hostname: str, agent_id: str) -> str:
     """The `host` label of a new host: its hostname when free in its agency, else
     hostname/<agent id prefix>. Decided once: it never changes afterwards."""
-    for label in (hostname, f"{hostname}/{agent_id[:8]}", f"{hostname}/{agent_id}"):
+    # Cut before checking: a label cut after the check could collide with one taken.
+    # 120 + "/" + a 128-character agent id stays within the 255-character column, and
+    # agent ids are unique, so the last candidate is always free.
+    name = hostname[:120]
+    for label in (name, f"{name}/{agent_id[:8]}", f"{name}/{agent_id}"):
         taken = session.scalar(
             select(Host.id).where(Host.agency_id == agency_id, Host.label == label)
         )
         if taken is None:
-            return label[:255]
-    return f"{hostname[:120]}/{agent_id}"[:255]
+            return label
+    return f"{name}/{agent_id}"
 
 
 def _set_host_state(

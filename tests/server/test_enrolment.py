@@ -13,7 +13,7 @@ from server.enrolment import rotate_enrol_secret
 from server.models import EnrolSecret
 from server.tokens import parse_token, revoke_agent
 from tests.server.conftest import LiveServer
-from tests.server.helpers import body_of, make_facts, new_enrol_secret, stored_state
+from tests.server.helpers import body_of, make_facts, new_enrol_secret, new_token, stored_state
 
 TIMEOUT = 30
 
@@ -176,3 +176,24 @@ def test_agent_of_another_agency_cannot_enrol(live_server: LiveServer) -> None:
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "agent_of_other_agency"
     assert stored_state(live_server.database) == before
+
+
+def test_hand_made_token_cannot_claim_an_enrolled_agent_before_its_first_report(
+    live_server: LiveServer,
+) -> None:
+    """An enrolled agent has no host row until it reports; a token of another agency
+    (or another token of its own) must not be able to claim it in that window."""
+    secret = new_enrol_secret(live_server.database, "so-b")
+    enrolled = enroll(live_server, secret, {"agent_id": "victim-1", "hostname": "web01"})
+    assert enrolled.status_code == 200
+    intruder = new_token(live_server.database, "so-a")
+    before = stored_state(live_server.database)
+    taken = report(live_server, intruder, agent_id="victim-1")
+    assert taken.status_code == 403
+    assert taken.json()["error"]["code"] == "agent_of_other_agency"
+    sibling = report(live_server, new_token(live_server.database, "so-b"), agent_id="victim-1")
+    assert sibling.status_code == 403
+    assert sibling.json()["error"]["code"] == "host_has_active_token"
+    assert stored_state(live_server.database)["reports"] == before["reports"]
+    # the real agent still reports, into its own agency
+    assert report(live_server, enrolled.json()["token"], agent_id="victim-1").status_code == 200

@@ -266,3 +266,13 @@ def test_seq_epoch_is_read() -> None:
         json.dumps(make_facts(seq_epoch="abc-1", collected_at=NOW)).encode(), None, LIMITS, NOW
     )
     assert document.seq_epoch == "abc-1"
+
+
+def test_nul_character_is_400_but_an_escaped_backslash_is_fine() -> None:
+    # PostgreSQL text cannot hold NUL: refuse it here instead of failing at commit.
+    with pytest.raises(BadRequestError) as caught:
+        parse_json('{"host": {"hostname": "web\\u0000x"}}', 64)
+    assert caught.value.code == "invalid_unicode"
+    with pytest.raises(BadRequestError):
+        parse_json('{"we\\u0000ird": 1}', 64)
+    assert parse_json('{"a": "C:\\\\u0000"}', 64) == {"a": "C:\\u0000"}

@@ -193,3 +193,14 @@ def test_retention_keeps_latest_facts_and_findings(
 @pytest.mark.parametrize("days", [1, 90])
 def test_retention_on_an_empty_database(database: Database, days: int) -> None:
     assert prune(database, datetime.now(UTC), days).reports == 0
+
+
+def test_long_hostnames_get_distinct_labels(service: IngestService, database: Database) -> None:
+    name = "h" * 255  # the schema's maximum
+    ids = ("aaaaaaaa-1111", "aaaaaaaa-2222", "aaaaaaaa-3333")  # same 8-character prefix
+    for agent_id in ids:
+        answer = ingest(service, new_token(database), make_facts(agent_id=agent_id, hostname=name))
+        assert answer["status"] == "accepted"
+    labels = [host(database, agent_id).label for agent_id in ids]
+    assert len(set(labels)) == 3
+    assert all(len(label) <= 255 for label in labels)
