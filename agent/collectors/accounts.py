@@ -58,6 +58,13 @@ def collect_accounts(ctx: CollectContext) -> Collected:
         shadow = None
     users = [_user(fields, shadow) for fields in parse_colon_file(passwd).values()]
     sudo = nopasswd_entries(ctx, issues)
+    if len(users) > MAX_USERS:
+        # say so: a rule such as "no empty password" must not pass on a truncated list
+        issues.append(Issue(ErrorKind.FAILED, f"{len(users)} accounts; only {MAX_USERS} reported"))
+    if len(sudo) > MAX_SUDO:
+        issues.append(
+            Issue(ErrorKind.FAILED, f"{len(sudo)} NOPASSWD entries; only {MAX_SUDO} reported")
+        )
     return Collected(
         {
             "shadow_readable": shadow is not None,

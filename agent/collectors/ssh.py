@@ -100,44 +100,64 @@ def parse_sshd_t(text: str) -> dict[str, list[str]]:
     return values
 
 
+MAX_INCLUDED_FILES = 256
+
+
 def parse_config(ctx: CollectContext, issues: list[Issue]) -> dict[str, list[str]]:
-    values: dict[str, list[str]] = {}
-    _read(ctx, CONFIG, values, issues, 0)
-    return values
+    reader = _ConfigReader(ctx, issues)
+    reader.read(CONFIG, ())
+    return reader.values
 
 
-def _read(
-    ctx: CollectContext, path: str, values: dict[str, list[str]], issues: list[Issue], depth: int
-) -> None:
-    text = read_text(ctx.path(path))
-    in_match = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        # "Keyword value" or "Keyword=value".
-        parts = re.split(r"[\s=]+", line, maxsplit=1)
-        key, rest = parts[0].lower(), (parts[1] if len(parts) > 1 else "").strip().strip('"')
-        if key == "match":
-            in_match = True
-            continue
-        if in_match:
-            continue
-        if key == "include":
-            if depth >= MAX_INCLUDE_DEPTH:
-                issues.append(Issue(ErrorKind.FAILED, f"{path}: Include nested too deeply"))
+class _ConfigReader:
+    """sshd_config with its Includes; Match blocks skipped; first value wins (as sshd)."""
+
+    def __init__(self, ctx: CollectContext, issues: list[Issue]) -> None:
+        self.ctx = ctx
+        self.issues = issues
+        self.values: dict[str, list[str]] = {}
+        # Fan-out is capped as well as depth: three files that each include the
+        # directory, 16 levels deep, would otherwise be millions of reads.
+        self.files_left = MAX_INCLUDED_FILES
+
+    def read(self, path: str, stack: tuple[str, ...]) -> None:
+        if path in stack:  # a file including itself is an error for sshd too
+            chain = " -> ".join([*stack, path])
+            self.issues.append(Issue(ErrorKind.FAILED, f"{path}: Include loop ({chain})"))
+            return
+        if self.files_left <= 0:
+            limit = MAX_INCLUDED_FILES
+            self.issues.append(Issue(ErrorKind.FAILED, f"{path}: more than {limit} files"))
+            return
+        self.files_left -= 1
+        in_match = False
+        for raw in read_text(self.ctx.path(path)).splitlines():
+            line = raw.strip()
+            if not line or line.startswith("#"):
                 continue
-            for pattern in rest.split():
-                for included in _expand(ctx, pattern):
-                    try:
-                        _read(ctx, included, values, issues, depth + 1)
-                    except OSError as e:
-                        issues.append(Issue(ErrorKind.FAILED, f"{included}: {e.strerror}"))
-            continue
-        if key == "port":
-            values.setdefault("port", []).append(rest)
-        elif key not in values:
-            values[key] = [rest]
+            # "Keyword value" or "Keyword=value".
+            parts = re.split(r"[\s=]+", line, maxsplit=1)
+            key, rest = parts[0].lower(), (parts[1] if len(parts) > 1 else "").strip().strip('"')
+            in_match = in_match or key == "match"
+            if in_match:
+                continue
+            if key == "include":
+                self.include(rest, (*stack, path))
+            elif key == "port":
+                self.values.setdefault("port", []).append(rest)
+            elif key not in self.values:
+                self.values[key] = [rest]
+
+    def include(self, patterns: str, stack: tuple[str, ...]) -> None:
+        if len(stack) > MAX_INCLUDE_DEPTH:
+            self.issues.append(Issue(ErrorKind.FAILED, f"{stack[-1]}: Include nested too deeply"))
+            return
+        for pattern in patterns.split():
+            for included in _expand(self.ctx, pattern):
+                try:
+                    self.read(included, stack)
+                except OSError as e:
+                    self.issues.append(Issue(ErrorKind.FAILED, f"{included}: {e.strerror}"))
 
 
 def _expand(ctx: CollectContext, pattern: str) -> list[str]:

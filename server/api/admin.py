@@ -8,10 +8,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
-from server.api.common import Runtime, error_response, read_small_json
+from server.api.common import Runtime, api_credential, error_response, read_small_json, unavailable
 from server.api.read import answer_with
 from server.enrolment import add_agency
-from server.errors import IngestError, InvalidArgumentError, NotFoundError, UnprocessableError
+from server.errors import (
+    DatabaseError,
+    IngestError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnprocessableError,
+)
 from server.tokens import revoke_agent
 
 
@@ -21,9 +27,13 @@ def admin_router(runtime: Runtime) -> APIRouter:
     @router.post("/agencies", summary="Add or rename an agency (admin)")
     async def post_agency(request: Request) -> Response:
         try:
+            # authenticate before reading a byte of the body: strangers get a 401
+            await api_credential(runtime, request, "admin")
             body = await read_small_json(request)
         except IngestError as e:
             return error_response(e)
+        except DatabaseError:
+            return unavailable()
         if not isinstance(body, dict) or not isinstance(body.get("id"), str):
             return error_response(UnprocessableError("invalid_request", "need id", "id"))
         agency_id, name = body["id"], body.get("name", body["id"])

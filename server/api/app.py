@@ -151,6 +151,9 @@ async def _refresh_forever(cache: HostStateCache, database: Database, seconds: f
         except DatabaseError as e:
             # Keep serving the last known state; the next period tries again.
             log.warning("host state refresh failed: %s", e)
+        except Exception:
+            # A background loop that dies is a replica that silently stops converging.
+            log.exception("host state refresh failed unexpectedly; retrying next period")
 
 
 PRUNE_EVERY_SECONDS = 3600.0
@@ -180,6 +183,9 @@ async def _prune_forever(runtime: Runtime) -> None:
         except DatabaseError as e:
             log.warning("retention failed: %s", e)
             continue
+        except Exception:
+            log.exception("retention failed unexpectedly; retrying next period")
+            continue
         if pruned.reports or pruned.blobs:
             log.info("retention: deleted %d reports, %d blobs", pruned.reports, pruned.blobs)
 
@@ -193,6 +199,8 @@ async def _policy_forever(runtime: Runtime, reload_requested: asyncio.Event) -> 
             await run_in_threadpool(reload_and_reevaluate, runtime, forced)
         except (DatabaseError, RuleLoadError) as e:
             log.warning("policy reload / re-evaluation failed: %s", e)
+        except Exception:
+            log.exception("policy reload / re-evaluation failed unexpectedly; retrying")
         forced = False
         with suppress(TimeoutError):
             await asyncio.wait_for(reload_requested.wait(), runtime.config.policy_check_seconds)

@@ -42,7 +42,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         os: str | None = Query(None, description="substring of the OS name"),
         stale: bool | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> Response:
         page = queries.Page(limit, offset)
         return await answer(
@@ -71,10 +71,10 @@ def read_router(runtime: Runtime) -> APIRouter:
         rule: str | None = None,
         severity: Severity | None = None,
         status: FindingStatus | None = None,
-        min_age_days: float | None = Query(None, ge=0),
+        min_age_days: float | None = Query(None, ge=0, le=36500),
         agent_id: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> Response:
         page = queries.Page(limit, offset)
         return await answer(

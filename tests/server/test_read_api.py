@@ -100,6 +100,9 @@ def test_admin_routes_need_the_admin_role(live_server: LiveServer, fleet: dict[s
     )
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "insufficient_role"
+    # a stranger is refused before the body is even read: 401, not a 400 about JSON
+    stranger = requests.post(url, data=b"{not json", timeout=TIMEOUT)
+    assert stranger.status_code == 401
     added = requests.post(
         url,
         json={"id": "so-c", "name": "Sở C"},
@@ -256,3 +259,15 @@ def test_framework_requirement_scores_with_the_built_in_policy(
     assert scores is not None
     assert [s["requirement"] for s in scores] == [r.id for r in framework.requirements]
     assert all(s["score"] is None or 0.0 <= s["score"] <= 1.0 for s in scores)
+
+
+def test_out_of_range_query_values_are_422_not_500(
+    live_server: LiveServer, fleet: dict[str, str]
+) -> None:
+    viewer = new_api_token(live_server.database, "viewer")
+    for path in (
+        "/findings?min_age_days=1e12",
+        "/findings?min_age_days=inf",
+        "/hosts?offset=100000000000000000000",
+    ):
+        assert get(live_server, path, viewer).status_code == 422, path

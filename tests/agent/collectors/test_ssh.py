@@ -115,3 +115,21 @@ def test_real_sshd_t_on_this_machine() -> None:
     assert data["max_auth_tries"] == int(values["maxauthtries"][0])
     assert data["ciphers"] == values["ciphers"][0].split(",")
     assert data["ports"] == sorted({int(p) for p in values["port"]})
+
+
+def test_include_loops_and_fan_out_end_quickly(tmp_path: Path) -> None:
+    # Three drop-ins that each include the whole directory: without loop detection and
+    # a file cap this is 3**16 reads; sshd itself refuses such a configuration.
+    loop = "Include /etc/ssh/sshd_config.d/*.conf\n"
+    root = _tree(
+        tmp_path,
+        loop + "PermitRootLogin no\nPort 22\n",
+        **{"a.conf": loop + "MaxAuthTries 3\n", "b.conf": loop, "c.conf": loop},
+    )
+    ctx = CollectContext(root=root, run=RecordedRunner(), system=FakeSystem())
+    collected = collect_ssh(ctx)
+    assert collected.data["max_auth_tries"] == 3
+    assert collected.data["permit_root_login"] == "no"
+    reasons = [issue.reason for issue in collected.issues]
+    assert any("Include loop" in reason for reason in reasons)
+    assert len(reasons) < 300  # bounded, not one per path through the loop
