@@ -91,9 +91,15 @@ def strip_derived(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def add_derived(facts: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Fill every derived field in place from its source timestamp; null without one."""
+    """Fill every derived field in place from its source timestamp.
+
+    The field is null when the source is null or unparseable, and left alone when the
+    object has no source field at all (a document that never carried it).
+    """
     for derived in DERIVED:
         for obj in _objects(facts, derived.container):
+            if derived.source not in obj:
+                continue
             moment = parse_timestamp(obj.get(derived.source))
             obj[derived.field] = (
                 None if moment is None else derived.compute((now - moment).total_seconds())

@@ -6,8 +6,11 @@ seq, times, agent version, errors) and its domains. Each domain is serialised to
 canonical JSON (sorted keys, no spaces) and hashed (SHA-256); the report row keeps
 the envelope and a map domain -> blob id. The host row remembers its current blob
 per domain, so an unchanged domain costs one dictionary lookup and nothing stored.
-The canonical JSON is also exactly what was evaluated (the parsed document), so the
-stored evidence can never differ from what the rules saw.
+Derived ages (rules.derived: days_left, pending_days, uptime_seconds, ...) are left
+out before hashing and storing, since they change with every report while nothing
+on the host did; `load_facts` recomputes them from the stored timestamps and the
+report's `collected_at`, which gives back exactly what the agent sent and the rules
+saw.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from rules.derived import add_derived, parse_timestamp
 from rules.facts import Domain
 from server.models import FactsBlob, Host, Report
 
@@ -125,15 +129,19 @@ def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None
 
 
 def load_facts(session: Session, report: Report) -> dict[str, Any]:
-    """The facts document of a stored report, as it was evaluated."""
+    """The facts document of a stored report, as it was evaluated.
+
+    Domains are stored without their derived ages (rules.derived); they are put back
+    as of the report's `collected_at`, which gives the agent's own values.
+    """
+    data: dict[str, Any] = json.loads(report.facts)
     if report.domains is None:  # stored before revision 0002: the whole document
-        data: dict[str, Any] = json.loads(report.facts)
         return data
-    data = json.loads(report.facts)
     ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
     if ids:
         for blob_id, content in session.execute(
             select(FactsBlob.id, FactsBlob.content).where(FactsBlob.id.in_(list(ids)))
         ):
             data[ids[blob_id]] = json.loads(content)
-    return data
+    collected_at = parse_timestamp(data.get("collected_at"))
+    return add_derived(data, collected_at) if collected_at is not None else data

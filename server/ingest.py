@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from rules.derived import strip_derived
 from rules.scoring import score_results
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
@@ -143,7 +144,9 @@ class IngestService:
             # The common retry after a lost acknowledgement: skip the evaluation.
             return IngestResult(DUPLICATE, document.report_id)
         policy = self.policy
-        split = split_facts(document.data)
+        # Ages derived from timestamps change with every report while nothing on the
+        # host did: store and compare without them (load_facts puts them back).
+        split = split_facts(strip_derived(document.data))
         evaluated = None
         if not self._unchanged(document, split, policy, received_at):
             evaluated = self._evaluate(policy, document, credential, received_at)

@@ -204,3 +204,65 @@ def test_long_hostnames_get_distinct_labels(service: IngestService, database: Da
     labels = [host(database, agent_id).label for agent_id in ids]
     assert len(set(labels)) == 3
     assert all(len(label) <= 255 for label in labels)
+
+
+def test_ages_that_only_moved_with_time_store_nothing_new(
+    service: IngestService, database: Database, token: str
+) -> None:
+    """uptime and days_left change at every report; the host did not: same blobs, and
+    the stored facts come back with the ages as the agent reported them."""
+    from rules.derived import add_derived, parse_timestamp
+    from server.factstore import load_facts
+
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+    def facts(seq: int, at: datetime) -> dict[str, Any]:
+        document = make_facts(seq=seq, collected_at=at, certificates=[_certificate()])
+        document["host"]["boot_time"] = "2026-01-01T00:00:00Z"
+        moment = parse_timestamp(document["collected_at"])
+        assert moment is not None
+        return add_derived(document, moment)  # what a real agent sends
+
+    first_doc, second_doc = facts(1, start), facts(2, start + timedelta(minutes=15))
+    assert first_doc["host"]["uptime_seconds"] != second_doc["host"]["uptime_seconds"]
+    ingest(service, token, first_doc)
+    blobs = count(database, FactsBlob)
+    second = ingest(service, token, second_doc)
+    assert second["evaluated"] is False
+    assert count(database, FactsBlob) == blobs
+    with database.session() as session:
+        latest = session.scalars(select(Report).order_by(Report.seq.desc())).first()
+        assert latest is not None
+        assert load_facts(session, latest) == second_doc
+
+
+def _certificate() -> dict[str, Any]:
+    return {
+        "location": "/etc/ssl/certs/portal.pem#0",
+        "source": "file",
+        "path": "/etc/ssl/certs/portal.pem",
+        "address": None,
+        "port": None,
+        "chain_position": 0,
+        "subject": "CN=portal.example.gov.vn",
+        "issuer": "CN=Province CA",
+        "serial": "0a1b",
+        "san": ["portal.example.gov.vn"],
+        "not_before": "2026-01-01T00:00:00Z",
+        "not_after": "2027-01-01T00:00:00Z",
+        "key_type": "RSA",
+        "key_bits": 2048,
+        "curve": None,
+        "signature_algorithm": "sha256WithRSAEncryption",
+        "signature_hash": "sha256",
+        "self_signed": False,
+        "is_ca": False,
+        "fingerprint_sha256": "ab" * 32,
+        "exposure": None,
+        "tls_version": None,
+        "chain_verified": None,
+        "verify_error": None,
+        "hostname_matches": None,
+        "accepts_tls10": None,
+        "accepts_tls11": None,
+    }
