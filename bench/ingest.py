@@ -52,6 +52,9 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+BOOTED_BEFORE = timedelta(days=3)
+
+
 def facts(agent: int, variant: int, now: datetime) -> dict[str, Any]:
     """A realistic document; `variant` changes one listener (a changed report)."""
     packages = [
@@ -118,6 +121,9 @@ def facts(agent: int, variant: int, now: datetime) -> dict[str, Any]:
             },
             "kernel": {"release": "6.1.0-28-amd64"},
             "architecture": "x86_64",
+            # as a real agent reports them: the age changes at every report
+            "boot_time": iso(now - BOOTED_BEFORE),
+            "uptime_seconds": "UPTIME",
         },
         "packages": {"manager": "dpkg", "count": len(packages), "items": packages},
         "updates": {
@@ -151,9 +157,12 @@ class Agent:
             template = json.dumps(facts(self.index, variant, self.now))
             self._templates[variant] = template
         self.seq += 1
-        collected = iso(datetime.now(UTC) - timedelta(seconds=1))
+        moment = datetime.now(UTC) - timedelta(seconds=1)
+        collected = iso(moment)
+        uptime = int((moment - (self.now - BOOTED_BEFORE)).total_seconds())
         raw = (
             template.replace('"REPORT_ID"', json.dumps(str(uuid.uuid4())))
+            .replace('"UPTIME"', str(uptime))
             .replace('"seq": 0', f'"seq": {self.seq}')
             .replace('"COLLECTED_AT"', json.dumps(collected))
         )
