@@ -5,7 +5,10 @@ Called with the results of a host's newest report, inside the ingest transaction
 - an open finding whose item no longer fails is resolved, but only when its rule was
   actually judged (pass, fail, not applicable). An `error` says nothing about the
   items it could not see, so it resolves nothing (its certain violations still
-  count); `waived` leaves findings as they are;
+  count);
+- a failing item covered by an active waiver is a `waived` finding: still seen and
+  dated (first seen stays the day it first failed), not counted as open; when the
+  waiver expires the same finding is `open` again;
 - an open finding of a rule that is no longer in the rule set is resolved (the
   results are always those of the whole policy).
 Item keys longer than ITEM_KEY_MAX characters are cut and suffixed with a hash of
@@ -30,12 +33,14 @@ from rules.results import ItemResult, RuleResult, Status
 from server.models import Finding
 
 OPEN = "open"
+WAIVED = "waived"
 RESOLVED = "resolved"
+ACTIVE = (OPEN, WAIVED)  # findings whose item still fails
 
 ITEM_KEY_MAX = 512
 _HASH_CHARS = 16
-_JUDGED = {Status.PASS, Status.FAIL, Status.NOT_APPLICABLE}
-_REPORTS_VIOLATIONS = {Status.FAIL, Status.ERROR}
+_JUDGED = {Status.PASS, Status.FAIL, Status.NOT_APPLICABLE, Status.WAIVED}
+_REPORTS_VIOLATIONS = {Status.FAIL, Status.ERROR, Status.WAIVED}
 
 
 @dataclass
@@ -59,19 +64,21 @@ def update_findings(
         known = existing.get(result.rule_id, {})
         failing = _failing_items(result) if result.status in _REPORTS_VIOLATIONS else {}
         for key, item in failing.items():
+            waived = item.waiver is not None or result.status is Status.WAIVED
+            status = WAIVED if waived else OPEN
             found = known.get(key)
             if found is None:
-                session.add(_new_finding(host_id, result, key, item, observed_at))
+                session.add(_new_finding(host_id, result, key, item, observed_at, status=status))
                 changes.opened += 1
                 continue
             finding = found
             if finding.status == RESOLVED:
-                finding.status = OPEN
                 finding.resolved_at = None
                 finding.reopened_count += 1
                 changes.reopened += 1
             else:
                 changes.refreshed += 1
+            finding.status = status
             finding.severity = result.severity.value
             finding.last_seen = observed_at
             finding.evidence = item.evidence
@@ -79,7 +86,7 @@ def update_findings(
         if result.status not in _JUDGED:
             continue
         for key, finding in known.items():
-            if finding.status == OPEN and key not in failing:
+            if finding.status in ACTIVE and key not in failing:
                 finding.status = RESOLVED
                 finding.resolved_at = observed_at
                 changes.resolved += 1
@@ -96,7 +103,7 @@ def _resolve_removed_rules(
         if rule_id in evaluated_rules:
             continue
         for finding in known.values():
-            if finding.status == OPEN:
+            if finding.status in ACTIVE:
                 finding.status = RESOLVED
                 finding.resolved_at = observed_at
                 resolved += 1
@@ -107,7 +114,11 @@ def touch_open_findings(session: Session, host_id: int, observed_at: datetime) -
     """Unchanged facts, not re-evaluated: the open findings were seen again."""
     session.execute(
         update(Finding)
-        .where(Finding.host_id == host_id, Finding.status == OPEN, Finding.last_seen < observed_at)
+        .where(
+            Finding.host_id == host_id,
+            Finding.status.in_(ACTIVE),
+            Finding.last_seen < observed_at,
+        )
         .values(last_seen=observed_at)
         .execution_options(synchronize_session=False)
     )
@@ -126,21 +137,30 @@ def _failing_items(result: RuleResult) -> dict[str, ItemResult]:
         # The engine keeps keys unique; a duplicate here would break the unique
         # constraint and refuse the whole report, so the first one wins.
         items.setdefault(capped_key(item.key), item)
-    if result.status is Status.FAIL and not items:
+    if result.status in (Status.FAIL, Status.WAIVED) and not items:
         # A failing rule with no item is still one finding, on the rule itself.
-        items[""] = ItemResult("", {}, result.title)
+        waiver = None
+        if result.status is Status.WAIVED:
+            waiver = str(result.waiver.get("id")) if result.waiver else "waived"
+        items[""] = ItemResult("", {}, result.title, waiver=waiver)
     return items
 
 
 def _new_finding(
-    host_id: int, result: RuleResult, key: str, item: ItemResult, observed_at: datetime
+    host_id: int,
+    result: RuleResult,
+    key: str,
+    item: ItemResult,
+    observed_at: datetime,
+    *,
+    status: str,
 ) -> Finding:
     return Finding(
         host_id=host_id,
         rule_id=result.rule_id,
         item_key=key,
         severity=result.severity.value,
-        status=OPEN,
+        status=status,
         first_seen=observed_at,
         last_seen=observed_at,
         resolved_at=None,

@@ -252,7 +252,7 @@ class Finding(Base):
     rule_id: Mapped[str] = mapped_column(String(128))
     item_key: Mapped[str] = mapped_column(Text)  # at most ITEM_KEY_MAX chars (findings.py)
     severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open | resolved
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | waived | resolved
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     resolved_at: Mapped[datetime | None]

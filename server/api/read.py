@@ -22,7 +22,7 @@ from server.errors import DatabaseError, IngestError, NotFoundError
 
 T = TypeVar("T")
 Severity = Literal["critical", "high", "medium", "low", "info"]
-FindingStatus = Literal["open", "resolved"]
+FindingStatus = Literal["open", "waived", "resolved"]
 
 
 def read_router(runtime: Runtime) -> APIRouter:

@@ -128,15 +128,32 @@ def test_error_opens_its_certain_items_but_resolves_none(
     assert statuses == {"a": "open", "b": "open", "c": "open"}
 
 
-def test_waived_leaves_findings_and_not_applicable_resolves(
+def test_waived_findings_stay_dated_and_reopen_when_the_waiver_ends(
     service: IngestService, database: Database, token: str
 ) -> None:
     report(service, token, 1)
-    apply(database, _result(Status.FAIL, "a"), T0)
-    assert apply(database, _result(Status.WAIVED), T0 + timedelta(1)).resolved == 0
-    assert findings(database)[("R-1", "a")].status == "open"
-    assert apply(database, _result(Status.NOT_APPLICABLE), T0 + timedelta(2)).resolved == 1
+    apply(database, _result(Status.FAIL, "a", "b"), T0)
+    # a waiver now covers the whole rule: still seen, not open, not resolved
+    assert apply(database, _result(Status.WAIVED, "a", "b"), T0 + timedelta(1)).resolved == 0
+    a = findings(database)[("R-1", "a")]
+    assert (a.status, a.first_seen, a.last_seen) == ("waived", T0, T0 + timedelta(1))
+    # item b is fixed while waived: resolved as usual
+    assert apply(database, _result(Status.WAIVED, "a"), T0 + timedelta(2)).resolved == 1
+    assert findings(database)[("R-1", "b")].status == "resolved"
+    # the waiver expired: the same finding is open again, first seen unchanged
+    apply(database, _result(Status.FAIL, "a"), T0 + timedelta(3))
+    a = findings(database)[("R-1", "a")]
+    assert (a.status, a.first_seen, a.reopened_count) == ("open", T0, 0)
+    assert apply(database, _result(Status.NOT_APPLICABLE), T0 + timedelta(4)).resolved == 1
     assert findings(database)[("R-1", "a")].status == "resolved"
+
+
+def test_a_failure_waived_from_the_start_is_a_waived_finding(
+    service: IngestService, database: Database, token: str
+) -> None:
+    report(service, token, 1)
+    apply(database, _result(Status.WAIVED, "x"), T0)
+    assert findings(database)[("R-1", "x")].status == "waived"
 
 
 def test_duplicate_item_keys_make_one_finding(
