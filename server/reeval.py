@@ -56,10 +56,12 @@ class Reevaluator:
         self.owner = owner or uuid.uuid4().hex
 
     def pending(self, policy: ServerPolicy) -> bool:
-        """Whether some host was evaluated with another policy (one cheap query)."""
+        """Whether some host was evaluated with another policy, or before today (one
+        cheap query): waivers expire by date, also for hosts that stopped reporting."""
         try:
             with self._database.session() as session:
-                return session.scalar(_stale_hosts(policy).limit(1)) is not None
+                stale = _stale_hosts(policy, _day_start(self._clock()))
+                return session.scalar(stale.limit(1)) is not None
         except SQLAlchemyError as e:
             raise DatabaseError(f"cannot read hosts: {e}") from e
 
@@ -73,7 +75,8 @@ class Reevaluator:
             try:
                 while True:
                     with self._database.session() as session:
-                        batch = list(session.scalars(_stale_hosts(policy).limit(100)))
+                        stale = _stale_hosts(policy, _day_start(self._clock()))
+                        batch = list(session.scalars(stale.limit(100)))
                     if not batch:
                         break
                     for host_id in batch:
@@ -140,11 +143,12 @@ class Reevaluator:
             host = session.scalars(
                 select(Host).where(Host.id == host_id).with_for_update()
             ).one_or_none()
-            if host is None or host.policy_fingerprint == policy.fingerprint:
+            if host is None or _is_current(host, policy, _day_start(now)):
                 return
             report = _latest_report(session, host)
             if report is None:
                 host.policy_fingerprint = policy.fingerprint
+                host.evaluated_at = now  # or the batch loop would pick it again
                 return
             facts = load_facts(session, report)
             outcome = policy.evaluate(
@@ -164,11 +168,29 @@ class Reevaluator:
             update_findings(session, host.id, outcome.results, report.collected_at)
 
 
-def _stale_hosts(policy: ServerPolicy) -> Any:
+def _day_start(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _is_current(host: Host, policy: ServerPolicy, day_start: datetime) -> bool:
+    return (
+        host.policy_fingerprint == policy.fingerprint
+        and host.evaluated_at is not None
+        and host.evaluated_at >= day_start
+    )
+
+
+def _stale_hosts(policy: ServerPolicy, day_start: datetime) -> Any:
+    """Hosts evaluated with another policy, or not yet today."""
     return (
         select(Host.id)
         .where(
-            or_(Host.policy_fingerprint.is_(None), Host.policy_fingerprint != policy.fingerprint)
+            or_(
+                Host.policy_fingerprint.is_(None),
+                Host.policy_fingerprint != policy.fingerprint,
+                Host.evaluated_at.is_(None),
+                Host.evaluated_at < day_start,
+            )
         )
         .order_by(Host.id)
     )

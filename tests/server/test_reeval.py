@@ -142,3 +142,20 @@ def test_policy_files_are_reloaded_only_when_they_change(
     assert runtime.service.policy.fingerprint == load_server_policy(runtime.config).fingerprint
     reload_and_reevaluate(runtime, force=True)  # SIGHUP always reloads
     assert loads == [1, 1]
+
+
+def test_hosts_not_evaluated_today_are_evaluated_again(
+    service: IngestService, database: Database, policy: ServerPolicy
+) -> None:
+    """Waivers expire by date: a host that stopped reporting is still re-judged daily."""
+    from datetime import UTC, datetime, timedelta
+
+    ingest(service, new_token(database), listening=[telnet()])
+    reevaluator = Reevaluator(database)
+    assert not reevaluator.pending(policy)  # evaluated at ingest, today
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    later = Reevaluator(database, clock=lambda: tomorrow)
+    assert later.pending(policy)
+    assert later.run(policy).hosts == 1
+    assert not later.pending(policy)
+    assert host(database).evaluated_at == tomorrow
