@@ -1,4 +1,4 @@
-"""Benchmark: a full host-facts collection on this machine, as an administrator runs it.
+"""Benchmark: a full `canhgac-agent collect` on this machine, as an administrator runs it.
 
 Prints, as medians over BENCH_RUNS fresh processes (default 5):
 
