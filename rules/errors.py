@@ -24,6 +24,12 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
+    @classmethod
+    def at(cls, source: str, message: str) -> Problem:
+        """A problem at a model object's `file:line:col` source string."""
+        file, line, column = source.rsplit(":", 2)
+        return cls(file, int(line), int(column), message)
+
 
 class RuleLoadError(RulesError):
     """One or more rule files are invalid; `problems` lists every problem found."""

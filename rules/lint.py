@@ -91,8 +91,7 @@ class _RuleLinter:
         self.problems: list[Problem] = []
 
     def report(self, rule: Rule, message: str) -> None:
-        where, line, column = rule.source.rsplit(":", 2)
-        self.problems.append(Problem(where, int(line), int(column), f"{rule.id}: {message}"))
+        self.problems.append(Problem.at(rule.source, f"{rule.id}: {message}"))
 
     def resolve(self, rule: Rule, path: str, context: Schema | None) -> Schema | None:
         if path in (".", "$"):
@@ -178,7 +177,6 @@ def lint_fixture_documents(fixtures: Sequence[FixtureCase], schema: Schema) -> l
         try:
             validate(case.document())
         except fastjsonschema.JsonSchemaValueException as e:
-            where, line, column = case.source.rsplit(":", 2)
             message = f"{case.rule_id} '{case.name}': facts do not match the schema: {e.message}"
-            problems.append(Problem(where, int(line), int(column), message))
+            problems.append(Problem.at(case.source, message))
     return problems

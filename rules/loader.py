@@ -96,13 +96,15 @@ def load_rules(paths: Sequence[Path | str]) -> RuleSet:
             continue
         if pack.id in seen_packs:
             problems.append(
-                _at(pack.source, f"duplicate pack id '{pack.id}' (also {seen_packs[pack.id]})")
+                Problem.at(
+                    pack.source, f"duplicate pack id '{pack.id}' (also {seen_packs[pack.id]})"
+                )
             )
         seen_packs.setdefault(pack.id, pack.source)
         for rule in pack.rules:
             if rule.id in seen_rules:
                 problems.append(
-                    _at(
+                    Problem.at(
                         rule.source,
                         f"duplicate rule id '{rule.id}' (first defined at {seen_rules[rule.id]})",
                     )
@@ -112,12 +114,6 @@ def load_rules(paths: Sequence[Path | str]) -> RuleSet:
     if problems:
         raise RuleLoadError(problems)
     return RuleSet(packs=tuple(packs))
-
-
-def _at(source: str, message: str) -> Problem:
-    """A problem at a model object's `file:line:col` source."""
-    file, line, column = source.rsplit(":", 2)
-    return Problem(file, int(line), int(column), message)
 
 
 def load_pack_file(path: Path) -> tuple[Pack | None, list[Problem]]:

@@ -63,8 +63,7 @@ def _check_references(
     problems: list[Problem] = []
 
     def at(source: str, message: str) -> None:
-        where, line, column = source.rsplit(":", 2)
-        problems.append(Problem(where, int(line), int(column), message))
+        problems.append(Problem.at(source, message))
 
     for waiver in waivers:
         if waiver.rule_id not in known:

@@ -200,9 +200,8 @@ def load_scopes(paths: Iterable[Path | str]) -> Scopes:
         overrides.extend(file_overrides)
     for override in overrides:
         if override.selector.group and override.selector.group not in groups:
-            where, line, column = override.source.rsplit(":", 2)
             message = f"unknown host group '{override.selector.group}'"
-            problems.append(Problem(where, int(line), int(column), message))
+            problems.append(Problem.at(override.source, message))
     if problems:
         raise RuleLoadError(problems)
     return Scopes(groups, tuple(overrides))

@@ -124,9 +124,8 @@ def load_waivers(paths: Iterable[Path | str]) -> tuple[Waiver, ...]:
         problems.extend(parser.problems)
         for waiver in file_waivers:
             if waiver.id in seen:
-                where, line, column = waiver.source.rsplit(":", 2)
                 message = f"duplicate waiver id '{waiver.id}' (first at {seen[waiver.id]})"
-                problems.append(Problem(where, int(line), int(column), message))
+                problems.append(Problem.at(waiver.source, message))
             seen.setdefault(waiver.id, waiver.source)
             waivers.append(waiver)
     if problems:
