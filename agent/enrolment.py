@@ -19,7 +19,14 @@ import requests
 
 from agent import __version__
 from agent.errors import ConfigError, ShippingError
-from agent.shipping import DEFAULT_TIMEOUT_SECONDS, check_server_url, check_token, rejection
+from agent.shipping import (
+    DEFAULT_TIMEOUT_SECONDS,
+    check_server_url,
+    check_token,
+    isolated,
+    post,
+    rejection,
+)
 
 ENROL_PATH = "/api/v1/enroll"
 TOKEN_FILE_NAME = "agent.token"  # noqa: S105 - a file name, not a secret
@@ -48,32 +55,17 @@ def enroll(
     url = check_server_url(server_url) + ENROL_PATH
     if ca_file is not None and not ca_file.is_file():
         raise ConfigError(f"CA file not found: {ca_file}")
-    http = session or requests.Session()
-    http.trust_env = False  # see HttpTransport: no ~/.netrc or proxy surprises
     body: dict[str, Any] = {"agent_id": agent_id, "hostname": hostname}
     if machine_id:
         body["machine_id"] = machine_id
-    try:
-        response = http.post(
-            url,
-            json=body,
-            headers={
-                "Authorization": f"Bearer {check_token(secret)}",
-                "User-Agent": f"canhgac-agent/{__version__}",
-                "Accept": "application/json",
-            },
-            timeout=timeout,
-            verify=str(ca_file) if ca_file is not None else True,
-            allow_redirects=False,
-        )
-    except requests.exceptions.SSLError as e:
-        raise ShippingError(
-            f"TLS verification of {url} failed: {e}", reason="tls", url=url, detail=str(e)
-        ) from e
-    except requests.RequestException as e:
-        raise ShippingError(
-            f"cannot reach {url}: {e}", reason="unreachable", url=url, detail=str(e)
-        ) from e
+    headers = {
+        "Authorization": f"Bearer {check_token(secret)}",
+        "User-Agent": f"canhgac-agent/{__version__}",
+        "Accept": "application/json",
+    }
+    verify = str(ca_file) if ca_file is not None else True
+    http = isolated(session or requests.Session())
+    response = post(http, url, headers, timeout=timeout, verify=verify, json=body)
     with response:
         if not 200 <= response.status_code < 300:
             raise rejection(url, response)

@@ -86,6 +86,45 @@ def check_token(token: str) -> str:
     return value
 
 
+def isolated(session: requests.Session) -> requests.Session:
+    """Never take settings from the environment: ~/.netrc would replace the Bearer
+    token with its own Authorization header, and *_PROXY or REQUESTS_CA_BUNDLE would
+    reroute or re-trust the connection behind the administrator's back. A proxy, if an
+    agency needs one, becomes an explicit configuration option."""
+    session.trust_env = False
+    return session
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    timeout: float,
+    verify: str | bool,
+    **body: Any,
+) -> requests.Response:
+    """POST to the collector; a transport failure becomes a ShippingError."""
+    try:
+        return session.post(
+            url,
+            headers=dict(headers),
+            timeout=timeout,
+            verify=verify,
+            # A redirect would re-send the report (and maybe the token) elsewhere.
+            allow_redirects=False,
+            **body,
+        )
+    except requests.exceptions.SSLError as e:
+        raise ShippingError(
+            f"TLS verification of {url} failed: {e}", reason="tls", url=url, detail=str(e)
+        ) from e
+    except requests.RequestException as e:
+        raise ShippingError(
+            f"cannot reach {url}: {e}", reason="unreachable", url=url, detail=str(e)
+        ) from e
+
+
 class HttpTransport:
     """Sends each document in one HTTPS request, verifying the server's certificate."""
 
@@ -105,12 +144,7 @@ class HttpTransport:
         # Verification is never turned off: a private CA is trusted through ca_file.
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         self._timeout = timeout
-        self._session = session or requests.Session()
-        # Never take settings from the environment: ~/.netrc would replace the Bearer
-        # token with its own Authorization header, and *_PROXY or REQUESTS_CA_BUNDLE
-        # would reroute or re-trust the connection behind the administrator's back.
-        # A proxy, if an agency needs one, becomes an explicit configuration option.
-        self._session.trust_env = False
+        self._session = isolated(session or requests.Session())
 
     def send(self, document: Mapping[str, Any]) -> Delivery:
         body = gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"))
@@ -121,27 +155,9 @@ class HttpTransport:
             "User-Agent": f"canhgac-agent/{__version__}",
             "Accept": "application/json",
         }
-        try:
-            response = self._session.post(
-                self.url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                verify=self._verify,
-                # A redirect would re-send the report (and maybe the token) elsewhere.
-                allow_redirects=False,
-            )
-        except requests.exceptions.SSLError as e:
-            raise ShippingError(
-                f"TLS verification of {self.url} failed: {e}",
-                reason="tls",
-                url=self.url,
-                detail=str(e),
-            ) from e
-        except requests.RequestException as e:
-            raise ShippingError(
-                f"cannot reach {self.url}: {e}", reason="unreachable", url=self.url, detail=str(e)
-            ) from e
+        response = post(
+            self._session, self.url, headers, timeout=self._timeout, verify=self._verify, data=body
+        )
         with response:
             if not 200 <= response.status_code < 300:
                 raise rejection(self.url, response)
