@@ -40,10 +40,15 @@ _ENROLMENT_FRAMES = {
 }
 
 
-def enrolment_message(error: ShippingError, lang: str) -> str:
-    frames = _ENROLMENT_FRAMES["en" if lang == "en" else "vi"]
+def _framed(table: dict[str, dict[str, str]], error: ShippingError, lang: str) -> str:
+    """The framing in the chosen language; the low-level cause stays as it was worded."""
+    frames = table["en" if lang == "en" else "vi"]
     frame = frames.get(error.reason, frames["unexpected"])
     return frame.format(url=error.url, detail=error.detail or str(error))
+
+
+def enrolment_message(error: ShippingError, lang: str) -> str:
+    return _framed(_ENROLMENT_FRAMES, error, lang)
 
 
 def enrolled_line(agent_id: str, agency: str, token_path: str, lang: str) -> str:
@@ -59,10 +64,7 @@ def enrolled_line(agent_id: str, agency: str, token_path: str, lang: str) -> str
 
 
 def shipping_message(error: ShippingError, lang: str) -> str:
-    """The framing in the chosen language; the low-level cause stays as it was worded."""
-    frames = _SHIPPING_FRAMES["en" if lang == "en" else "vi"]
-    frame = frames.get(error.reason, frames["unexpected"])
-    return frame.format(url=error.url, detail=error.detail or str(error))
+    return _framed(_SHIPPING_FRAMES, error, lang)
 
 
 def delivery_line(report_id: str, status: str, score: float | None, failing: int, lang: str) -> str:
