@@ -67,7 +67,7 @@ def per_collector() -> list[tuple[str, float]]:
 
 
 def scapy_free() -> bool:
-    code = "import sys, agent.cli, agent.facts; sys.exit('scapy' in sys.modules)"
+    code = "import sys, agent.cli.main, agent.document; sys.exit('scapy' in sys.modules)"
     return subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

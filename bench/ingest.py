@@ -358,13 +358,13 @@ def stored_bytes(engine: Any, sizes: dict[str, str]) -> int:
 def storage_per_day() -> None:
     """Bytes stored per host per day (96 reports), measured in-process on SQLite."""
     sys.path.insert(0, str(ROOT))
+    from server.auth.agent_tokens import create_token
     from server.clock import utc_now
     from server.config import ServerConfig
-    from server.db import open_database
-    from server.ingest import IngestService, limits_of
-    from server.migrate import upgrade
-    from server.policy import load_server_policy
-    from server.tokens import create_token
+    from server.evaluation.loaded_policy import load_server_policy
+    from server.ingest.service import IngestService, limits_of
+    from server.storage.database import open_database
+    from server.storage.migrate import upgrade
 
     sizes = {
         "reports": "length(facts) + coalesce(length(domains), 0) + length(report_id) + 64",

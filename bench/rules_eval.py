@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rules.engine import evaluate
-from rules.loader import builtin_packs_dir, load_rules
+from rules.language.loader import builtin_packs_dir, load_rules
 from rules.results import Status
 
 BIN = Path(sys.executable).parent

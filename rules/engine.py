@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from rules.errors import EvaluationError
-from rules.model import (
+from rules.language.model import (
     AllOf,
     AnyOf,
     Expr,
@@ -25,9 +25,9 @@ from rules.model import (
     Rule,
     RuleSet,
 )
-from rules.operators import OPERATORS, kind_of
+from rules.language.operators import OPERATORS, kind_of
+from rules.language.templates import render
 from rules.results import ItemResult, RuleResult, Status
-from rules.templates import render
 
 ParamOverrides = Mapping[str, Mapping[str, Any]]
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from rules.model import Localized, Severity
+from rules.language.model import Localized, Severity
 
 
 class Status(StrEnum):

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from rules.model import Severity
-from rules.scoring import DEFAULT_WEIGHTS
+from rules.language.model import Severity
+from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.errors import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:8450"
@@ -79,7 +79,7 @@ class ServerConfig:
         if self.rules is not None:
             return self.rules
         # Imported here: the loader is only needed by commands that evaluate rules.
-        from rules.loader import builtin_packs_dir
+        from rules.language.loader import builtin_packs_dir
 
         return (builtin_packs_dir(),)
 

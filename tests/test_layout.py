@@ -53,8 +53,8 @@ def run_guarded(forbidden: list[str], body: str) -> subprocess.CompletedProcess[
 def test_rules_imports_neither_agent_nor_server() -> None:
     done = run_guarded(
         ["agent", "server", "psutil", "requests", *SERVER_LIBRARIES],
-        "import rules.cli, rules.engine, rules.loader, rules.scoring, rules.facts\n"
-        "from rules.loader import load_rules, builtin_packs_dir\n"
+        "import rules.tooling.cli, rules.engine, rules.language.loader, rules.policy.scoring, rules.facts\n"
+        "from rules.language.loader import load_rules, builtin_packs_dir\n"
         "load_rules([builtin_packs_dir()])\n",
     )
     assert done.returncode == 0, done.stderr
@@ -64,7 +64,7 @@ def test_agent_runs_without_server_dependencies(tmp_path: Path) -> None:
     out = tmp_path / "facts.json"
     done = run_guarded(
         ["server", *SERVER_LIBRARIES],
-        "from agent.cli import main\n"
+        "from agent.cli.main import main\n"
         f"main(['collect', '--output', {str(out)!r}, '--state-dir', {str(tmp_path / 'state')!r}],"
         " standalone_mode=False)\n"
         "try:\n"
@@ -80,7 +80,7 @@ def test_agent_runs_without_server_dependencies(tmp_path: Path) -> None:
 def test_server_does_not_import_agent_code() -> None:
     done = run_guarded(
         ["agent", "psutil", "scapy"],
-        "import server.cli, server.api, server.ingest, server.store, server.metrics\n",
+        "import server.cli.main, server.api, server.ingest.service, server.storage.report_store, server.metrics.exporter\n",
     )
     assert done.returncode == 0, done.stderr
 

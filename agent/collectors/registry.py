@@ -11,7 +11,6 @@ from __future__ import annotations
 from agent.collectors.accounts import collect_accounts
 from agent.collectors.base import CollectorFn
 from agent.collectors.certificates import collect_certificates
-from agent.collectors.clock import collect_time
 from agent.collectors.firewall import collect_firewall
 from agent.collectors.host import collect_host
 from agent.collectors.listening import collect_listening
@@ -20,6 +19,7 @@ from agent.collectors.malware import collect_malware_protection
 from agent.collectors.packages import collect_packages
 from agent.collectors.services import collect_services
 from agent.collectors.ssh import collect_ssh
+from agent.collectors.timesync import collect_time
 from agent.collectors.updates import collect_updates
 from rules.facts import Domain
 

@@ -3,8 +3,8 @@
 Background work of each replica (all safe with several replicas):
 - refresh the in-memory host state from the database (metrics converge);
 - check the policy files; on change (or SIGHUP) reload them and re-evaluate every
-  host's latest facts (one replica at a time, under the lease in `server.reeval`);
-- apply the facts retention hourly (`server.retention`, idempotent).
+  host's latest facts (one replica at a time, under the lease in `server.evaluation.reeval`);
+- apply the facts retention hourly (`server.storage.retention`, idempotent).
 """
 
 from __future__ import annotations
@@ -21,23 +21,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from rules.errors import RuleLoadError
-from rules.loader import expand_paths
+from rules.language.loader import expand_paths
 from server import version
-from server.api.admin import admin_router
-from server.api.agents import agent_router
+from server.api.admin_routes import admin_router
+from server.api.agent_routes import agent_router
 from server.api.common import Runtime
-from server.api.read import read_router
+from server.api.read_routes import read_router
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
-from server.db import Database
 from server.errors import DatabaseError
-from server.ingest import IngestService, limits_of
-from server.metrics import build_registry
-from server.policy import ServerPolicy
-from server.ratelimit import RateLimiter
-from server.reeval import Reevaluator
-from server.retention import prune
-from server.state import HostStateCache
+from server.evaluation.loaded_policy import ServerPolicy
+from server.evaluation.reeval import Reevaluator
+from server.ingest.ratelimit import RateLimiter
+from server.ingest.service import IngestService, limits_of
+from server.metrics.exporter import build_registry
+from server.metrics.hoststate import HostStateCache
+from server.storage.database import Database
+from server.storage.retention import prune
 
 log = logging.getLogger(__name__)
 

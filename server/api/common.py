@@ -14,10 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from server.apitokens import ApiCredential, verify_api_token
+from server.auth.api_tokens import ApiCredential, verify_api_token
 from server.clock import Clock
 from server.config import ServerConfig
-from server.db import Database
 from server.errors import (
     BadRequestError,
     DatabaseError,
@@ -27,11 +26,12 @@ from server.errors import (
     TooManyRequestsError,
     UnauthorizedError,
 )
-from server.ingest import IngestService
-from server.metrics import IngestMetrics
-from server.policy import ServerPolicy
-from server.reeval import Reevaluator
-from server.state import HostStateCache
+from server.evaluation.loaded_policy import ServerPolicy
+from server.evaluation.reeval import Reevaluator
+from server.ingest.service import IngestService
+from server.metrics.exporter import IngestMetrics
+from server.metrics.hoststate import HostStateCache
+from server.storage.database import Database
 
 RETRY_AFTER_SECONDS = 30
 MAX_SMALL_BODY = 64 * 1024  # enrolment and admin requests

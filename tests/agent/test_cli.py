@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from agent.cli import main
+from agent.cli.main import main
 from agent.collectors.base import CollectContext
 from agent.collectors.system import ProcessOwner
-from agent.facts import collect_facts
-from agent.identity import Identity
-from rules.loader import builtin_packs_dir, load_rules
-from rules.model import Severity
-from rules.scoring import DEFAULT_WEIGHTS
+from agent.document import collect_facts
+from agent.state.identity import Identity
+from rules.language.loader import builtin_packs_dir, load_rules
+from rules.language.model import Severity
+from rules.policy.scoring import DEFAULT_WEIGHTS
 from tests.agent.collector_stub import make_pki, serve
 from tests.agent.conftest import DATA, ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp

@@ -74,7 +74,7 @@ def test_missing_containers_and_bad_timestamps_are_tolerated() -> None:
 
 def test_every_derived_field_is_in_the_schema() -> None:
     from rules.facts import load_schema
-    from rules.lint import _SchemaWalker
+    from rules.tooling.lint import _SchemaWalker
 
     schema = load_schema()
     walker = _SchemaWalker(schema)

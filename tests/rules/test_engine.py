@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from rules.engine import evaluate, evaluate_rule
-from rules.loader import builtin_packs_dir, load_pack_text, load_rules
-from rules.model import Rule, RuleSet
+from rules.language.loader import builtin_packs_dir, load_pack_text, load_rules
+from rules.language.model import Rule, RuleSet
 from rules.results import Status
 
 from .conftest import DATA, facts_document, listener

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 import uvicorn
 
-from rules.loader import load_rules
-from rules.model import RuleSet
+from rules.language.loader import load_rules
+from rules.language.model import RuleSet
 from server.api import create_app
 from server.config import ServerConfig
-from server.db import Database, open_database
-from server.ingest import IngestService, limits_of
-from server.migrate import upgrade
-from server.policy import ServerPolicy, load_server_policy
-from server.state import HostStateCache
+from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
+from server.ingest.service import IngestService, limits_of
+from server.metrics.hoststate import HostStateCache
+from server.storage.database import Database, open_database
+from server.storage.migrate import upgrade
 from tests.server.helpers import RULES_DIR, new_token
 from tests.server.pg import pg_base_url, temporary_pg_database
 from tests.support import free_port

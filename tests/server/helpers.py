@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from server.apitokens import create_api_token
+from server.auth.agent_tokens import create_token
+from server.auth.api_tokens import create_api_token
+from server.auth.enrolment import add_agency, rotate_enrol_secret
 from server.clock import utc_now
-from server.db import Database
-from server.enrolment import add_agency, rotate_enrol_secret
-from server.models import (
+from server.storage.database import Database
+from server.storage.models import (
     Agency,
     AgentToken,
     ApiToken,
@@ -27,7 +28,6 @@ from server.models import (
     Report,
     RuleResultRow,
 )
-from server.tokens import create_token
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "server"
 RULES_DIR = DATA / "rules"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rules.loader import builtin_packs_dir
-from rules.model import Severity
-from rules.scoring import DEFAULT_WEIGHTS
+from rules.language.loader import builtin_packs_dir
+from rules.language.model import Severity
+from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.config import (
     DEFAULT_DATA_DIR,
     ServerConfig,

@@ -14,7 +14,6 @@ import pytest
 
 from agent.collectors.accounts import collect_accounts
 from agent.collectors.base import CollectContext, ErrorKind
-from agent.collectors.clock import collect_time
 from agent.collectors.firewall import collect_firewall, parse_iptables_save, parse_nft_json
 from agent.collectors.host import collect_host
 from agent.collectors.listening import collect_listening, systemd_unit
@@ -22,6 +21,7 @@ from agent.collectors.logs import collect_logging, time_span_seconds
 from agent.collectors.malware import collect_malware_protection
 from agent.collectors.services import collect_services
 from agent.collectors.system import ProcessOwner
+from agent.collectors.timesync import collect_time
 from tests.agent.certs import NOW
 from tests.agent.conftest import ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp

@@ -16,12 +16,12 @@ from agent.collectors.packages import collect_packages
 from agent.collectors.platforms.debian import APT_LIST, parse_apt_upgradable
 from agent.collectors.platforms.rhel import parse_check_update, parse_security_names
 from agent.collectors.updates import collect_updates, kernel_key, newest_kernel
+from agent.document import collect_facts
 from agent.errors import CommandTimeout
-from agent.facts import collect_facts
-from agent.identity import Identity
-from agent.pending import remember_pending
 from agent.runner import CommandResult
-from agent.state import StateStore
+from agent.state.identity import Identity
+from agent.state.pending import remember_pending
+from agent.state.store import StateStore
 from rules.facts import Domain
 from tests.agent.certs import NOW
 from tests.agent.conftest import ROOTS

@@ -1,0 +1,1 @@
+"""Getting reports to the collector: the HTTP transport and enrolment."""

@@ -1,0 +1,1 @@
+"""The rule language: located YAML, parsing, the typed model, operators, templates, versions."""

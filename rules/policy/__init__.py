@@ -1,0 +1,1 @@
+"""What a collector judges by: packs + waivers + scopes + frameworks, and the score."""

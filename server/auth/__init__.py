@@ -1,0 +1,1 @@
+"""Who may talk to the collector: enrolment, agent tokens, API tokens and roles."""

@@ -1,0 +1,195 @@
+"""`canhgac-server`: the collector's command line (thin: parse, call, print).
+
+Every subcommand takes `--config FILE` (its `server:` section) and `--db URL`; flags
+win over the file. Errors of the collector are printed as one clear line, exit 1;
+usage errors and invalid rule files exit 2. `-h` is `--help` everywhere.
+Administration commands (token, agency, agent, api-token) are in `cli_admin`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rules.errors import RuleLoadError
+from rules.tooling.cli import rules_group
+from server.cli import admin as cli_admin
+from server.cli.common import CONTEXT, migrated, with_config
+from server.clock import utc_now
+from server.config import ServerConfig, is_loopback, parse_listen
+from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
+from server.evaluation.reeval import Reevaluator
+from server.storage import migrate
+from server.storage.database import open_database
+from server.storage.retention import prune
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="canhgac")
+def main() -> None:
+    """canhgac collector: receives agents' reports, keeps findings, serves metrics."""
+
+
+# The shared `rules` group (validate, lint...) plus the collector's `reload`; a copy,
+# so the agent's CLI, which mounts the same group, does not grow a `reload`.
+server_rules = click.Group(
+    "rules",
+    commands=dict(rules_group.commands),
+    help=rules_group.help,
+    context_settings=CONTEXT,
+)
+main.add_command(server_rules)
+cli_admin.register(main)
+
+
+@main.command(context_settings=CONTEXT)
+@with_config
+@click.option("--listen", help="HOST:PORT to listen on (default 127.0.0.1:8450).")
+@click.option(
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Rule file or directory (repeatable; default: the built-in packs).",
+)
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CA bundle of agents' client certificates: requires mutual TLS.",
+)
+@click.option(
+    "--allow-plain-http",
+    is_flag=True,
+    default=None,
+    help="Allow a non-loopback listen address without TLS (behind a TLS proxy).",
+)
+@click.option(
+    "--no-migrate",
+    is_flag=True,
+    help="Do not migrate at start (run `db upgrade` as the deploy step); refuse an old schema.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    *,
+    config: ServerConfig,
+    listen: str | None,
+    rule_paths: tuple[Path, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    allow_plain_http: bool | None,
+    no_migrate: bool,
+    log_level: str,
+) -> None:
+    """Run the collector: migrate the database, load the policy, serve HTTP(S)."""
+    config = config.with_overrides(
+        listen=listen,
+        rules=rule_paths or None,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        allow_plain_http=allow_plain_http,
+    )
+    host, port = parse_listen(config.listen)
+    if not config.tls and not is_loopback(host) and not config.allow_plain_http:
+        # Tokens and facts would cross the network in clear text.
+        raise click.UsageError(
+            f"refusing to serve plain HTTP on non-loopback address {host}: give --tls-cert"
+            " and --tls-key, or put a TLS proxy in front and pass --allow-plain-http"
+        )
+    policy = load_policy_or_exit(config)
+    database = open_database(config.database_url)
+    if no_migrate:
+        migrate.require_head(config.database_url)
+    else:
+        migrate.upgrade(config.database_url)
+    import uvicorn  # heavy; only `serve` needs it
+
+    from server.api import create_app
+
+    app = create_app(config, database, policy, policy_loader=lambda: load_server_policy(config))
+    scheme = "https" if config.tls else "http"
+    mtls = " (client certificates required)" if config.tls_client_ca else ""
+    click.echo(
+        f"canhgac collector: {len(policy.ruleset.rules)} rules, database {database.url},"
+        f" listening on {scheme}://{config.listen}{mtls}",
+        err=True,
+    )
+    tls: dict[str, Any] = {}
+    if config.tls:
+        import ssl
+
+        tls = {"ssl_certfile": str(config.tls_cert), "ssl_keyfile": str(config.tls_key)}
+        if config.tls_client_ca is not None:
+            tls["ssl_ca_certs"] = str(config.tls_client_ca)
+            tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, **tls)
+    finally:
+        database.dispose()
+
+
+def load_policy_or_exit(config: ServerConfig) -> ServerPolicy:
+    """Load the configured policy; on problems print each as file:line:col and exit 2."""
+    try:
+        return load_server_policy(config)
+    except RuleLoadError as e:
+        for problem in e.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(e.problems)} problem(s) in the policy files; not starting", err=True)
+        sys.exit(2)
+
+
+@server_rules.command("reload", context_settings=CONTEXT)
+@with_config
+def rules_reload(config: ServerConfig) -> None:
+    """Re-evaluate every host's latest facts with the configured policy, now.
+
+    Running collectors also reload on SIGHUP and check their files periodically;
+    this command does the re-evaluation itself (taking the replicas' lease).
+    """
+    policy = load_policy_or_exit(config)
+    with migrated(config) as database:
+        outcome = Reevaluator(database).run(policy)
+    if not outcome.ran:
+        raise click.ClickException("another collector is re-evaluating right now; try later")
+    click.echo(f"re-evaluated {outcome.hosts} host(s) with policy {policy.fingerprint[:12]}")
+
+
+@main.group(context_settings=CONTEXT)
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade", context_settings=CONTEXT)
+@with_config
+def db_upgrade(config: ServerConfig) -> None:
+    """Migrate the database schema to the newest revision (the deploy step)."""
+    open_database(config.database_url).dispose()  # clear errors for a bad path or URL
+    migrate.upgrade(config.database_url)
+    revision = migrate.current_revision(config.database_url)
+    click.echo(f"database is at revision {revision}")
+
+
+@db.command("prune", context_settings=CONTEXT)
+@with_config
+@click.option("--days", type=click.IntRange(min=1), help="Override server.retention_days.")
+def db_prune(config: ServerConfig, days: int | None) -> None:
+    """Delete facts history older than the retention (latest facts and findings stay)."""
+    keep = days or config.retention_days
+    with migrated(config) as database:
+        pruned = prune(database, utc_now(), keep)
+    click.echo(
+        f"deleted {pruned.reports} report(s) and {pruned.blobs} superseded domain content(s)"
+        f" older than {keep} day(s)"
+    )

@@ -1,0 +1,247 @@
+"""The ingest core: one report in, one answer out, no web framework involved.
+
+`IngestService.ingest` takes the raw body, its Content-Encoding and a verified
+credential; it checks the agent's rate, decodes and validates the document
+(`payload`), splits it by domain (`factstore`), evaluates it with the collector's
+policy unless its facts are unchanged since the host's current state, and stores
+everything in ONE transaction (`store`). It answers only after the commit: an
+acknowledged report is durable, and a refused one (any `IngestError`) left nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from rules.derived import strip_derived
+from rules.policy.scoring import score_results
+from server.auth.agent_tokens import Credential, verify_token
+from server.clock import Clock, utc_now
+from server.config import ServerConfig
+from server.errors import (
+    DatabaseError,
+    ForbiddenError,
+    ServerError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from server.evaluation.loaded_policy import ServerPolicy
+from server.ingest.payload import FactsDocument, Limits, decode_document
+from server.ingest.ratelimit import RateLimiter
+from server.metrics.hoststate import HostSnapshot
+from server.storage.database import Database
+from server.storage.fact_store import SplitFacts, split_facts
+from server.storage.models import Host, Report
+from server.storage.report_store import (
+    DuplicateReport,
+    Evaluated,
+    StoredReport,
+    can_reuse_results,
+    is_newest,
+    store_report,
+)
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+# One retry covers the races a unique constraint settles (two first reports of one
+# agent creating its host); a second conflict is not a race any more.
+_STORE_ATTEMPTS = 2
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: str  # accepted | duplicate
+    report_id: str
+    score: float | None = None
+    failing: int = 0
+    applied: bool = False  # whether the report became the host's current state
+    evaluated: bool = False
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": self.status,
+            "report_id": self.report_id,
+            "duplicate": self.status == DUPLICATE,
+        }
+        if self.status == ACCEPTED:
+            body["score"] = self.score
+            body["failing"] = self.failing
+            body["applied"] = self.applied
+        return body
+
+
+def limits_of(config: ServerConfig) -> Limits:
+    return Limits(
+        max_body_bytes=config.max_body_bytes,
+        max_decompressed_bytes=config.max_decompressed_bytes,
+        max_json_depth=config.max_json_depth,
+        future_skew=timedelta(seconds=config.future_skew_seconds),
+        max_list_items=config.max_list_items,
+    )
+
+
+class IngestService:
+    """Authenticates agents and ingests their reports."""
+
+    def __init__(
+        self,
+        database: Database,
+        policy: ServerPolicy,
+        limits: Limits,
+        *,
+        clock: Clock = utc_now,
+        on_commit: Callable[[HostSnapshot], None] | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self._database = database
+        self.policy = policy  # replaced as a whole on reload (an atomic reference swap)
+        self._limits = limits
+        self._clock = clock
+        self._on_commit = on_commit
+        self._rate_limiter = rate_limiter
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def authenticate(self, presented: str | None) -> Credential:
+        """The credential for a bearer token; UnauthorizedError when missing or invalid."""
+        if not presented:
+            raise UnauthorizedError("missing_token", "a bearer token is required")
+        try:
+            with self._database.session() as session:
+                return verify_token(session, presented)
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot verify the token: {e}") from e
+
+    def check_rate(self, credential: Credential) -> None:
+        if self._rate_limiter is None:
+            return
+        wait = self._rate_limiter.check(credential.token_id)
+        if wait > 0:
+            raise TooManyRequestsError(
+                "rate_limited", f"too many reports from this agent; retry in {wait:.0f} s", wait
+            )
+
+    def ingest(
+        self, credential: Credential, body: bytes, content_encoding: str | None
+    ) -> IngestResult:
+        received_at = self._clock()
+        document = decode_document(body, content_encoding, self._limits, received_at)
+        if credential.agent_id is not None and credential.agent_id != document.agent_id:
+            # Checked again, authoritatively, inside the transaction (see store.bind_token).
+            raise ForbiddenError(
+                "token_bound_to_other_agent",
+                "this token belongs to another agent",
+                "agent_id",
+            )
+        if self._report_exists(document.report_id):
+            # The common retry after a lost acknowledgement: skip the evaluation.
+            return IngestResult(DUPLICATE, document.report_id)
+        policy = self.policy
+        # Ages derived from timestamps change with every report while nothing on the
+        # host did: store and compare without them (load_facts puts them back).
+        split = split_facts(strip_derived(document.data))
+        evaluated = None
+        if not self._unchanged(document, split, policy, received_at):
+            evaluated = self._evaluate(policy, document, credential, received_at)
+        stored = self._store(
+            credential,
+            document=document,
+            split=split,
+            policy=policy,
+            evaluated=evaluated,
+            received_at=received_at,
+        )
+        if stored is None:
+            return IngestResult(DUPLICATE, document.report_id)
+        if stored.newest and self._on_commit is not None:
+            self._on_commit(stored.host)
+        return IngestResult(
+            ACCEPTED,
+            document.report_id,
+            stored.score_ratio,
+            stored.failing,
+            applied=stored.newest,
+            evaluated=stored.evaluated,
+        )
+
+    def _evaluate(
+        self,
+        policy: ServerPolicy,
+        document: FactsDocument,
+        credential: Credential,
+        now: datetime,
+    ) -> Evaluated:
+        outcome = policy.evaluate(
+            document.data, credential.agency_id, document.hostname, document.agent_id, now.date()
+        )
+        return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
+
+    def _unchanged(
+        self, document: FactsDocument, split: SplitFacts, policy: ServerPolicy, now: datetime
+    ) -> bool:
+        """A cheap read before the transaction: may evaluation be skipped? (The
+        transaction decides again; if the answer changed meanwhile it evaluates.)"""
+        try:
+            with self._database.session() as session:
+                host = session.scalars(
+                    select(Host).where(Host.agent_id == document.agent_id)
+                ).one_or_none()
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot read host {document.agent_id}: {e}") from e
+        return (
+            host is not None
+            and is_newest(host, document)
+            and can_reuse_results(host, split.digest, policy.fingerprint, now)
+        )
+
+    def _store(
+        self,
+        credential: Credential,
+        *,
+        document: FactsDocument,
+        split: SplitFacts,
+        policy: ServerPolicy,
+        evaluated: Evaluated | None,
+        received_at: datetime,
+    ) -> StoredReport | None:
+        """Store in one transaction; None when the report id turned out to be known."""
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                with self._database.write() as session:
+                    return store_report(
+                        session,
+                        credential,
+                        document,
+                        split,
+                        fingerprint=policy.fingerprint,
+                        evaluated=evaluated,
+                        evaluate=lambda: self._evaluate(policy, document, credential, received_at),
+                        received_at=received_at,
+                    )
+            except DuplicateReport:
+                return None
+            except IntegrityError as e:
+                # Another transaction (this replica or another) stored the same
+                # report id, or created this agent's host, between our read and write.
+                if self._report_exists(document.report_id):
+                    return None
+                if attempt == _STORE_ATTEMPTS:
+                    raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
+            except OperationalError as e:
+                raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
+        raise ServerError("unreachable: the store loop always returns or raises")
+
+    def _report_exists(self, report_id: str) -> bool:
+        try:
+            with self._database.session() as session:
+                found = session.scalar(select(Report.id).where(Report.report_id == report_id))
+        except SQLAlchemyError as e:
+            raise DatabaseError(f"cannot look up report {report_id}: {e}") from e
+        return found is not None

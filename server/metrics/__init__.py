@@ -1,0 +1,1 @@
+"""The host-state snapshot (in memory, refreshed from the database) and Prometheus collectors."""

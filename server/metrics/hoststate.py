@@ -1,0 +1,118 @@
+"""In-memory host state for /metrics: a scrape reads memory, never the database.
+
+Every replica keeps its own `HostStateCache`: loaded from the database at startup,
+updated right after each of its own ingest commits, and refreshed from the database
+periodically, so replicas sharing one database converge within one refresh period.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from rules.language.model import Severity
+from server.errors import DatabaseError
+from server.storage.database import Database
+from server.storage.models import Host
+
+
+@dataclass(frozen=True)
+class HostSnapshot:
+    """What the metrics need about one host, as of its newest report (by seq)."""
+
+    agent_id: str
+    agency_id: str
+    hostname: str
+    label: str  # the stable `host` label (server.storage.report_store.free_label)
+    os_pretty_name: str | None
+    agent_version: str
+    last_seq: int
+    last_collected_at: datetime
+    last_received_at: datetime
+    score_ratio: float | None
+    error_count: int
+    failing: Mapping[Severity, int]
+
+
+def snapshot_of(host: Host) -> HostSnapshot:
+    return HostSnapshot(
+        agent_id=host.agent_id,
+        agency_id=host.agency_id,
+        hostname=host.hostname,
+        label=host.label,
+        os_pretty_name=host.os_pretty_name,
+        agent_version=host.agent_version,
+        last_seq=host.last_seq,
+        last_collected_at=host.last_collected_at,
+        last_received_at=host.last_received_at,
+        score_ratio=host.score_ratio,
+        error_count=host.error_count,
+        failing=MappingProxyType(
+            {
+                Severity.CRITICAL: host.failing_critical,
+                Severity.HIGH: host.failing_high,
+                Severity.MEDIUM: host.failing_medium,
+                Severity.LOW: host.failing_low,
+                Severity.INFO: host.failing_info,
+            }
+        ),
+    )
+
+
+def load_snapshots(database: Database) -> list[HostSnapshot]:
+    try:
+        with database.session() as session:
+            return [snapshot_of(host) for host in session.scalars(select(Host))]
+    except SQLAlchemyError as e:
+        raise DatabaseError(f"cannot read host state: {e}") from e
+
+
+def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:
+    # collected_at first: a restarted seq counter (new seq_epoch) has a lower seq.
+    return (snapshot.last_collected_at, snapshot.last_seq)
+
+
+class HostStateCache:
+    """Thread-safe map agent_id -> HostSnapshot; the newer observation always wins."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._hosts: dict[str, HostSnapshot] = {}
+        # Snapshots put while a refresh reads the database: that read may predate them.
+        self._during_refresh: dict[str, HostSnapshot] | None = None
+
+    def put(self, snapshot: HostSnapshot) -> None:
+        with self._lock:
+            current = self._hosts.get(snapshot.agent_id)
+            if current is None or _order(snapshot) >= _order(current):
+                self._hosts[snapshot.agent_id] = snapshot
+            if self._during_refresh is not None:
+                self._during_refresh[snapshot.agent_id] = snapshot
+
+    def snapshots(self) -> list[HostSnapshot]:
+        with self._lock:
+            return list(self._hosts.values())
+
+    def refresh(self, database: Database) -> None:
+        """Replace the content with the database's, keeping puts newer than the read."""
+        with self._refresh_lock:
+            with self._lock:
+                self._during_refresh = {}
+            try:
+                loaded = {s.agent_id: s for s in load_snapshots(database)}
+            finally:
+                with self._lock:
+                    recent, self._during_refresh = self._during_refresh or {}, None
+            with self._lock:
+                for agent_id, snapshot in recent.items():
+                    stored = loaded.get(agent_id)
+                    if stored is None or _order(snapshot) > _order(stored):
+                        loaded[agent_id] = snapshot
+                self._hosts = loaded

@@ -1,0 +1,1 @@
+"""Read-side queries used by the API, the metrics and the reports."""

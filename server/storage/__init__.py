@@ -1,0 +1,1 @@
+"""Persistence: database, tables, migrations, fact store, report store, findings, retention."""

@@ -1,0 +1,147 @@
+"""Facts stored by domain: each domain's content is stored once per host while it does
+not change, so storage grows with change, not with reports.
+
+A report is split into its envelope (every key that is not a domain: schema, ids,
+seq, times, agent version, errors) and its domains. Each domain is serialised to
+canonical JSON (sorted keys, no spaces) and hashed (SHA-256); the report row keeps
+the envelope and a map domain -> blob id. The host row remembers its current blob
+per domain, so an unchanged domain costs one dictionary lookup and nothing stored.
+Derived ages (rules.derived: days_left, pending_days, uptime_seconds, ...) are left
+out before hashing and storing, since they change with every report while nothing
+on the host did; `load_facts` recomputes them from the stored timestamps and the
+report's `collected_at`, which gives back exactly what the agent sent and the rules
+saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from rules.derived import add_derived, parse_timestamp
+from rules.facts import Domain
+from server.storage.models import FactsBlob, Host, Report
+
+DOMAINS = frozenset(d.value for d in Domain)
+# Envelope keys that change with every report and say nothing about the host.
+_VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class SplitFacts:
+    envelope: str  # canonical JSON of the non-domain keys
+    domains: dict[str, tuple[str, str]]  # domain -> (canonical JSON, sha256)
+    digest: str  # sha256 over everything a rule can read except the volatile keys
+
+
+def split_facts(data: dict[str, Any]) -> SplitFacts:
+    envelope = {k: v for k, v in data.items() if k not in DOMAINS}
+    domains: dict[str, tuple[str, str]] = {}
+    for key, value in data.items():
+        if key in DOMAINS:
+            text = canonical(value)
+            domains[key] = (text, hashlib.sha256(text.encode()).hexdigest())
+    stable = canonical({k: v for k, v in envelope.items() if k not in _VOLATILE})
+    digest = hashlib.sha256(stable.encode())
+    for key in sorted(domains):
+        digest.update(f"\0{key}\0{domains[key][1]}".encode())
+    return SplitFacts(canonical(envelope), domains, digest.hexdigest())
+
+
+def store_domains(
+    session: Session, host: Host, split: SplitFacts, *, current: bool, now: datetime
+) -> dict[str, int]:
+    """Blob ids for the report's domains, inserting only contents not stored yet.
+
+    `current`: the report becomes the host's state; its blobs become current and the
+    blobs they replace are marked superseded (retention deletes them later).
+    """
+    known: dict[str, Any] = dict(host.domain_blobs or {})
+    ids: dict[str, int] = {}
+    missing: dict[str, tuple[str, str]] = {}
+    for domain, (text, digest) in split.domains.items():
+        entry = known.get(domain)
+        if entry is not None and entry[1] == digest:
+            ids[domain] = int(entry[0])
+        else:
+            missing[domain] = (text, digest)
+    if missing:
+        found = session.execute(
+            select(FactsBlob.id, FactsBlob.domain, FactsBlob.content_hash).where(
+                FactsBlob.host_id == host.id,
+                FactsBlob.content_hash.in_([d for _, d in missing.values()]),
+            )
+        ).all()
+        existing = {(domain, digest): blob_id for blob_id, domain, digest in found}
+        for domain, (text, digest) in missing.items():
+            blob_id = existing.get((domain, digest))
+            if blob_id is None:
+                blob = FactsBlob(
+                    host_id=host.id,
+                    domain=domain,
+                    content_hash=digest,
+                    content=text,
+                    first_seen_at=now,
+                    superseded_at=None if current else now,
+                )
+                session.add(blob)
+                session.flush()
+                blob_id = blob.id
+            elif current:
+                _set_superseded(session, [blob_id], None)
+            else:
+                # A late report still refers to it: keep it as long as the report.
+                session.execute(
+                    update(FactsBlob)
+                    .where(FactsBlob.id == blob_id, FactsBlob.superseded_at < now)
+                    .values(superseded_at=now)
+                )
+            ids[domain] = blob_id
+    if current:
+        replaced = [
+            int(entry[0])
+            for domain, entry in known.items()
+            if domain not in ids or int(entry[0]) != ids[domain]
+        ]
+        _set_superseded(session, replaced, now)
+        host.domain_blobs = {d: [ids[d], split.domains[d][1]] for d in sorted(ids)}
+    return ids
+
+
+def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None) -> None:
+    if blob_ids:
+        session.execute(
+            update(FactsBlob)
+            .where(FactsBlob.id.in_(blob_ids))
+            .values(superseded_at=when)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def load_facts(session: Session, report: Report) -> dict[str, Any]:
+    """The facts document of a stored report, as it was evaluated.
+
+    Domains are stored without their derived ages (rules.derived); they are put back
+    as of the report's `collected_at`, which gives the agent's own values.
+    """
+    data: dict[str, Any] = json.loads(report.facts)
+    if report.domains is None:  # stored before revision 0002: the whole document
+        return data
+    ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
+    if ids:
+        for blob_id, content in session.execute(
+            select(FactsBlob.id, FactsBlob.content).where(FactsBlob.id.in_(list(ids)))
+        ):
+            data[ids[blob_id]] = json.loads(content)
+    collected_at = parse_timestamp(data.get("collected_at"))
+    return add_derived(data, collected_at) if collected_at is not None else data

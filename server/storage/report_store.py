@@ -1,0 +1,300 @@
+"""Storing one report: token binding, host, report, facts by domain, results, findings.
+
+Everything here runs inside the single ingest transaction opened by the caller; it
+raises and lets the caller roll back, so a refused report leaves no row behind.
+
+Which report moves the host's state ("applied"): the first one; then, within one
+`seq_epoch`, a higher `seq`; a report of a different epoch (the agent's counter was
+reset: reinstall, wiped state) when it was collected after the host's newest one.
+Anything else is history only: stored, never overwriting newer state or findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy.orm import Session
+
+from rules.language.model import Severity
+from rules.policy.scoring import Score
+from rules.results import RuleResult
+from server.auth.agent_tokens import Credential
+from server.errors import ForbiddenError, ServerError, UnauthorizedError
+from server.ingest.payload import FactsDocument
+from server.metrics.hoststate import HostSnapshot, snapshot_of
+from server.storage.fact_store import SplitFacts, store_domains
+from server.storage.findings import FindingChanges, touch_open_findings, update_findings
+from server.storage.models import AgentToken, Host, Report, RuleResultRow
+
+
+class DuplicateReport(ServerError):  # noqa: N818 - a signal, not an error
+    """The report id is already stored: answer `duplicate`, store nothing."""
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    results: list[RuleResult]
+    score: Score
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    report_pk: int
+    newest: bool  # whether it became the host's state
+    evaluated: bool  # False: unchanged facts, the host's current results still hold
+    host: HostSnapshot
+    findings: FindingChanges | None
+    score_ratio: float | None
+    failing: int
+
+
+def bind_token(session: Session, credential: Credential, agent_id: str, now: datetime) -> None:
+    """Bind the token to `agent_id` on first use; refuse it for any other agent.
+
+    One conditional UPDATE, so two first reports racing with different agent ids
+    cannot both bind the token; revocation since authentication is caught here too.
+    """
+    statement = (
+        update(AgentToken)
+        .where(
+            AgentToken.id == credential.token_id,
+            AgentToken.revoked_at.is_(None),
+            or_(AgentToken.agent_id.is_(None), AgentToken.agent_id == agent_id),
+        )
+        .values(agent_id=agent_id, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _refuse_if_agent_has_another_token(session, credential, agent_id)
+    # An UPDATE always yields a CursorResult; only its rowcount matters here.
+    result = cast(CursorResult[Any], session.execute(statement))
+    if result.rowcount == 1:
+        return
+    token = session.get(AgentToken, credential.token_id)
+    if token is None or token.revoked_at is not None:
+        raise UnauthorizedError("invalid_token", "the bearer token has been revoked")
+    raise ForbiddenError(
+        "token_bound_to_other_agent",
+        f"this token belongs to another agent; agent {agent_id!r} needs its own token",
+        "agent_id",
+    )
+
+
+def _refuse_if_agent_has_another_token(
+    session: Session, credential: Credential, agent_id: str
+) -> None:
+    """An agent id with an active token (enrolled, or bound by an earlier report) cannot
+    be claimed by another token, of this agency or, worse, of another one: otherwise a
+    hand-made token could take over a host before its first report creates the row."""
+    other = session.scalars(
+        select(AgentToken)
+        .where(
+            AgentToken.agent_id == agent_id,
+            AgentToken.revoked_at.is_(None),
+            AgentToken.id != credential.token_id,
+        )
+        .limit(1)
+    ).first()
+    if other is None:
+        return
+    if other.agency_id != credential.agency_id:
+        raise ForbiddenError(
+            "agent_of_other_agency",
+            f"agent {agent_id!r} is registered to another agency",
+            "agent_id",
+        )
+    raise ForbiddenError(
+        "host_has_active_token",
+        f"agent {agent_id!r} already has an active token; revoke it first to rotate",
+        "agent_id",
+    )
+
+
+def check_host_token(session: Session, host: Host, credential: Credential) -> None:
+    """A token may report for an existing host only if it is the host's token, or the
+    host's token was revoked (rotation: revoke the old one, the new one then binds)."""
+    if host.agency_id != credential.agency_id:
+        # agent_id is chosen by the agent: without this, one agency's token could
+        # overwrite another agency's host.
+        raise ForbiddenError(
+            "agent_of_other_agency",
+            f"agent {host.agent_id!r} is registered to another agency",
+            "agent_id",
+        )
+    if host.token_id == credential.token_id:
+        return
+    current = session.get(AgentToken, host.token_id)
+    if current is not None and current.revoked_at is None:
+        raise ForbiddenError(
+            "host_has_active_token",
+            f"agent {host.agent_id!r} already reports with another token; revoke it first"
+            " (canhgac-server agent revoke)",
+            "agent_id",
+        )
+
+
+def is_newest(host: Host | None, document: FactsDocument) -> bool:
+    if host is None:
+        return True
+    if document.seq_epoch == host.seq_epoch:
+        return document.seq > host.last_seq
+    return document.collected_at > host.last_collected_at
+
+
+def can_reuse_results(host: Host | None, digest: str, fingerprint: str, now: datetime) -> bool:
+    """Unchanged facts, same policy, evaluated today (waivers expire by date)."""
+    return (
+        host is not None
+        and host.facts_digest == digest
+        and host.policy_fingerprint == fingerprint
+        and host.evaluated_at is not None
+        and host.evaluated_at.date() == now.date()
+        and host.results_report_pk is not None
+    )
+
+
+def store_report(
+    session: Session,
+    credential: Credential,
+    document: FactsDocument,
+    split: SplitFacts,
+    *,
+    fingerprint: str,
+    evaluated: Evaluated | None,
+    evaluate: Callable[[], Evaluated],
+    received_at: datetime,
+) -> StoredReport:
+    """Store the report; `evaluated` None means "not evaluated yet": unchanged facts
+    reuse the host's results, anything else calls `evaluate`."""
+    bind_token(session, credential, document.agent_id, received_at)
+    host = session.scalars(
+        # FOR UPDATE (PostgreSQL): reports of one agent update its host one at a time.
+        select(Host).where(Host.agent_id == document.agent_id).with_for_update()
+    ).one_or_none()
+    if host is not None:
+        check_host_token(session, host, credential)
+    if session.scalar(select(Report.id).where(Report.report_id == document.report_id)):
+        raise DuplicateReport(document.report_id)
+    newest = is_newest(host, document)
+    reuse = newest and can_reuse_results(host, split.digest, fingerprint, received_at)
+    if not reuse and evaluated is None:
+        evaluated = evaluate()
+    if host is None:
+        host = Host(
+            agent_id=document.agent_id,
+            agency_id=credential.agency_id,
+            label=free_label(session, credential.agency_id, document.hostname, document.agent_id),
+        )
+        session.add(host)
+    if newest:
+        _set_host_state(host, credential, document, evaluated, received_at)
+        host.facts_digest = split.digest
+    session.flush()  # assigns host.id
+    domains = store_domains(session, host, split, current=newest, now=received_at)
+    score_ratio = evaluated.score.ratio if evaluated is not None else host.score_ratio
+    report = Report(
+        report_id=document.report_id,
+        host_id=host.id,
+        seq=document.seq,
+        collected_at=document.collected_at,
+        received_at=received_at,
+        agent_version=document.agent_version,
+        facts=split.envelope,
+        domains=domains,
+        facts_digest=split.digest,
+        applied=newest,
+        evaluated=evaluated is not None,
+        score_ratio=score_ratio,
+    )
+    session.add(report)
+    session.flush()  # assigns report.id
+    changes = None
+    if evaluated is not None:
+        add_results(session, report.id, evaluated.results)
+    if newest:
+        host.last_report_pk = report.id
+        if evaluated is not None:
+            host.results_report_pk = report.id
+            host.policy_fingerprint = fingerprint
+            host.evaluated_at = received_at
+            # An older seq arriving late is history only: it must not reopen findings
+            # that a newer report already resolved.
+            changes = update_findings(session, host.id, evaluated.results, document.collected_at)
+        else:
+            touch_open_findings(session, host.id, document.collected_at)
+    session.flush()
+    return StoredReport(
+        report.id,
+        newest,
+        evaluated is not None,
+        snapshot_of(host),
+        changes,
+        score_ratio,
+        evaluated.score.failed if evaluated is not None else host.failed_count,
+    )
+
+
+def add_results(session: Session, report_pk: int, results: list[RuleResult]) -> None:
+    session.add_all(
+        RuleResultRow(
+            report_pk=report_pk,
+            rule_id=result.rule_id,
+            severity=result.severity.value,
+            status=result.status.value,
+            items=[item.to_dict() for item in result.items],
+            errors=list(result.errors),
+        )
+        for result in results
+    )
+
+
+def free_label(session: Session, agency_id: str, hostname: str, agent_id: str) -> str:
+    """The `host` label of a new host: its hostname when free in its agency, else
+    hostname/<agent id prefix>. Decided once: it never changes afterwards."""
+    # Cut before checking: a label cut after the check could collide with one taken.
+    # 120 + "/" + a 128-character agent id stays within the 255-character column, and
+    # agent ids are unique, so the last candidate is always free.
+    name = hostname[:120]
+    for label in (name, f"{name}/{agent_id[:8]}", f"{name}/{agent_id}"):
+        taken = session.scalar(
+            select(Host.id).where(Host.agency_id == agency_id, Host.label == label)
+        )
+        if taken is None:
+            return label
+    return f"{name}/{agent_id}"
+
+
+def _set_host_state(
+    host: Host,
+    credential: Credential,
+    document: FactsDocument,
+    evaluated: Evaluated | None,
+    received_at: datetime,
+) -> None:
+    host.token_id = credential.token_id
+    host.hostname = document.hostname
+    host.os_pretty_name = document.os_pretty_name
+    host.agent_version = document.agent_version
+    host.last_report_id = document.report_id
+    host.last_seq = document.seq
+    host.seq_epoch = document.seq_epoch
+    host.last_collected_at = document.collected_at
+    host.last_received_at = received_at
+    if evaluated is not None:
+        set_score(host, evaluated.score)
+
+
+def set_score(host: Host, score: Score) -> None:
+    failing = score.failing_by_severity
+    host.score_ratio = score.ratio
+    host.passed_count = score.passed
+    host.failed_count = score.failed
+    host.error_count = score.errors
+    host.failing_critical = failing.get(Severity.CRITICAL, 0)
+    host.failing_high = failing.get(Severity.HIGH, 0)
+    host.failing_medium = failing.get(Severity.MEDIUM, 0)
+    host.failing_low = failing.get(Severity.LOW, 0)
+    host.failing_info = failing.get(Severity.INFO, 0)

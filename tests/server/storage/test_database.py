@@ -1,0 +1,113 @@
+"""The database layer: SQLite settings, clear errors, UTC datetimes."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from server.errors import DatabaseError
+from server.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database, open_database
+from server.storage.models import Agency, AgentToken
+
+
+def pragma(database: Database, name: str) -> object:
+    with database.engine.connect() as connection:
+        return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+
+def test_sqlite_settings(sqlite_database: Database) -> None:
+    database = sqlite_database
+    assert pragma(database, "journal_mode") == "wal"
+    assert pragma(database, "synchronous") == 2  # FULL: an acknowledged report survives power loss
+    assert pragma(database, "foreign_keys") == 1
+    assert pragma(database, "busy_timeout") == SQLITE_BUSY_TIMEOUT_MS
+
+
+def test_write_transactions_take_the_write_lock_at_begin(sqlite_database: Database) -> None:
+    database = sqlite_database
+    """BEGIN IMMEDIATE: before writing anything, a write session already excludes writers."""
+    path = database.engine.url.database
+    assert path is not None
+    with database.write() as session:
+        session.connection()  # BEGIN, nothing written yet
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+        finally:
+            other.close()
+    with database.session() as session:
+        session.connection()  # a read session does not lock writers out
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+
+def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(IntegrityError), database.write() as session:
+        session.add(
+            AgentToken(
+                id="t",
+                agency_id="no-such-agency",
+                name="t",
+                secret_hash="0" * 64,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def test_datetimes_come_back_aware_utc(database: Database) -> None:
+    plus7 = timezone(timedelta(hours=7))
+    created = datetime(2026, 11, 27, 15, 0, 0, 123456, tzinfo=plus7)
+    with database.write() as session:
+        session.add(Agency(id="a", name="a", created_at=created))
+    with database.session() as session:
+        stored = session.get(Agency, "a")
+        assert stored is not None
+        assert stored.created_at == created
+        assert stored.created_at.tzinfo is UTC
+        assert stored.created_at.hour == 8
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    with pytest.raises(StatementError, match="naive datetime"), database.write() as session:
+        session.add(Agency(id="a", name="a", created_at=datetime(2026, 1, 1)))
+
+
+def test_ping(database: Database) -> None:
+    database.ping()
+
+
+def test_missing_data_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match=r"data directory .*absent does not exist"):
+        open_database(f"sqlite:///{tmp_path / 'absent' / 'canhgac.db'}")
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused(url: str) -> None:
+    with pytest.raises(DatabaseError, match="must be a file"):
+        open_database(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("not a url", "invalid database URL"), ("nosuchdb://x/y", "no driver")],
+)
+def test_bad_urls_are_clear_errors(url: str, message: str) -> None:
+    with pytest.raises(DatabaseError, match=message):
+        open_database(url)
+
+
+def test_unavailable_database_fails_ping(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"not a database" * 100)
+    database = open_database(f"sqlite:///{path}")
+    with pytest.raises(DatabaseError, match="unavailable"):
+        database.ping()
