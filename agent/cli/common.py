@@ -8,13 +8,23 @@ from pathlib import Path
 
 import click
 
+from agent.app import ENROL_SECRET_ENV, TOKEN_ENV
 from agent.errors import AgentError, ConfigError
 from agent.output.terminal import printable
 
 LANGS = ("vi", "en")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
-TOKEN_ENV = "CANHGAC_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-ENROL_SECRET_ENV = "CANHGAC_ENROL_SECRET"  # noqa: S105 - the name of a variable
+__all__ = [
+    "ENROL_SECRET_ENV",
+    "LANGS",
+    "SEVERITIES",
+    "TOKEN_ENV",
+    "UsageFailure",
+    "agent_errors",
+    "config_option",
+    "lang_option",
+    "state_dir_option",
+]
 
 
 class UsageFailure(click.ClickException):

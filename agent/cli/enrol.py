@@ -1,23 +1,25 @@
-"""`canhgac-agent enroll`: trade the agency's enrolment secret for this agent's token."""
+"""`canhgac-agent enroll`: trade the agency's enrolment secret for this agent's token.
+
+Parses options, calls `agent.app.enrol` and prints the outcome through `agent.output`.
+"""
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import click
 
+from agent import app
 from agent.cli.common import (
     ENROL_SECRET_ENV,
-    UsageFailure,
     agent_errors,
     config_option,
     lang_option,
     state_dir_option,
 )
 from agent.config import load_config
-from agent.errors import ConfigError
+from agent.errors import ShippingError
+from agent.output.messages import enrolled_line, enrolment_message
 from agent.output.terminal import printable
 
 
@@ -50,58 +52,23 @@ def enroll(
     lang: str,
 ) -> None:
     """Enrol this host with the collector once; the token is saved for `run`."""
-    from agent.collectors.base import CollectorError
-    from agent.collectors.host import read_machine_id
-    from agent.delivery.enrolment import TOKEN_FILE_NAME, save_token
-    from agent.delivery.enrolment import enroll as request_token
-    from agent.errors import ShippingError
-    from agent.output.messages import enrolled_line, enrolment_message
-    from agent.state.identity import current_agent_id
-    from agent.state.store import StateStore, default_state_dir
-
     with agent_errors():
         config = load_config(config_path)
-        server_url = server or config.server
-        if not server_url:
-            raise UsageFailure("no collector URL: pass --server URL or set agent.server")
-        secret = _enrolment_secret(secret_file)
-        directory = state_dir or config.state_dir or default_state_dir()
-        if (directory / TOKEN_FILE_NAME).exists() and not force:
-            saved = directory / TOKEN_FILE_NAME
-            raise UsageFailure(f"already enrolled ({saved} exists); use --force to enrol again")
-        root = Path("/")
-        agent_id = current_agent_id(StateStore(directory), config.agent_id, root)
+        app.server_url_of(config, server)  # before the secret: the first thing to fix
+        secret = app.enrolment_secret(secret_file, app.environment())
+        shipping = app.Shipping(server=server, ca_file=ca_file, timeout=timeout)
         try:
-            machine_id: str | None = read_machine_id(root)
-        except CollectorError:
-            machine_id = None
-        try:
-            enrolment = request_token(
-                server_url,
-                secret,
-                agent_id=agent_id,
-                hostname=socket.gethostname(),
-                machine_id=machine_id,
-                ca_file=ca_file or config.ca_file,
-                timeout=timeout,
+            enrolled = app.enrol(
+                config, state_dir, shipping, secret, force=force, host=app.HostAccess()
             )
         except ShippingError as e:
             raise click.ClickException(printable(enrolment_message(e, lang))) from e
-        path = save_token(directory, enrolment.token)
+    enrolment = enrolled.enrolment
     click.echo(
-        enrolled_line(printable(enrolment.agent_id), printable(enrolment.agency), str(path), lang)
+        enrolled_line(
+            printable(enrolment.agent_id),
+            printable(enrolment.agency),
+            str(enrolled.token_path),
+            lang,
+        )
     )
-
-
-def _enrolment_secret(secret_file: Path | None) -> str:
-    if secret_file is not None:
-        try:
-            return secret_file.read_text("utf-8")
-        except OSError as e:
-            raise ConfigError(
-                f"cannot read the secret file {secret_file}: {e.strerror or e}"
-            ) from e
-    from_env = os.environ.get(ENROL_SECRET_ENV)
-    if from_env:
-        return from_env
-    raise UsageFailure(f"no enrolment secret: pass --secret-file FILE or set {ENROL_SECRET_ENV}")
