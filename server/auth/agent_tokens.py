@@ -17,12 +17,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.clock import Clock
-from server.errors import InvalidArgumentError, UnauthorizedError
+from server.errors import ForbiddenError, InvalidArgumentError, UnauthorizedError
 from server.storage.models import Agency, AgentToken, Host
 
 TOKEN_PREFIX = "cgt"  # noqa: S105 - a public prefix, not a secret
@@ -191,3 +192,87 @@ def _info(token: AgentToken) -> TokenInfo:
         revoked_at=token.revoked_at,
         last_used_at=token.last_used_at,
     )
+
+
+def bind_token(session: Session, credential: Credential, agent_id: str, now: datetime) -> None:
+    """Bind the token to `agent_id` on first use; refuse it for any other agent.
+
+    One conditional UPDATE, so two first reports racing with different agent ids
+    cannot both bind the token; revocation since authentication is caught here too.
+    """
+    statement = (
+        update(AgentToken)
+        .where(
+            AgentToken.id == credential.token_id,
+            AgentToken.revoked_at.is_(None),
+            or_(AgentToken.agent_id.is_(None), AgentToken.agent_id == agent_id),
+        )
+        .values(agent_id=agent_id, last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    _refuse_if_agent_has_another_token(session, credential, agent_id)
+    # An UPDATE always yields a CursorResult; only its rowcount matters here.
+    result = cast(CursorResult[Any], session.execute(statement))
+    if result.rowcount == 1:
+        return
+    token = session.get(AgentToken, credential.token_id)
+    if token is None or token.revoked_at is not None:
+        raise UnauthorizedError("invalid_token", "the bearer token has been revoked")
+    raise ForbiddenError(
+        "token_bound_to_other_agent",
+        f"this token belongs to another agent; agent {agent_id!r} needs its own token",
+        "agent_id",
+    )
+
+
+def _refuse_if_agent_has_another_token(
+    session: Session, credential: Credential, agent_id: str
+) -> None:
+    """An agent id with an active token (enrolled, or bound by an earlier report) cannot
+    be claimed by another token, of this agency or, worse, of another one: otherwise a
+    hand-made token could take over a host before its first report creates the row."""
+    other = session.scalars(
+        select(AgentToken)
+        .where(
+            AgentToken.agent_id == agent_id,
+            AgentToken.revoked_at.is_(None),
+            AgentToken.id != credential.token_id,
+        )
+        .limit(1)
+    ).first()
+    if other is None:
+        return
+    if other.agency_id != credential.agency_id:
+        raise ForbiddenError(
+            "agent_of_other_agency",
+            f"agent {agent_id!r} is registered to another agency",
+            "agent_id",
+        )
+    raise ForbiddenError(
+        "host_has_active_token",
+        f"agent {agent_id!r} already has an active token; revoke it first to rotate",
+        "agent_id",
+    )
+
+
+def check_host_token(session: Session, host: Host, credential: Credential) -> None:
+    """A token may report for an existing host only if it is the host's token, or the
+    host's token was revoked (rotation: revoke the old one, the new one then binds)."""
+    if host.agency_id != credential.agency_id:
+        # agent_id is chosen by the agent: without this, one agency's token could
+        # overwrite another agency's host.
+        raise ForbiddenError(
+            "agent_of_other_agency",
+            f"agent {host.agent_id!r} is registered to another agency",
+            "agent_id",
+        )
+    if host.token_id == credential.token_id:
+        return
+    current = session.get(AgentToken, host.token_id)
+    if current is not None and current.revoked_at is None:
+        raise ForbiddenError(
+            "host_has_active_token",
+            f"agent {host.agent_id!r} already reports with another token; revoke it first"
+            " (canhgac-server agent revoke)",
+            "agent_id",
+        )

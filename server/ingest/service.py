@@ -2,9 +2,9 @@
 
 `IngestService.ingest` takes the raw body, its Content-Encoding and a verified
 credential; it checks the agent's rate, decodes and validates the document
-(`payload`), splits it by domain (`factstore`), evaluates it with the collector's
+(`payload`), splits it by domain (`storage.fact_store`), evaluates it with the collector's
 policy unless its facts are unchanged since the host's current state, and stores
-everything in ONE transaction (`store`). It answers only after the commit: an
+everything in ONE transaction (`storage.report_store`). It answers only after the commit: an
 acknowledged report is durable, and a refused one (any `IngestError`) left nothing.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from rules.derived import strip_derived
 from rules.policy.scoring import score_results
-from server.auth.agent_tokens import Credential, verify_token
+from server.auth.agent_tokens import Credential, bind_token, check_host_token, verify_token
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
 from server.errors import (
@@ -33,16 +33,18 @@ from server.errors import (
 from server.evaluation.loaded_policy import ServerPolicy
 from server.ingest.payload import FactsDocument, Limits, decode_document
 from server.ingest.ratelimit import RateLimiter
-from server.metrics.hoststate import HostSnapshot
+from server.metrics.hoststate import HostSnapshot, snapshot_of
 from server.storage.database import Database
 from server.storage.fact_store import SplitFacts, split_facts
 from server.storage.models import Host, Report
 from server.storage.report_store import (
     DuplicateReport,
     Evaluated,
-    StoredReport,
+    Reporter,
+    ReportHeader,
     can_reuse_results,
     is_newest,
+    lock_host,
     store_report,
 )
 
@@ -73,6 +75,30 @@ class IngestResult:
             body["failing"] = self.failing
             body["applied"] = self.applied
         return body
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What the ingest learnt from one committed report (plain values, no ORM rows)."""
+
+    snapshot: HostSnapshot
+    newest: bool
+    evaluated: bool
+    score_ratio: float | None
+    failing: int
+
+
+def header_of(document: FactsDocument) -> ReportHeader:
+    return ReportHeader(
+        report_id=document.report_id,
+        agent_id=document.agent_id,
+        seq=document.seq,
+        seq_epoch=document.seq_epoch,
+        collected_at=document.collected_at,
+        agent_version=document.agent_version,
+        hostname=document.hostname,
+        os_pretty_name=document.os_pretty_name,
+    )
 
 
 def limits_of(config: ServerConfig) -> Limits:
@@ -134,7 +160,7 @@ class IngestService:
         received_at = self._clock()
         document = decode_document(body, content_encoding, self._limits, received_at)
         if credential.agent_id is not None and credential.agent_id != document.agent_id:
-            # Checked again, authoritatively, inside the transaction (see store.bind_token).
+            # Checked again, authoritatively, inside the transaction (bind_token).
             raise ForbiddenError(
                 "token_bound_to_other_agent",
                 "this token belongs to another agent",
@@ -161,7 +187,7 @@ class IngestService:
         if stored is None:
             return IngestResult(DUPLICATE, document.report_id)
         if stored.newest and self._on_commit is not None:
-            self._on_commit(stored.host)
+            self._on_commit(stored.snapshot)
         return IngestResult(
             ACCEPTED,
             document.report_id,
@@ -197,7 +223,7 @@ class IngestService:
             raise DatabaseError(f"cannot read host {document.agent_id}: {e}") from e
         return (
             host is not None
-            and is_newest(host, document)
+            and is_newest(host, header_of(document))
             and can_reuse_results(host, split.digest, policy.fingerprint, now)
         )
 
@@ -210,20 +236,37 @@ class IngestService:
         policy: ServerPolicy,
         evaluated: Evaluated | None,
         received_at: datetime,
-    ) -> StoredReport | None:
-        """Store in one transaction; None when the report id turned out to be known."""
+    ) -> Committed | None:
+        """Store in one transaction; None when the report id turned out to be known.
+
+        The token is bound to the agent and checked against the host's token inside
+        the same transaction as the report, so a refusal leaves nothing behind."""
+        header = header_of(document)
+        reporter = Reporter(credential.token_id, credential.agency_id)
         for attempt in range(1, _STORE_ATTEMPTS + 1):
             try:
                 with self._database.write() as session:
-                    return store_report(
+                    bind_token(session, credential, document.agent_id, received_at)
+                    host = lock_host(session, document.agent_id)
+                    if host is not None:
+                        check_host_token(session, host, credential)
+                    stored = store_report(
                         session,
-                        credential,
-                        document,
+                        host,
+                        reporter,
+                        header,
                         split,
                         fingerprint=policy.fingerprint,
                         evaluated=evaluated,
                         evaluate=lambda: self._evaluate(policy, document, credential, received_at),
                         received_at=received_at,
+                    )
+                    return Committed(
+                        snapshot_of(stored.host),
+                        stored.newest,
+                        stored.evaluated,
+                        stored.score_ratio,
+                        stored.failing,
                     )
             except DuplicateReport:
                 return None

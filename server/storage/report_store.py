@@ -1,7 +1,10 @@
-"""Storing one report: token binding, host, report, facts by domain, results, findings.
+"""Storing one report: host, report, facts by domain, rule results, findings.
 
 Everything here runs inside the single ingest transaction opened by the caller; it
 raises and lets the caller roll back, so a refused report leaves no row behind.
+Storage takes plain values (`ReportHeader`, token id, agency id) and knows neither
+the ingest payload nor the read side: the caller binds the token (`server.auth`)
+in the same transaction and turns the stored `Host` into whatever it publishes.
 
 Which report moves the host's state ("applied"): the first one; then, within one
 `seq_epoch`, a higher `seq`; a report of a different epoch (the agent's counter was
@@ -14,21 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Severity
 from rules.policy.scoring import Score
 from rules.results import RuleResult
-from server.auth.agent_tokens import Credential
-from server.errors import ForbiddenError, ServerError, UnauthorizedError
-from server.ingest.payload import FactsDocument
-from server.metrics.hoststate import HostSnapshot, snapshot_of
+from server.errors import ServerError
 from server.storage.fact_store import SplitFacts, store_domains
 from server.storage.findings import FindingChanges, touch_open_findings, update_findings
-from server.storage.models import AgentToken, Host, Report, RuleResultRow
+from server.storage.models import Host, Report, RuleResultRow
 
 
 class DuplicateReport(ServerError):  # noqa: N818 - a signal, not an error
@@ -42,101 +41,47 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class ReportHeader:
+    """What storage needs to know about a report besides its facts."""
+
+    report_id: str
+    agent_id: str
+    seq: int
+    seq_epoch: str | None
+    collected_at: datetime
+    agent_version: str
+    hostname: str
+    os_pretty_name: str | None
+
+
+@dataclass(frozen=True)
+class Reporter:
+    """The verified token a report came with (bound to the agent by the caller)."""
+
+    token_id: str
+    agency_id: str
+
+
+@dataclass(frozen=True)
 class StoredReport:
     report_pk: int
     newest: bool  # whether it became the host's state
     evaluated: bool  # False: unchanged facts, the host's current results still hold
-    host: HostSnapshot
+    host: Host  # the ORM row, valid inside the caller's transaction only
     findings: FindingChanges | None
     score_ratio: float | None
     failing: int
 
 
-def bind_token(session: Session, credential: Credential, agent_id: str, now: datetime) -> None:
-    """Bind the token to `agent_id` on first use; refuse it for any other agent.
-
-    One conditional UPDATE, so two first reports racing with different agent ids
-    cannot both bind the token; revocation since authentication is caught here too.
-    """
-    statement = (
-        update(AgentToken)
-        .where(
-            AgentToken.id == credential.token_id,
-            AgentToken.revoked_at.is_(None),
-            or_(AgentToken.agent_id.is_(None), AgentToken.agent_id == agent_id),
-        )
-        .values(agent_id=agent_id, last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    _refuse_if_agent_has_another_token(session, credential, agent_id)
-    # An UPDATE always yields a CursorResult; only its rowcount matters here.
-    result = cast(CursorResult[Any], session.execute(statement))
-    if result.rowcount == 1:
-        return
-    token = session.get(AgentToken, credential.token_id)
-    if token is None or token.revoked_at is not None:
-        raise UnauthorizedError("invalid_token", "the bearer token has been revoked")
-    raise ForbiddenError(
-        "token_bound_to_other_agent",
-        f"this token belongs to another agent; agent {agent_id!r} needs its own token",
-        "agent_id",
-    )
+def lock_host(session: Session, agent_id: str) -> Host | None:
+    """The agent's host row, locked for this transaction (FOR UPDATE on PostgreSQL):
+    reports of one agent update its host one at a time."""
+    return session.scalars(
+        select(Host).where(Host.agent_id == agent_id).with_for_update()
+    ).one_or_none()
 
 
-def _refuse_if_agent_has_another_token(
-    session: Session, credential: Credential, agent_id: str
-) -> None:
-    """An agent id with an active token (enrolled, or bound by an earlier report) cannot
-    be claimed by another token, of this agency or, worse, of another one: otherwise a
-    hand-made token could take over a host before its first report creates the row."""
-    other = session.scalars(
-        select(AgentToken)
-        .where(
-            AgentToken.agent_id == agent_id,
-            AgentToken.revoked_at.is_(None),
-            AgentToken.id != credential.token_id,
-        )
-        .limit(1)
-    ).first()
-    if other is None:
-        return
-    if other.agency_id != credential.agency_id:
-        raise ForbiddenError(
-            "agent_of_other_agency",
-            f"agent {agent_id!r} is registered to another agency",
-            "agent_id",
-        )
-    raise ForbiddenError(
-        "host_has_active_token",
-        f"agent {agent_id!r} already has an active token; revoke it first to rotate",
-        "agent_id",
-    )
-
-
-def check_host_token(session: Session, host: Host, credential: Credential) -> None:
-    """A token may report for an existing host only if it is the host's token, or the
-    host's token was revoked (rotation: revoke the old one, the new one then binds)."""
-    if host.agency_id != credential.agency_id:
-        # agent_id is chosen by the agent: without this, one agency's token could
-        # overwrite another agency's host.
-        raise ForbiddenError(
-            "agent_of_other_agency",
-            f"agent {host.agent_id!r} is registered to another agency",
-            "agent_id",
-        )
-    if host.token_id == credential.token_id:
-        return
-    current = session.get(AgentToken, host.token_id)
-    if current is not None and current.revoked_at is None:
-        raise ForbiddenError(
-            "host_has_active_token",
-            f"agent {host.agent_id!r} already reports with another token; revoke it first"
-            " (canhgac-server agent revoke)",
-            "agent_id",
-        )
-
-
-def is_newest(host: Host | None, document: FactsDocument) -> bool:
+def is_newest(host: Host | None, document: ReportHeader) -> bool:
     if host is None:
         return True
     if document.seq_epoch == host.seq_epoch:
@@ -158,8 +103,9 @@ def can_reuse_results(host: Host | None, digest: str, fingerprint: str, now: dat
 
 def store_report(
     session: Session,
-    credential: Credential,
-    document: FactsDocument,
+    host: Host | None,
+    reporter: Reporter,
+    document: ReportHeader,
     split: SplitFacts,
     *,
     fingerprint: str,
@@ -168,14 +114,8 @@ def store_report(
     received_at: datetime,
 ) -> StoredReport:
     """Store the report; `evaluated` None means "not evaluated yet": unchanged facts
-    reuse the host's results, anything else calls `evaluate`."""
-    bind_token(session, credential, document.agent_id, received_at)
-    host = session.scalars(
-        # FOR UPDATE (PostgreSQL): reports of one agent update its host one at a time.
-        select(Host).where(Host.agent_id == document.agent_id).with_for_update()
-    ).one_or_none()
-    if host is not None:
-        check_host_token(session, host, credential)
+    reuse the host's results, anything else calls `evaluate`. `host` is the agent's
+    row from `lock_host` (None for a new agent), already checked against the token."""
     if session.scalar(select(Report.id).where(Report.report_id == document.report_id)):
         raise DuplicateReport(document.report_id)
     newest = is_newest(host, document)
@@ -185,12 +125,12 @@ def store_report(
     if host is None:
         host = Host(
             agent_id=document.agent_id,
-            agency_id=credential.agency_id,
-            label=free_label(session, credential.agency_id, document.hostname, document.agent_id),
+            agency_id=reporter.agency_id,
+            label=free_label(session, reporter.agency_id, document.hostname, document.agent_id),
         )
         session.add(host)
     if newest:
-        _set_host_state(host, credential, document, evaluated, received_at)
+        _set_host_state(host, reporter, document, evaluated, received_at)
         host.facts_digest = split.digest
     session.flush()  # assigns host.id
     domains = store_domains(session, host, split, current=newest, now=received_at)
@@ -230,7 +170,7 @@ def store_report(
         report.id,
         newest,
         evaluated is not None,
-        snapshot_of(host),
+        host,
         changes,
         score_ratio,
         evaluated.score.failed if evaluated is not None else host.failed_count,
@@ -269,12 +209,12 @@ def free_label(session: Session, agency_id: str, hostname: str, agent_id: str) -
 
 def _set_host_state(
     host: Host,
-    credential: Credential,
-    document: FactsDocument,
+    reporter: Reporter,
+    document: ReportHeader,
     evaluated: Evaluated | None,
     received_at: datetime,
 ) -> None:
-    host.token_id = credential.token_id
+    host.token_id = reporter.token_id
     host.hostname = document.hostname
     host.os_pretty_name = document.os_pretty_name
     host.agent_version = document.agent_version

@@ -171,7 +171,10 @@ def test_duplicate_found_only_at_commit_is_answered_duplicate(
     def racing_store(session: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
-        with database.write() as other:  # the other replica's transaction commits first
+        # Our transaction loses the race: release it (SQLite has one writer), let the
+        # other replica's transaction commit the same report, then hit the constraint.
+        session.rollback()
+        with database.write() as other:
             real_store(other, *args, **kwargs)
         raise IntegrityError("INSERT INTO reports", {}, Exception("UNIQUE constraint failed"))
 
