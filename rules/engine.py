@@ -4,10 +4,14 @@ No I/O, no clock, no globals: the agent's `check` and the collector call the sam
 `evaluate` and get the same answer. Two rules guard against false comfort:
 a fact path that does not exist is an `error` (its collector failed or is absent),
 never a pass; and comparing values of different kinds is an `error`, never false.
+The one side effect: an exception that is not an `EvaluationError` is an engine bug,
+logged with the rule id and its traceback (logger `canhgac.rules.engine`) besides
+becoming the rule's `error`, so it is seen by whoever runs the engine.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -30,6 +34,7 @@ from rules.language.templates import render
 from rules.results import ItemResult, RuleResult, Status
 
 ParamOverrides = Mapping[str, Mapping[str, Any]]
+logger = logging.getLogger("canhgac.rules.engine")
 
 
 class _PathMissingError(LookupError):
@@ -276,9 +281,11 @@ def evaluate_rule(
         return result(Status.ERROR, errors=[str(e)])
     except RecursionError:
         return result(Status.ERROR, errors=["facts nested too deeply to evaluate"])
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         # Facts come from hosts and are untrusted: whatever they trigger in one rule
         # must become that rule's `error`, never a failed ingest or a crashed check.
+        # It is also a bug of the engine or an operator: log it where it can be fixed.
+        logger.exception("rule %s: internal error while evaluating", rule.id)
         return result(Status.ERROR, errors=[f"internal error: {type(e).__name__}: {e}"])
     if errors:
         return result(Status.ERROR, items, errors)

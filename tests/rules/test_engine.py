@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from rules.engine import evaluate, evaluate_rule
 from rules.language.loader import builtin_packs_dir, load_pack_text, load_rules
 from rules.language.model import Rule, RuleSet
+from rules.language.operators import OPERATORS, Operator
 from rules.results import Status
 
 from .conftest import DATA, facts_document, listener
@@ -273,3 +276,30 @@ def test_param_reference_must_be_a_name() -> None:
     assert [p.message for p in problems] == [
         "unknown parameter ['min_kernel'] (declare it under the rule's params)"
     ]
+
+
+def test_an_operator_bug_is_the_rule_s_error_and_is_logged_with_the_rule_id(
+    builtin: RuleSet,
+    debian_host: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception that is not an EvaluationError is an engine bug: the rule is in
+    error (never a pass) and the bug is logged with the rule id and its traceback."""
+
+    def broken(_fact: Any, _value: Any) -> bool:
+        raise ZeroDivisionError("operator bug")
+
+    # The operator registry is the engine's seam: replace one entry with a broken one.
+    eq = OPERATORS[Operator.EQ]
+    monkeypatch.setitem(OPERATORS, Operator.EQ, replace(eq, apply=broken))
+    with caplog.at_level(logging.ERROR, logger="canhgac.rules.engine"):
+        facts = facts_document(host=debian_host, listening=[listener(23), listener(3389)])
+        results = evaluate(builtin, facts)
+    broken_rules = [r for r in results if any("operator bug" in e for e in r.errors)]
+    assert broken_rules, "no rule uses eq: the test no longer tests anything"
+    assert all(r.status is Status.ERROR for r in broken_rules)
+    logged = {record.getMessage() for record in caplog.records}
+    for result in broken_rules:
+        assert f"rule {result.rule_id}: internal error while evaluating" in logged
+    assert all(record.exc_info is not None for record in caplog.records)

@@ -10,7 +10,6 @@ from rules.errors import RuleLoadError
 from rules.language.loader import builtin_packs_dir, load_pack_text, load_rules
 from rules.language.model import Leaf, Quantified, Quantifier, Severity
 from rules.language.operators import Operator
-
 from tests.rules.conftest import DATA
 
 

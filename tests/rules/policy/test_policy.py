@@ -21,7 +21,6 @@ from rules.policy.scoring import (
     score_results,
 )
 from rules.results import Status
-
 from tests.rules.conftest import DATA, facts_document, listener
 
 POLICY = DATA / "policy"

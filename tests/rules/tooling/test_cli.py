@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from rules.tooling.cli import rules_group
-
 from tests.rules.conftest import DATA
 
 BIN = Path(sys.executable).parent

@@ -11,7 +11,6 @@ from rules.language.loader import builtin_packs_dir, load_rules
 from rules.tooling.cli import rules_group
 from rules.tooling.fixtures import builtin_fixtures_dir, load_fixtures, run_fixtures
 from rules.tooling.lint import lint_rules
-
 from tests.rules.conftest import DATA
 
 LINT = DATA / "lint"
