@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from rules.language.loader import builtin_packs_dir
 from rules.language.model import Severity
 from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.errors import ConfigError
@@ -22,6 +25,12 @@ from server.errors import ConfigError
 DEFAULT_LISTEN = "127.0.0.1:8450"
 DEFAULT_DATA_DIR = Path("/var/lib/canhgac")
 MIB = 1024 * 1024
+MAX_CONFIG_BYTES = MIB
+
+
+class ConfigFileError(ConfigError):
+    """The configuration file itself cannot be read as YAML (missing, not a regular
+    file, not UTF-8, invalid YAML): a usage error, exit code 2."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +87,6 @@ class ServerConfig:
     def rule_paths(self) -> tuple[Path, ...]:
         if self.rules is not None:
             return self.rules
-        # Imported here: the loader is only needed by commands that evaluate rules.
-        from rules.language.loader import builtin_packs_dir
-
         return (builtin_packs_dir(),)
 
     def with_overrides(self, **overrides: Any) -> ServerConfig:
@@ -115,12 +121,11 @@ def load_config(path: Path | None) -> ServerConfig:
     """Read the `server:` section of `path` (defaults when `path` is None)."""
     if path is None:
         return ServerConfig()
+    text = read_config_text(path)
     try:
-        document = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from e
+        document = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+        raise ConfigFileError(yaml_problem(path, text, e)) from e
     if document is None:
         return ServerConfig()
     if not isinstance(document, Mapping):
@@ -134,6 +139,56 @@ def load_config(path: Path | None) -> ServerConfig:
         return from_mapping(section, base_dir=path.parent)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
+
+
+def read_config_text(path: Path) -> str:
+    """The text of the configuration file, refused in one line when it is not a regular
+    file (a FIFO or a device would block or never end), too large, or not UTF-8."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise ConfigFileError(f"cannot read config file {path}: {e.strerror or e}") from e
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ConfigFileError(f"config file {path} is not a regular file")
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as e:
+            raise ConfigFileError(f"cannot read config file {path}: {e.strerror or e}") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigFileError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ConfigFileError(
+            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x});"
+            " save the file as UTF-8"
+        ) from e
+
+
+def yaml_problem(path: Path, text: str, error: yaml.YAMLError) -> str:
+    """`file:line:col: invalid YAML: what` on one line, whatever PyYAML's wording."""
+    line = column = None
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        if mark is not None:
+            line, column = mark.line + 1, mark.column + 1
+        what = ", ".join(part for part in (error.context, error.problem) if part)
+    elif isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        line = before.count("\n") + 1
+        column = error.position - (before.rfind("\n") + 1) + 1
+        character = error.character
+        code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+        what = f"character {code} is not allowed ({error.reason})"
+    else:
+        what = str(error)
+    what = " ".join(what.split()) or "unreadable"
+    where = f"{path}:{line}:{column}" if line is not None else str(path)
+    return f"{where}: invalid YAML: {what}"
 
 
 def from_mapping(section: Mapping[str, Any], base_dir: Path = Path()) -> ServerConfig:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from server.config import ServerConfig, load_config
+from server.config import ConfigFileError, ServerConfig, load_config
 from server.errors import InvalidArgumentError, ServerError
 from server.storage import migrate
 from server.storage.database import Database, open_database
@@ -20,11 +20,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 
+class UsageFailure(click.ClickException):
+    """A usage problem told in one line (no usage text): exit code 2, like click's own."""
+
+    exit_code = 2
+
+
 def with_config(command: F) -> F:
     """Add `--config` and `--db`; call the command with the merged `config=`.
 
     Also turns collector errors into one-line messages instead of tracebacks: an
-    invalid argument is a usage error (exit 2), anything else exits 1.
+    invalid argument or a configuration file that cannot be read as YAML is a usage
+    error (exit 2), anything else exits 1.
     """
 
     @click.option(
@@ -46,6 +53,8 @@ def with_config(command: F) -> F:
             return command(*args, config=config, **kwargs)
         except InvalidArgumentError as e:
             raise click.UsageError(str(e)) from e
+        except ConfigFileError as e:
+            raise UsageFailure(one_line(str(e))) from e
         except ServerError as e:
             raise click.ClickException(one_line(str(e))) from e
 
