@@ -8,23 +8,31 @@ Administration commands (token, agency, agent, api-token) are in `cli_admin`.
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import ssl
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
+import uvicorn
 
 from rules.errors import RuleLoadError
 from rules.tooling.cli import rules_group
+from server.api import create_app
 from server.cli import admin as cli_admin
 from server.cli.common import CONTEXT, migrated, with_config
 from server.clock import utc_now
 from server.config import ServerConfig, is_loopback, parse_listen
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
-from server.evaluation.reeval import Reevaluator
+from server.evaluation.reeval import Reevaluator, last_applied_fingerprint
 from server.storage import migrate
 from server.storage.database import open_database
 from server.storage.retention import prune
+
+STARTUP_FAILURE = 3  # uvicorn's exit code when the application could not start
 
 
 @click.group(context_settings=CONTEXT)
@@ -108,35 +116,89 @@ def serve(
             " and --tls-key, or put a TLS proxy in front and pass --allow-plain-http"
         )
     policy = load_policy_or_exit(config)
+    # Bind before anything slow or noisy: a taken port is the commonest failure and
+    # must be told plainly, before migrations and without a listening banner.
+    listener = bind_listener(host, port)
     database = open_database(config.database_url)
-    if no_migrate:
-        migrate.require_head(config.database_url)
-    else:
-        migrate.upgrade(config.database_url)
-    import uvicorn  # heavy; only `serve` needs it
-
-    from server.api import create_app
-
-    app = create_app(config, database, policy, policy_loader=lambda: load_server_policy(config))
-    scheme = "https" if config.tls else "http"
-    mtls = " (client certificates required)" if config.tls_client_ca else ""
-    click.echo(
-        f"canhgac collector: {len(policy.ruleset.rules)} rules, database {database.url},"
-        f" listening on {scheme}://{config.listen}{mtls}",
-        err=True,
-    )
-    tls: dict[str, Any] = {}
-    if config.tls:
-        import ssl
-
-        tls = {"ssl_certfile": str(config.tls_cert), "ssl_keyfile": str(config.tls_key)}
-        if config.tls_client_ca is not None:
-            tls["ssl_ca_certs"] = str(config.tls_client_ca)
-            tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False, **tls)
+        if no_migrate:
+            migrate.require_head(config.database_url)
+        else:
+            migrate.upgrade(config.database_url)
+        app = create_app(config, database, policy, policy_loader=lambda: load_server_policy(config))
+        scheme = "https" if config.tls else "http"
+        mtls = " (client certificates required)" if config.tls_client_ca else ""
+        banner = (
+            f"canhgac collector: {len(policy.ruleset.rules)} rules, database {database.url},"
+            f" listening on {scheme}://{config.listen}{mtls}"
+        )
+        tls: dict[str, Any] = {}
+        if config.tls:
+            tls = {"ssl_certfile": str(config.tls_cert), "ssl_keyfile": str(config.tls_key)}
+            if config.tls_client_ca is not None:
+                tls["ssl_ca_certs"] = str(config.tls_client_ca)
+                tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
+        server = BannerServer(
+            uvicorn.Config(
+                app, host=host, port=port, log_level=log_level, server_header=False, **tls
+            ),
+            banner,
+        )
+        try:
+            server.run(sockets=[listener])
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the SIGINT it handled; stopping is the normal end
     finally:
+        listener.close()
         database.dispose()
+    if not server.started:
+        # uvicorn has logged why (the application's startup failed...).
+        sys.exit(STARTUP_FAILURE)
+
+
+class BannerServer(uvicorn.Server):
+    """uvicorn's server, printing `banner` once it serves (never before or instead)."""
+
+    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+        super().__init__(config)
+        self.banner = banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            click.echo(self.banner, err=True)
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port), as uvicorn would bind it; a port that is
+    taken or not allowed is a one-line error (exit 1) naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    address = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(socket.SOMAXCONN)
+    except OSError as e:
+        listener.close()
+        raise click.ClickException(_bind_problem(address, e)) from e
+    listener.set_inheritable(True)
+    return listener
+
+
+def _bind_problem(address: str, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {address}: the address is already in use (another collector"
+            " or another program holds the port); stop it or choose another with --listen"
+        )
+    if error.errno == errno.EACCES:
+        return f"cannot listen on {address}: permission denied (ports below 1024 need privileges)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {address}: no interface of this host has that address"
+    if isinstance(error, socket.gaierror):
+        return f"cannot listen on {address}: unknown host name ({error.strerror or error})"
+    return f"cannot listen on {address}: {error.strerror or os.strerror(error.errno or 0)}"
 
 
 def load_policy_or_exit(config: ServerConfig) -> ServerPolicy:
@@ -160,10 +222,27 @@ def rules_reload(config: ServerConfig) -> None:
     """
     policy = load_policy_or_exit(config)
     with migrated(config) as database:
+        previous, _ = last_applied_fingerprint(database)
         outcome = Reevaluator(database).run(policy)
     if not outcome.ran:
         raise click.ClickException("another collector is re-evaluating right now; try later")
-    click.echo(f"re-evaluated {outcome.hosts} host(s) with policy {policy.fingerprint[:12]}")
+    click.echo(reload_summary(policy.fingerprint, previous, outcome.hosts))
+
+
+def reload_summary(fingerprint: str, previous: str | None, hosts: int) -> str:
+    """What `rules reload` did: whether the policy changed since the last re-evaluation
+    recorded in the database, and how many hosts it re-evaluated (and why)."""
+    new = fingerprint[:12]
+    if previous is None:
+        change = f"policy {new} (no re-evaluation recorded before)"
+    elif previous == fingerprint:
+        change = f"policy {new} unchanged since the last re-evaluation"
+    else:
+        change = f"policy changed: {previous[:12]} -> {new}"
+    done = f"re-evaluated {hosts} host(s)"
+    if hosts == 0 and previous == fingerprint:
+        done += " (every host was already up to date)"
+    return f"{change}; {done}"
 
 
 @main.group(context_settings=CONTEXT)
