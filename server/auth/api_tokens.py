@@ -3,20 +3,30 @@
 `viewer` reads everything under /api/v1 (hosts, findings, scores, agencies);
 `admin` also manages (agencies, agent revocation). Agent tokens are a different kind
 (`cgt_`) and are refused by every read endpoint.
+
+Each successful authentication stamps the token's `last_used_at` (what `api-token
+list` shows), at most once per `LAST_USED_RESOLUTION` per token, so reading the API
+does not turn every request into a database write.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server.auth.agent_tokens import hash_secret, new_secret, parse_secret, secret_matches
-from server.clock import Clock
-from server.errors import InvalidArgumentError, UnauthorizedError
+from server.clock import Clock, utc_now
+from server.errors import DatabaseError, InvalidArgumentError, UnauthorizedError
 from server.storage.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 API_PREFIX = "cga"
 ROLES = ("viewer", "admin")
@@ -75,7 +85,10 @@ def api_token_id_of(text: str) -> str:
         return text.strip()
 
 
-def verify_api_token(session: Session, presented: str | None) -> ApiCredential:
+def verify_api_token(
+    session: Session, presented: str | None, clock: Clock = utc_now
+) -> ApiCredential:
+    """The credential of a valid, unrevoked API token; stamps its last use (throttled)."""
     if not presented:
         raise UnauthorizedError("missing_token", "an API token is required")
     if not presented.startswith(API_PREFIX + "_"):
@@ -87,10 +100,36 @@ def verify_api_token(session: Session, presented: str | None) -> ApiCredential:
     assert row is not None
     if row.revoked_at is not None:
         raise UnauthorizedError("invalid_token", "the API token has been revoked")
+    now = clock()
+    if row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION:
+        stamp_last_used(session, row.id, now)
     return ApiCredential(row.id, row.name, row.role)
 
 
-def last_used(session: Session, token_id: str, now: datetime) -> None:
-    token = session.get(ApiToken, token_id)
-    if token is not None:
-        token.last_used_at = now
+def stamp_last_used(session: Session, token_id: str, now: datetime) -> bool:
+    """Record `now` as the token's last use unless a use within `LAST_USED_RESOLUTION`
+    is already recorded (by this replica or another); True when a row was written.
+
+    Its own short transaction, on a connection of `session`'s engine: the caller's
+    session is a read session that is never committed. Best effort: a database that
+    cannot take the write is logged, and the request it authenticates goes on.
+    """
+    cutoff = now - LAST_USED_RESOLUTION
+    statement = (
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff),
+        )
+        .values(last_used_at=now)
+    )
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    try:
+        with engine.connect() as connection:
+            written = connection.execute(statement).rowcount == 1
+            connection.commit()
+    except (SQLAlchemyError, DatabaseError) as e:
+        log.warning("cannot record the last use of API token %s: %s", token_id, e)
+        return False
+    return written
