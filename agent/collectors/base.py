@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from agent.collectors.system import PsutilSystem, System
-from agent.errors import AgentError
+from agent.collectors.tlsprobe import TlsProber, probe
+from agent.errors import AgentError, CommandError, CommandNotFound, CommandTimeout
 from agent.runner import CommandRunner, SubprocessRunner
+from rules.derived import add_derived
+from rules.facts import Domain
 
 FqdnResolver = Callable[[str], str | None]
 
@@ -42,6 +45,27 @@ class CollectorError(AgentError):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
+
+    @property
+    def issue(self) -> Issue:
+        """This error as a partial failure, for a collector that carries on without it."""
+        return Issue(self.kind, self.reason)
+
+
+class FileDeniedError(CollectorError):
+    """A host file exists but may not be read (permissions, SELinux): never "absent"."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        super().__init__(ErrorKind.PERMISSION, f"{path}: {error.strerror or 'permission denied'}")
+        self.path = path
+
+
+class FileReadError(CollectorError):
+    """A host file exists but reading it failed (an I/O error, a directory, ...)."""
+
+    def __init__(self, path: str, error: OSError) -> None:
+        super().__init__(ErrorKind.FAILED, f"{path}: {error.strerror or error}")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -116,6 +140,8 @@ class CollectContext:
     # pending. Read-only here; the CLI records the new set after the collection.
     first_seen: Mapping[str, str] = field(default_factory=dict)
     now: Callable[[], datetime] = _utc_now
+    # TLS handshakes go through here like every other I/O, so tests can inject them.
+    tls_prober: TlsProber = probe
 
     def path(self, absolute: str) -> Path:
         """`absolute` (a path on the host, like "/etc/os-release") under `root`."""
@@ -125,10 +151,35 @@ class CollectContext:
 CollectorFn = Callable[[CollectContext], Collected]
 
 
-def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """A small text file, decoded leniently: facts must never fail on a stray byte."""
-    with path.open("rb") as handle:
-        return handle.read(max_bytes).decode("utf-8", errors="replace")
+def read_bytes_at(path: Path, shown: str, max_bytes: int = MAX_FILE_BYTES) -> bytes | None:
+    """The first `max_bytes` of the file at `path`, or None when it does not exist.
+
+    The one place collectors read files, because "absent", "denied" and "failed" mean
+    different things to an auditor: a file that is not there is a fact (None), a file
+    the agent may not read raises `FileDeniedError` (an `errors` entry of kind permission
+    naming `shown`, the path on the host), any other failure raises `FileReadError`.
+    Both are `CollectorError`s: uncaught, they cost the domain; caught, `.issue` keeps
+    the domain and records the partial failure.
+    """
+    try:
+        with path.open("rb") as handle:
+            return handle.read(max_bytes)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError as e:
+        raise FileDeniedError(shown, e) from e
+    except OSError as e:
+        raise FileReadError(shown, e) from e
+
+
+def read_file(ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTES) -> str | None:
+    """Host file `absolute` (under `ctx.root`) as text, or None when it does not exist.
+
+    Decoded leniently: facts must never fail on a stray byte. Raises `FileDeniedError` or
+    `FileReadError` (see `read_bytes_at`).
+    """
+    data = read_bytes_at(ctx.path(absolute), absolute, max_bytes)
+    return None if data is None else data.decode("utf-8", errors="replace")
 
 
 def describe_os_error(error: OSError) -> tuple[ErrorKind, str]:
@@ -141,8 +192,6 @@ def run_tool(
 ) -> str:
     """`argv`'s standard output; a missing program, a timeout or a failure becomes a
     `CollectorError` naming the command, for the caller to report or absorb."""
-    from agent.errors import CommandError, CommandNotFound, CommandTimeout
-
     try:
         result = ctx.run(argv, timeout)
     except CommandNotFound as e:
@@ -169,19 +218,19 @@ def run_tool(
     return result.stdout
 
 
-def read_optional(
-    ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTES
-) -> str | None:
-    """A host file's text, or None when it does not exist; other errors propagate."""
-    try:
-        return read_text(ctx.path(absolute), max_bytes)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+DomainValue = TypeVar("DomainValue", dict[str, Any], list[dict[str, Any]])
 
 
-def days_between(earlier: datetime, later: datetime) -> float:
-    """Days from `earlier` to `later`, to 0.01 day: rules compare ages, not dates."""
-    return round((later - earlier).total_seconds() / 86400.0, 2)
+def with_derived_ages(domain: Domain, value: DomainValue, now: datetime) -> DomainValue:
+    """`value` (one domain) with its ages (`days_left`, `pending_days`, ...) filled in.
+
+    Collectors report timestamps; the ages rules compare are computed by
+    rules.derived alone, the formula the collector uses when it re-derives them from
+    stored facts. The document recomputes them as of `collected_at`; filling them here
+    too keeps a collector's output the domain as the document carries it.
+    """
+    add_derived({domain.value: value}, now)
+    return value
 
 
 def clip(value: str, limit: int) -> str:
@@ -224,3 +273,20 @@ def running_commands(ctx: CollectContext) -> set[str]:
 def host_has(ctx: CollectContext, *paths: str) -> bool:
     """Whether any of `paths` (host paths) exists under the root."""
     return any(ctx.path(p).exists() for p in paths)
+
+
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Not yet migrated callers' reader: raises the raw OSError (prefer `read_file`)."""
+    with path.open("rb") as handle:
+        return handle.read(max_bytes).decode("utf-8", errors="replace")
+
+
+def read_optional(
+    ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTES
+) -> str | None:
+    """Not yet migrated callers' reader: None when absent, other OSErrors propagate
+    (prefer `read_file`, which tells denied from failed)."""
+    try:
+        return read_text(ctx.path(absolute), max_bytes)
+    except (FileNotFoundError, NotADirectoryError):
+        return None

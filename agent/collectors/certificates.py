@@ -7,28 +7,39 @@ every TCP listener of the host, tried on the loopback or its own address with a 
 TLS handshake, plus the configured remote endpoints (`agent.tls_endpoints`). Each
 certificate of a file or of a presented chain is one item, located as `path#index`
 or `address:port#index`.
+
+A configured endpoint that yields no certificate is one item too, located as
+`address:port`, with `reachable: false` and the probe's `reason`: the administrator
+asked for it, so its silence is news. A local listener that does not complete a TLS
+handshake is not: most listeners (SSH, databases) do not speak TLS at all.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from cryptography import x509
 
 from agent.collectors.base import (
     CollectContext,
     Collected,
+    CollectorError,
     ErrorKind,
     Issue,
     clip,
-    describe_os_error,
+    read_bytes_at,
+    with_derived_ages,
 )
-from agent.collectors.certparse import describe, load_certificates, name_matches
+from agent.collectors.certparse import CertificateFacts, describe, load_certificates, name_matches
 from agent.collectors.listening import exposure, is_listener
-from agent.collectors.tlsprobe import Probe, probe
+from agent.collectors.tlsprobe import Probe, ProbeFailure
+from rules.facts import Domain
 
 DEFAULT_PATHS = (
     "/etc/letsencrypt/live/*/fullchain.pem",
@@ -66,11 +77,101 @@ PROBE_WORKERS = 16
 def collect_certificates(ctx: CollectContext) -> Collected:
     now = ctx.now()
     issues: list[Issue] = []
-    items = _from_files(ctx, now, issues)
-    items += _from_endpoints(ctx, now, issues)
+    items = _from_files(ctx, issues)
+    items += _from_endpoints(ctx, issues)
     if len(items) > MAX_CERTIFICATES:
         issues.append(Issue(ErrorKind.FAILED, f"{len(items)} certificates; list truncated"))
-    return Collected(items[:MAX_CERTIFICATES], tuple(issues))
+    facts = [item.to_fact() for item in items[:MAX_CERTIFICATES]]
+    return Collected(with_derived_ages(Domain.CERTIFICATES, facts, now), tuple(issues))
+
+
+@dataclass(frozen=True)
+class EndpointFacts:
+    """What the handshakes to an endpoint told about it (null for file certificates)."""
+
+    exposure: str | None
+    tls_version: str | None
+    chain_verified: bool | None
+    verify_error: str | None
+    hostname_matches: bool | None
+    accepts_tls10: bool | None
+    accepts_tls11: bool | None
+
+
+_NO_ENDPOINT = EndpointFacts(None, None, None, None, None, None, None)
+
+
+@dataclass(frozen=True)
+class CertificateItem:
+    """One certificate of a file or of a presented chain (schema: certificate)."""
+
+    location: str
+    source: str  # "file" or "endpoint"
+    path: str | None
+    address: str | None
+    port: int | None
+    chain_position: int
+    certificate: CertificateFacts
+    endpoint: EndpointFacts
+
+    def to_fact(self) -> dict[str, Any]:
+        cert, endpoint = self.certificate, self.endpoint
+        return {
+            "location": self.location,
+            "source": self.source,
+            "path": self.path,
+            "address": self.address,
+            "port": self.port,
+            "chain_position": self.chain_position,
+            "subject": cert.subject,
+            "issuer": cert.issuer,
+            "serial": cert.serial,
+            "san": list(cert.san),
+            "not_before": cert.not_before,
+            "not_after": cert.not_after,
+            "key_type": cert.key_type,
+            "key_bits": cert.key_bits,
+            "curve": cert.curve,
+            "signature_algorithm": cert.signature_algorithm,
+            "signature_hash": cert.signature_hash,
+            "self_signed": cert.self_signed,
+            "is_ca": cert.is_ca,
+            "fingerprint_sha256": cert.fingerprint_sha256,
+            "exposure": endpoint.exposure,
+            "tls_version": endpoint.tls_version,
+            "chain_verified": endpoint.chain_verified,
+            "verify_error": endpoint.verify_error,
+            "hostname_matches": endpoint.hostname_matches,
+            "accepts_tls10": endpoint.accepts_tls10,
+            "accepts_tls11": endpoint.accepts_tls11,
+            # Files are not reached; an endpoint item with a certificate was.
+            "reachable": True if self.source == "endpoint" else None,
+            "reason": None,
+        }
+
+
+@dataclass(frozen=True)
+class UnreachableEndpoint:
+    """A configured endpoint that yielded no certificate, and why (schema: certificate)."""
+
+    location: str
+    address: str
+    port: int
+    failure: ProbeFailure
+
+    def to_fact(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "source": "endpoint",
+            "path": None,
+            "address": self.address,
+            "port": self.port,
+            "reachable": False,
+            "reason": {"kind": self.failure.kind.value, "detail": clip(self.failure.detail, 512)},
+        }
+
+
+Item = CertificateItem | UnreachableEndpoint
 
 
 def _host_path(ctx: CollectContext, path: Path) -> str:
@@ -109,52 +210,46 @@ def candidate_files(ctx: CollectContext, patterns: tuple[str, ...]) -> list[Path
     return list(files.values())
 
 
-def _from_files(ctx: CollectContext, now: datetime, issues: list[Issue]) -> list[dict[str, Any]]:
+def _from_files(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
     configured = ctx.settings.certificate_paths
     patterns = DEFAULT_PATHS if configured is None else configured
-    items: list[dict[str, Any]] = []
-    denied = 0
+    items: list[Item] = []
+    denied: list[str] = []
     for path in candidate_files(ctx, patterns):
         host = _host_path(ctx, path)
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES)
-        except PermissionError:
-            denied += 1
+            data = read_bytes_at(path, host, MAX_FILE_BYTES)
+        except CollectorError as e:
+            if e.kind is ErrorKind.PERMISSION:
+                denied.append(host)  # one entry for all of them: often every key and cert
+            else:
+                issues.append(e.issue)
             continue
-        except OSError as e:
-            issues.append(Issue(describe_os_error(e)[0], f"{host}: {e.strerror or e}"))
-            continue
-        for index, cert in enumerate(load_certificates(data)):
+        for index, cert in enumerate(load_certificates(data or b"")):
             items.append(
-                {
-                    "location": clip(f"{host}#{index}", 4096),
-                    "source": "file",
-                    "path": clip(host, 4096),
-                    "address": None,
-                    "port": None,
-                    "chain_position": index,
-                    **describe(cert, now),
-                    **_no_endpoint(),
-                }
+                CertificateItem(
+                    location=clip(f"{host}#{index}", 4096),
+                    source="file",
+                    path=clip(host, 4096),
+                    address=None,
+                    port=None,
+                    chain_position=index,
+                    certificate=describe(cert),
+                    endpoint=_NO_ENDPOINT,
+                )
             )
     if denied:
         issues.append(
-            Issue(ErrorKind.PERMISSION, f"{denied} certificate file(s) not readable; run as root")
+            Issue(
+                ErrorKind.PERMISSION,
+                clip(
+                    f"{len(denied)} certificate file(s) not readable; run as root: "
+                    + ", ".join(denied),
+                    4096,
+                ),
+            )
         )
     return items
-
-
-def _no_endpoint() -> dict[str, Any]:
-    return {
-        "exposure": None,
-        "tls_version": None,
-        "chain_verified": None,
-        "verify_error": None,
-        "hostname_matches": None,
-        "accepts_tls10": None,
-        "accepts_tls11": None,
-    }
 
 
 class Target(NamedTuple):
@@ -190,9 +285,7 @@ def parse_endpoint(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _from_endpoints(
-    ctx: CollectContext, now: datetime, issues: list[Issue]
-) -> list[dict[str, Any]]:
+def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
     hostname = ctx.system.uname().node or "localhost"
     targets: list[Target] = []
     if ctx.settings.probe_listeners:
@@ -211,28 +304,42 @@ def _from_endpoints(
         return []
     # Handshakes wait on the network, not the CPU: probe in parallel, each one bounded.
     with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(targets))) as pool:
-        results = list(pool.map(lambda t: probe(t.connect, t.port, t.sni, PROBE_TIMEOUT), targets))
+        results = list(
+            pool.map(lambda t: ctx.tls_prober(t.connect, t.port, t.sni, PROBE_TIMEOUT), targets)
+        )
     # A local listener matches when its certificate covers the host's name or FQDN
     # (resolved only when some local listener speaks TLS: it may take a DNS lookup).
     local_names = [hostname]
-    if any(f is not None and t.exposure is not None for t, f in zip(targets, results, strict=True)):
+    if any(
+        isinstance(f, Probe) and t.exposure is not None
+        for t, f in zip(targets, results, strict=True)
+    ):
         try:
             fqdn = ctx.fqdn_resolver(hostname)
         except Exception:  # noqa: BLE001 - a broken resolver only costs the FQDN match
             fqdn = None
         if fqdn:
             local_names.append(fqdn)
-    items: list[dict[str, Any]] = []
+    items: list[Item] = []
     for target, found in zip(targets, results, strict=True):
-        if found is not None:
+        if isinstance(found, Probe):
             names = local_names if target.exposure is not None else [target.sni or target.address]
-            items += _endpoint_items(found, target, names, now)
+            items += _endpoint_items(found, target, names)
+        elif target.exposure is None:  # configured, so its silence is news
+            items.append(
+                UnreachableEndpoint(
+                    clip(_where(target), 4096), clip(target.address, 256), target.port, found
+                )
+            )
     return items
 
 
-def _is_ip(host: str) -> bool:
-    import ipaddress
+def _where(target: Target) -> str:
+    address, port = target.address, target.port
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
+
+def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -240,37 +347,34 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _endpoint_items(
-    found: Probe, target: Target, names: list[str], now: datetime
-) -> list[dict[str, Any]]:
-    from cryptography import x509
-
-    address, port = target.address, target.port
-    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
-    items = []
+def _endpoint_items(found: Probe, target: Target, names: list[str]) -> list[Item]:
+    where = _where(target)
+    items: list[Item] = []
     for index, der in enumerate(found.chain):
         try:
             cert = x509.load_der_x509_certificate(der)
         except ValueError:
             continue
         items.append(
-            {
-                "location": clip(f"{where}#{index}", 4096),
-                "source": "endpoint",
-                "path": None,
-                "address": clip(address, 256),
-                "port": port,
-                "chain_position": index,
-                **describe(cert, now),
-                "exposure": target.exposure,
-                "tls_version": found.tls_version,
-                "chain_verified": found.chain_verified,
-                "verify_error": found.verify_error,
-                "hostname_matches": (
-                    any(name_matches(cert, n) for n in names) if index == 0 else None
+            CertificateItem(
+                location=clip(f"{where}#{index}", 4096),
+                source="endpoint",
+                path=None,
+                address=clip(target.address, 256),
+                port=target.port,
+                chain_position=index,
+                certificate=describe(cert),
+                endpoint=EndpointFacts(
+                    exposure=target.exposure,
+                    tls_version=found.tls_version,
+                    chain_verified=found.chain_verified,
+                    verify_error=found.verify_error,
+                    hostname_matches=(
+                        any(name_matches(cert, n) for n in names) if index == 0 else None
+                    ),
+                    accepts_tls10=found.accepts_tls10,
+                    accepts_tls11=found.accepts_tls11,
                 ),
-                "accepts_tls10": found.accepts_tls10,
-                "accepts_tls11": found.accepts_tls11,
-            }
+            )
         )
     return items

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import math
 import re
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from agent.collectors.base import clip, rfc3339_utc
@@ -46,28 +44,48 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
         return []
 
 
-def describe(cert: x509.Certificate, now: datetime) -> dict[str, Any]:
+@dataclass(frozen=True)
+class CertificateFacts:
+    """The facts of one certificate, whatever its source (schema: certificate).
+
+    Its age (`days_left`) is not here: rules.derived computes it from `not_after`.
+    """
+
+    subject: str
+    issuer: str
+    serial: str
+    san: tuple[str, ...]
+    not_before: str
+    not_after: str
+    key_type: str
+    key_bits: int | None
+    curve: str | None
+    signature_algorithm: str
+    signature_hash: str | None
+    self_signed: bool
+    is_ca: bool
+    fingerprint_sha256: str
+
+
+def describe(cert: x509.Certificate) -> CertificateFacts:
     """The facts of one certificate (the fields every `certificates` item has)."""
     key_type, key_bits, curve = _key(cert)
-    not_after = cert.not_valid_after_utc
-    return {
-        "subject": clip(cert.subject.rfc4514_string(), 1024),
-        "issuer": clip(cert.issuer.rfc4514_string(), 1024),
-        "serial": format(cert.serial_number, "x"),
-        "san": _san(cert),
-        "not_before": rfc3339_utc(cert.not_valid_before_utc),
-        "not_after": rfc3339_utc(not_after),
-        # Whole days left, rounded down: negative once expired, 0 on the last day.
-        "days_left": math.floor((not_after - now).total_seconds() / 86400),
-        "key_type": key_type,
-        "key_bits": key_bits,
-        "curve": curve,
-        "signature_algorithm": clip(_oid_name(cert.signature_algorithm_oid), 128),
-        "signature_hash": _signature_hash(cert),
-        "self_signed": _self_signed(cert),
-        "is_ca": _is_ca(cert),
-        "fingerprint_sha256": hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
-    }
+    return CertificateFacts(
+        subject=clip(cert.subject.rfc4514_string(), 1024),
+        issuer=clip(cert.issuer.rfc4514_string(), 1024),
+        serial=format(cert.serial_number, "x"),
+        san=tuple(_san(cert)),
+        not_before=rfc3339_utc(cert.not_valid_before_utc),
+        not_after=rfc3339_utc(cert.not_valid_after_utc),
+        key_type=key_type,
+        key_bits=key_bits,
+        curve=curve,
+        signature_algorithm=clip(_oid_name(cert.signature_algorithm_oid), 128),
+        signature_hash=_signature_hash(cert),
+        self_signed=_self_signed(cert),
+        is_ca=_is_ca(cert),
+        fingerprint_sha256=hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest(),
+    )
 
 
 def _key(cert: x509.Certificate) -> tuple[str, int | None, str | None]:
@@ -134,8 +152,6 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def _legacy_signature_verifies(cert: x509.Certificate) -> bool:
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     try:
         key = cert.public_key()
         algorithm = cert.signature_hash_algorithm

@@ -64,6 +64,8 @@ def _expected(made: Made, location: str, path: str, position: int, **fields: Any
         "hostname_matches": None,
         "accepts_tls10": None,
         "accepts_tls11": None,
+        "reachable": None,
+        "reason": None,
         **fields,
     }
 
@@ -229,7 +231,10 @@ def _unreadable(tmp_path: Path) -> None:
         pytest.skip("needs root to create files another user cannot read")
     assert data == []
     assert issues == [  # JSON from the child: lists, not tuples
-        [ErrorKind.PERMISSION.value, "2 certificate file(s) not readable; run as root"]
+        [
+            ErrorKind.PERMISSION.value,
+            "2 certificate file(s) not readable; run as root: /etc/nginx/a.pem, /etc/nginx/b.pem",
+        ]
     ]
 
 
@@ -252,9 +257,13 @@ def test_name_matching() -> None:
     assert name_matches(cn_only, "legacy.example.gov.vn")
 
 
-def test_describe_counts_days_down() -> None:
+def test_days_left_counts_down(tmp_path: Path) -> None:
+    # Computed by rules.derived from not_after, not by the collector.
     made = make("x", not_after=NOW + dt.timedelta(days=10, hours=-1))
-    assert describe(made.cert, NOW)["days_left"] == 9
+    _write(tmp_path, "/etc/nginx/x.pem", made.pem())
+    (item,) = collect_certificates(_ctx(tmp_path)).data
+    assert item["days_left"] == 9
+    assert "days_left" not in vars(describe(made.cert))
 
 
 @pytest.mark.parametrize(
@@ -339,6 +348,7 @@ def test_real_tls_server_found_through_its_listening_socket(
     assert first["verify_error"]
     assert first["accepts_tls10"] is not True and first["accepts_tls11"] is not True
     assert (first["hostname_matches"], second["hostname_matches"]) == (True, None)
+    assert (first["reachable"], first["reason"]) == (True, None)
     validate(_document(items))
 
 
