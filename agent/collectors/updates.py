@@ -2,7 +2,7 @@
 
 The package platform reports what its tools know (pending upgrades, held packages,
 index age, last upgrade, automatic updates, reboot flags); this module adds what is
-common to every Linux host: ages in days computed against the collection time, when
+common to every Linux host: ages in days (computed by rules.derived), when
 each pending update was first seen (from the agent's state, via `ctx.first_seen`), and
 the running kernel against the newest installed one (`/lib/modules`).
 """
@@ -18,10 +18,11 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
-    days_between,
     rfc3339_utc,
+    with_derived_ages,
 )
 from agent.collectors.platforms import platform_for
+from rules.facts import Domain
 
 MAX_PENDING = 20000
 _TOKEN = re.compile(r"\d+|[A-Za-z]+")
@@ -39,14 +40,14 @@ def collect_updates(ctx: CollectContext) -> Collected:
         if first_seen is None or first_seen > now:
             first_seen = now
         item["first_seen_at"] = rfc3339_utc(first_seen)
-        item["pending_days"] = max(0.0, days_between(first_seen, now))
+        item["pending_days"] = None  # rules.derived computes it from first_seen_at
     if len(pending) > MAX_PENDING:
         issues.append(Issue(ErrorKind.FAILED, f"{len(pending)} pending updates; list truncated"))
     data["pending"] = sorted(pending, key=lambda p: (p["name"], p["architecture"]))[:MAX_PENDING]
     data["pending_count"] = len(pending)
     data["security_count"] = sum(1 for p in pending if p["security"])
-    data["index_age_days"] = _age(data["index_refreshed_at"], now)
-    data["last_upgrade_days"] = _age(data["last_upgrade_at"], now)
+    # Ages come from rules.derived (below), the collector's own formula for stored facts.
+    data["index_age_days"] = data["last_upgrade_days"] = None
     running = _running_kernel(ctx)
     newest = newest_kernel(_installed_kernels(ctx))
     data["running_kernel"] = running
@@ -71,7 +72,10 @@ def collect_updates(ctx: CollectContext) -> Collected:
         "newest_installed_kernel",
         "kernel_update_pending",
     ]
-    return Collected({key: data[key] for key in ordered}, tuple(issues))
+    return Collected(
+        with_derived_ages(Domain.UPDATES, {key: data[key] for key in ordered}, now),
+        tuple(issues),
+    )
 
 
 def _parse(value: str) -> datetime | None:
@@ -79,11 +83,6 @@ def _parse(value: str) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _age(stamp: str | None, now: datetime) -> float | None:
-    moment = _parse(stamp) if stamp else None
-    return None if moment is None else days_between(moment, now)
 
 
 def _running_kernel(ctx: CollectContext) -> str:
