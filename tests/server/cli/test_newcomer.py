@@ -28,7 +28,7 @@ from server.storage.database import Database
 from server.storage.models import ApiToken
 from tests.server.conftest import LiveServer
 from tests.server.helpers import RULES_DIR, new_api_token
-from tests.support import free_port
+from tests.support import free_port, require
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVE = [sys.executable, "-c", "from server.cli.main import main; main()", "serve"]
@@ -238,3 +238,27 @@ def test_a_fifo_config_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     code, _, err = run("db", "upgrade", "--config", str(fifo))
     assert code == 2 and "is not a regular file" in err
+
+
+# make demo ---------------------------------------------------------------------------
+
+
+def test_demo_on_a_taken_port_says_so(tmp_path: Path, taken_port: int) -> None:
+    require((ROOT / ".venv" / "bin" / "canhgac-server").exists(), "no .venv to run the demo")
+    completed = subprocess.run(
+        ["bash", str(ROOT / "packaging" / "demo.sh")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "CANHGAC_DEMO_LISTEN": f"127.0.0.1:{taken_port}",
+            "CANHGAC_DEMO_DIR": str(tmp_path / "demo"),
+        },
+        check=False,
+    )
+    assert completed.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{taken_port}: Address already in use" in completed.stderr
+    assert "CANHGAC_DEMO_LISTEN=" in completed.stderr
+    assert "enrolling" not in completed.stdout and "secret" not in completed.stderr
+    assert not (tmp_path / "demo" / "server.pid").exists()
