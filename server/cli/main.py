@@ -8,6 +8,7 @@ Administration commands (token, agency, agent, api-token) are in `cli_admin`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -144,10 +145,9 @@ def serve(
             ),
             banner,
         )
-        try:
+        # uvicorn re-raises the SIGINT it handled; stopping is the normal end.
+        with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[listener])
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises the SIGINT it handled; stopping is the normal end
     finally:
         listener.close()
         database.dispose()
