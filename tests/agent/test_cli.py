@@ -23,7 +23,7 @@ from rules.policy.scoring import DEFAULT_WEIGHTS
 from tests.agent.collector_stub import make_pki, serve
 from tests.agent.conftest import DATA, ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp
-from tests.support import require
+from tests.support import free_port, require
 
 PACK = DATA / "rules" / "test-pack.yaml"
 SCRIPT = Path(sys.executable).with_name("canhgac-agent")
@@ -381,8 +381,6 @@ def test_run_once_rejected_token_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_run_once_unreachable_server(tmp_path: Path) -> None:
-    from tests.support import free_port
-
     result = invoke(
         "run",
         "--once",
