@@ -23,7 +23,11 @@ class InvalidArgumentError(ServerError):
 
 
 class DatabaseError(ServerError):
-    """The database cannot be opened, migrated or reached."""
+    """The database cannot be opened, migrated or reached, or a statement failed.
+
+    `server.storage.database` raises it from SQLAlchemy's exceptions (the original is
+    its `__cause__`), so no layer above storage handles `sqlalchemy.exc` itself.
+    """
 
 
 class IngestError(ServerError):
@@ -42,10 +46,16 @@ class IngestError(ServerError):
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body of the HTTP answer: `{"error": {"code", "message", "field"?}}`."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            error["field"] = self.field
-        return {"error": error}
+        return error_body(self.code, self.message, self.field)
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The one shape of every error answer: `{"error": {"code", "message", "field"?}}`
+    (`field` only when there is one)."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return {"error": error}
 
 
 class BadRequestError(IngestError):

@@ -2,7 +2,8 @@
 
 Plain functions over a session, returning JSON-ready dicts, so the HTTP layer stays
 thin and every replica answers the same from the same database (nothing here reads
-process memory).
+process memory). `server.read.views` declares the shape of each answer; the API
+validates every answer against it.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, Severity
+from rules.policy.frameworks import Framework
 from rules.policy.scoring import score_results
 from rules.results import RuleResult, Status
 from server.storage.fact_store import load_facts
-from server.storage.findings import OPEN, RESOLVED
-from server.storage.models import Agency, Finding, Host, Report, RuleResultRow
+from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
 _NO_TITLE = Localized("", "")
 
@@ -177,7 +178,7 @@ def list_findings(
     agency: str | None = None,
     rule: str | None = None,
     severity: str | None = None,
-    status: str | None = None,
+    status: FindingStatus | None = None,
     min_age_days: float | None = None,
     agent_id: str | None = None,
 ) -> dict[str, Any]:
@@ -257,7 +258,7 @@ def agencies_ranked(
         session.execute(
             select(Host.agency_id, func.count(Finding.id))
             .join(Finding, Finding.host_id == Host.id)
-            .where(Finding.status == OPEN)
+            .where(Finding.status == FindingStatus.OPEN)
             .group_by(Host.agency_id)
         ).all()
     )
@@ -272,7 +273,7 @@ def agencies_ranked(
 
 def requirement_scores(
     session: Session,
-    frameworks: Any,
+    frameworks: Iterable[Framework] | None,
     framework_id: str,
     weights: Mapping[Severity, float],
     agency: str | None,
@@ -286,12 +287,12 @@ def requirement_scores(
     for row in rows:
         by_rule[row[0]].append(row)
     answer = []
-    for requirement in getattr(framework, "requirements", ()):
-        rule_ids = list(getattr(requirement, "rules", ()))
+    for requirement in framework.requirements:
+        rule_ids = list(requirement.rules)
         pooled = [row for rule_id in rule_ids for row in by_rule.get(rule_id, [])]
         answer.append(
             {
-                "requirement": getattr(requirement, "id", str(requirement)),
+                "requirement": requirement.id,
                 "rules": rule_ids,
                 "score": pooled_score(pooled, weights),
                 "failing": sum(1 for row in pooled if row[2] == Status.FAIL.value),
@@ -300,18 +301,16 @@ def requirement_scores(
     return answer
 
 
-def _framework(frameworks: Any, framework_id: str) -> Any:
-    if frameworks is None:
-        return None
-    if isinstance(frameworks, Mapping):
-        return frameworks.get(framework_id)
-    for framework in frameworks:
-        if getattr(framework, "id", None) == framework_id:
+def _framework(frameworks: Iterable[Framework] | None, framework_id: str) -> Framework | None:
+    for framework in frameworks or ():
+        if framework.id == framework_id:
             return framework
     return None
 
 
-def remediation_times(session: Session, by: str, now: datetime) -> list[dict[str, Any]]:
+def remediation_times(
+    session: Session, by: Literal["agency", "rule"], now: datetime
+) -> list[dict[str, Any]]:
     """Time to remediate, grouped by agency or rule: resolved count, median and mean
     hours from first seen to resolved, and how many are still open (and the oldest)."""
     key = Host.agency_id if by == "agency" else Finding.rule_id
@@ -323,9 +322,9 @@ def remediation_times(session: Session, by: str, now: datetime) -> list[dict[str
     groups: dict[str, dict[str, Any]] = {}
     for name, status, first_seen, resolved_at in rows:
         group = groups.setdefault(name, {"durations": [], "open": 0, "oldest_open": 0.0})
-        if status == RESOLVED and resolved_at is not None:
+        if status is FindingStatus.RESOLVED and resolved_at is not None:
             group["durations"].append((resolved_at - first_seen).total_seconds() / 3600)
-        elif status == OPEN:
+        elif status is FindingStatus.OPEN:
             group["open"] += 1
             age = (now - first_seen).total_seconds() / 3600
             group["oldest_open"] = max(group["oldest_open"], age)

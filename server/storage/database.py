@@ -3,6 +3,10 @@
 SQLite is the embedded default; PostgreSQL is the scale-out path (several replicas on
 one database). Everything here stays portable; SQLite-only tuning is applied in
 connection events so the rest of the code never branches on the dialect.
+
+This is also the one place where SQLAlchemy's exceptions become the server's:
+`session()`, `write()` and `ping()` raise `DatabaseError` (from the original), so
+callers above storage handle one exception type and never import `sqlalchemy.exc`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.errors import DatabaseError
@@ -43,9 +47,12 @@ class Database:
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
-    def session(self) -> Session:
-        """A session for reading (a deferred transaction on SQLite)."""
-        return self._reader()
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for reading (a deferred transaction on SQLite), closed at the end
+        of the block; a database failure inside it is a `DatabaseError`."""
+        with database_errors("database read failed"), self._reader() as session:
+            yield session
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -54,24 +61,50 @@ class Database:
         On SQLite it starts with BEGIN IMMEDIATE: it takes the write lock up front, so
         two concurrent writers queue on busy_timeout instead of one failing with
         SQLITE_BUSY when it upgrades a read snapshot that the other changed.
+        A database failure inside the block or at commit is a `DatabaseError` (a disk
+        full, a lost connection...), except a constraint violation, for now (see
+        `database_errors`).
         """
-        if self._write_lock is None:
-            with self._writer.begin() as session:
+        with database_errors("database write failed", pass_integrity_errors=True):
+            if self._write_lock is None:
+                with self._writer.begin() as session:
+                    yield session
+                return
+            with self._write_lock, self._writer.begin() as session:
                 yield session
-            return
-        with self._write_lock, self._writer.begin() as session:
-            yield session
 
     def ping(self) -> None:
         """`SELECT 1`; raises DatabaseError when the database cannot answer."""
-        try:
-            with self.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"database {self.url} is unavailable: {e}") from e
+        with (
+            database_errors(f"database {self.url} is unavailable"),
+            self.engine.connect() as connection,
+        ):
+            connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def database_errors(action: str, *, pass_integrity_errors: bool = False) -> Iterator[None]:
+    """Turn SQLAlchemy's exceptions raised in the block into `DatabaseError(action: ...)`,
+    raised from the original.
+
+    `pass_integrity_errors=True` (used by `Database.write`) lets an `IntegrityError` (a
+    unique or foreign key constraint) through unchanged: the ingest service still
+    catches it to tell a report stored meanwhile by another replica from a real
+    failure. Transitional: once ingest catches a server exception for conflicts, every
+    error is wrapped here and the flag goes. A caller that has no use for the
+    distinction wraps its write in `database_errors` itself.
+    """
+    try:
+        yield
+    except IntegrityError as e:
+        if pass_integrity_errors:
+            raise
+        raise DatabaseError(f"{action}: {e}") from e
+    except SQLAlchemyError as e:
+        raise DatabaseError(f"{action}: {e}") from e
 
 
 def open_database(url: str) -> Database:

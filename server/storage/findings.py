@@ -30,12 +30,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules.results import ItemResult, RuleResult, Status
-from server.storage.models import Finding
+from server.storage.models import Finding, FindingStatus
 
-OPEN = "open"
-WAIVED = "waived"
-RESOLVED = "resolved"
-ACTIVE = (OPEN, WAIVED)  # findings whose item still fails
+# Findings whose item still fails (for SQL `IN`): the states that are `.active`.
+ACTIVE = tuple(status for status in FindingStatus if status.active)
 
 ITEM_KEY_MAX = 512
 _HASH_CHARS = 16
@@ -65,14 +63,14 @@ def update_findings(
         failing = _failing_items(result) if result.status in _REPORTS_VIOLATIONS else {}
         for key, item in failing.items():
             waived = item.waiver is not None or result.status is Status.WAIVED
-            status = WAIVED if waived else OPEN
+            status = FindingStatus.WAIVED if waived else FindingStatus.OPEN
             found = known.get(key)
             if found is None:
                 session.add(_new_finding(host_id, result, key, item, observed_at, status=status))
                 changes.opened += 1
                 continue
             finding = found
-            if finding.status == RESOLVED:
+            if finding.status is FindingStatus.RESOLVED:
                 finding.resolved_at = None
                 finding.reopened_count += 1
                 changes.reopened += 1
@@ -86,8 +84,8 @@ def update_findings(
         if result.status not in _JUDGED:
             continue
         for key, finding in known.items():
-            if finding.status in ACTIVE and key not in failing:
-                finding.status = RESOLVED
+            if finding.status.active and key not in failing:
+                finding.status = FindingStatus.RESOLVED
                 finding.resolved_at = observed_at
                 changes.resolved += 1
     return changes
@@ -103,8 +101,8 @@ def _resolve_removed_rules(
         if rule_id in evaluated_rules:
             continue
         for finding in known.values():
-            if finding.status in ACTIVE:
-                finding.status = RESOLVED
+            if finding.status.active:
+                finding.status = FindingStatus.RESOLVED
                 finding.resolved_at = observed_at
                 resolved += 1
     return resolved
@@ -153,7 +151,7 @@ def _new_finding(
     item: ItemResult,
     observed_at: datetime,
     *,
-    status: str,
+    status: FindingStatus,
 ) -> Finding:
     return Finding(
         host_id=host_id,

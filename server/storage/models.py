@@ -1,6 +1,6 @@
 """The collector's tables (SQLAlchemy 2 typed declarative).
 
-Migrations in `server/migrations/versions` create exactly this schema; a test compares
+Migrations in `server/storage/migrations/versions` create exactly this schema; a test compares
 the two. Every timestamp is timezone-aware UTC in Python (`UTCDateTime`), whatever the
 database stores.
 """
@@ -8,6 +8,7 @@ database stores.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -61,6 +62,37 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         # SQLite keeps no offset: what it returns was stored as UTC by the bind above.
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FindingStatus(StrEnum):
+    """Where a finding is in its lifecycle (see `server.storage.findings`).
+
+    The one definition of the states: storage writes them, the read queries filter on
+    them and the API documents them. Stored as the plain string value.
+    """
+
+    OPEN = "open"  # the item fails and no waiver covers it
+    WAIVED = "waived"  # the item fails, covered by an active waiver; not counted open
+    RESOLVED = "resolved"  # the item stopped failing (or its rule left the rule set)
+
+    @property
+    def active(self) -> bool:
+        """Whether the item still fails (open or waived)."""
+        return self is not FindingStatus.RESOLVED
+
+
+class FindingStatusType(TypeDecorator[FindingStatus]):
+    """A `FindingStatus` stored as its string value; read back as the enum member."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def process_bind_param(self, value: FindingStatus | None, dialect: Dialect) -> str | None:
+        # FindingStatus(value) also refuses a bare string that is not a state.
+        return None if value is None else FindingStatus(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> FindingStatus | None:
+        return None if value is None else FindingStatus(value)
 
 
 class Base(DeclarativeBase):
@@ -242,7 +274,8 @@ class RuleResultRow(Base):
 
 
 class Finding(Base):
-    """One failing item of one rule on one host, over time (open -> resolved -> reopened)."""
+    """One failing item of one rule on one host, over time (open / waived -> resolved ->
+    reopened); `status` is a `FindingStatus`."""
 
     __tablename__ = "findings"
     __table_args__ = (UniqueConstraint("host_id", "rule_id", "item_key"),)
@@ -252,7 +285,7 @@ class Finding(Base):
     rule_id: Mapped[str] = mapped_column(String(128))
     item_key: Mapped[str] = mapped_column(Text)  # at most ITEM_KEY_MAX chars (findings.py)
     severity: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), index=True)  # open | waived | resolved
+    status: Mapped[FindingStatus] = mapped_column(FindingStatusType(), index=True)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     resolved_at: Mapped[datetime | None]

@@ -7,10 +7,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 
 from server.errors import DatabaseError
-from server.storage.database import SQLITE_BUSY_TIMEOUT_MS, Database, open_database
+from server.storage.database import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    Database,
+    database_errors,
+    open_database,
+)
 from server.storage.models import Agency, AgentToken
 
 
@@ -77,8 +83,57 @@ def test_datetimes_come_back_aware_utc(database: Database) -> None:
 
 
 def test_naive_datetimes_are_refused(database: Database) -> None:
-    with pytest.raises(StatementError, match="naive datetime"), database.write() as session:
+    with (
+        pytest.raises(DatabaseError, match="naive datetime") as caught,
+        database.write() as session,
+    ):
         session.add(Agency(id="a", name="a", created_at=datetime(2026, 1, 1)))
+    assert isinstance(caught.value.__cause__, StatementError)
+
+
+def test_failures_in_a_read_session_are_database_errors(database: Database) -> None:
+    """The one translation: callers above storage never see sqlalchemy.exc."""
+    with (
+        pytest.raises(DatabaseError, match="database read failed") as caught,
+        database.session() as session,
+    ):
+        session.execute(text("SELECT * FROM no_such_table"))
+    assert isinstance(caught.value.__cause__, SQLAlchemyError)
+
+
+def test_failures_in_a_write_are_database_errors_and_roll_back(database: Database) -> None:
+    with (
+        pytest.raises(DatabaseError, match="database write failed") as caught,
+        database.write() as session,
+    ):
+        session.add(Agency(id="a", name="a", created_at=datetime.now(UTC)))
+        session.flush()
+        session.execute(text("SELECT * FROM no_such_table"))
+    assert isinstance(caught.value.__cause__, SQLAlchemyError)
+    with database.session() as session:
+        assert session.get(Agency, "a") is None
+
+
+def test_a_write_lets_constraint_violations_through(database: Database) -> None:
+    """Transitional (see database_errors): ingest tells a concurrent duplicate apart."""
+    with database.write() as session:
+        session.add(Agency(id="a", name="a", created_at=datetime.now(UTC)))
+    with pytest.raises(IntegrityError), database.write() as session:
+        session.add(Agency(id="a", name="again", created_at=datetime.now(UTC)))
+
+
+def test_database_errors_wraps_constraint_violations_unless_told_not_to(
+    database: Database,
+) -> None:
+    with database.write() as session:
+        session.add(Agency(id="a", name="a", created_at=datetime.now(UTC)))
+    with (
+        pytest.raises(DatabaseError, match="adding agency a") as caught,
+        database_errors("adding agency a"),
+        database.write() as session,
+    ):
+        session.add(Agency(id="a", name="again", created_at=datetime.now(UTC)))
+    assert isinstance(caught.value.__cause__, IntegrityError)
 
 
 def test_ping(database: Database) -> None:

@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from rules.language.model import Localized, Severity
 from rules.results import ItemResult, RuleResult, Status
+from server.errors import DatabaseError
 from server.ingest.service import IngestService
 from server.storage.database import Database
-from server.storage.findings import FindingChanges, update_findings
-from server.storage.models import Finding, Host
+from server.storage.findings import ACTIVE, FindingChanges, update_findings
+from server.storage.models import Finding, FindingStatus, Host
 from tests.server.helpers import body_of, make_facts, telnet
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
@@ -162,3 +164,26 @@ def test_duplicate_item_keys_make_one_finding(
     report(service, token, 1)
     assert apply(database, _result(Status.FAIL, "a", "a"), T0).opened == 1
     assert len(findings(database)) == 1
+
+
+def test_statuses_are_finding_status_members(
+    service: IngestService, database: Database, token: str
+) -> None:
+    report(service, token, 1, listening=[telnet()])
+    (finding,) = findings(database).values()
+    assert finding.status is FindingStatus.OPEN
+    assert finding.status.active
+    assert not FindingStatus.RESOLVED.active
+    assert set(ACTIVE) == {FindingStatus.OPEN, FindingStatus.WAIVED}
+
+
+def test_a_status_that_is_not_a_finding_status_is_refused(
+    service: IngestService, database: Database, token: str
+) -> None:
+    report(service, token, 1, listening=[telnet()])
+    with (
+        pytest.raises(DatabaseError, match="'closed' is not a valid FindingStatus"),
+        database.write() as session,
+    ):
+        session.execute(update(Finding).values(status="closed"))
+    assert findings(database)[("TEST-TELNET", PUBLIC)].status is FindingStatus.OPEN
