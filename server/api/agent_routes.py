@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from server.api.common import (
-    Runtime,
-    bearer_token,
-    error_response,
-    read_body_capped,
-    read_small_json,
-    unavailable,
-)
+from server.api.common import Runtime, bearer_token, read_body_capped, read_small_json
+from server.api.schemas import EnrolAnswer, ReportAnswer, error_responses
 from server.auth.enrolment import Enrolment, enrol, parse_enrol_request, verify_enrol_secret
 from server.errors import DatabaseError, IngestError
+from server.storage.database import database_errors
 
 log = logging.getLogger(__name__)
 
@@ -32,57 +25,68 @@ def agent_router(runtime: Runtime) -> APIRouter:
     @router.post(
         REPORTS_PATH,
         summary="Deliver one facts document (canhgac.facts/v1, optionally gzip)",
+        response_model=ReportAnswer,
+        response_model_exclude_unset=True,
         responses={
             200: {"description": "stored (or already stored: duplicate true)"},
-            401: {"description": "missing, unknown or revoked agent token"},
-            403: {"description": "the token may not report for this agent"},
-            413: {"description": "body, decompressed body or a list too large"},
-            422: {"description": "not a valid facts document"},
-            429: {"description": "rate limited (Retry-After)"},
+            **error_responses(
+                400,
+                401,
+                403,
+                413,
+                415,
+                422,
+                429,
+                503,
+                s403="the token may not report for this agent",
+                s422="not a valid facts document",
+            ),
         },
     )
-    async def post_report(request: Request) -> Response:
+    async def post_report(request: Request) -> ReportAnswer:
         return await _post_report(runtime, request)
 
     @router.post(
         ENROLL_PATH,
         summary="Enrol an agent with its agency's enrolment secret (Bearer cge_...)",
-        responses={
-            200: {"description": '{"agency", "agent_id", "token_id", "token"}'},
-            401: {"description": "missing, unknown, rotated or expired enrolment secret"},
-            403: {"description": "the agent id belongs to another agency"},
-            409: {"description": "the agent is already enrolled (revoke it first)"},
-            422: {"description": "invalid agent_id / hostname / machine_id"},
-        },
+        response_model=EnrolAnswer,
+        responses=error_responses(
+            400,
+            401,
+            403,
+            409,
+            413,
+            422,
+            503,
+            s401="missing, unknown, rotated or expired enrolment secret",
+            s403="the agent id belongs to another agency",
+            s409="the agent is already enrolled (revoke it first)",
+            s422="invalid agent_id / hostname / machine_id",
+        ),
     )
-    async def post_enroll(request: Request) -> Response:
-        try:
-            presented = bearer_token(request.headers.get("authorization"))
-            body = await read_small_json(request)
-            enrolment = await run_in_threadpool(_enrol, runtime, presented, body)
-        except IngestError as e:
-            return error_response(e)
-        except DatabaseError:
-            log.exception("enrolment failed")
-            return unavailable()
+    async def post_enroll(request: Request, response: Response) -> EnrolAnswer:
+        presented = bearer_token(request.headers.get("authorization"))
+        body = await read_small_json(request)
+        enrolment = await run_in_threadpool(_enrol, runtime, presented, body)
         log.info("agent %s enrolled in agency %s", enrolment.agent_id, enrolment.agency_id)
-        return JSONResponse(enrolment.to_body(), headers={"Cache-Control": "no-store"})
+        response.headers["Cache-Control"] = "no-store"
+        return EnrolAnswer.model_validate(enrolment.to_body())
 
     return router
 
 
 def _enrol(runtime: Runtime, presented: str | None, body: object) -> Enrolment:
     now = runtime.clock()
-    try:
-        with runtime.database.write() as session:
-            agency_id = verify_enrol_secret(session, presented, now)
-            agent_id, hostname = parse_enrol_request(body)
-            return enrol(session, agency_id, agent_id, hostname, runtime.clock)
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot enrol: {e}") from e
+    # database_errors: a constraint violated by a concurrent enrolment is a 503 too.
+    with database_errors("cannot enrol"), runtime.database.write() as session:
+        agency_id = verify_enrol_secret(session, presented, now)
+        agent_id, hostname = parse_enrol_request(body)
+        return enrol(session, agency_id, agent_id, hostname, runtime.clock)
 
 
-async def _post_report(runtime: Runtime, request: Request) -> Response:
+async def _post_report(runtime: Runtime, request: Request) -> ReportAnswer:
+    """Ingest one report, counting its outcome; refusals and failures are raised to the
+    app's error handlers."""
     service, metrics = runtime.service, runtime.ingest_metrics
     try:
         presented = bearer_token(request.headers.get("authorization"))
@@ -94,14 +98,13 @@ async def _post_report(runtime: Runtime, request: Request) -> Response:
         )
     except IngestError as e:
         metrics.count_status(e.status)
-        return error_response(e)
+        raise
     except DatabaseError:
-        log.exception("report not stored")
         metrics.count("unavailable")
-        return unavailable()
+        raise
     except Exception:
         # Counted, then left to the app's handler (JSON 500) and the server's log.
         metrics.count("error")
         raise
     metrics.count(result.status)
-    return JSONResponse(result.to_body())
+    return ReportAnswer.model_validate(result.to_body())

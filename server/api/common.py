@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -19,12 +18,12 @@ from server.clock import Clock
 from server.config import ServerConfig
 from server.errors import (
     BadRequestError,
-    DatabaseError,
     ForbiddenError,
     IngestError,
     PayloadTooLargeError,
     TooManyRequestsError,
     UnauthorizedError,
+    error_body,
 )
 from server.evaluation.loaded_policy import ServerPolicy
 from server.evaluation.reeval import Reevaluator
@@ -113,7 +112,7 @@ def error_response(error: IngestError) -> JSONResponse:
 
 def unavailable() -> JSONResponse:
     return JSONResponse(
-        {"error": {"code": "unavailable", "message": "the database is unavailable"}},
+        error_body("unavailable", "the database is unavailable"),
         status_code=503,
         headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
@@ -124,11 +123,8 @@ async def api_credential(runtime: Runtime, request: Request, role: str) -> ApiCr
     presented = bearer_token(request.headers.get("authorization"))
 
     def verify() -> ApiCredential:
-        try:
-            with runtime.database.session() as session:
-                return verify_api_token(session, presented)
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"cannot verify the API token: {e}") from e
+        with runtime.database.session() as session:
+            return verify_api_token(session, presented)
 
     credential = await run_in_threadpool(verify)
     if not credential.allows(role):

@@ -1,7 +1,8 @@
-"""The read API (viewer role) under /api/v1; admin routes are in `admin.py`.
+"""The read API (viewer role) under /api/v1; admin routes are in `admin_routes.py`.
 
 Every answer comes from the database, so replicas behind a load balancer agree.
-Agent tokens (`cgt_`) are refused here: only API tokens (`cga_`) read.
+Agent tokens (`cgt_`) are refused here: only API tokens (`cga_`) read. Each route's
+answer is the model of `server.read.views` it declares.
 """
 
 from __future__ import annotations
@@ -11,18 +12,21 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from server.api.common import Runtime, api_credential, error_response, unavailable
-from server.errors import DatabaseError, IngestError, NotFoundError
-from server.read import queries
+from rules.language.model import Severity
+from server.api.common import Runtime, api_credential
+from server.api.schemas import error_responses
+from server.errors import NotFoundError
+from server.read import queries, views
+from server.storage.database import database_errors
+from server.storage.models import FindingStatus
 
 T = TypeVar("T")
-Severity = Literal["critical", "high", "medium", "low", "info"]
-FindingStatus = Literal["open", "waived", "resolved"]
+# The errors of every read route: bad token, wrong role, bad parameter, no database.
+READ_ERRORS = error_responses(401, 403, 422, 503)
+READ_ONE_ERRORS = error_responses(401, 403, 404, 422, 503)
 
 
 def read_router(runtime: Runtime) -> APIRouter:
@@ -31,10 +35,15 @@ def read_router(runtime: Runtime) -> APIRouter:
     def stale_before() -> datetime:
         return runtime.clock() - timedelta(seconds=runtime.config.stale_after_seconds)
 
-    async def answer(request: Request, role: str, work: Callable[[Session], T]) -> Response:
+    async def answer(request: Request, role: str, work: Callable[[Session], T]) -> T:
         return await answer_with(runtime, request, role, work)
 
-    @router.get("/hosts", summary="Hosts, filtered and paginated")
+    @router.get(
+        "/hosts",
+        summary="Hosts, filtered and paginated",
+        response_model=views.HostPage,
+        responses=READ_ERRORS,
+    )
     async def hosts(
         request: Request,
         *,
@@ -43,7 +52,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         stale: bool | None = None,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),
-    ) -> Response:
+    ) -> dict[str, Any]:
         page = queries.Page(limit, offset)
         return await answer(
             request,
@@ -53,8 +62,13 @@ def read_router(runtime: Runtime) -> APIRouter:
             ),
         )
 
-    @router.get("/hosts/{agent_id}", summary="One host: latest facts, findings, score history")
-    async def host(request: Request, agent_id: str) -> Response:
+    @router.get(
+        "/hosts/{agent_id}",
+        summary="One host: latest facts, findings, score history",
+        response_model=views.HostDetail,
+        responses=READ_ONE_ERRORS,
+    )
+    async def host(request: Request, agent_id: str) -> dict[str, Any]:
         def work(session: Session) -> dict[str, Any]:
             detail = queries.host_detail(session, agent_id, stale_before())
             if detail is None:
@@ -63,7 +77,12 @@ def read_router(runtime: Runtime) -> APIRouter:
 
         return await answer(request, "viewer", work)
 
-    @router.get("/findings", summary="Findings, filtered and paginated")
+    @router.get(
+        "/findings",
+        summary="Findings, filtered and paginated",
+        response_model=views.FindingPage,
+        responses=READ_ERRORS,
+    )
     async def findings(
         request: Request,
         *,
@@ -75,7 +94,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         agent_id: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),
-    ) -> Response:
+    ) -> dict[str, Any]:
         page = queries.Page(limit, offset)
         return await answer(
             request,
@@ -93,8 +112,13 @@ def read_router(runtime: Runtime) -> APIRouter:
             ),
         )
 
-    @router.get("/agencies", summary="Agencies ranked by score (pooled over their hosts)")
-    async def agencies(request: Request) -> Response:
+    @router.get(
+        "/agencies",
+        summary="Agencies ranked by score (pooled over their hosts)",
+        response_model=views.AgencyRanking,
+        responses=error_responses(401, 403, 503),
+    )
+    async def agencies(request: Request) -> dict[str, Any]:
         weights = runtime.policy.weights
         return await answer(
             request,
@@ -102,8 +126,13 @@ def read_router(runtime: Runtime) -> APIRouter:
             lambda s: {"items": queries.agencies_ranked(s, weights, stale_before())},
         )
 
-    @router.get("/scores/hosts/{agent_id}", summary="A host's score and its history")
-    async def host_score(request: Request, agent_id: str) -> Response:
+    @router.get(
+        "/scores/hosts/{agent_id}",
+        summary="A host's score and its history",
+        response_model=views.HostScore,
+        responses=READ_ONE_ERRORS,
+    )
+    async def host_score(request: Request, agent_id: str) -> dict[str, Any]:
         def work(session: Session) -> dict[str, Any]:
             detail = queries.host_detail(session, agent_id, stale_before())
             if detail is None:
@@ -113,8 +142,13 @@ def read_router(runtime: Runtime) -> APIRouter:
 
         return await answer(request, "viewer", work)
 
-    @router.get("/scores/agencies/{agency_id}", summary="An agency's score")
-    async def agency_score(request: Request, agency_id: str) -> Response:
+    @router.get(
+        "/scores/agencies/{agency_id}",
+        summary="An agency's score",
+        response_model=views.AgencyScore,
+        responses=READ_ONE_ERRORS,
+    )
+    async def agency_score(request: Request, agency_id: str) -> dict[str, Any]:
         weights = runtime.policy.weights
 
         def work(session: Session) -> dict[str, Any]:
@@ -128,10 +162,12 @@ def read_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/scores/frameworks/{framework_id}",
         summary="Per requirement of a framework: pooled score of its rules",
+        response_model=views.FrameworkScores,
+        responses=READ_ONE_ERRORS,
     )
     async def framework_scores(
         request: Request, framework_id: str, agency: str | None = None
-    ) -> Response:
+    ) -> dict[str, Any]:
         policy = runtime.policy
 
         def work(session: Session) -> dict[str, Any]:
@@ -144,8 +180,15 @@ def read_router(runtime: Runtime) -> APIRouter:
 
         return await answer(request, "viewer", work)
 
-    @router.get("/remediation", summary="Time to remediate findings, by agency or by rule")
-    async def remediation(request: Request, by: Literal["agency", "rule"] = "agency") -> Response:
+    @router.get(
+        "/remediation",
+        summary="Time to remediate findings, by agency or by rule",
+        response_model=views.Remediation,
+        responses=READ_ERRORS,
+    )
+    async def remediation(
+        request: Request, by: Literal["agency", "rule"] = "agency"
+    ) -> dict[str, Any]:
         return await answer(
             request,
             "viewer",
@@ -157,25 +200,18 @@ def read_router(runtime: Runtime) -> APIRouter:
 
 async def answer_with(
     runtime: Runtime, request: Request, role: str, work: Callable[[Session], T]
-) -> Response:
-    """Check the API token's role, run `work` in a session off the loop, answer JSON."""
-    try:
-        await api_credential(runtime, request, role)
-        result = await run_in_threadpool(_in_session, runtime, work, role == "admin")
-    except IngestError as e:
-        return error_response(e)
-    except DatabaseError:
-        return unavailable()
-    return JSONResponse(result)
+) -> T:
+    """Check the API token's role, then run `work` in a session off the event loop.
+    Refusals and database failures are raised to the app's error handlers."""
+    await api_credential(runtime, request, role)
+    return await run_in_threadpool(_in_session, runtime, work, role == "admin")
 
 
 def _in_session(runtime: Runtime, work: Callable[[Session], T], write: bool) -> T:
-    """Reads in a read session (no write lock on SQLite); admin changes in a write one."""
-    try:
-        if write:
-            with runtime.database.write() as session:
-                return work(session)
-        with runtime.database.session() as session:
+    """Reads in a read session (no write lock on SQLite); admin changes in a write one
+    (where a violated constraint is a `DatabaseError` too)."""
+    if write:
+        with database_errors("admin change failed"), runtime.database.write() as session:
             return work(session)
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"database error: {e}") from e
+    with runtime.database.session() as session:
+        return work(session)

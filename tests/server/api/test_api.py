@@ -393,13 +393,13 @@ def test_healthz_is_503_when_the_database_is_gone(live_server: LiveServer, token
         assert refused.headers["Retry-After"]
         assert error_of(refused)["code"] == "unavailable"
         return
-    url = live_server.database.engine.url.database
-    assert url is not None
+    path = live_server.database.engine.url.database
+    assert path is not None
     with live_server.database.engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     # Make the file unreadable as a database: health must say so.
     live_server.database.dispose()
-    with open(url, "r+b") as handle:
+    with open(path, "r+b") as handle:
         handle.write(b"this is not a sqlite database!!!" * 4)
     response = requests.get(f"{live_server.url}/healthz", timeout=TIMEOUT)
     assert response.status_code == 503

@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from server.api.app import policy_files_signature, reload_and_reevaluate
+from server.background import policy_files_signature, reload_and_reevaluate
 from server.cli.main import main
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
