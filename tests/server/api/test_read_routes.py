@@ -9,6 +9,12 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from server.auth.api_tokens import revoke_api_token
+from server.clock import utc_now
+from server.config import ServerConfig
+from server.evaluation.loaded_policy import load_server_policy
+from server.ingest.service import IngestService, limits_of
+from server.read.queries import requirement_scores
 from server.storage.database import Database
 from server.storage.models import Host
 from tests.server.conftest import LiveServer
@@ -80,9 +86,6 @@ def test_read_endpoints_need_an_api_token(
 def test_revoked_api_token_is_refused(live_server: LiveServer) -> None:
     token = new_api_token(live_server.database)
     assert get(live_server, "/hosts", token).status_code == 200
-    from server.auth.api_tokens import revoke_api_token
-    from server.clock import utc_now
-
     with live_server.database.write() as session:
         revoke_api_token(session, token.split("_")[1], utc_now)
     assert get(live_server, "/hosts", token).status_code == 401
@@ -242,11 +245,6 @@ def test_framework_requirement_scores_with_the_built_in_policy(
     database: Database, token: str
 ) -> None:
     """The built-in packs and frameworks: every requirement gets a pooled score."""
-    from server.config import ServerConfig
-    from server.evaluation.loaded_policy import load_server_policy
-    from server.ingest.service import IngestService, limits_of
-    from server.read.queries import requirement_scores
-
     policy = load_server_policy(ServerConfig())
     if not policy.frameworks:
         pytest.skip("rules.policy.bundle without frameworks")
