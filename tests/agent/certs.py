@@ -10,10 +10,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 NOW = dt.datetime(2026, 11, 27, 8, 0, 0, tzinfo=dt.UTC)
+# The hashes `CertificateBuilder.sign` accepts (SHA-1 is refused: see `sha1_signed`).
+SigningHash = hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,6 @@ def sha1_signed(cn: str, key: Any) -> Made:
     to-be-signed part (both OIDs have the same length, so no length changes), sign that
     with SHA-1 and assemble the DER by hand.
     """
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     template = make(cn, key=key)
     tbs = template.cert.tbs_certificate_bytes
     assert tbs.count(_SHA256_RSA) == 1
@@ -87,7 +87,7 @@ def make(
     issuer: Made | None = None,
     not_before: dt.datetime = NOW - dt.timedelta(days=30),
     not_after: dt.datetime = NOW + dt.timedelta(days=365),
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: SigningHash | None = None,
     ca: bool = False,
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
