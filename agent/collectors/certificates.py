@@ -34,12 +34,10 @@ from agent.collectors.base import (
     Issue,
     clip,
     read_bytes_at,
-    with_derived_ages,
 )
 from agent.collectors.certparse import CertificateFacts, describe, load_certificates, name_matches
 from agent.collectors.listening import exposure, is_listener
 from agent.collectors.tlsprobe import Probe, ProbeFailure
-from rules.facts import Domain
 
 DEFAULT_PATHS = (
     "/etc/letsencrypt/live/*/fullchain.pem",
@@ -75,14 +73,15 @@ PROBE_WORKERS = 16
 
 
 def collect_certificates(ctx: CollectContext) -> Collected:
-    now = ctx.now()
+    """Certificate items, each with `not_after`: rules.derived makes it `days_left` in
+    the document."""
     issues: list[Issue] = []
     items = _from_files(ctx, issues)
     items += _from_endpoints(ctx, issues)
     if len(items) > MAX_CERTIFICATES:
         issues.append(Issue(ErrorKind.FAILED, f"{len(items)} certificates; list truncated"))
     facts = [item.to_fact() for item in items[:MAX_CERTIFICATES]]
-    return Collected(with_derived_ages(Domain.CERTIFICATES, facts, now), tuple(issues))
+    return Collected(facts, tuple(issues))
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,10 @@ import pytest
 from agent.collectors.base import CollectContext, CollectSettings, ErrorKind
 from agent.collectors.certificates import collect_certificates, parse_endpoint
 from agent.collectors.certparse import describe, load_certificates, name_matches
+from agent.document import collect_facts
+from agent.state.identity import Identity
+from rules.derived import add_derived
+from rules.facts import Domain
 from tests.agent.certs import NOW, Made, ec_key, make, rsa_key, sha1_signed
 from tests.agent.fakes import FakeSystem, RecordedRunner
 from tests.agent.privileges import as_unprivileged
@@ -89,9 +93,9 @@ def test_every_kind_of_certificate_field_by_field(
     }
     for name, made in cases.items():
         _write(tmp_path, f"/etc/nginx/ssl/{name}.pem", made.pem() + made.key_pem())
-    collected = collect_certificates(_ctx(tmp_path, certificate_paths=("/etc/nginx/**/*.pem",)))
-    assert collected.issues == ()
-    by_name = {item["path"].rsplit("/", 1)[1][:-4]: item for item in collected.data}
+    document = _built(_ctx(tmp_path, certificate_paths=("/etc/nginx/**/*.pem",)))
+    assert document["errors"] == []
+    by_name = {item["path"].rsplit("/", 1)[1][:-4]: item for item in document["certificates"]}
     assert set(by_name) == set(cases)  # private keys in the same file are not certificates
 
     common = {"self_signed": False, "is_ca": False, "signature_hash": "sha256"}
@@ -157,11 +161,19 @@ def test_every_kind_of_certificate_field_by_field(
     for name, made in cases.items():
         path = f"/etc/nginx/ssl/{name}.pem"
         assert by_name[name] == _expected(made, f"{path}#0", path, 0, **specific[name]), name
-    validate(_document(collected.data))
+    validate(document)
+
+
+def _built(ctx: CollectContext) -> dict[str, Any]:
+    """The facts document of the certificates domain as the agent builds it, at NOW:
+    the ages (`days_left`) are there, derived from `not_after`."""
+    return collect_facts(ctx, Identity("t", 1), domains=[Domain.CERTIFICATES], now=lambda: NOW)
 
 
 def _document(certificates: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    """`certificates` (a collector's items) in an envelope, with the ages the document
+    builder derives (collected_at is NOW)."""
+    document = {
         "schema": "canhgac.facts/v1",
         "report_id": "0b7c2f0e-8f0a-4d55-9a0c-6c1b1f2e3d4a",
         "agent_id": "t",
@@ -171,6 +183,7 @@ def _document(certificates: list[dict[str, Any]]) -> dict[str, Any]:
         "certificates": certificates,
         "errors": [],
     }
+    return add_derived(document, NOW)
 
 
 def test_chain_bundle_der_and_the_ca_store_excluded(tmp_path: Path) -> None:
@@ -262,8 +275,11 @@ def test_days_left_counts_down(tmp_path: Path) -> None:
     made = make("x", not_after=NOW + dt.timedelta(days=10, hours=-1))
     _write(tmp_path, "/etc/nginx/x.pem", made.pem())
     (item,) = collect_certificates(_ctx(tmp_path)).data
-    assert item["days_left"] == 9
+    assert item["not_after"] == "2026-12-07T07:00:00Z"
+    assert "days_left" not in item
     assert "days_left" not in vars(describe(made.cert))
+    (built,) = _built(_ctx(tmp_path))["certificates"]
+    assert built["days_left"] == 9  # 9 days and 23 hours: floored
 
 
 @pytest.mark.parametrize(

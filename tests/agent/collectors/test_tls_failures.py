@@ -22,6 +22,7 @@ import pytest
 from agent.collectors.base import CollectContext, CollectSettings
 from agent.collectors.certificates import collect_certificates
 from agent.collectors.tlsprobe import FailureKind, Probe, ProbeFailure, classify, probe
+from rules.derived import add_derived
 from rules.engine import evaluate
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.results import RuleResult, Status
@@ -46,7 +47,9 @@ def _ctx(*endpoints: str, **kw: Any) -> CollectContext:
 
 
 def _document(certificates: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+    """`certificates` (a collector's items) in an envelope, with the ages the document
+    builder derives (collected_at is NOW)."""
+    document = {
         "schema": "canhgac.facts/v1",
         "report_id": "0b7c2f0e-8f0a-4d55-9a0c-6c1b1f2e3d4a",
         "agent_id": "t",
@@ -56,6 +59,7 @@ def _document(certificates: list[dict[str, Any]]) -> dict[str, Any]:
         "certificates": certificates,
         "errors": [],
     }
+    return add_derived(document, NOW)
 
 
 def _certificate_results(facts: dict[str, Any]) -> dict[str, RuleResult]:
