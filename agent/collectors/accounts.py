@@ -18,8 +18,9 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
-    describe_os_error,
-    read_text,
+    list_dir,
+    read_file,
+    read_file_or_issue,
 )
 
 NOLOGIN_SHELLS = frozenset(
@@ -42,20 +43,19 @@ _INCLUDE = re.compile(r"^[#@]include(dir)?\s+(\S+)")
 def collect_accounts(ctx: CollectContext) -> Collected:
     issues: list[Issue] = []
     try:
-        passwd = read_text(ctx.path("/etc/passwd"), 16 * 1024 * 1024)
-    except OSError as e:
-        kind, why = describe_os_error(e)
-        raise CollectorError(kind, f"cannot read /etc/passwd: {why}") from e
-    shadow: dict[str, list[str]] | None
+        passwd = read_file(ctx, "/etc/passwd", 16 * 1024 * 1024)
+    except CollectorError as e:
+        raise CollectorError(e.kind, f"cannot read {e.reason}") from e
+    if passwd is None:
+        raise CollectorError(ErrorKind.FAILED, "cannot read /etc/passwd: No such file or directory")
+    shadow: dict[str, list[str]] | None = None
     try:
-        shadow = parse_colon_file(read_text(ctx.path("/etc/shadow"), 16 * 1024 * 1024))
-    except PermissionError:
-        shadow = None
-        issues.append(
-            Issue(ErrorKind.PERMISSION, "/etc/shadow is not readable: password states unknown")
-        )
-    except FileNotFoundError:
-        shadow = None
+        shadow_text = read_file(ctx, "/etc/shadow", 16 * 1024 * 1024)
+    except CollectorError as e:
+        shadow_text = None
+        issues.append(Issue(e.kind, f"{e.reason}: password states unknown"))
+    if shadow_text is not None:
+        shadow = parse_colon_file(shadow_text)
     users = [_user(fields, shadow) for fields in parse_colon_file(passwd).values()]
     sudo = nopasswd_entries(ctx, issues)
     if len(users) > MAX_USERS:
@@ -134,14 +134,8 @@ def _sudoers_files(ctx: CollectContext, issues: list[Issue]) -> list[tuple[str, 
         if host in seen:
             continue
         seen.add(host)
-        try:
-            text = read_text(ctx.path(host))
-        except FileNotFoundError:
-            continue
-        except OSError as e:
-            issues.append(
-                Issue(ErrorKind.PERMISSION, f"nopasswd_sudo: cannot read {host}: {e.strerror}")
-            )
+        text = read_file_or_issue(ctx, host, issues, "nopasswd_sudo")
+        if text is None:
             continue
         out.append((host, text))
         for line in text.splitlines():
@@ -152,10 +146,7 @@ def _sudoers_files(ctx: CollectContext, issues: list[Issue]) -> list[tuple[str, 
             if not target.startswith("/"):
                 target = str(Path(host).parent / target)
             if match.group(1):  # includedir: files without '.' or trailing '~'
-                try:
-                    names = sorted(p.name for p in ctx.path(target).iterdir())
-                except OSError:
-                    continue
+                names = list_dir(ctx, target, issues, "nopasswd_sudo")
                 pending.extend(
                     f"{target.rstrip('/')}/{n}"
                     for n in names

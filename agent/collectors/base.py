@@ -10,70 +10,54 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from agent.collectors.failures import (
+    CollectorError,
+    ErrorKind,
+    FileDeniedError,
+    FileReadError,
+    Issue,
+)
 from agent.collectors.system import PsutilSystem, System
 from agent.collectors.tlsprobe import TlsProber, probe
-from agent.errors import AgentError, CommandError, CommandNotFound, CommandTimeout
+from agent.errors import CommandError, CommandNotFound, CommandTimeout
 from agent.runner import CommandRunner, SubprocessRunner
-from rules.derived import add_derived
-from rules.facts import Domain
+
+# The failure types live in their own module (the system facade raises them too) and
+# are re-exported here, where every collector finds what it shares.
+__all__ = [
+    "FQDN_TIMEOUT_SECONDS",
+    "MAX_FILE_BYTES",
+    "CollectContext",
+    "CollectSettings",
+    "Collected",
+    "CollectorError",
+    "CollectorFn",
+    "ErrorKind",
+    "FileDeniedError",
+    "FileReadError",
+    "FqdnResolver",
+    "Issue",
+    "clip",
+    "describe_os_error",
+    "host_has",
+    "list_dir",
+    "read_bytes_at",
+    "read_file",
+    "read_file_or_issue",
+    "resolve_fqdn",
+    "rfc3339_utc",
+    "run_tool",
+    "running_commands",
+]
 
 FqdnResolver = Callable[[str], str | None]
 
 # /proc files report a size of 0, so reads are bounded by this instead of stat().
 MAX_FILE_BYTES = 1024 * 1024
 FQDN_TIMEOUT_SECONDS = 2.0
-
-
-class ErrorKind(StrEnum):
-    """Why a collector produced nothing or only part of its domain (schema: collector_error)."""
-
-    FAILED = "failed"
-    TIMEOUT = "timeout"
-    PERMISSION = "permission"
-    UNSUPPORTED = "unsupported"
-    SKIPPED = "skipped"
-
-
-class CollectorError(AgentError):
-    """A collector cannot produce its domain; becomes one `errors` entry of the document."""
-
-    def __init__(self, kind: ErrorKind, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-
-    @property
-    def issue(self) -> Issue:
-        """This error as a partial failure, for a collector that carries on without it."""
-        return Issue(self.kind, self.reason)
-
-
-class FileDeniedError(CollectorError):
-    """A host file exists but may not be read (permissions, SELinux): never "absent"."""
-
-    def __init__(self, path: str, error: OSError) -> None:
-        super().__init__(ErrorKind.PERMISSION, f"{path}: {error.strerror or 'permission denied'}")
-        self.path = path
-
-
-class FileReadError(CollectorError):
-    """A host file exists but reading it failed (an I/O error, a directory, ...)."""
-
-    def __init__(self, path: str, error: OSError) -> None:
-        super().__init__(ErrorKind.FAILED, f"{path}: {error.strerror or error}")
-        self.path = path
-
-
-@dataclass(frozen=True)
-class Issue:
-    """A partial failure: the domain is still reported, with this entry in `errors`."""
-
-    kind: ErrorKind
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -182,6 +166,42 @@ def read_file(ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTE
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+def read_file_or_issue(
+    ctx: CollectContext,
+    absolute: str,
+    issues: list[Issue],
+    label: str | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> str | None:
+    """`read_file` for a collector that carries on without the file: None when it is
+    absent, and also when it is denied or failed, which then appends its issue (naming
+    the path, after `label`, the fact it was read for) to `issues`.
+    """
+    try:
+        return read_file(ctx, absolute, max_bytes)
+    except CollectorError as e:
+        issues.append(Issue(e.kind, f"{label}: {e.reason}" if label else e.reason))
+        return None
+
+
+def list_dir(
+    ctx: CollectContext, absolute: str, issues: list[Issue], label: str | None = None
+) -> list[str]:
+    """The sorted names in host directory `absolute`: empty when it does not exist, and
+    also when it is denied or cannot be listed, which then appends its issue (naming
+    the directory, after `label`) to `issues`, as `read_file_or_issue` does for files.
+    """
+    try:
+        return sorted(entry.name for entry in ctx.path(absolute).iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as e:
+        kind, why = describe_os_error(e)
+        reason = f"{absolute}: {why}"
+        issues.append(Issue(kind, f"{label}: {reason}" if label else reason))
+        return []
+
+
 def describe_os_error(error: OSError) -> tuple[ErrorKind, str]:
     kind = ErrorKind.PERMISSION if isinstance(error, PermissionError) else ErrorKind.FAILED
     return kind, error.strerror or str(error)
@@ -218,21 +238,6 @@ def run_tool(
     return result.stdout
 
 
-DomainValue = TypeVar("DomainValue", dict[str, Any], list[dict[str, Any]])
-
-
-def with_derived_ages(domain: Domain, value: DomainValue, now: datetime) -> DomainValue:
-    """`value` (one domain) with its ages (`days_left`, `pending_days`, ...) filled in.
-
-    Collectors report timestamps; the ages rules compare are computed by
-    rules.derived alone, the formula the collector uses when it re-derives them from
-    stored facts. The document recomputes them as of `collected_at`; filling them here
-    too keeps a collector's output the domain as the document carries it.
-    """
-    add_derived({domain.value: value}, now)
-    return value
-
-
 def clip(value: str, limit: int) -> str:
     """`value` cut to `limit` characters: an oversized field must not void the report."""
     return value if len(value) <= limit else value[:limit]
@@ -264,29 +269,16 @@ def running_commands(ctx: CollectContext) -> set[str]:
         if not entry.name.isdigit():
             continue
         try:
-            names.add((entry / "comm").read_text("utf-8", "replace").strip())
-        except OSError:
-            continue  # the process exited meanwhile
+            comm = read_bytes_at(entry / "comm", f"/proc/{entry.name}/comm", 4096)
+        except CollectorError:
+            # A process that exits between the listing and the read fails with ESRCH;
+            # comm is readable by all, so skipping it hides nothing that still runs.
+            continue
+        if comm is not None:  # None: the process exited meanwhile
+            names.add(comm.decode("utf-8", errors="replace").strip())
     return names
 
 
 def host_has(ctx: CollectContext, *paths: str) -> bool:
     """Whether any of `paths` (host paths) exists under the root."""
     return any(ctx.path(p).exists() for p in paths)
-
-
-def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Not yet migrated callers' reader: raises the raw OSError (prefer `read_file`)."""
-    with path.open("rb") as handle:
-        return handle.read(max_bytes).decode("utf-8", errors="replace")
-
-
-def read_optional(
-    ctx: CollectContext, absolute: str, max_bytes: int = MAX_FILE_BYTES
-) -> str | None:
-    """Not yet migrated callers' reader: None when absent, other OSErrors propagate
-    (prefer `read_file`, which tells denied from failed)."""
-    try:
-        return read_text(ctx.path(absolute), max_bytes)
-    except (FileNotFoundError, NotADirectoryError):
-        return None

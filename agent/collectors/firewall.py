@@ -20,7 +20,8 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     host_has,
-    read_optional,
+    read_file,
+    read_file_or_issue,
     run_tool,
 )
 
@@ -35,7 +36,7 @@ def collect_firewall(ctx: CollectContext) -> Collected:
     for name, probe in (
         ("nftables", _nftables),
         ("iptables", _iptables),
-        ("ufw", _ufw),
+        ("ufw", lambda c: _ufw(c, issues)),
         ("firewalld", _firewalld),
     ):
         try:
@@ -117,21 +118,27 @@ def _iptables(ctx: CollectContext) -> dict[str, Any] | None:
     return parse_iptables_save(run_tool(ctx, ["iptables-save"], TIMEOUT))
 
 
-def _ufw(ctx: CollectContext) -> dict[str, Any] | None:
-    conf = read_optional(ctx, "/etc/ufw/ufw.conf")
+def _ufw(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any] | None:
+    """ufw's own files: whether it is enabled, its default input policy, its rules.
+
+    ufw.conf is readable by all; a denied one raises (ufw is then not reported, with a
+    `permission` entry). The rules files are root's only: without them the rule count
+    is null and the denial an entry, never a silent "no rules".
+    """
+    conf = read_file(ctx, "/etc/ufw/ufw.conf")
     if conf is None:
         return None
     enabled = re.search(r"^\s*ENABLED\s*=\s*\"?yes", conf, re.MULTILINE | re.IGNORECASE) is not None
-    defaults = read_optional(ctx, "/etc/default/ufw") or ""
+    defaults = read_file_or_issue(ctx, "/etc/default/ufw", issues, "ufw") or ""
     match = re.search(r'^\s*DEFAULT_INPUT_POLICY\s*=\s*"?(\w+)', defaults, re.MULTILINE)
-    try:
-        user_rules = read_optional(ctx, "/etc/ufw/user.rules") or ""
-        user6 = read_optional(ctx, "/etc/ufw/user6.rules") or ""
-        count: int | None = sum(
-            1 for line in (user_rules + user6).splitlines() if line.startswith("-A ufw-user-input")
-        )
-    except PermissionError:
-        count = None
+    texts: list[str] = []
+    count: int | None = None
+    before = len(issues)
+    for name in ("/etc/ufw/user.rules", "/etc/ufw/user6.rules"):
+        texts.append(read_file_or_issue(ctx, name, issues, "ufw") or "")
+    if len(issues) == before:  # both read (or absent: no rules added yet)
+        lines = "\n".join(texts).splitlines()
+        count = sum(1 for line in lines if line.startswith("-A ufw-user-input"))
     return {
         "active": enabled,
         "default_input_policy": _POLICY.get(match.group(1).lower()) if match else None,

@@ -19,8 +19,9 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
-    describe_os_error,
-    read_text,
+    read_bytes_at,
+    read_file,
+    read_file_or_issue,
     rfc3339_utc,
 )
 from agent.collectors.inventory import inventory
@@ -41,10 +42,12 @@ def read_machine_id(root: Path) -> str:
     """The machine id (32 lowercase hex digits) of the host under `root`."""
     path = root / MACHINE_ID_PATH.lstrip("/")
     try:
-        value = read_text(path, 4096).strip().lower()
-    except OSError as e:
-        kind, why = describe_os_error(e)
-        raise CollectorError(kind, f"cannot read {path}: {why}") from e
+        data = read_bytes_at(path, str(path), 4096)
+    except CollectorError as e:
+        raise CollectorError(e.kind, f"cannot read {e.reason}") from e
+    if data is None:
+        raise CollectorError(ErrorKind.FAILED, f"cannot read {path}: No such file or directory")
+    value = data.decode("utf-8", errors="replace").strip().lower()
     # "uninitialized" (first boot) and all zeros are placeholders, not identities.
     if not _MACHINE_ID.fullmatch(value) or not value.strip("0"):
         raise CollectorError(ErrorKind.FAILED, f"{path} does not hold a valid machine id")
@@ -54,7 +57,7 @@ def read_machine_id(root: Path) -> str:
 def collect_host(ctx: CollectContext) -> Collected:
     issues: list[Issue] = []
     uname = ctx.system.uname()
-    hostname = _first_line(ctx, "/proc/sys/kernel/hostname") or uname.node or "localhost"
+    hostname = _kernel_value(ctx, "hostname", issues) or uname.node or "localhost"
     try:
         fqdn = ctx.fqdn_resolver(hostname)
     except Exception as e:  # noqa: BLE001 - a broken resolver must not cost the host domain
@@ -72,15 +75,14 @@ def collect_host(ctx: CollectContext) -> Collected:
         "machine_id": machine_id,
         "os": _os(ctx, issues),
         "kernel": {
-            "name": clip(_first_line(ctx, "/proc/sys/kernel/ostype") or uname.system, 64),
-            "release": clip(_first_line(ctx, "/proc/sys/kernel/osrelease") or uname.release, 256),
-            "version": clip(_first_line(ctx, "/proc/sys/kernel/version") or uname.version, 1024)
-            or None,
+            "name": clip(_kernel_value(ctx, "ostype", issues) or uname.system, 64),
+            "release": clip(_kernel_value(ctx, "osrelease", issues) or uname.release, 256),
+            "version": clip(_kernel_value(ctx, "version", issues) or uname.version, 1024) or None,
         },
         "architecture": clip(uname.machine or "unknown", 64),
-        "boot_time": _boot_time(ctx),
-        "cpu": _cpu(ctx),
-        "memory": _memory(ctx),
+        "boot_time": _boot_time(ctx, issues),
+        "cpu": _cpu(ctx, issues),
+        "memory": _memory(ctx, issues),
     }
     data.update(inventory(ctx, issues))
     try:
@@ -90,11 +92,12 @@ def collect_host(ctx: CollectContext) -> Collected:
     return Collected(data, tuple(issues))
 
 
-def _first_line(ctx: CollectContext, absolute: str) -> str | None:
-    try:
-        text = read_text(ctx.path(absolute), 64 * 1024)
-    except OSError:
-        return None
+def _kernel_value(ctx: CollectContext, name: str, issues: list[Issue]) -> str | None:
+    """The first line of /proc/sys/kernel/`name`; None when absent or unreadable (the
+    caller falls back to uname), an unreadable one also an entry in `issues`."""
+    absolute = f"/proc/sys/kernel/{name}"
+    label = "hostname" if name == "hostname" else "kernel"
+    text = read_file_or_issue(ctx, absolute, issues, label, 64 * 1024) or ""
     line = text.split("\n", 1)[0].strip()
     return line or None
 
@@ -103,14 +106,13 @@ def _os(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     values: dict[str, str] | None = None
     for candidate in OS_RELEASE_PATHS:
         try:
-            values = parse_os_release(read_text(ctx.path(candidate)))
-        except FileNotFoundError:
+            text = read_file(ctx, candidate)
+        except CollectorError as e:
+            issues.append(Issue(e.kind, f"os: cannot read {e.reason}"))
             continue
-        except OSError as e:
-            kind, why = describe_os_error(e)
-            issues.append(Issue(kind, f"os: cannot read {ctx.path(candidate)}: {why}"))
-            continue
-        break
+        if text is not None:
+            values = parse_os_release(text)
+            break
     if values is None:
         issues.append(Issue(ErrorKind.FAILED, "os: no os-release file found"))
         values = {}
@@ -132,13 +134,15 @@ def _optional(value: str | None, limit: int) -> str | None:
     return clip(value, limit) if value else None
 
 
-def _boot_time(ctx: CollectContext) -> str | None:
-    try:
-        for line in read_text(ctx.path("/proc/stat")).splitlines():
-            if line.startswith("btime "):
+def _boot_time(ctx: CollectContext, issues: list[Issue]) -> str | None:
+    """`btime` of /proc/stat (the timestamp `uptime_seconds` is derived from), else psutil's."""
+    text = read_file_or_issue(ctx, "/proc/stat", issues, "boot_time") or ""
+    for line in text.splitlines():
+        if line.startswith("btime "):
+            try:
                 return rfc3339_utc(float(line.split()[1]))
-    except (OSError, ValueError, IndexError):
-        pass  # fall back to psutil below
+            except (ValueError, IndexError):
+                break  # malformed: psutil below reads the same value its own way
     try:
         booted = ctx.system.boot_time()
     except Exception:  # noqa: BLE001 - an unknown boot time is reported as null
@@ -146,11 +150,8 @@ def _boot_time(ctx: CollectContext) -> str | None:
     return rfc3339_utc(booted) if booted else None
 
 
-def _cpu(ctx: CollectContext) -> dict[str, Any]:
-    try:
-        text = read_text(ctx.path("/proc/cpuinfo"), MAX_CPUINFO_BYTES)
-    except OSError:
-        text = ""
+def _cpu(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
+    text = read_file_or_issue(ctx, "/proc/cpuinfo", issues, "cpu", MAX_CPUINFO_BYTES) or ""
     blocks = [_fields(block) for block in text.split("\n\n") if block.strip()]
     processors = [b for b in blocks if "processor" in b]
     logical: int | None = len(processors) or None
@@ -184,19 +185,20 @@ def _safe_count(ctx: CollectContext, *, logical: bool) -> int | None:
         return None
 
 
-def _memory(ctx: CollectContext) -> dict[str, Any]:
+def _memory(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     total: int | None = None
     swap: int | None = None
+    text = read_file_or_issue(ctx, "/proc/meminfo", issues, "memory") or ""
     try:
-        for line in read_text(ctx.path("/proc/meminfo")).splitlines():
+        for line in text.splitlines():
             key, _, rest = line.partition(":")
             # /proc/meminfo says "kB" but means KiB.
             if key == "MemTotal":
                 total = int(rest.split()[0]) * 1024
             elif key == "SwapTotal":
                 swap = int(rest.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
-        total = swap = None
+    except (ValueError, IndexError):
+        total = swap = None  # malformed: psutil below
     if total is None:
         try:
             total, swap = ctx.system.memory()

@@ -1,4 +1,6 @@
-"""Host inventory beyond identity: virtualization, uptime, timezone, filesystems, disks.
+"""Host inventory beyond identity: virtualization, timezone, filesystems, disks.
+
+(Uptime is not read here: rules.derived computes `uptime_seconds` from `boot_time`.)
 
 Mounts come from `/proc/self/mounts` and disks from `/sys/block` under `ctx.root`; the
 space figures need statvfs(2) on the live mount point, which goes through the system
@@ -15,8 +17,9 @@ from agent.collectors.base import (
     CollectorError,
     Issue,
     clip,
-    describe_os_error,
-    read_optional,
+    list_dir,
+    read_file,
+    read_file_or_issue,
     run_tool,
 )
 
@@ -58,10 +61,9 @@ MAX_DISKS = 512
 def inventory(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     return {
         "virtualization": _virtualization(ctx, issues),
-        "uptime_seconds": _uptime(ctx),
-        "timezone": timezone_of(ctx),
+        "timezone": timezone_of(ctx, issues),
         "filesystems": _filesystems(ctx, issues),
-        "disks": _disks(ctx),
+        "disks": _disks(ctx, issues),
     }
 
 
@@ -75,27 +77,18 @@ def _virtualization(ctx: CollectContext, issues: list[Issue]) -> str | None:
     return clip(out, 64) or None
 
 
-def _uptime(ctx: CollectContext) -> int | None:
-    try:
-        text = read_optional(ctx, "/proc/uptime")
-        return int(float(text.split()[0])) if text else None
-    except (OSError, ValueError, IndexError):
-        return None
+def timezone_of(ctx: CollectContext, issues: list[Issue]) -> str | None:
+    """The IANA zone: the /etc/localtime symlink target, else /etc/timezone (Debian).
 
-
-def timezone_of(ctx: CollectContext) -> str | None:
-    """The IANA zone: the /etc/localtime symlink target, else /etc/timezone (Debian)."""
+    An unreadable /etc/timezone is null with an entry in `issues`, not "no zone set".
+    """
     try:
         target = os.readlink(ctx.path("/etc/localtime"))
     except OSError:
-        target = ""
+        target = ""  # not a symlink (a copied zone file) or absent: /etc/timezone says
     if "zoneinfo/" in target:
         return clip(target.split("zoneinfo/", 1)[1], 64)
-    try:
-        text = read_optional(ctx, "/etc/timezone")
-    except OSError:
-        text = None
-    zone = (text or "").strip()
+    zone = (read_file_or_issue(ctx, "/etc/timezone", issues, "timezone") or "").strip()
     return clip(zone, 64) if zone else None
 
 
@@ -108,10 +101,9 @@ def _unescape(field: str) -> str:
 
 def _filesystems(ctx: CollectContext, issues: list[Issue]) -> list[dict[str, Any]]:
     try:
-        text = read_optional(ctx, "/proc/self/mounts") or read_optional(ctx, "/proc/mounts")
-    except OSError as e:
-        kind, why = describe_os_error(e)
-        issues.append(Issue(kind, f"filesystems: {why}"))
+        text = read_file(ctx, "/proc/self/mounts") or read_file(ctx, "/proc/mounts")
+    except CollectorError as e:
+        issues.append(Issue(e.kind, f"filesystems: {e.reason}"))
         return []
     result: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -143,27 +135,20 @@ def _filesystems(ctx: CollectContext, issues: list[Issue]) -> list[dict[str, Any
     return result[:MAX_FILESYSTEMS]
 
 
-def _sys_value(ctx: CollectContext, absolute: str) -> str | None:
-    try:
-        text = read_optional(ctx, absolute, 4096)
-    except OSError:
-        return None
-    value = (text or "").strip()
+def _sys_value(ctx: CollectContext, absolute: str, issues: list[Issue]) -> str | None:
+    value = (read_file_or_issue(ctx, absolute, issues, "disks", 4096) or "").strip()
     return value or None
 
 
-def _disks(ctx: CollectContext) -> list[dict[str, Any]]:
-    try:
-        names = sorted(p.name for p in ctx.path("/sys/block").iterdir())
-    except OSError:
-        return []
+def _disks(ctx: CollectContext, issues: list[Issue]) -> list[dict[str, Any]]:
+    names = list_dir(ctx, "/sys/block", issues, "disks")
     disks = []
     for name in names:
         if name.startswith(("loop", "ram", "zram")):
             continue
-        sectors = _sys_value(ctx, f"/sys/block/{name}/size")
-        rotational = _sys_value(ctx, f"/sys/block/{name}/queue/rotational")
-        model = _sys_value(ctx, f"/sys/block/{name}/device/model")
+        sectors = _sys_value(ctx, f"/sys/block/{name}/size", issues)
+        rotational = _sys_value(ctx, f"/sys/block/{name}/queue/rotational", issues)
+        model = _sys_value(ctx, f"/sys/block/{name}/device/model", issues)
         disks.append(
             {
                 "name": clip(name, 64),

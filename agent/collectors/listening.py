@@ -12,7 +12,15 @@ import ipaddress
 import socket
 from typing import Any, Literal
 
-from agent.collectors.base import CollectContext, Collected, ErrorKind, Issue, clip, read_text
+from agent.collectors.base import (
+    CollectContext,
+    Collected,
+    CollectorError,
+    ErrorKind,
+    Issue,
+    clip,
+    read_file,
+)
 from agent.collectors.system import InetSocket, ProcessOwner
 
 Exposure = Literal["loopback", "all", "specific"]
@@ -66,8 +74,12 @@ def systemd_unit(ctx: CollectContext, pid: int) -> str | None:
     sessions ("session-3.scope" under user.slice) are reported as such.
     """
     try:
-        text = read_text(ctx.path(f"/proc/{pid}/cgroup"), 64 * 1024)
-    except OSError:
+        text = read_file(ctx, f"/proc/{pid}/cgroup", 64 * 1024)
+    except CollectorError:
+        # cgroup is readable by all; a failure means the process exited (ESRCH) after
+        # the socket table was read, and its socket is still reported, without a unit.
+        return None
+    if text is None:
         return None
     for line in text.splitlines():
         _, controllers, path = [*line.split(":", 2), "", ""][:3]

@@ -15,8 +15,10 @@ from typing import Any
 from agent.collectors.base import (
     CollectContext,
     Collected,
+    Issue,
     host_has,
-    read_optional,
+    list_dir,
+    read_file_or_issue,
     running_commands,
 )
 
@@ -65,9 +67,13 @@ _SPAN_UNITS = {
 
 
 def collect_logging(ctx: CollectContext) -> Collected:
-    return Collected(
-        {"journald": _journald(ctx), "syslog": _syslog(ctx), "rotation": _rotation(ctx)}
-    )
+    issues: list[Issue] = []
+    data = {
+        "journald": _journald(ctx, issues),
+        "syslog": _syslog(ctx),
+        "rotation": _rotation(ctx, issues),
+    }
+    return Collected(data, tuple(issues))
 
 
 def time_span_seconds(value: str) -> int | None:
@@ -87,23 +93,16 @@ def time_span_seconds(value: str) -> int | None:
     return int(total)
 
 
-def _journald(ctx: CollectContext) -> dict[str, Any]:
+def _journald(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     files = list(JOURNALD_FILES)
     for directory in JOURNALD_DIRS:
-        try:
-            files += sorted(
-                f"{directory}/{p.name}"
-                for p in ctx.path(directory).iterdir()
-                if p.name.endswith(".conf")
-            )
-        except OSError:
-            continue
+        names = list_dir(ctx, directory, issues, "journald")
+        files += [f"{directory}/{name}" for name in names if name.endswith(".conf")]
     values: dict[str, str] = {}
     for name in files:
-        try:
-            text = read_optional(ctx, name) or ""
-        except OSError:
-            continue
+        # A file that cannot be read still leaves the others' settings: the result is
+        # reported, with the unread file as an entry (its settings may be missing).
+        text = read_file_or_issue(ctx, name, issues, "journald") or ""
         section = None
         for raw in text.splitlines():
             line = raw.strip()
@@ -177,23 +176,13 @@ def parse_logrotate(text: str) -> tuple[dict[str, str], dict[str, dict[str, str]
     return global_values, stanzas
 
 
-def _rotation(ctx: CollectContext) -> dict[str, Any]:
-    try:
-        main = read_optional(ctx, "/etc/logrotate.conf") or ""
-    except OSError:
-        main = ""
+def _rotation(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
+    main = read_file_or_issue(ctx, "/etc/logrotate.conf", issues, "rotation") or ""
     global_values, stanzas = parse_logrotate(main)
     for directory in ("/etc/logrotate.d",):
-        try:
-            names = sorted(p.name for p in ctx.path(directory).iterdir())
-        except OSError:
-            continue
-        for name in names:
-            try:
-                _, more = parse_logrotate(read_optional(ctx, f"{directory}/{name}") or "")
-            except OSError:
-                continue
-            stanzas.update(more)
+        for name in list_dir(ctx, directory, issues, "rotation"):
+            text = read_file_or_issue(ctx, f"{directory}/{name}", issues, "rotation")
+            stanzas.update(parse_logrotate(text or "")[1])
     for log in MAIN_LOGS:
         if log in stanzas:
             merged = {**global_values, **stanzas[log]}

@@ -28,7 +28,8 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
-    read_text,
+    list_dir,
+    read_file,
     run_tool,
 )
 
@@ -80,11 +81,10 @@ def collect_ssh(ctx: CollectContext) -> Collected:
             issues.append(Issue(kind, f"sshd -T failed ({e.reason}); read {CONFIG} instead"))
     try:
         values = parse_config(ctx, issues)
-    except OSError as e:
-        raise CollectorError(
-            ErrorKind.PERMISSION if isinstance(e, PermissionError) else ErrorKind.FAILED,
-            f"cannot read {CONFIG}: {e.strerror}",
-        ) from e
+    except CollectorError as e:
+        # Without the main file there is no configuration to report (a denied one is
+        # kind permission, naming it).
+        raise CollectorError(e.kind, f"cannot read {e.reason}") from e
     return Collected(_facts("sshd_config", values), tuple(issues))
 
 
@@ -131,7 +131,10 @@ class _ConfigReader:
             return
         self.files_left -= 1
         in_match = False
-        for raw in read_text(self.ctx.path(path)).splitlines():
+        text = read_file(self.ctx, path)
+        if text is None:
+            raise CollectorError(ErrorKind.FAILED, f"{path}: no such file")
+        for raw in text.splitlines():
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
@@ -153,22 +156,19 @@ class _ConfigReader:
             self.issues.append(Issue(ErrorKind.FAILED, f"{stack[-1]}: Include nested too deeply"))
             return
         for pattern in patterns.split():
-            for included in _expand(self.ctx, pattern):
+            for included in _expand(self.ctx, pattern, self.issues):
                 try:
                     self.read(included, stack)
-                except OSError as e:
-                    self.issues.append(Issue(ErrorKind.FAILED, f"{included}: {e.strerror}"))
+                except CollectorError as e:
+                    self.issues.append(e.issue)
 
 
-def _expand(ctx: CollectContext, pattern: str) -> list[str]:
+def _expand(ctx: CollectContext, pattern: str, issues: list[Issue]) -> list[str]:
     absolute = pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"
     directory, _, name = absolute.rpartition("/")
     if not any(c in name for c in "*?["):
         return [absolute]
-    try:
-        names = sorted(p.name for p in ctx.path(directory or "/").iterdir())
-    except OSError:
-        return []
+    names = list_dir(ctx, directory or "/", issues, "Include")
     return [f"{directory}/{n}" for n in names if fnmatch.fnmatchcase(n, name)]
 
 

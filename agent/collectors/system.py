@@ -2,8 +2,8 @@
 
 Collectors see plain dataclasses instead of psutil's types, so unit tests build the
 inputs directly and the conversions (prefix lengths, exposure, deduplication) stay in
-the collectors, where they are tested. psutil is imported lazily: `check --facts` and
-the rule tooling never need it.
+the collectors, where they are tested. psutil is a dependency of the agent extra, so it
+is imported here like any other; the rule tooling never imports the collectors.
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+import psutil
+
+from agent.collectors.failures import CollectorError, ErrorKind
 
 AddressKind = Literal["ipv4", "ipv6", "link", "other"]
 
@@ -100,23 +104,15 @@ class PsutilSystem:
         return os.geteuid() == 0
 
     def boot_time(self) -> float | None:
-        import psutil
-
         return float(psutil.boot_time())
 
     def cpu_count(self, *, logical: bool) -> int | None:
-        import psutil
-
         return psutil.cpu_count(logical=logical)
 
     def memory(self) -> tuple[int, int | None]:
-        import psutil
-
         return int(psutil.virtual_memory().total), int(psutil.swap_memory().total)
 
     def interfaces(self) -> list[Nic]:
-        import psutil
-
         stats = psutil.net_if_stats()
         nics = []
         for name, addrs in psutil.net_if_addrs().items():
@@ -136,10 +132,6 @@ class PsutilSystem:
         return nics
 
     def inet_sockets(self) -> list[InetSocket]:
-        import psutil
-
-        from agent.collectors.base import CollectorError, ErrorKind
-
         try:
             rows = psutil.net_connections(kind="inet")
         except psutil.AccessDenied as e:
@@ -161,8 +153,6 @@ class PsutilSystem:
         ]
 
     def process_owner(self, pid: int) -> ProcessOwner:
-        import psutil
-
         try:
             process = psutil.Process(pid)
         except psutil.Error:
@@ -185,8 +175,6 @@ class PsutilSystem:
 
 
 def _attempt(getter: Callable[[], str]) -> str | None:
-    import psutil
-
     try:
         value = getter()
     except psutil.Error:

@@ -74,6 +74,6 @@ def collect_time(ctx: CollectContext) -> Collected:
         "synchronized": _bool(values.get("NTPSynchronized")),
         "ntp_service": service,
         "ntp_active": active,
-        "timezone": values.get("Timezone") or timezone_of(ctx),
+        "timezone": values.get("Timezone") or timezone_of(ctx, issues),
     }
     return Collected(data, tuple(issues))

@@ -2,9 +2,11 @@
 
 The package platform reports what its tools know (pending upgrades, held packages,
 index age, last upgrade, automatic updates, reboot flags); this module adds what is
-common to every Linux host: ages in days (computed by rules.derived), when
-each pending update was first seen (from the agent's state, via `ctx.first_seen`), and
-the running kernel against the newest installed one (`/lib/modules`).
+common to every Linux host: when each pending update was first seen (from the agent's
+state, via `ctx.first_seen`), and the running kernel against the newest installed one
+(`/lib/modules`). The ages in days (`index_age_days`, `last_upgrade_days`,
+`pending_days`) are not computed here: rules.derived adds them to the document from
+these timestamps, the one formula the collector also applies to stored facts.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
+    list_dir,
+    read_file_or_issue,
     rfc3339_utc,
-    with_derived_ages,
 )
 from agent.collectors.platforms import platform_for
-from rules.facts import Domain
 
 MAX_PENDING = 20000
 _TOKEN = re.compile(r"\d+|[A-Za-z]+")
@@ -40,16 +42,13 @@ def collect_updates(ctx: CollectContext) -> Collected:
         if first_seen is None or first_seen > now:
             first_seen = now
         item["first_seen_at"] = rfc3339_utc(first_seen)
-        item["pending_days"] = None  # rules.derived computes it from first_seen_at
     if len(pending) > MAX_PENDING:
         issues.append(Issue(ErrorKind.FAILED, f"{len(pending)} pending updates; list truncated"))
     data["pending"] = sorted(pending, key=lambda p: (p["name"], p["architecture"]))[:MAX_PENDING]
     data["pending_count"] = len(pending)
     data["security_count"] = sum(1 for p in pending if p["security"])
-    # Ages come from rules.derived (below), the collector's own formula for stored facts.
-    data["index_age_days"] = data["last_upgrade_days"] = None
-    running = _running_kernel(ctx)
-    newest = newest_kernel(_installed_kernels(ctx))
+    running = _running_kernel(ctx, issues)
+    newest = newest_kernel(_installed_kernels(ctx, issues))
     data["running_kernel"] = running
     data["newest_installed_kernel"] = newest
     data["kernel_update_pending"] = (
@@ -58,13 +57,11 @@ def collect_updates(ctx: CollectContext) -> Collected:
     ordered = [
         "manager",
         "index_refreshed_at",
-        "index_age_days",
         "pending",
         "pending_count",
         "security_count",
         "held",
         "last_upgrade_at",
-        "last_upgrade_days",
         "automatic_security_updates",
         "reboot_required",
         "reboot_required_packages",
@@ -72,10 +69,7 @@ def collect_updates(ctx: CollectContext) -> Collected:
         "newest_installed_kernel",
         "kernel_update_pending",
     ]
-    return Collected(
-        with_derived_ages(Domain.UPDATES, {key: data[key] for key in ordered}, now),
-        tuple(issues),
-    )
+    return Collected({key: data[key] for key in ordered}, tuple(issues))
 
 
 def _parse(value: str) -> datetime | None:
@@ -85,28 +79,23 @@ def _parse(value: str) -> datetime | None:
         return None
 
 
-def _running_kernel(ctx: CollectContext) -> str:
-    try:
-        text = ctx.path("/proc/sys/kernel/osrelease").read_text().strip()
-    except OSError:
-        text = ""
-    return clip(text or ctx.system.uname().release, 256)
+def _running_kernel(ctx: CollectContext, issues: list[Issue]) -> str:
+    text = read_file_or_issue(ctx, "/proc/sys/kernel/osrelease", issues, "running_kernel")
+    return clip((text or "").strip() or ctx.system.uname().release, 256)
 
 
-def _installed_kernels(ctx: CollectContext) -> list[str]:
+def _installed_kernels(ctx: CollectContext, issues: list[Issue]) -> list[str]:
     """Kernel releases with modules installed: `/lib/modules/<release>` (both families)."""
     names: list[str] = []
     for directory in ("/lib/modules", "/usr/lib/modules"):
-        try:
-            names.extend(
-                p.name
-                for p in ctx.path(directory).iterdir()
-                if (p / "modules.dep").exists()
-                or (p / "vmlinuz").exists()
-                or (p / "kernel").is_dir()
-            )
-        except OSError:
-            continue
+        for name in list_dir(ctx, directory, issues, "newest_installed_kernel"):
+            release = ctx.path(f"{directory}/{name}")
+            if (
+                (release / "modules.dep").exists()
+                or (release / "vmlinuz").exists()
+                or (release / "kernel").is_dir()
+            ):
+                names.append(name)
     return sorted(set(names))
 
 

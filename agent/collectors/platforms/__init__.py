@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from agent.collectors.base import CollectContext, CollectorError, ErrorKind, Issue, read_text
+from agent.collectors.base import CollectContext, CollectorError, ErrorKind, Issue, read_file
 from agent.collectors.osrelease import family_of, id_like, parse_os_release
+from agent.collectors.platforms.debian import DebianPlatform
+from agent.collectors.platforms.rhel import RhelPlatform
 
 
 class PackagePlatform(Protocol):
@@ -33,16 +35,23 @@ class PackagePlatform(Protocol):
 
 def platform_for(ctx: CollectContext) -> PackagePlatform:
     """The platform of the host under `ctx.root`, from its os-release family."""
-    from agent.collectors.platforms.debian import DebianPlatform
-    from agent.collectors.platforms.rhel import RhelPlatform
-
-    values: dict[str, str] = {}
+    values: dict[str, str] | None = None
+    unread: CollectorError | None = None
     for candidate in ("/etc/os-release", "/usr/lib/os-release"):
         try:
-            values = parse_os_release(read_text(ctx.path(candidate)))
-            break
-        except OSError:
+            text = read_file(ctx, candidate)
+        except CollectorError as e:
+            # Denied or failed: the other file may still say; if neither does, this
+            # error (kind permission when denied) is why, not "unsupported linux".
+            unread = unread or e
             continue
+        if text is not None:
+            values = parse_os_release(text)
+            break
+    if values is None:
+        if unread is not None:
+            raise unread
+        values = {}
     family = family_of(values.get("ID", "linux"), id_like(values))
     if family == "debian":
         return DebianPlatform()

@@ -15,10 +15,11 @@ from typing import Any
 from agent.collectors.base import (
     CollectContext,
     CollectorError,
-    ErrorKind,
     Issue,
     clip,
-    read_optional,
+    describe_os_error,
+    read_file,
+    read_file_or_issue,
     rfc3339_utc,
     run_tool,
 )
@@ -70,12 +71,12 @@ class DebianPlatform:
         held = sorted(row["name"] for row in rows if row["_want"] == "h")
         return {
             "manager": "apt",
-            "index_refreshed_at": _lists_refreshed_at(ctx),
+            "index_refreshed_at": _lists_refreshed_at(ctx, issues),
             "pending": parse_apt_upgradable(run_tool(ctx, APT_LIST, APT_TIMEOUT)),
             "held": held,
             "last_upgrade_at": _last_upgrade(ctx, issues),
             "automatic_security_updates": _unattended(ctx, installed, issues),
-            **_reboot_required(ctx),
+            **_reboot_required(ctx, issues),
         }
 
 
@@ -133,15 +134,17 @@ def parse_apt_upgradable(text: str) -> list[dict[str, Any]]:
     return pending
 
 
-def _lists_refreshed_at(ctx: CollectContext) -> str | None:
+def _lists_refreshed_at(ctx: CollectContext, issues: list[Issue]) -> str | None:
     """When `apt-get update` last refreshed the lists, as well as the disk can tell.
 
     apt gives downloaded lists the server's modification time, and leaves an unchanged
     list alone, so the newest Release file can be older than the last update; apt's
     daily job stamps `update-success-stamp` and a changed list renames into the
-    directory: the newest of the three is taken.
+    directory: the newest of the three is taken. No lists is null; lists that cannot be
+    read are null too, with an entry saying why.
     """
-    directory = ctx.path("/var/lib/apt/lists")
+    lists = "/var/lib/apt/lists"
+    directory = ctx.path(lists)
     newest = 0.0
     try:
         for entry in directory.iterdir():
@@ -149,13 +152,20 @@ def _lists_refreshed_at(ctx: CollectContext) -> str | None:
                 newest = max(newest, entry.stat().st_mtime)
         if newest:
             newest = max(newest, directory.stat().st_mtime)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        kind, why = describe_os_error(e)
+        issues.append(Issue(kind, f"index_refreshed_at: {lists}: {why}"))
+        return None
+    stamp_path = "/var/lib/apt/periodic/update-success-stamp"
     try:
-        stamp = ctx.path("/var/lib/apt/periodic/update-success-stamp").stat().st_mtime
-        newest = max(newest, stamp)
-    except OSError:
+        newest = max(newest, ctx.path(stamp_path).stat().st_mtime)
+    except (FileNotFoundError, NotADirectoryError):
         pass  # apt's daily job is not in use
+    except OSError as e:
+        kind, why = describe_os_error(e)
+        issues.append(Issue(kind, f"index_refreshed_at: {stamp_path}: {why}"))
     return rfc3339_utc(newest) if newest else None
 
 
@@ -163,9 +173,10 @@ def _last_upgrade(ctx: CollectContext, issues: list[Issue]) -> str | None:
     """The newest `upgrade` line of dpkg's log (its times are the host's local time)."""
     for name in ("/var/log/dpkg.log", "/var/log/dpkg.log.1"):
         try:
-            text = read_optional(ctx, name, 64 * 1024 * 1024)
-        except OSError as e:
-            issues.append(Issue(ErrorKind.PERMISSION, f"last_upgrade_at: cannot read {name}: {e}"))
+            text = read_file(ctx, name, 64 * 1024 * 1024)
+        except CollectorError as e:
+            # Not the rotated log instead: its upgrades are older than the unread ones.
+            issues.append(Issue(e.kind, f"last_upgrade_at: {e.reason}"))
             return None
         if not text:
             continue
@@ -189,19 +200,18 @@ def _unattended(ctx: CollectContext, installed: set[str], issues: list[Issue]) -
     return {"enabled": enabled, "mechanism": "unattended-upgrades"}
 
 
-def _reboot_required(ctx: CollectContext) -> dict[str, Any]:
+def _reboot_required(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     """/run/reboot-required is written by packages (kernel, libc) that need a reboot."""
     flag = ctx.path("/run/reboot-required")
     try:
         required: bool | None = flag.exists() or ctx.path("/var/run/reboot-required").exists()
-    except OSError:
+    except OSError as e:
+        kind, why = describe_os_error(e)
+        issues.append(Issue(kind, f"reboot_required: /run/reboot-required: {why}"))
         required = None
     pkgs_text = None
     for name in ("/run/reboot-required.pkgs", "/var/run/reboot-required.pkgs"):
-        try:
-            pkgs_text = read_optional(ctx, name)
-        except OSError:
-            pkgs_text = None
+        pkgs_text = read_file_or_issue(ctx, name, issues, "reboot_required_packages")
         if pkgs_text:
             break
     packages = sorted({line.strip() for line in (pkgs_text or "").splitlines() if line.strip()})

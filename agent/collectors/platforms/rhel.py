@@ -18,7 +18,9 @@ from agent.collectors.base import (
     ErrorKind,
     Issue,
     clip,
-    read_optional,
+    describe_os_error,
+    read_file,
+    read_file_or_issue,
     rfc3339_utc,
     run_tool,
 )
@@ -59,11 +61,11 @@ class RhelPlatform:
         pending = parse_check_update(listing, installed, parse_security_names(advisories))
         return {
             "manager": tool,
-            "index_refreshed_at": _cache_refreshed_at(ctx, tool),
+            "index_refreshed_at": _cache_refreshed_at(ctx, tool, issues),
             "pending": pending,
-            "held": _versionlocks(ctx),
+            "held": _versionlocks(ctx, issues),
             "last_upgrade_at": _last_upgrade(ctx, tool, issues),
-            "automatic_security_updates": _automatic(ctx, tool),
+            "automatic_security_updates": _automatic(ctx, tool, issues),
             **_needs_restarting(ctx, issues),
         }
 
@@ -157,7 +159,7 @@ def parse_check_update(
     return pending
 
 
-def _cache_refreshed_at(ctx: CollectContext, tool: str) -> str | None:
+def _cache_refreshed_at(ctx: CollectContext, tool: str, issues: list[Issue]) -> str | None:
     """The newest repomd.xml in the cache: when the metadata was last downloaded."""
     cache = ctx.path(f"/var/cache/{tool}")
     patterns = ("*/repodata/repomd.xml", "*/*/*/repodata/repomd.xml")
@@ -166,18 +168,19 @@ def _cache_refreshed_at(ctx: CollectContext, tool: str) -> str | None:
         for pattern in patterns:
             for path in cache.glob(pattern):
                 newest = max(newest, path.stat().st_mtime)
-    except OSError:
+    except FileNotFoundError:
+        return None  # removed between the glob and the stat: dnf is cleaning its cache
+    except OSError as e:
+        kind, why = describe_os_error(e)
+        issues.append(Issue(kind, f"index_refreshed_at: /var/cache/{tool}: {why}"))
         return None
     return rfc3339_utc(newest) if newest else None
 
 
-def _versionlocks(ctx: CollectContext) -> list[str]:
+def _versionlocks(ctx: CollectContext, issues: list[Issue]) -> list[str]:
     locks = []
     for name in ("/etc/dnf/plugins/versionlock.list", "/etc/yum/pluginconf.d/versionlock.list"):
-        try:
-            text = read_optional(ctx, name) or ""
-        except OSError:
-            continue
+        text = read_file_or_issue(ctx, name, issues, "held") or ""
         for line in text.splitlines():
             entry = line.strip()
             if entry and not entry.startswith("#"):
@@ -204,7 +207,7 @@ def _last_upgrade(ctx: CollectContext, tool: str, issues: list[Issue]) -> str | 
     return rfc3339_utc(datetime.strptime(max(stamps), "%Y-%m-%d %H:%M").astimezone())
 
 
-def _automatic(ctx: CollectContext, tool: str) -> dict[str, Any]:
+def _automatic(ctx: CollectContext, tool: str, issues: list[Issue]) -> dict[str, Any]:
     """dnf-automatic (or yum-cron) installed with apply_updates on."""
     conf_path, mechanism = (
         ("/etc/dnf/automatic.conf", "dnf-automatic")
@@ -212,8 +215,10 @@ def _automatic(ctx: CollectContext, tool: str) -> dict[str, Any]:
         else ("/etc/yum/yum-cron.conf", "yum-cron")
     )
     try:
-        conf = read_optional(ctx, conf_path)
-    except OSError:
+        conf = read_file(ctx, conf_path)
+    except CollectorError as e:
+        # Installed (the file is there) but unreadable: whether it applies is unknown.
+        issues.append(Issue(e.kind, f"automatic_security_updates: {e.reason}"))
         return {"enabled": None, "mechanism": mechanism}
     if conf is None:
         return {"enabled": False, "mechanism": None}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent.collectors.base import CollectContext, clip, read_text, resolve_fqdn, rfc3339_utc
+from agent.collectors.base import CollectContext, clip, read_file, resolve_fqdn, rfc3339_utc
 
 
 def _answer(canonname: str) -> Any:
@@ -66,10 +66,9 @@ def test_paths_are_resolved_under_the_root(tmp_path: Path) -> None:
     assert CollectContext().path("/etc/os-release") == Path("/etc/os-release")
 
 
-def test_read_text_is_bounded_and_lenient(tmp_path: Path) -> None:
-    path = tmp_path / "f"
-    path.write_bytes(b"ok\xff" + b"x" * 100)
-    assert read_text(path, 10) == "ok\ufffd" + "x" * 7
+def test_read_file_is_bounded_and_lenient(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"ok\xff" + b"x" * 100)
+    assert read_file(CollectContext(root=tmp_path), "/f", 10) == "ok\ufffd" + "x" * 7
 
 
 def test_clip() -> None:

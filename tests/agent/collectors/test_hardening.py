@@ -22,6 +22,10 @@ from agent.collectors.malware import collect_malware_protection
 from agent.collectors.services import collect_services
 from agent.collectors.system import ProcessOwner
 from agent.collectors.timesync import collect_time
+from agent.document import collect_facts
+from agent.runner import CommandResult
+from agent.state.identity import Identity
+from rules.facts import Domain
 from tests.agent.certs import NOW
 from tests.agent.conftest import ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner, tcp
@@ -39,6 +43,12 @@ def _ctx(root: Path = DEBIAN, **kw: Any) -> CollectContext:
         now=lambda: NOW,
         **kw,
     )
+
+
+def _built(root: Path, domain: Domain) -> dict[str, Any]:
+    """The facts document of `domain` as the agent builds it, collected at NOW."""
+    ctx = _ctx(root, fqdn_resolver=lambda _n: None)
+    return collect_facts(ctx, Identity("t", 1), domains=[domain], now=lambda: NOW)
 
 
 def test_accounts() -> None:
@@ -161,8 +171,6 @@ def test_ufw_is_the_backend_when_enabled(tmp_path: Path) -> None:
 
 def test_firewall_tools_need_root() -> None:
     argv = ("nft", "-j", "list", "ruleset")
-    from agent.runner import CommandResult
-
     runner = RecordedRunner(
         {argv: CommandResult(argv, 1, "", "Error: Operation not permitted (you must be root)\n")}
     )
@@ -229,8 +237,9 @@ def test_malware_protection(tmp_path: Path) -> None:
     os.utime(daily, (stamp, stamp))
     (tmp_path / "proc/900").mkdir()
     (tmp_path / "proc/900/comm").write_text("clamd\n")
-    data = collect_malware_protection(_ctx(tmp_path)).data
-    assert data == {
+    collected = collect_malware_protection(_ctx(tmp_path))
+    assert collected.issues == ()
+    assert collected.data == {
         "any_installed": True,
         "any_running": True,
         "products": [
@@ -240,10 +249,12 @@ def test_malware_protection(tmp_path: Path) -> None:
                 "running": True,
                 "version": None,
                 "signature_updated_at": "2026-11-24T08:00:00Z",
-                "signature_age_days": 3.0,
             }
         ],
     }
+    # The age is the document's, derived from signature_updated_at as of collected_at.
+    document = _built(tmp_path, Domain.MALWARE_PROTECTION)
+    assert document["malware_protection"]["products"][0]["signature_age_days"] == 3.0
     empty = collect_malware_protection(_ctx(Path("/nonexistent"))).data
     assert empty == {"any_installed": False, "any_running": False, "products": []}
 
@@ -252,7 +263,10 @@ def test_host_inventory() -> None:
     system = FakeSystem(usage={"/": (100, 60, 30), "/srv/backup data": (10, 1, 9)})
     data = collect_host(_ctx(system=system, fqdn_resolver=lambda _n: None)).data
     assert data["virtualization"] == "docker"  # the recorded systemd-detect-virt
-    assert data["uptime_seconds"] == 1234567
+    # The collector reports when the host booted (btime); the document derives the uptime.
+    assert data["boot_time"] == "2026-11-13T01:03:53Z"
+    assert "uptime_seconds" not in data
+    assert _built(DEBIAN, Domain.HOST)["host"]["uptime_seconds"] == 1234567
     assert data["timezone"] == "Asia/Ho_Chi_Minh"
     mounts = {f["mountpoint"]: f for f in data["filesystems"]}
     assert list(mounts) == ["/", "/run", "/boot/efi", "/dev/shm", "/srv/backup data"]

@@ -67,7 +67,6 @@ def test_apt_pending_security_and_held() -> None:
         "origin": "oldstable-security",
         "security": True,
         "first_seen_at": "2026-11-27T08:00:00Z",
-        "pending_days": 0.0,
     }
     # apt-config dump has APT::Periodic::Unattended-Upgrade "1", but the package is not
     # installed on the recorded host: nothing runs it.
@@ -128,12 +127,20 @@ def test_index_age_last_upgrade_and_reboot_flags(tmp_path: Path) -> None:
     (root / "run/reboot-required").write_text("*** System restart required ***\n")
     (root / "run/reboot-required.pkgs").write_text("linux-image-6.1.0-28-amd64\nlibc6\n")
     (root / "proc/sys/kernel/osrelease").write_text("6.1.0-25-amd64\n")
-    data = collect_updates(_ctx(root, debian12_runner())).data
+    collected = collect_updates(_ctx(root, debian12_runner()))
+    assert collected.issues == ()
+    data = collected.data
     assert data["index_refreshed_at"] == "2026-11-14T20:00:00Z"
-    assert data["index_age_days"] == 12.5
     expected = dt.datetime(2026, 11, 1, 10, 0, 1).astimezone()  # dpkg.log is local time
     assert data["last_upgrade_at"] == expected.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert data["last_upgrade_days"] == round((NOW - expected).total_seconds() / 86400, 2)
+    # The ages are the document's, derived from those timestamps as of collected_at.
+    assert not {"index_age_days", "last_upgrade_days"} & set(data)
+    built = collect_facts(
+        _ctx(root, debian12_runner()), Identity("t", 1), domains=[Domain.UPDATES], now=lambda: NOW
+    )["updates"]
+    assert built["index_age_days"] == 12.5
+    assert built["last_upgrade_days"] == round((NOW - expected).total_seconds() / 86400, 2)
+    assert {p["pending_days"] for p in built["pending"]} == {0.0}
     assert data["reboot_required"] is True
     assert data["reboot_required_packages"] == ["libc6", "linux-image-6.1.0-28-amd64"]
     assert data["running_kernel"] == "6.1.0-25-amd64"
@@ -179,7 +186,6 @@ def test_rpm_and_dnf_on_rocky(validate: Callable[[Any], Any]) -> None:
         "origin": "baseos",
         "security": True,
         "first_seen_at": "2026-11-27T08:00:00Z",
-        "pending_days": 0.0,
     }
     assert by_name["tzdata"]["security"] is False
     assert (data["pending_count"], data["security_count"]) == (6, 4)
