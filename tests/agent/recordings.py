@@ -15,10 +15,13 @@ from tests.agent.conftest import DATA
 from tests.agent.fakes import RecordedRunner
 
 COMMANDS = DATA / "commands"
+# Read once, at import: tests build runners inside `as_unprivileged` children, which run
+# as `nobody` and cannot read a checkout in a directory other users cannot traverse.
+_RECORDED = {path.name: path.read_text("utf-8") for path in COMMANDS.iterdir() if path.is_file()}
 
 
 def recorded(name: str) -> str:
-    return (COMMANDS / name).read_text("utf-8")
+    return _RECORDED[name]
 
 
 def result(
