@@ -30,6 +30,11 @@ class DatabaseError(ServerError):
     """
 
 
+class ConstraintViolation(DatabaseError):  # noqa: N818 - named after what happened
+    """A write broke a unique or foreign-key constraint: often a concurrent writer
+    (another replica) stored the same row first, which the caller may check."""
+
+
 class IngestError(ServerError):
     """A request was refused with a 4xx; nothing was stored.
 

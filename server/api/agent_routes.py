@@ -11,7 +11,6 @@ from server.api.common import Runtime, bearer_token, read_body_capped, read_smal
 from server.api.schemas import EnrolAnswer, ReportAnswer, error_responses
 from server.auth.enrolment import Enrolment, enrol, parse_enrol_request, verify_enrol_secret
 from server.errors import DatabaseError, IngestError
-from server.storage.database import database_errors
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +76,8 @@ def agent_router(runtime: Runtime) -> APIRouter:
 
 def _enrol(runtime: Runtime, presented: str | None, body: object) -> Enrolment:
     now = runtime.clock()
-    # database_errors: a constraint violated by a concurrent enrolment is a 503 too.
-    with database_errors("cannot enrol"), runtime.database.write() as session:
+    # A constraint violated by a concurrent enrolment is a DatabaseError too: a 503.
+    with runtime.database.write() as session:
         agency_id = verify_enrol_secret(session, presented, now)
         agent_id, hostname = parse_enrol_request(body)
         return enrol(session, agency_id, agent_id, hostname, runtime.clock)

@@ -20,7 +20,6 @@ from server.api.common import Runtime, api_credential
 from server.api.schemas import error_responses
 from server.errors import NotFoundError
 from server.read import queries, views
-from server.storage.database import database_errors
 from server.storage.models import FindingStatus
 
 T = TypeVar("T")
@@ -211,7 +210,7 @@ def _in_session(runtime: Runtime, work: Callable[[Session], T], write: bool) -> 
     """Reads in a read session (no write lock on SQLite); admin changes in a write one
     (where a violated constraint is a `DatabaseError` too)."""
     if write:
-        with database_errors("admin change failed"), runtime.database.write() as session:
+        with runtime.database.write() as session:
             return work(session)
     with runtime.database.session() as session:
         return work(session)

@@ -22,14 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, or_, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from rules.policy.scoring import score_results
 from server.clock import Clock, utc_now
-from server.errors import DatabaseError
 from server.evaluation.loaded_policy import ServerPolicy
-from server.storage.database import Database
+from server.storage.database import Database, add_unless_present
 from server.storage.fact_store import load_facts
 from server.storage.findings import update_findings
 from server.storage.models import Host, PolicyState, Report, RuleResultRow
@@ -58,48 +56,39 @@ class Reevaluator:
     def pending(self, policy: ServerPolicy) -> bool:
         """Whether some host was evaluated with another policy, or before today (one
         cheap query): waivers expire by date, also for hosts that stopped reporting."""
-        try:
-            with self._database.session() as session:
-                stale = _stale_hosts(policy, _day_start(self._clock()))
-                return session.scalar(stale.limit(1)) is not None
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"cannot read hosts: {e}") from e
+        with self._database.session() as session:
+            stale = _stale_hosts(policy, _day_start(self._clock()))
+            return session.scalar(stale.limit(1)) is not None
 
     def run(self, policy: ServerPolicy) -> ReevalReport:
         """Re-evaluate every host not at `policy`'s fingerprint, if this replica gets
         the lease; renews the lease as it goes and releases it at the end."""
+        if not self._acquire():
+            return ReevalReport(ran=False)
+        done = 0
         try:
-            if not self._acquire():
-                return ReevalReport(ran=False)
-            done = 0
-            try:
-                while True:
-                    with self._database.session() as session:
-                        stale = _stale_hosts(policy, _day_start(self._clock()))
-                        batch = list(session.scalars(stale.limit(100)))
-                    if not batch:
-                        break
-                    for host_id in batch:
-                        self._reevaluate(host_id, policy)
-                        done += 1
-                    if not self._acquire():  # renew; lost it: let the new holder finish
-                        return ReevalReport(ran=True, hosts=done)
-                self._finish(policy)
-            finally:
-                self._release()
-            return ReevalReport(ran=True, hosts=done)
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"re-evaluation failed: {e}") from e
+            while True:
+                with self._database.session() as session:
+                    stale = _stale_hosts(policy, _day_start(self._clock()))
+                    batch = list(session.scalars(stale.limit(100)))
+                if not batch:
+                    break
+                for host_id in batch:
+                    self._reevaluate(host_id, policy)
+                    done += 1
+                if not self._acquire():  # renew; lost it: let the new holder finish
+                    return ReevalReport(ran=True, hosts=done)
+            self._finish(policy)
+        finally:
+            self._release()
+        return ReevalReport(ran=True, hosts=done)
 
     def _acquire(self) -> bool:
         now = self._clock()
         with self._database.write() as session:
             if session.get(PolicyState, _STATE_ID) is None:
-                try:
-                    with session.begin_nested():
-                        session.add(PolicyState(id=_STATE_ID))
-                except IntegrityError:
-                    pass  # another replica inserted it first
+                # False when another replica inserted it first: either way it exists.
+                add_unless_present(session, PolicyState(id=_STATE_ID))
             statement = (
                 update(PolicyState)
                 .where(

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from rules.derived import strip_derived
 from rules.policy.scoring import score_results
@@ -24,6 +23,7 @@ from server.auth.agent_tokens import Credential, bind_token, check_host_token, v
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
 from server.errors import (
+    ConstraintViolation,
     DatabaseError,
     ForbiddenError,
     ServerError,
@@ -139,11 +139,8 @@ class IngestService:
         """The credential for a bearer token; UnauthorizedError when missing or invalid."""
         if not presented:
             raise UnauthorizedError("missing_token", "a bearer token is required")
-        try:
-            with self._database.session() as session:
-                return verify_token(session, presented)
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"cannot verify the token: {e}") from e
+        with self._database.session() as session:
+            return verify_token(session, presented)
 
     def check_rate(self, credential: Credential) -> None:
         if self._rate_limiter is None:
@@ -214,13 +211,10 @@ class IngestService:
     ) -> bool:
         """A cheap read before the transaction: may evaluation be skipped? (The
         transaction decides again; if the answer changed meanwhile it evaluates.)"""
-        try:
-            with self._database.session() as session:
-                host = session.scalars(
-                    select(Host).where(Host.agent_id == document.agent_id)
-                ).one_or_none()
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"cannot read host {document.agent_id}: {e}") from e
+        with self._database.session() as session:
+            host = session.scalars(
+                select(Host).where(Host.agent_id == document.agent_id)
+            ).one_or_none()
         return (
             host is not None
             and is_newest(host, header_of(document))
@@ -270,21 +264,16 @@ class IngestService:
                     )
             except DuplicateReport:
                 return None
-            except IntegrityError as e:
+            except ConstraintViolation as e:
                 # Another transaction (this replica or another) stored the same
                 # report id, or created this agent's host, between our read and write.
                 if self._report_exists(document.report_id):
                     return None
                 if attempt == _STORE_ATTEMPTS:
                     raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
-            except OperationalError as e:
-                raise DatabaseError(f"cannot store report {document.report_id}: {e}") from e
         raise ServerError("unreachable: the store loop always returns or raises")
 
     def _report_exists(self, report_id: str) -> bool:
-        try:
-            with self._database.session() as session:
-                found = session.scalar(select(Report.id).where(Report.report_id == report_id))
-        except SQLAlchemyError as e:
-            raise DatabaseError(f"cannot look up report {report_id}: {e}") from e
+        with self._database.session() as session:
+            found = session.scalar(select(Report.id).where(Report.report_id == report_id))
         return found is not None

@@ -14,10 +14,8 @@ from datetime import datetime
 from types import MappingProxyType
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from rules.language.model import Severity
-from server.errors import DatabaseError
 from server.storage.database import Database
 from server.storage.models import Host
 
@@ -66,11 +64,8 @@ def snapshot_of(host: Host) -> HostSnapshot:
 
 
 def load_snapshots(database: Database) -> list[HostSnapshot]:
-    try:
-        with database.session() as session:
-            return [snapshot_of(host) for host in session.scalars(select(Host))]
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"cannot read host state: {e}") from e
+    with database.session() as session:
+        return [snapshot_of(host) for host in session.scalars(select(Host))]
 
 
 def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:

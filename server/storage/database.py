@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.errors import DatabaseError
+from server.errors import ConstraintViolation, DatabaseError
 
 # Execution option that selects how a SQLite transaction starts (see `_on_begin`).
 _BEGIN_OPTION = "canhgac_sqlite_begin"
@@ -62,10 +62,9 @@ class Database:
         two concurrent writers queue on busy_timeout instead of one failing with
         SQLITE_BUSY when it upgrades a read snapshot that the other changed.
         A database failure inside the block or at commit is a `DatabaseError` (a disk
-        full, a lost connection...), except a constraint violation, for now (see
-        `database_errors`).
+        full, a lost connection...); a broken constraint is its `ConstraintViolation`.
         """
-        with database_errors("database write failed", pass_integrity_errors=True):
+        with database_errors("database write failed"):
             if self._write_lock is None:
                 with self._writer.begin() as session:
                     yield session
@@ -86,25 +85,28 @@ class Database:
 
 
 @contextmanager
-def database_errors(action: str, *, pass_integrity_errors: bool = False) -> Iterator[None]:
+def database_errors(action: str) -> Iterator[None]:
     """Turn SQLAlchemy's exceptions raised in the block into `DatabaseError(action: ...)`,
-    raised from the original.
-
-    `pass_integrity_errors=True` (used by `Database.write`) lets an `IntegrityError` (a
-    unique or foreign key constraint) through unchanged: the ingest service still
-    catches it to tell a report stored meanwhile by another replica from a real
-    failure. Transitional: once ingest catches a server exception for conflicts, every
-    error is wrapped here and the flag goes. A caller that has no use for the
-    distinction wraps its write in `database_errors` itself.
-    """
+    raised from the original; a broken constraint (`IntegrityError`) becomes its
+    subclass `ConstraintViolation`, so the ingest can tell a report stored meanwhile
+    by another replica from a real failure without knowing SQLAlchemy."""
     try:
         yield
     except IntegrityError as e:
-        if pass_integrity_errors:
-            raise
-        raise DatabaseError(f"{action}: {e}") from e
+        raise ConstraintViolation(f"{action}: {e}") from e
     except SQLAlchemyError as e:
         raise DatabaseError(f"{action}: {e}") from e
+
+
+def add_unless_present(session: Session, row: object) -> bool:
+    """Insert `row` in a savepoint; False when a unique constraint says another writer
+    (another replica) inserted it first, which leaves the transaction usable."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
 
 
 def open_database(url: str) -> Database:

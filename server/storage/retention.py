@@ -15,9 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select, union
-from sqlalchemy.exc import SQLAlchemyError
 
-from server.errors import DatabaseError
 from server.storage.database import Database
 from server.storage.models import FactsBlob, Host, Report
 
@@ -37,33 +35,30 @@ def prune(database: Database, now: datetime, days: int) -> Pruned:
         select(Host.results_report_pk).where(Host.results_report_pk.is_not(None)),
     ).subquery()
     reports = blobs = 0
-    try:
-        while True:
-            with database.write() as session:
-                ids = list(
-                    session.scalars(
-                        select(Report.id)
-                        .where(Report.received_at < cutoff, Report.id.not_in(select(keep.c[0])))
-                        .limit(BATCH)
-                    )
+    while True:
+        with database.write() as session:
+            ids = list(
+                session.scalars(
+                    select(Report.id)
+                    .where(Report.received_at < cutoff, Report.id.not_in(select(keep.c[0])))
+                    .limit(BATCH)
                 )
-                if ids:
-                    session.execute(delete(Report).where(Report.id.in_(ids)))
-            reports += len(ids)
-            if len(ids) < BATCH:
-                break
-        while True:
-            with database.write() as session:
-                ids = list(
-                    session.scalars(
-                        select(FactsBlob.id).where(FactsBlob.superseded_at < cutoff).limit(BATCH)
-                    )
+            )
+            if ids:
+                session.execute(delete(Report).where(Report.id.in_(ids)))
+        reports += len(ids)
+        if len(ids) < BATCH:
+            break
+    while True:
+        with database.write() as session:
+            ids = list(
+                session.scalars(
+                    select(FactsBlob.id).where(FactsBlob.superseded_at < cutoff).limit(BATCH)
                 )
-                if ids:
-                    result = session.execute(delete(FactsBlob).where(FactsBlob.id.in_(ids)))
-                    blobs += cast(CursorResult[Any], result).rowcount
-            if len(ids) < BATCH:
-                break
-    except SQLAlchemyError as e:
-        raise DatabaseError(f"retention failed: {e}") from e
+            )
+            if ids:
+                result = session.execute(delete(FactsBlob).where(FactsBlob.id.in_(ids)))
+                blobs += cast(CursorResult[Any], result).rowcount
+        if len(ids) < BATCH:
+            break
     return Pruned(reports, blobs)
