@@ -24,6 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+from agent.collectors.base import CollectContext
+from agent.collectors.registry import COLLECTORS
+
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BIN = Path(sys.executable).parent
 
@@ -49,9 +52,6 @@ def median_of(argv: list[str]) -> tuple[float, float, float]:
 
 
 def per_collector() -> list[tuple[str, float]]:
-    from agent.collectors.base import CollectContext
-    from agent.collectors.registry import COLLECTORS
-
     ctx = CollectContext()
     timings = []
     for domain, collector in COLLECTORS.items():

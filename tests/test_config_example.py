@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent.config import load_config
+from server.config import load_config as load_server_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -18,8 +19,6 @@ def test_agent_section_of_the_example_loads() -> None:
 
 
 def test_server_section_of_the_example_loads() -> None:
-    from server.config import load_config as load_server_config
-
     config = load_server_config(EXAMPLE)
     assert config.listen == "127.0.0.1:8450"
     assert config.retention_days == 90

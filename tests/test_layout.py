@@ -7,6 +7,7 @@ the path fails the test with the module's name.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -96,8 +97,6 @@ def test_agent_extra_does_not_pull_server_dependencies() -> None:
 
 @pytest.mark.parametrize("package", ["agent", "rules", "server"])
 def test_every_module_has_a_docstring(package: str) -> None:
-    import ast
-
     missing = [
         str(path.relative_to(ROOT))
         for path in (ROOT / package).rglob("*.py")
@@ -106,3 +105,269 @@ def test_every_module_has_a_docstring(package: str) -> None:
         and ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) is None
     ]
     assert missing == []
+
+
+# --- Import rules between sub-packages, as data -------------------------------------
+# Each unit (a sub-package or a top-level module) lists the project units it may
+# import; a unit may always import itself. Anything not listed is refused, so a new
+# edge between stages is a reviewed change of this table, not an accident.
+# The order of the table follows the flow: lower units first.
+ALLOWED_IMPORTS: dict[str, set[str]] = {
+    # rules: language -> results -> engine -> policy -> tooling
+    "rules": set(),
+    "rules.errors": set(),
+    "rules.facts": {"rules.errors"},
+    "rules.derived": set(),
+    "rules.language": {"rules.errors"},
+    "rules.results": {"rules.language"},
+    "rules.engine": {"rules.errors", "rules.language", "rules.results"},
+    "rules.policy": {"rules.errors", "rules.language", "rules.results", "rules.engine"},
+    "rules.tooling": {
+        "rules.errors",
+        "rules.facts",
+        "rules.language",
+        "rules.results",
+        "rules.engine",
+        "rules.policy",
+    },
+    # agent: collectors -> state -> document -> delivery/output -> app -> cli
+    "agent": set(),
+    "agent.errors": set(),
+    "agent.runner": {"agent.errors"},
+    "agent.collectors": {
+        "agent.errors",
+        "agent.runner",
+        "rules.facts",
+        "rules.derived",
+    },
+    "agent.config": {"agent.errors", "agent.collectors"},
+    "agent.state": {"agent.errors", "agent.collectors"},
+    "agent.document": {"agent", "agent.collectors", "agent.state", "rules.facts", "rules.derived"},
+    "agent.delivery": {"agent", "agent.errors"},
+    "agent.output": {"agent.errors", "rules.language", "rules.results", "rules.policy"},
+    "agent.app": {
+        "agent",
+        "agent.errors",
+        "agent.runner",
+        "agent.collectors",
+        "agent.config",
+        "agent.state",
+        "agent.document",
+        "agent.delivery",
+        "agent.output",
+        "rules.errors",
+        "rules.facts",
+        "rules.language",
+        "rules.results",
+        "rules.engine",
+        "rules.policy",
+    },
+    "agent.cli": {
+        "agent",
+        "agent.errors",
+        "agent.config",
+        "agent.app",
+        "agent.output",
+        "agent.state",
+        "agent.delivery",
+        "agent.collectors",
+        "rules.errors",
+        "rules.language",
+        "rules.tooling",
+    },
+    # server: storage -> auth / evaluation / read / metrics -> ingest -> background
+    # -> api -> cli
+    "server": set(),
+    "server.errors": set(),
+    "server.clock": set(),
+    "server.config": {"server.errors", "rules.language", "rules.policy"},
+    "server.storage": {
+        "server.errors",
+        "server.clock",
+        "rules.facts",
+        "rules.derived",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
+    "server.auth": {"server.errors", "server.clock", "server.storage"},
+    "server.evaluation": {
+        "server.errors",
+        "server.clock",
+        "server.config",
+        "server.storage",
+        "rules.errors",
+        "rules.engine",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
+    "server.read": {
+        "server.errors",
+        "server.clock",
+        "server.storage",
+        "rules.derived",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
+    "server.metrics": {
+        "server.errors",
+        "server.clock",
+        "server.storage",
+        "server.read",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
+    "server.ingest": {
+        "server.errors",
+        "server.clock",
+        "server.config",
+        "server.storage",
+        "server.auth",
+        "server.evaluation",
+        "server.metrics",
+        "rules.facts",
+        "rules.derived",
+        "rules.policy",
+    },
+    "server.background": {
+        "server.errors",
+        "server.clock",
+        "server.config",
+        "server.storage",
+        "server.evaluation",
+        "server.metrics",
+        "server.ingest",
+        "rules.errors",
+        "rules.language",
+        "rules.policy",
+    },
+    "server.api": {
+        "server",
+        "server.errors",
+        "server.clock",
+        "server.config",
+        "server.storage",
+        "server.auth",
+        "server.evaluation",
+        "server.read",
+        "server.metrics",
+        "server.ingest",
+        "server.background",
+        "rules.errors",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
+    "server.cli": {
+        "server",
+        "server.errors",
+        "server.clock",
+        "server.config",
+        "server.storage",
+        "server.auth",
+        "server.evaluation",
+        "server.read",
+        "server.metrics",
+        "server.ingest",
+        "server.background",
+        "server.api",
+        "rules.errors",
+        "rules.tooling",
+    },
+}
+
+# Function-local imports are for heavy optional modules only (DESIGN.md): each one is
+# listed here with the module it occurs in, so a new one is a reviewed decision.
+LAZY_IMPORTS: set[tuple[str, str]] = {
+    # the fixture documents' schema check; fastjsonschema is absent on an agent-only install
+    ("rules.tooling.lint", "fastjsonschema"),
+}
+
+PROJECT = ("agent", "rules", "server")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _unit_of(module: str) -> str | None:
+    """The longest table entry that is `module` or one of its parents."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in ALLOWED_IMPORTS:
+            return candidate
+    return None
+
+
+def _imports(tree: ast.Module, module: str) -> list[tuple[str, int, bool]]:
+    """(imported module, line, whether inside a function) for every import."""
+    found: list[tuple[str, int, bool]] = []
+
+    def visit(node: ast.AST, local: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = local or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, child.lineno, local) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
+                found.append((child.module, child.lineno, local))
+                # `from server.cli import admin` imports the submodule server.cli.admin
+                found.extend(
+                    (f"{child.module}.{alias.name}", child.lineno, local) for alias in child.names
+                )
+            visit(child, inner)
+
+    visit(tree, False)
+    return found
+
+
+def _project_modules() -> list[tuple[str, Path]]:
+    return [
+        (_module_name(path), path)
+        for package in PROJECT
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+
+
+def test_every_module_belongs_to_a_unit_of_the_import_table() -> None:
+    orphans = [name for name, _ in _project_modules() if _unit_of(name) is None]
+    assert orphans == [], "add these modules' units to ALLOWED_IMPORTS"
+
+
+def test_sub_packages_import_only_along_the_flow() -> None:
+    known = {name for name, _ in _project_modules()}
+    violations = set()
+    for name, path in _project_modules():
+        unit = _unit_of(name)
+        assert unit is not None
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for imported, line, _local in _imports(tree, name):
+            if imported.split(".")[0] not in PROJECT:
+                continue
+            parent = imported.rsplit(".", 1)[0]
+            # `from x import name`: when x.name is no module, x is what is imported
+            source = parent if imported not in known and parent in known else imported
+            target = _unit_of(source)
+            if target is None or target == unit or target in ALLOWED_IMPORTS[unit]:
+                continue
+            violations.add(f"{path.relative_to(ROOT)}:{line}: {unit} imports {target}")
+    assert sorted(violations) == []
+
+
+def test_function_local_imports_are_only_the_listed_heavy_modules() -> None:
+    local = {
+        (name, imported.split(".")[0])
+        for name, path in _project_modules()
+        for imported, _line, is_local in _imports(ast.parse(path.read_text("utf-8")), name)
+        if is_local
+    }
+    assert sorted(local - LAZY_IMPORTS) == [], (
+        "a function-local import must be a heavy optional module listed in LAZY_IMPORTS"
+    )

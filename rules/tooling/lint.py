@@ -168,7 +168,8 @@ def lint_fixture_documents(fixtures: Sequence[FixtureCase], schema: Schema) -> l
     None when it is not installed, as on an agent-only install.
     """
     try:
-        import fastjsonschema  # type: ignore[import-untyped,unused-ignore]
+        # Optional: not installed with the agent alone (listed in tests/test_layout.py).
+        import fastjsonschema  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415
     except ImportError:
         return None
     validate = fastjsonschema.compile(dict(schema))

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rules.derived import DERIVED, add_derived, strip_derived
+from rules.facts import load_schema
+from rules.tooling.lint import _SchemaWalker
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
@@ -73,9 +75,6 @@ def test_missing_containers_and_bad_timestamps_are_tolerated() -> None:
 
 
 def test_every_derived_field_is_in_the_schema() -> None:
-    from rules.facts import load_schema
-    from rules.tooling.lint import _SchemaWalker
-
     schema = load_schema()
     walker = _SchemaWalker(schema)
     for derived in DERIVED:

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from rules.derived import add_derived, parse_timestamp
 from rules.language.model import Localized, Severity
 from rules.results import ItemResult, RuleResult, Status
-from server.ingest.service import IngestService
+from server.ingest.service import IngestService, limits_of
 from server.storage.database import Database
+from server.storage.fact_store import load_facts
 from server.storage.findings import ITEM_KEY_MAX, update_findings
 from server.storage.models import FactsBlob, Finding, Host, Report, RuleResultRow
 from server.storage.retention import prune
@@ -88,8 +90,6 @@ def test_a_new_day_is_evaluated_again(
     database: Database, policy: Any, config: Any, token: str
 ) -> None:
     """Waivers expire by date: unchanged facts are re-evaluated once a day."""
-    from server.ingest.service import limits_of
-
     now = [datetime(2026, 11, 27, 23, 0, tzinfo=UTC)]
     service = IngestService(database, policy, limits_of(config), clock=lambda: now[0])
     collected = now[0] - timedelta(minutes=1)
@@ -185,8 +185,6 @@ def test_retention_keeps_latest_facts_and_findings(
     with database.session() as session:
         latest = session.get(Report, state.last_report_pk)
         assert latest is not None and latest.seq == 3
-        from server.storage.fact_store import load_facts
-
         assert load_facts(session, latest)["listening"] == []
 
 
@@ -211,9 +209,6 @@ def test_ages_that_only_moved_with_time_store_nothing_new(
 ) -> None:
     """uptime and days_left change at every report; the host did not: same blobs, and
     the stored facts come back with the ages as the agent reported them."""
-    from rules.derived import add_derived, parse_timestamp
-    from server.storage.fact_store import load_facts
-
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
     def facts(seq: int, at: datetime) -> dict[str, Any]:
