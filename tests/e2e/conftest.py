@@ -5,17 +5,17 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import requests
+import yaml
 
-from tests.support import free_port
+from tests.collector_process import running_collector
 
 BIN = Path(sys.executable).parent
-PACK = Path(__file__).resolve().parents[1] / "data" / "e2e" / "risky-port.yaml"
+RISKY_RULE = "E2E-RISKY-PORT-EXPOSED"
 
 
 def run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -26,52 +26,97 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def risky_listener() -> Iterator[socket.socket]:
-    # Listening on every address is what makes the port "exposed"; the test never
-    # connects to it, and no traffic leaves the machine.
+    """A TCP listener on every address, on a port the system chose: "exposed".
+
+    The test owns it and never accepts: the agent's TLS probe (which visits every local
+    listener) connects, gets no handshake and records a timeout. Nothing leaves the
+    machine; `getsockname()[1]` is the port the rule pack names.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("0.0.0.0", 2323))
+    sock.bind(("0.0.0.0", 0))
     sock.listen()
     yield sock
     sock.close()
 
 
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    port = free_port()
-    db_url = f"sqlite:///{tmp_path / 'canhgac.db'}"
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(BIN / "canhgac-server"),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            db_url,
-            "--rules",
-            str(PACK),
+def risky_port_pack(port: int) -> dict[str, Any]:
+    """The end-to-end rule pack: `port` plays a risky service (high, fails while the
+    listener is open) and tcpmux, port 1, one nobody runs (medium, passes)."""
+    listener_key = "{protocol}/{address}:{port}"
+    return {
+        "pack": {
+            "id": "e2e-test",
+            "version": "1.0.0",
+            "title": {"vi": "Kiểm thử đầu cuối", "en": "End-to-end test"},
+        },
+        "rules": [
+            {
+                "id": RISKY_RULE,
+                "title": {
+                    "vi": f"Cổng rủi ro {port} mở ra mạng",
+                    "en": f"Risky port {port} exposed",
+                },
+                "severity": "high",
+                "rationale": {"vi": "Cổng dùng cho kiểm thử.", "en": "A port used by the test."},
+                "remediation": {"vi": f"Đóng cổng {port}.", "en": f"Close port {port}."},
+                "params": {"ports": [port]},
+                "check": {
+                    "for_none": {
+                        "in": "listening",
+                        "key": listener_key,
+                        "assert": {
+                            "all": [
+                                {"path": "protocol", "op": "eq", "value": "tcp"},
+                                {"path": "port", "op": "in", "value": {"param": "ports"}},
+                                {"path": "exposure", "op": "ne", "value": "loopback"},
+                            ]
+                        },
+                    }
+                },
+                "message": {
+                    "vi": "Cổng {port} đang mở tại {address} (tiến trình {process})",
+                    "en": "Port {port} is open on {address} (process {process})",
+                },
+            },
+            {
+                "id": "E2E-TCPMUX-EXPOSED",
+                "title": {"vi": "Cổng tcpmux mở ra mạng", "en": "tcpmux exposed"},
+                "severity": "medium",
+                "rationale": {"vi": "Không ai dùng cổng 1.", "en": "Nobody uses port 1."},
+                "remediation": {"vi": "Đóng cổng 1.", "en": "Close port 1."},
+                "check": {
+                    "for_none": {
+                        "in": "listening",
+                        "key": listener_key,
+                        "assert": {
+                            "all": [
+                                {"path": "port", "op": "eq", "value": 1},
+                                {"path": "exposure", "op": "ne", "value": "loopback"},
+                            ]
+                        },
+                    }
+                },
+                "message": {"vi": "Cổng 1 mở tại {address}", "en": "Port 1 is open on {address}"},
+            },
         ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "collector did not become healthy"
-            time.sleep(0.1)
-        yield url, db_url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+    }
+
+
+@pytest.fixture
+def e2e_pack(risky_listener: socket.socket, tmp_path: Path) -> Path:
+    """The rule pack written for this test's listener port."""
+    pack = tmp_path / "e2e-pack.yaml"
+    port = int(risky_listener.getsockname()[1])
+    pack.write_text(yaml.safe_dump(risky_port_pack(port), allow_unicode=True), "utf-8")
+    return pack
+
+
+@pytest.fixture
+def collector(e2e_pack: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real `canhgac-server serve` on SQLite with the end-to-end pack: (url, db url)."""
+    db_url = f"sqlite:///{tmp_path / 'canhgac.db'}"
+    with running_collector("--db", db_url, "--rules", str(e2e_pack), log_dir=tmp_path) as served:
+        yield served.url, db_url
 
 
 def create_token(db_url: str, agency: str, directory: Path) -> Path:

@@ -14,7 +14,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import create_token, run_agent_once
+from .conftest import RISKY_RULE, create_token, run_agent_once
 
 AGENCY = "so-tttt-e2e"
 
@@ -23,6 +23,7 @@ def test_agent_report_reaches_metrics_with_evidence(
     risky_listener: socket.socket, collector: tuple[str, str], tmp_path: Path
 ) -> None:
     url, db_url = collector
+    port = int(risky_listener.getsockname()[1])
     token_file = create_token(db_url, AGENCY, tmp_path)
     run_agent_once(url, token_file, tmp_path / "agent")
 
@@ -53,13 +54,11 @@ def test_agent_report_reaches_metrics_with_evidence(
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
         rows = db.execute(
             "SELECT rule_id, item_key, status, evidence FROM findings WHERE rule_id = ?",
-            ("E2E-RISKY-PORT-EXPOSED",),
+            (RISKY_RULE,),
         ).fetchall()
-    assert [(r[0], r[1], r[2]) for r in rows] == [
-        ("E2E-RISKY-PORT-EXPOSED", "tcp/0.0.0.0:2323", "open")
-    ]
+    assert [(r[0], r[1], r[2]) for r in rows] == [(RISKY_RULE, f"tcp/0.0.0.0:{port}", "open")]
     evidence = json.loads(rows[0][3])
-    assert evidence["port"] == 2323
+    assert evidence["port"] == port
     assert evidence["exposure"] == "all"
     if os.geteuid() == 0:  # as root the agent sees every socket's owner
         assert evidence["pid"] == os.getpid()

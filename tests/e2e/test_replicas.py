@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,9 @@ import pytest
 import requests
 import yaml
 
+from tests.collector_process import CollectorProcess, running_collector
 from tests.server.helpers import RULES_DIR, make_facts, telnet
 from tests.server.pg import pg_base_url, temporary_pg_database
-from tests.support import free_port
 
 from .conftest import BIN, run
 
@@ -36,7 +35,9 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[list[str], Path, list[Any]]]:
+def replicas(
+    database_url: str, tmp_path: Path
+) -> Iterator[tuple[list[str], Path, list[CollectorProcess]]]:
     rules = tmp_path / "rules"
     shutil.copytree(RULES_DIR, rules)
     config = tmp_path / "config.yaml"
@@ -54,48 +55,12 @@ def replicas(database_url: str, tmp_path: Path) -> Iterator[tuple[list[str], Pat
         "utf-8",
     )
     server("db", "upgrade", "--config", str(config))  # the deploy step
-    processes, urls = [], []
-    for index in range(2):
-        port = free_port()
-        log = (tmp_path / f"replica-{index}.log").open("w")
-        processes.append(
-            subprocess.Popen(
-                [
-                    str(BIN / "canhgac-server"),
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--no-migrate",
-                    "--listen",
-                    f"127.0.0.1:{port}",
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for index, url in enumerate(urls):
-            deadline = time.monotonic() + 30
-            while True:
-                assert processes[index].poll() is None, (
-                    tmp_path / f"replica-{index}.log"
-                ).read_text()
-                try:
-                    if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except requests.ConnectionError:
-                    pass
-                assert time.monotonic() < deadline, "replica did not become healthy"
-                time.sleep(0.1)
-        yield urls, config, processes
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=15)
+    args = ("--config", str(config), "--no-migrate", "--log-level", "warning")
+    with (
+        running_collector(*args, log_dir=tmp_path) as first,
+        running_collector(*args, log_dir=tmp_path) as second,
+    ):
+        yield [first.url, second.url], config, [first, second]
 
 
 def get(url: str, path: str, token: str) -> Any:
@@ -122,7 +87,7 @@ def same_everywhere(urls: list[str], path: str, token: str) -> Any:
 
 
 def test_two_replicas_give_the_same_answers(
-    replicas: tuple[list[str], Path, list[Any]], tmp_path: Path
+    replicas: tuple[list[str], Path, list[CollectorProcess]], tmp_path: Path
 ) -> None:
     (first, second), config, processes = replicas
     server("agency", "add", AGENCY, "--name", "Sở thử nghiệm", "--config", str(config))
@@ -173,7 +138,7 @@ def test_two_replicas_give_the_same_answers(
     pack["rules"] = [r for r in pack["rules"] if r["id"] != "TEST-TELNET"]
     rules_file = next((tmp_path / "rules").glob("*.yaml"))
     rules_file.write_text(yaml.safe_dump(pack, allow_unicode=True), "utf-8")
-    processes[0].send_signal(signal.SIGHUP)
+    processes[0].process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 20
     while get(second, "/hosts/agent-e2e", viewer)["score"] != 1.0:
         assert time.monotonic() < deadline, "the host was never re-evaluated"

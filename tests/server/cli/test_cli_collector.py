@@ -3,12 +3,7 @@ agents, API tokens, CLI hygiene (-h, exit codes, no secret echoed), TLS and mTLS
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,12 +16,11 @@ from server.cli.main import main
 from server.clock import utc_now
 from server.storage.database import open_database
 from server.storage.models import AgentToken
+from tests.collector_process import CollectorTLS, running_collector
 from tests.server.helpers import RULES_DIR, body_of, make_facts
-from tests.server.tls import make_pki
-from tests.support import free_port
+from tests.server.tls import Pki, make_pki
 
 SECRET_RE = re.compile(r"^(cg[aegt])_[a-z2-7]{10}_[A-Za-z0-9_-]{43}$", re.MULTILINE)
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -133,63 +127,36 @@ def test_tls_options_go_together(tmp_path: Path, db_url: str) -> None:
 
 
 @pytest.fixture
-def tls_server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, str, object]]:
+def tls_server(tmp_path: Path, db_url: str) -> Iterator[tuple[str, str, Pki]]:
     """A real `serve` over HTTPS requiring client certificates, on a non-loopback-safe
     configuration (TLS given, so no --allow-plain-http)."""
     pki = make_pki(tmp_path)
     _, out, _ = run("token", "create", "--db", db_url, "--agency", "so-a")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from server.cli.main import main; main()",
-            "serve",
-            "--db",
-            db_url,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--rules",
-            str(RULES_DIR),
-            "--tls-cert",
-            str(pki.server_cert),
-            "--tls-key",
-            str(pki.server_key),
-            "--tls-client-ca",
-            str(pki.ca),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    tls = CollectorTLS(
+        cert=pki.server_cert,
+        key=pki.server_key,
+        ca=pki.ca,
+        client_ca=pki.ca,
+        client_cert=pki.client_cert,
+        client_key=pki.client_key,
     )
-    base = f"https://127.0.0.1:{port}"
-    client = (str(pki.client_cert), str(pki.client_key))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz", verify=str(pki.ca), cert=client, timeout=2)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None, process.communicate()[1].decode()
-                assert time.monotonic() < deadline, "serve did not come up"
-                time.sleep(0.1)
-        yield base, out.strip(), pki
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_collector(
+        "--db",
+        db_url,
+        "--rules",
+        str(RULES_DIR),
+        "--log-level",
+        "warning",
+        tls=tls,
+        log_dir=tmp_path,
+    ) as collector:
+        yield collector.url, out.strip(), pki
 
 
-def test_https_with_mutual_tls(tls_server: tuple[str, str, object]) -> None:
+def test_https_with_mutual_tls(tls_server: tuple[str, str, Pki]) -> None:
     base, token, pki = tls_server
-    ca = str(pki.ca)  # type: ignore[attr-defined]
-    client = (str(pki.client_cert), str(pki.client_key))  # type: ignore[attr-defined]
+    ca = str(pki.ca)
+    client = (str(pki.client_cert), str(pki.client_key))
     response = requests.post(
         f"{base}/api/v1/reports",
         data=body_of(make_facts()),

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import functools
 import os
-import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,9 +24,10 @@ from server.auth.api_tokens import LAST_USED_RESOLUTION, verify_api_token
 from server.cli.main import main
 from server.storage.database import Database
 from server.storage.models import ApiToken
+from tests.collector_process import running_collector
 from tests.server.conftest import LiveServer
 from tests.server.helpers import RULES_DIR, new_api_token
-from tests.support import free_port, require
+from tests.support import require
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVE = [sys.executable, "-c", "from server.cli.main import main; main()", "serve"]
@@ -73,52 +72,27 @@ def test_serve_on_a_taken_port_says_so_before_anything_else(
     assert not database.exists()  # bound before migrating: nothing was created
 
 
-def _lines(stream: object, into: queue.Queue[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        into.put(line)
-
-
 def test_serve_prints_its_banner_only_once_it_serves(tmp_path: Path) -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            *SERVE,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--db",
-            f"sqlite:///{tmp_path / 'canhgac.db'}",
-            "--rules",
-            str(RULES_DIR),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=_lines, args=(process.stderr, lines), daemon=True).start()
-    try:
+    with running_collector(
+        "--db",
+        f"sqlite:///{tmp_path / 'canhgac.db'}",
+        "--rules",
+        str(RULES_DIR),
+        "--log-level",
+        "warning",
+        log_dir=tmp_path,
+        wait=False,  # this test watches for the banner instead
+    ) as collector:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                pytest.fail(f"no banner; serve exited with {process.poll()}")
-            if "listening on" in line:
-                break
-        assert f"listening on http://127.0.0.1:{port}" in line and "3 rules" in line
+        while "listening on" not in (log := collector.log()):
+            if collector.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no banner; serve exited with {collector.process.poll()}:\n{log}")
+            time.sleep(0.05)
+        [banner] = [line for line in log.splitlines() if "listening on" in line]
+        assert f"listening on {collector.url}" in banner and "3 rules" in banner
         # The banner comes after the socket serves: the first request already answers.
-        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0
+        assert requests.get(f"{collector.url}/healthz", timeout=5).status_code == 200
+        assert collector.stop(signal.SIGINT) == 0, collector.log()
 
 
 # api-token list: LAST USED -----------------------------------------------------------
