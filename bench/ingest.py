@@ -26,7 +26,6 @@ import argparse
 import gzip
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,18 @@ from sqlalchemy.engine import make_url
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
+# `python bench/ingest.py` puts bench/ first on sys.path; the checkout's packages and
+# the collector helper the tests use (tests.collector_process) are imported from ROOT.
+sys.path.insert(0, str(ROOT))
+
+from server.auth.agent_tokens import create_token  # noqa: E402
+from server.clock import utc_now  # noqa: E402
+from server.config import ServerConfig  # noqa: E402
+from server.evaluation.loaded_policy import load_server_policy  # noqa: E402
+from server.ingest.service import IngestService, limits_of  # noqa: E402
+from server.storage.database import open_database  # noqa: E402
+from server.storage.migrate import upgrade  # noqa: E402
+from tests.collector_process import running_collector  # noqa: E402
 
 
 def iso(moment: datetime) -> str:
@@ -182,12 +193,6 @@ def cli(*args: str) -> str:
     return done.stdout.strip()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def collector(db_url: str, workdir: Path) -> Iterator[tuple[str, Path]]:
     config = workdir / "config.yaml"
@@ -206,40 +211,16 @@ def collector(db_url: str, workdir: Path) -> Iterator[tuple[str, Path]]:
         "utf-8",
     )
     cli("db", "upgrade", "--config", str(config))
-    port = free_port()
-    log = (workdir / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            str(BIN / "canhgac-server"),
-            "serve",
-            "--config",
-            str(config),
-            "--no-migrate",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit((workdir / "server.log").read_text())
-            time.sleep(0.1)
-        yield url, config
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with running_collector(
+        "--config",
+        str(config),
+        "--no-migrate",
+        "--log-level",
+        "warning",
+        log_dir=workdir,
+        timeout=60,
+    ) as served:
+        yield served.url, config
 
 
 def enrol_agents(url: str, config: Path, count: int) -> list[Agent]:
@@ -357,15 +338,6 @@ def stored_bytes(engine: Any, sizes: dict[str, str]) -> int:
 
 def storage_per_day() -> None:
     """Bytes stored per host per day (96 reports), measured in-process on SQLite."""
-    sys.path.insert(0, str(ROOT))
-    from server.auth.agent_tokens import create_token
-    from server.clock import utc_now
-    from server.config import ServerConfig
-    from server.evaluation.loaded_policy import load_server_policy
-    from server.ingest.service import IngestService, limits_of
-    from server.storage.database import open_database
-    from server.storage.migrate import upgrade
-
     sizes = {
         "reports": "length(facts) + coalesce(length(domains), 0) + length(report_id) + 64",
         "facts_blobs": "length(content) + 64 + 64",
