@@ -9,16 +9,13 @@ the file.
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agent.collectors.base import CollectSettings
 from agent.errors import ConfigError
+from rules.language.yamlfile import YamlFileError, load_yaml_file
 
 KEYS = (
     "server",
@@ -60,11 +57,10 @@ def load_config(path: Path | None) -> AgentConfig:
     """The `agent:` section of the file at `path`; defaults when `path` is None."""
     if path is None:
         return AgentConfig()
-    text = read_config_text(path)
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(yaml_problem(path, text, e)) from e
+        raw = load_yaml_file(path, MAX_CONFIG_BYTES)
+    except YamlFileError as e:
+        raise ConfigError(str(e)) from e
     if raw is None:
         return AgentConfig()
     if not isinstance(raw, dict):
@@ -75,56 +71,6 @@ def load_config(path: Path | None) -> AgentConfig:
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: 'agent' must be a mapping")
     return _parse(section, path)
-
-
-def read_config_text(path: Path) -> str:
-    """The text of the configuration file, refused in one line when it is not a regular
-    file (a FIFO or a device would block or never end), too large, or not UTF-8."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise ConfigError(f"{path}: not a regular file")
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as e:
-            raise ConfigError(f"cannot read {path}: {e.strerror or e}") from e
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes; not a configuration")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ConfigError(
-            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x});"
-            " save the file as UTF-8"
-        ) from e
-
-
-def yaml_problem(path: Path, text: str, error: yaml.YAMLError) -> str:
-    """`file:line:col: invalid YAML: what` on one line, whatever PyYAML's wording."""
-    line = column = None
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        if mark is not None:
-            line, column = mark.line + 1, mark.column + 1
-        what = ", ".join(part for part in (error.context, error.problem) if part)
-    elif isinstance(error, yaml.reader.ReaderError):
-        before = text[: error.position]
-        line = before.count("\n") + 1
-        column = error.position - (before.rfind("\n") + 1) + 1
-        character = error.character
-        code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
-        what = f"character {code} is not allowed ({error.reason})"
-    else:
-        what = str(error)
-    what = " ".join(what.split()) or "unreadable"
-    where = f"{path}:{line}:{column}" if line is not None else str(path)
-    return f"{where}: invalid YAML: {what}"
 
 
 def _parse(section: dict[Any, Any], path: Path) -> AgentConfig:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import os
-import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rules.language.loader import builtin_packs_dir
 from rules.language.model import Severity
+from rules.language.yamlfile import YamlFileError, load_yaml_file
 from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.errors import ConfigError
 
@@ -121,11 +118,10 @@ def load_config(path: Path | None) -> ServerConfig:
     """Read the `server:` section of `path` (defaults when `path` is None)."""
     if path is None:
         return ServerConfig()
-    text = read_config_text(path)
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigFileError(yaml_problem(path, text, e)) from e
+        document = load_yaml_file(path, MAX_CONFIG_BYTES)
+    except YamlFileError as e:
+        raise ConfigFileError(str(e)) from e
     if document is None:
         return ServerConfig()
     if not isinstance(document, Mapping):
@@ -139,56 +135,6 @@ def load_config(path: Path | None) -> ServerConfig:
         return from_mapping(section, base_dir=path.parent)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from e
-
-
-def read_config_text(path: Path) -> str:
-    """The text of the configuration file, refused in one line when it is not a regular
-    file (a FIFO or a device would block or never end), too large, or not UTF-8."""
-    try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer before we can refuse it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as e:
-        raise ConfigFileError(f"cannot read config file {path}: {e.strerror or e}") from e
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                raise ConfigFileError(f"config file {path} is not a regular file")
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-        except OSError as e:
-            raise ConfigFileError(f"cannot read config file {path}: {e.strerror or e}") from e
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigFileError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ConfigFileError(
-            f"{path}:{line}:{column}: not UTF-8 text (byte 0x{data[e.start]:02x});"
-            " save the file as UTF-8"
-        ) from e
-
-
-def yaml_problem(path: Path, text: str, error: yaml.YAMLError) -> str:
-    """`file:line:col: invalid YAML: what` on one line, whatever PyYAML's wording."""
-    line = column = None
-    if isinstance(error, yaml.MarkedYAMLError):
-        mark = error.problem_mark or error.context_mark
-        if mark is not None:
-            line, column = mark.line + 1, mark.column + 1
-        what = ", ".join(part for part in (error.context, error.problem) if part)
-    elif isinstance(error, yaml.reader.ReaderError):
-        before = text[: error.position]
-        line = before.count("\n") + 1
-        column = error.position - (before.rfind("\n") + 1) + 1
-        character = error.character
-        code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
-        what = f"character {code} is not allowed ({error.reason})"
-    else:
-        what = str(error)
-    what = " ".join(what.split()) or "unreadable"
-    where = f"{path}:{line}:{column}" if line is not None else str(path)
-    return f"{where}: invalid YAML: {what}"
 
 
 def from_mapping(section: Mapping[str, Any], base_dir: Path = Path()) -> ServerConfig:

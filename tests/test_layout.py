@@ -140,7 +140,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.facts",
         "rules.derived",
     },
-    "agent.config": {"agent.errors", "agent.collectors"},
+    "agent.config": {"agent.errors", "agent.collectors", "rules.language"},
     "agent.state": {"agent.errors", "agent.collectors"},
     "agent.document": {"agent", "agent.collectors", "agent.state", "rules.facts", "rules.derived"},
     "agent.delivery": {"agent", "agent.errors"},

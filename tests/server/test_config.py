@@ -120,7 +120,7 @@ def test_invalid_configuration_is_a_clear_error(tmp_path: Path, text: str, messa
 
 
 def test_missing_config_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "absent.yaml")
 
 
