@@ -45,6 +45,12 @@ class RateLimiter:
             self._buckets[key] = (tokens, now)
             return (1.0 - tokens) / self._rate
 
+    @property
+    def tracked(self) -> int:
+        """How many keys have a bucket in memory (idle ones, full again, are pruned)."""
+        with self._lock:
+            return len(self._buckets)
+
     def _prune(self, now: float) -> None:
         full_after = self._burst / self._rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -110,33 +110,77 @@ class LiveServer:
         return f"{self.url}/api/v1/reports"
 
 
+class LiveServers:
+    """Starts the real app under uvicorn, in a thread, on free loopback ports.
+
+    `start()` takes the app's constructor options (`policy`, `policy_loader`) and
+    `ServerConfig` fields over the defaults below, so a test gets the server it needs
+    instead of editing a running one's internals.
+    """
+
+    def __init__(self, database: Database, policy: ServerPolicy, db_url: str) -> None:
+        self.database = database
+        self.policy = policy
+        self.db_url = db_url
+        self._running: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(
+        self,
+        *,
+        policy: ServerPolicy | None = None,
+        policy_loader: Callable[[], ServerPolicy] | None = None,
+        **config: Any,
+    ) -> LiveServer:
+        settings: dict[str, Any] = {
+            "db_url": self.db_url,
+            "rules": (RULES_DIR,),
+            "max_body_bytes": LIVE_MAX_BODY,
+            "metrics_refresh_seconds": 0.2,
+            "agent_rate_burst": 1000,
+            **config,
+        }
+        server_config = ServerConfig(**settings)
+        app = create_app(
+            server_config,
+            self.database,
+            policy if policy is not None else self.policy,
+            policy_loader=policy_loader,
+        )
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+        thread.start()
+        self._running.append((server, thread))
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the collector did not start")
+            time.sleep(0.02)
+        return LiveServer(f"http://127.0.0.1:{port}", self.database, server_config, app)
+
+    def stop_all(self) -> None:
+        for server, _ in self._running:
+            server.should_exit = True
+        for _, thread in self._running:
+            thread.join(timeout=15)
+
+
 @pytest.fixture
-def live_server(database: Database, policy: ServerPolicy, db_url: str) -> Iterator[LiveServer]:
-    """The real app under uvicorn, on a free loopback port, in a thread."""
-    config = ServerConfig(
-        db_url=db_url,
-        rules=(RULES_DIR,),
-        max_body_bytes=LIVE_MAX_BODY,
-        metrics_refresh_seconds=0.2,
-        agent_rate_burst=1000,
-    )
-    app = create_app(config, database, policy)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the collector did not start")
-        time.sleep(0.02)
+def live_servers(database: Database, policy: ServerPolicy, db_url: str) -> Iterator[LiveServers]:
+    """Real apps on this test's database, started with `start(...)`, stopped at the end."""
+    servers = LiveServers(database, policy, db_url)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", database, config, app)
+        yield servers
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+        servers.stop_all()
+
+
+@pytest.fixture
+def live_server(live_servers: LiveServers) -> LiveServer:
+    """The real app under uvicorn, on a free loopback port, in a thread."""
+    return live_servers.start()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,11 +18,10 @@ from sqlalchemy import create_engine, text
 
 from server.auth.agent_tokens import revoke_token
 from server.clock import utc_now
-from server.evaluation.loaded_policy import ServerPolicy
-from server.ingest.ratelimit import RateLimiter
+from server.evaluation.loaded_policy import Outcome, ServerPolicy
 from server.ingest.service import IngestService, limits_of
 from server.storage.database import Database
-from tests.server.conftest import LIVE_MAX_BODY, LiveServer
+from tests.server.conftest import LIVE_MAX_BODY, LiveServer, LiveServers
 from tests.server.helpers import (
     body_of,
     deep_json,
@@ -343,8 +343,8 @@ def test_refuses_a_gzip_bomb(live_server: LiveServer, token: str, before: dict[s
     assert_nothing_stored(live_server.database, before)
 
 
-def test_rate_limit_per_agent(live_server: LiveServer, token: str) -> None:
-    live_server.app.state.runtime.service._rate_limiter = RateLimiter(1.0, 2)
+def test_rate_limit_per_agent(live_servers: LiveServers, token: str) -> None:
+    live_server = live_servers.start(agent_rate_per_minute=1.0, agent_rate_burst=2)
     assert post(live_server, body_of(make_facts(seq=1)), token).status_code == 200
     assert post(live_server, body_of(make_facts(seq=2)), token).status_code == 200
     before = stored_state(live_server.database)
@@ -433,13 +433,20 @@ def test_metrics_reflect_an_accepted_report(live_server: LiveServer, token: str)
     assert len(failing) == 5
 
 
-def test_unexpected_failure_is_a_json_500_and_stores_nothing(
-    live_server: LiveServer, token: str, before: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(*_args: Any, **_kwargs: Any) -> Any:
+@dataclass(frozen=True)
+class BrokenPolicy(ServerPolicy):
+    """A policy whose evaluation fails as an engine bug would."""
+
+    def evaluate(self, *_args: Any, **_kwargs: Any) -> Outcome:
         raise RuntimeError("engine bug")
 
-    monkeypatch.setattr(ServerPolicy, "evaluate", broken)
+
+def test_unexpected_failure_is_a_json_500_and_stores_nothing(
+    live_servers: LiveServers, token: str, policy: ServerPolicy
+) -> None:
+    broken = BrokenPolicy(policy.policy, policy.fingerprint, policy.weights)
+    live_server = live_servers.start(policy=broken)
+    before = stored_state(live_server.database)
     response = post(live_server, body_of(make_facts()), token)
     assert response.status_code == 500
     assert error_of(response) == {"code": "internal", "message": "internal error"}

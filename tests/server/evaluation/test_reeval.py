@@ -3,23 +3,30 @@ time (lease), findings of removed rules resolved; `rules reload` and the app's r
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select, update
 
-from server.background import policy_files_signature, reload_and_reevaluate
+from server.background import reload_and_reevaluate
 from server.cli.main import main
+from server.clock import utc_now
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
-from server.evaluation.reeval import Reevaluator, last_applied_fingerprint
+from server.evaluation.reeval import (
+    LEASE_SECONDS,
+    ReevalReport,
+    Reevaluator,
+    last_applied_fingerprint,
+)
 from server.ingest.service import IngestService
 from server.storage.database import Database
-from server.storage.models import Finding, Host
-from tests.server.conftest import LiveServer
+from server.storage.models import Finding, Host, PolicyState
+from tests.server.conftest import LiveServers
 from tests.server.helpers import RULES_DIR, body_of, make_facts, new_token, telnet
 
 
@@ -66,17 +73,35 @@ def test_changed_policy_re_evaluates_every_host_and_resolves_removed_rules(
     assert reevaluator.run(changed).hosts == 0  # idempotent
 
 
+def another_replica_holds_the_lease(database: Database, until: datetime) -> None:
+    """What a replica in the middle of a run (or dead in it) leaves in `policy_state`."""
+    with database.write() as session:
+        held = session.execute(
+            update(PolicyState).values(lease_owner="replica-b", lease_expires_at=until)
+        )
+        assert cast(CursorResult[Any], held).rowcount == 1
+
+
 def test_only_the_lease_holder_re_evaluates(
-    service: IngestService, database: Database, token: str, tmp_path: Path
+    service: IngestService,
+    database: Database,
+    policy: ServerPolicy,
+    token: str,
+    tmp_path: Path,
 ) -> None:
     ingest(service, token)
+    assert Reevaluator(database).run(policy).hosts == 0  # the lease row exists, free
     changed = load_server_policy(ServerConfig(rules=(without_telnet(tmp_path),)))
-    holder, other = Reevaluator(database), Reevaluator(database)
-    assert holder._acquire()
-    assert other.run(changed).ran is False
+    now = utc_now()
+    another_replica_holds_the_lease(database, until=now + timedelta(seconds=LEASE_SECONDS))
+    assert Reevaluator(database, clock=lambda: now).run(changed).ran is False
     assert host(database).policy_fingerprint != changed.fingerprint
-    holder._release()
-    assert other.run(changed).hosts == 1
+    # The holder died mid-run: once its lease expires, the next replica takes over.
+    after = now + timedelta(seconds=LEASE_SECONDS + 1)
+    assert Reevaluator(database, clock=lambda: after).run(changed).hosts == 1
+    assert host(database).policy_fingerprint == changed.fingerprint
+    # ...and releases the lease when done: anyone may run (nothing left to do).
+    assert Reevaluator(database, clock=lambda: after).run(changed) == ReevalReport(ran=True)
 
 
 def test_new_reports_after_re_evaluation_use_the_new_policy(
@@ -90,13 +115,14 @@ def test_new_reports_after_re_evaluation_use_the_new_policy(
 
 
 def test_running_app_reloads_its_policy(
-    live_server: LiveServer, token: str, tmp_path: Path
+    live_servers: LiveServers, token: str, tmp_path: Path
 ) -> None:
-    service = live_server.app.state.runtime.service
-    ingest(service, token, listening=[telnet()])
-    runtime = live_server.app.state.runtime
     rules = without_telnet(tmp_path)
-    runtime.policy_loader = lambda: load_server_policy(ServerConfig(rules=(rules,)))
+    live_server = live_servers.start(
+        policy_loader=lambda: load_server_policy(ServerConfig(rules=(rules,)))
+    )
+    runtime = live_server.app.state.runtime
+    ingest(runtime.service, token, listening=[telnet()])
     assert reload_and_reevaluate(runtime) == 1
     assert host(live_server.database).score_ratio == 1.0
     assert reload_and_reevaluate(runtime) == 0
@@ -118,22 +144,19 @@ def test_rules_reload_command(
 
 
 def test_policy_files_are_reloaded_only_when_they_change(
-    live_server: LiveServer, tmp_path: Path
+    live_servers: LiveServers, tmp_path: Path
 ) -> None:
-    runtime = live_server.app.state.runtime
     rules = tmp_path / "rules"
     rules.mkdir()
     pack_file = rules / "pack.yaml"
     pack_file.write_text((RULES_DIR / "server-tests.yaml").read_text("utf-8"), "utf-8")
-    runtime.config = ServerConfig(rules=(rules,))
-    runtime.policy_files = policy_files_signature(runtime.config)
     loads: list[int] = []
 
     def loader() -> ServerPolicy:
         loads.append(1)
-        return load_server_policy(runtime.config)
+        return load_server_policy(ServerConfig(rules=(rules,)))
 
-    runtime.policy_loader = loader
+    runtime = live_servers.start(rules=(rules,), policy_loader=loader).app.state.runtime
     reload_and_reevaluate(runtime, force=False)
     assert loads == []  # nothing changed: not even parsed
     pack_file.write_text(pack_file.read_text("utf-8") + "\n# edited\n", "utf-8")
@@ -148,8 +171,6 @@ def test_hosts_not_evaluated_today_are_evaluated_again(
     service: IngestService, database: Database, policy: ServerPolicy
 ) -> None:
     """Waivers expire by date: a host that stopped reporting is still re-judged daily."""
-    from datetime import UTC, datetime, timedelta
-
     ingest(service, new_token(database), listening=[telnet()])
     reevaluator = Reevaluator(database)
     assert not reevaluator.pending(policy)  # evaluated at ingest, today
