@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rules.derived import add_derived, parse_timestamp, strip_derived
 from rules.engine import evaluate
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.results import Status
@@ -62,8 +63,6 @@ def _domains_named(error: str) -> set[str]:
 
 def test_stripped_real_facts_rebuild_exactly(tmp_path: Path) -> None:
     """What the collector stores (no ages) plus `collected_at` gives back the agent's facts."""
-    from rules.derived import add_derived, parse_timestamp, strip_derived
-
     out = subprocess.run(
         [str(BIN / "canhgac-agent"), "collect", "--no-state"],
         check=True,
