@@ -10,6 +10,7 @@ help:
 	@echo "make demo       install into $(VENV), run a collector on SQLite, ship one agent report, show findings and metrics"
 	@echo "make demo-stop  stop the demo collector"
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run the whole test suite"
+	@echo "                (tests/packaging also builds the wheel and runs its rules lint/test)"
 	@echo "make bench      run the benchmarks under bench/ (prints figures; not part of the tests)"
 
 $(STAMP): pyproject.toml

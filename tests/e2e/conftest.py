@@ -28,9 +28,10 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 def risky_listener() -> Iterator[socket.socket]:
     """A TCP listener on every address, on a port the system chose: "exposed".
 
-    The test owns it and never accepts: the agent's TLS probe (which visits every local
-    listener) connects, gets no handshake and records a timeout. Nothing leaves the
-    machine; `getsockname()[1]` is the port the rule pack names.
+    The test owns it and never accepts. The agent does connect to it: its certificate
+    collector probes every local TCP listener (agent.probe_listeners, on by default) on
+    loopback; the handshake gets no answer and ends at the probe's timeout. Nothing
+    leaves the machine; `getsockname()[1]` is the port the rule pack names.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("0.0.0.0", 0))
