@@ -8,16 +8,20 @@ without it the PostgreSQL half of the suite skips (under CI=true it fails: see
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from tests.support import require
 
 PG_URL_ENV = "CANHGAC_TEST_PG_URL"
+INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE
+DROP_ATTEMPTS = 50
 
 
 def pg_base_url() -> str:
@@ -37,6 +41,27 @@ def temporary_pg_database(base_url: str) -> Iterator[str]:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        try:
+            _drop(admin, name)
+        finally:
+            admin.dispose()
+
+
+def _drop(admin: Engine, name: str) -> None:
+    """DROP ... WITH (FORCE), again while a backend this role may not terminate is in it.
+
+    Autovacuum visits fresh databases, more so when two test runs load the server; its
+    workers are not this role's to terminate (InsufficientPrivilege), and they leave
+    within moments.
+    """
+    for attempt in range(1, DROP_ATTEMPTS + 1):
+        try:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError as e:
+            if getattr(e.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE or (
+                attempt == DROP_ATTEMPTS
+            ):
+                raise
+            time.sleep(0.2)
