@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from server.config import ConfigFileError, ServerConfig, load_config
-from server.errors import InvalidArgumentError, ServerError
+from server.config import ServerConfig, load_config
+from server.errors import ConfigError, InvalidArgumentError, ServerError
 from server.storage import migrate
 from server.storage.database import Database, open_database
 
@@ -30,8 +30,8 @@ def with_config(command: F) -> F:
     """Add `--config` and `--db`; call the command with the merged `config=`.
 
     Also turns collector errors into one-line messages instead of tracebacks: an
-    invalid argument or a configuration file that cannot be read as YAML is a usage
-    error (exit 2), anything else exits 1.
+    invalid argument or any problem of the configuration (unreadable file, invalid
+    YAML, unknown key, bad value) is a usage error (exit 2), anything else exits 1.
     """
 
     @click.option(
@@ -50,11 +50,14 @@ def with_config(command: F) -> F:
     def wrapper(*args: Any, config_file: Path | None, db_url: str | None, **kwargs: Any) -> Any:
         try:
             config = load_config(config_file).with_overrides(db_url=db_url)
+        except ConfigError as e:
+            # Unreadable, not YAML, or an unknown key or bad value: the configuration
+            # is the user's input, so a usage error (exit 2), as in the agent.
+            raise UsageFailure(one_line(str(e))) from e
+        try:
             return command(*args, config=config, **kwargs)
         except InvalidArgumentError as e:
             raise click.UsageError(str(e)) from e
-        except ConfigFileError as e:
-            raise UsageFailure(one_line(str(e))) from e
         except ServerError as e:
             raise click.ClickException(one_line(str(e))) from e
 

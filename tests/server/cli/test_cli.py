@@ -92,7 +92,7 @@ def test_bad_config_file_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("server: {max_body_byte: 1}\n", "utf-8")
     code, _, err = run("token", "list", "--config", str(config))
-    assert code == 1
+    assert code == 2  # a usage error, like an unreadable file and like the agent's
     assert "unknown key(s) max_body_byte" in err
 
 
