@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from server.auth.api_tokens import ApiCredential, verify_api_token
+from server.auth.api_tokens import ApiCredential, authenticate_api_token
 from server.clock import Clock
 from server.config import ServerConfig
 from server.errors import (
@@ -122,11 +122,7 @@ async def api_credential(runtime: Runtime, request: Request, role: str) -> ApiCr
     """The API token's credential, refused unless its role covers `role`."""
     presented = bearer_token(request.headers.get("authorization"))
 
-    def verify() -> ApiCredential:
-        with runtime.database.session() as session:
-            return verify_api_token(session, presented)
-
-    credential = await run_in_threadpool(verify)
+    credential = await run_in_threadpool(authenticate_api_token, runtime.database, presented)
     if not credential.allows(role):
         raise ForbiddenError("insufficient_role", f"this needs an API token with role {role}")
     return credential

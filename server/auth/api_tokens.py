@@ -14,14 +14,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.auth.agent_tokens import hash_secret, new_secret, parse_secret, secret_matches
 from server.clock import Clock, utc_now
 from server.errors import DatabaseError, InvalidArgumentError, UnauthorizedError
+from server.storage.database import Database
 from server.storage.models import ApiToken
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,10 @@ def api_token_id_of(text: str) -> str:
 
 def verify_api_token(
     session: Session, presented: str | None, clock: Clock = utc_now
-) -> ApiCredential:
-    """The credential of a valid, unrevoked API token; stamps its last use (throttled)."""
+) -> tuple[ApiCredential, datetime | None]:
+    """The credential of a valid, unrevoked API token, and the moment to record as
+    its last use when the recorded one is older than `LAST_USED_RESOLUTION` (else
+    None). Reads only: `authenticate_api_token` records the use."""
     if not presented:
         raise UnauthorizedError("missing_token", "an API token is required")
     if not presented.startswith(API_PREFIX + "_"):
@@ -101,18 +104,27 @@ def verify_api_token(
     if row.revoked_at is not None:
         raise UnauthorizedError("invalid_token", "the API token has been revoked")
     now = clock()
-    if row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION:
-        stamp_last_used(session, row.id, now)
-    return ApiCredential(row.id, row.name, row.role)
+    due = row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION
+    return ApiCredential(row.id, row.name, row.role), now if due else None
 
 
-def stamp_last_used(session: Session, token_id: str, now: datetime) -> bool:
+def authenticate_api_token(
+    database: Database, presented: str | None, clock: Clock = utc_now
+) -> ApiCredential:
+    """Verify the token (a read) and, when due, record its last use (a short write)."""
+    with database.session() as session:
+        credential, used_at = verify_api_token(session, presented, clock)
+    if used_at is not None:
+        stamp_last_used(database, credential.token_id, used_at)
+    return credential
+
+
+def stamp_last_used(database: Database, token_id: str, now: datetime) -> bool:
     """Record `now` as the token's last use unless a use within `LAST_USED_RESOLUTION`
     is already recorded (by this replica or another); True when a row was written.
 
-    Its own short transaction, on a connection of `session`'s engine: the caller's
-    session is a read session that is never committed. Best effort: a database that
-    cannot take the write is logged, and the request it authenticates goes on.
+    Best effort: a database that cannot take the write is logged, and the request
+    the token authenticates goes on (reading must not fail for want of a timestamp).
     """
     cutoff = now - LAST_USED_RESOLUTION
     statement = (
@@ -122,14 +134,12 @@ def stamp_last_used(session: Session, token_id: str, now: datetime) -> bool:
             or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= cutoff),
         )
         .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
     )
-    bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
     try:
-        with engine.connect() as connection:
-            written = connection.execute(statement).rowcount == 1
-            connection.commit()
-    except (SQLAlchemyError, DatabaseError) as e:
+        with database.write() as session:
+            written = cast(CursorResult[Any], session.execute(statement)).rowcount == 1
+    except DatabaseError as e:
         log.warning("cannot record the last use of API token %s: %s", token_id, e)
         return False
     return written

@@ -20,7 +20,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from server.auth.api_tokens import LAST_USED_RESOLUTION, verify_api_token
+from server.auth.api_tokens import LAST_USED_RESOLUTION, authenticate_api_token
 from server.cli.main import main
 from server.storage.database import Database
 from server.storage.models import ApiToken
@@ -149,8 +149,7 @@ def test_last_used_is_written_again_after_the_resolution(database: Database) -> 
     ]
     seen = []
     for moment in moments:
-        with database.session() as session:
-            verify_api_token(session, token, clock=functools.partial(_at, moment))
+        authenticate_api_token(database, token, clock=functools.partial(_at, moment))
         seen.append(_last_used(database))
     assert seen == [moments[0], moments[0], moments[2]]
 
