@@ -8,7 +8,7 @@ periodically, so replicas sharing one database converge within one refresh perio
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
@@ -76,7 +76,8 @@ def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:
 class HostStateCache:
     """Thread-safe map agent_id -> HostSnapshot; the newer observation always wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, loader: Callable[[Database], list[HostSnapshot]] = load_snapshots) -> None:
+        self._loader = loader  # how a refresh reads the database (a seam for tests)
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._hosts: dict[str, HostSnapshot] = {}
@@ -101,7 +102,7 @@ class HostStateCache:
             with self._lock:
                 self._during_refresh = {}
             try:
-                loaded = {s.agent_id: s for s in load_snapshots(database)}
+                loaded = {s.agent_id: s for s in self._loader(database)}
             finally:
                 with self._lock:
                     recent, self._during_refresh = self._during_refresh or {}, None

@@ -7,8 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from rules.language.model import Severity
 from server.ingest.service import IngestService
 from server.metrics.hoststate import HostSnapshot, HostStateCache, load_snapshots
@@ -66,11 +64,8 @@ def test_refresh_drops_hosts_gone_from_the_database(database: Database) -> None:
     assert cache.snapshots() == []
 
 
-def test_put_during_refresh_survives_an_older_read(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_put_during_refresh_survives_an_older_read(database: Database) -> None:
     """An ingest commit landing while a refresh reads must not be overwritten by it."""
-    cache = HostStateCache()
     read_started = threading.Event()
     finish_read = threading.Event()
 
@@ -79,7 +74,7 @@ def test_put_during_refresh_survives_an_older_read(
         finish_read.wait(10)
         return [replace(SNAPSHOT, last_seq=1, hostname="from-db")]
 
-    monkeypatch.setattr("server.metrics.hoststate.load_snapshots", slow_load)
+    cache = HostStateCache(loader=slow_load)
     refresher = threading.Thread(target=cache.refresh, args=(database,))
     refresher.start()
     assert read_started.wait(10)
