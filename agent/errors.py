@@ -53,6 +53,7 @@ class ShippingError(AgentError):
         code: str | None = None,
         server_message: str | None = None,
         field: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
@@ -62,3 +63,5 @@ class ShippingError(AgentError):
         self.code = code
         self.server_message = server_message
         self.field = field
+        # Seconds the collector asked the agent to wait (429/503 Retry-After), or None.
+        self.retry_after = retry_after

@@ -1,8 +1,8 @@
 """Delivering facts documents to the collector.
 
 `Transport` is the seam: `HttpTransport` sends one document now; the durable spool
-(a later revision) will wrap a Transport and retry from disk, without the CLI or
-the collectors knowing.
+(`agent.delivery.spool`) wraps a Transport and retries from disk, without the
+collectors knowing.
 
 The HTTP contract: `POST {server}/api/v1/reports` with the document as gzip-compressed
 JSON and a bearer token. The server answers 200 with
@@ -193,7 +193,16 @@ def rejection(url: str, response: requests.Response) -> ShippingError:
         code=code,
         server_message=message,
         field=field,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
     )
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is not used by the collector, so
+    anything but a non-negative integer is ignored (the spool's own backoff applies)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return float(min(int(value.strip()), 24 * 3600))
 
 
 def _receipt(url: str, response: requests.Response) -> Delivery:

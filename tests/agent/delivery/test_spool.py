@@ -1,0 +1,219 @@
+"""The durable spool against a real HTTP server on loopback (the collector stub) and
+a real directory: what is kept, what is sent, in which order, and what is set aside."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.delivery.spool import (
+    DROPPED_FIELD,
+    Outcome,
+    Spool,
+    SpoolError,
+    SpoolLimits,
+)
+from agent.delivery.transport import HttpTransport
+from tests.agent.collector_stub import serve
+from tests.agent.delivery.readonly import read_only_directory
+from tests.support import free_port
+
+FAST = SpoolLimits(min_spacing_seconds=0.0, backoff_base_seconds=10.0)
+
+
+def document(seq: int) -> dict[str, Any]:
+    return {
+        "schema": "canhgac.facts/v1",
+        "report_id": str(uuid.uuid4()),
+        "agent_id": "spool-test",
+        "seq": seq,
+        "collected_at": "2026-01-01T00:00:00Z",
+        "agent_version": "0.1.0",
+        "errors": [],
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_reports_are_on_disk_before_sending_and_leave_after_the_2xx(tmp_path: Path) -> None:
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST)
+        spooled = spool.put(document(1))
+        assert spooled.path.is_file() and stub.requests == []
+        with gzip.open(spooled.path) as handle:
+            assert json.load(handle)["seq"] == 1
+        result = spool.drain()
+    assert [a.outcome for a in result.attempts] == [Outcome.DELIVERED]
+    assert not spooled.path.exists() and result.pending == 0
+    assert [r.document()["seq"] for r in stub.requests] == [1]
+
+
+def test_outage_keeps_reports_then_sends_them_in_seq_order_with_the_same_ids(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    down = HttpTransport(f"http://127.0.0.1:{free_port()}", "t", timeout=2)
+    spool = Spool(tmp_path, down, FAST, clock=clock, rng=random.Random(1))
+    docs = [document(seq) for seq in (3, 1, 2, 10)]
+    for doc in docs:
+        spool.put(doc)
+    failed = spool.drain()
+    assert [a.outcome for a in failed.attempts] == [Outcome.RETRY]
+    assert failed.attempts[0].error is not None
+    assert failed.attempts[0].error.reason == "unreachable"
+    assert failed.pending == 4
+    # equal jitter: between half and all of the first step
+    assert failed.retry_in is not None and 5.0 <= failed.retry_in <= 10.0
+    assert spool.drain().attempts == ()  # still backing off: nothing is tried
+    clock.now += 10.0
+    with serve() as stub:
+        spool.transport = HttpTransport(stub.url, "t")
+        done = spool.drain()
+    assert [r.document()["seq"] for r in stub.requests] == [1, 2, 3, 10]
+    by_seq = {d["seq"]: d["report_id"] for d in docs}
+    assert [r.document()["report_id"] for r in stub.requests] == [by_seq[s] for s in (1, 2, 3, 10)]
+    assert done.pending == 0 and spool.count() == 0
+
+
+def test_backoff_grows_exponentially_and_is_capped(tmp_path: Path) -> None:
+    clock = Clock()
+    limits = SpoolLimits(backoff_base_seconds=4.0, backoff_max_seconds=20.0)
+    down = HttpTransport(f"http://127.0.0.1:{free_port()}", "t", timeout=2)
+    spool = Spool(tmp_path, down, limits, clock=clock, rng=random.Random(7))
+    spool.put(document(1))
+    waits = []
+    for _ in range(5):
+        waits.append(spool.drain().retry_in)
+        clock.now += 100.0
+    assert [w is not None for w in waits] == [True] * 5
+    steps = [4.0, 8.0, 16.0, 20.0, 20.0]
+    for waited, step in zip(waits, steps, strict=True):
+        assert waited is not None and step / 2 <= waited <= step
+
+
+def test_429_retry_after_is_honoured(tmp_path: Path) -> None:
+    clock = Clock()
+    with serve() as stub:
+        stub.status = 429
+        stub.answer = {"error": {"code": "rate_limited", "message": "slow down"}}
+        stub.extra_headers = {"Retry-After": "42"}
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST, clock=clock)
+        spool.put(document(1))
+        result = spool.drain()
+        assert result.retry_in == 42.0 and result.pending == 1
+        clock.now += 41.0
+        assert spool.drain().attempts == ()
+        clock.now += 1.0
+        stub.status, stub.answer, stub.extra_headers = 200, None, {}
+        assert spool.drain().pending == 0
+    assert len(stub.requests) == 2
+
+
+@pytest.mark.parametrize("status", [413, 422])
+def test_permanent_refusal_is_quarantined_with_the_answer_and_the_rest_goes_on(
+    tmp_path: Path, status: int
+) -> None:
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST)
+        spool.put(document(1))
+        spool.put(document(2))
+        stub.status = status
+        stub.answer = {"error": {"code": "invalid_facts", "message": "no", "field": "seq"}}
+        first = spool.drain()
+    assert [a.outcome for a in first.attempts] == [Outcome.QUARANTINED, Outcome.QUARANTINED]
+    quarantined = spool.quarantined()
+    assert len(quarantined) == 2 and spool.count() == 0
+    answer = quarantined[0].with_name(quarantined[0].name + ".answer.txt").read_text()
+    assert f"HTTP {status} invalid_facts: no (field seq)" in answer
+
+
+@pytest.mark.parametrize("status", [401, 503])
+def test_token_or_server_trouble_is_retried_not_quarantined(tmp_path: Path, status: int) -> None:
+    with serve() as stub:
+        stub.status = status
+        stub.answer = {"error": {"code": "x", "message": "y"}}
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST)
+        spool.put(document(1))
+        result = spool.drain()
+    assert [a.outcome for a in result.attempts] == [Outcome.RETRY]
+    assert spool.quarantined() == [] and spool.count() == 1
+
+
+def test_full_spool_drops_the_oldest_and_tells_the_next_report_once(tmp_path: Path) -> None:
+    limits = SpoolLimits(max_reports=3, min_spacing_seconds=0.0)
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), limits)
+        for seq in range(1, 4):
+            assert spool.put(document(seq)).dropped == 0
+        assert spool.put(document(4)).dropped == 1
+        assert spool.put(document(5)).dropped == 1
+        spool.drain()
+        spool.put(document(6))
+        spool.drain()
+    sent = [r.document() for r in stub.requests]
+    assert [d["seq"] for d in sent] == [3, 4, 5, 6]
+    assert [d.get(DROPPED_FIELD) for d in sent] == [None, 1, 1, None]
+
+
+def test_a_dropped_report_passes_on_the_count_it_carried(tmp_path: Path) -> None:
+    limits = SpoolLimits(max_reports=1, min_spacing_seconds=0.0)
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), limits)
+        spool.put(document(1))
+        spool.put(document(2))  # drops 1: 2 carries 1
+        spool.put(document(3))  # drops 2 and its 1: 3 carries 2
+        spool.drain()
+    (sent,) = [r.document() for r in stub.requests]
+    assert (sent["seq"], sent[DROPPED_FIELD]) == (3, 2)
+
+
+def test_byte_bound_drops_too(tmp_path: Path) -> None:
+    limits = SpoolLimits(max_bytes=1, min_spacing_seconds=0.0)
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), limits)
+        spool.put(document(1))
+        assert spool.put(document(2)).dropped == 1
+    assert spool.count() == 1
+
+
+def test_corrupt_and_torn_files_are_quarantined_counted_and_never_block(tmp_path: Path) -> None:
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST)
+        good = spool.put(document(2)).path
+        (good.parent / f"{1:020d}-torn.json.gz").write_bytes(gzip.compress(b"{}")[:9])
+        (good.parent / f"{0:020d}-junk.json.gz").write_bytes(b"not gzip at all")
+        (good.parent / ".tmp-killed-mid-write").write_bytes(b"half")
+        first = spool.drain()
+        spool.put(document(3))
+        spool.drain()
+    assert [a.outcome for a in first.attempts] == [
+        Outcome.QUARANTINED,
+        Outcome.QUARANTINED,
+        Outcome.DELIVERED,
+    ]
+    assert "unreadable" in first.attempts[0].reason
+    assert not (good.parent / ".tmp-killed-mid-write").exists()
+    assert [r.document()["seq"] for r in stub.requests] == [2, 3]
+    assert [r.document().get(DROPPED_FIELD) for r in stub.requests] == [None, 2]
+    assert len(spool.quarantined()) == 2
+
+
+def test_read_only_spool_is_a_clear_error(tmp_path: Path) -> None:
+    with read_only_directory(tmp_path / "spool"):
+        spool = Spool(tmp_path, HttpTransport("http://127.0.0.1:1", "t"), FAST)
+        with pytest.raises(
+            SpoolError, match=r"cannot .* spool .*(Read-only file system|Permission denied)"
+        ):
+            spool.put(document(1))
