@@ -9,6 +9,7 @@ file; 3 (`check`) no failure, but a rule at or above `--fail-on` could not be ev
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -28,15 +29,18 @@ from agent.cli.enrol import enroll
 from agent.config import load_config
 from agent.errors import ShippingError
 from agent.output.check import (
+    Layout,
     errors_at_or_above,
     fails_at_or_above,
+    format_report,
     format_score,
-    format_table,
+    remediations,
     score_dict,
 )
 from agent.output.messages import delivery_line, shipping_message
 from agent.output.terminal import printable
 from rules.errors import RuleLoadError
+from rules.language.loader import load_rules
 from rules.language.model import Severity
 from rules.tooling.cli import rules_group
 
@@ -127,6 +131,12 @@ def collect(output: Path, no_state: bool, state_dir: Path | None, config_path: P
     show_default=True,
     help="Exit with 1 when a rule of this severity or higher fails, 3 when one is in error.",
 )
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also list the rules that pass, do not apply or are waived (counted otherwise).",
+)
 @lang_option
 @config_option
 def check(
@@ -135,6 +145,7 @@ def check(
     facts_path: Path | None,
     output_format: str,
     fail_on: str,
+    show_all: bool,
     lang: str,
     config_path: Path | None,
 ) -> None:
@@ -158,8 +169,9 @@ def check(
     else:
         with agent_errors():
             facts = app.collect_local(config, app.HostAccess())
+    paths = app.rule_paths_for(config, rule_paths)
     try:
-        outcome = app.check(app.rule_paths_for(config, rule_paths), facts)
+        outcome = app.check(paths, facts)
     except RuleLoadError as e:
         for problem in e.problems:
             click.echo(printable(problem), err=True)
@@ -176,10 +188,15 @@ def check(
         }
         click.echo(_dump(payload), nl=False)
     else:
-        for line in format_table(results, lang):
+        # The remediation texts live in the rules, not in the results; the rules
+        # loaded fine a moment ago, so loading them again cannot fail differently.
+        fixes = remediations(load_rules(paths))
+        width = shutil.get_terminal_size((100, 24)).columns
+        for line in format_report(results, fixes, lang, Layout(width=width, show_all=show_all)):
             click.echo(line)
         click.echo()
-        click.echo(format_score(outcome.score, lang))
+        for line in format_score(outcome.score, lang, width):
+            click.echo(line)
     if fails_at_or_above(results, Severity(fail_on)):
         sys.exit(1)
     if errors_at_or_above(results, Severity(fail_on)):

@@ -1,17 +1,25 @@
-"""What `canhgac-agent check` prints: a table for people, JSON for programs.
+"""What `canhgac-agent check` prints: a report an administrator can act on, JSON for
+programs.
 
-The table is sorted so that what needs action comes first (fail, then error, by
-severity) and every cell goes through `printable`, because messages are templates
-filled with facts from the host.
+What needs action comes first (failing rules, then rules that could not be checked,
+by severity); each failing rule carries the rule's remediation; passing rules are
+counted, not listed, unless asked for (`--all`). Every line fits the terminal width
+(wrapped at spaces; a word is cut only when it is longer than a whole line). Every
+host-supplied string goes through `printable`, because messages are templates filled
+with facts from the host. Vietnamese mode says everything in Vietnamese, with a
+decimal comma.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from agent.output.terminal import printable
-from rules.language.model import Severity
+from rules.language.model import Localized, RuleSet, Severity
 from rules.policy.scoring import Score
 from rules.results import RuleResult, Status
 
@@ -22,17 +30,17 @@ _STATUS_ORDER = {
     Status.WAIVED: 3,
     Status.NOT_APPLICABLE: 4,
 }
+ITEMS_SHOWN = 3  # item messages shown per failing rule before "and N more"
+MIN_WIDTH = 40  # below this, wrapping would leave a word per line; lines may overflow
+INDENT = "    "
+JSON_COMMAND = "canhgac-agent check --format json"
+ALL_COMMAND = "canhgac-agent check --all"
 
 _LABELS: dict[str, dict[str, str]] = {
     "vi": {
-        "rule": "QUY TẮC",
-        "severity": "MỨC ĐỘ",
-        "status": "TRẠNG THÁI",
-        "items": "SỐ MỤC",
-        "message": "CHI TIẾT",
         Status.PASS: "đạt",
         Status.FAIL: "không đạt",
-        Status.ERROR: "lỗi",
+        Status.ERROR: "không kiểm tra được",
         Status.NOT_APPLICABLE: "không áp dụng",
         Status.WAIVED: "miễn trừ",
         Severity.CRITICAL: "nghiêm trọng",
@@ -40,23 +48,28 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.MEDIUM: "trung bình",
         Severity.LOW: "thấp",
         Severity.INFO: "thông tin",
+        "severity": "mức {s}",
+        "fix": "Khắc phục:",
+        "why": "Không kiểm tra được:",
+        "more": "... và {n} mục khác (xem: {command})",
+        "heading_fail": "Quy tắc không đạt: {n}",
+        "heading_error": "Quy tắc không kiểm tra được: {n}",
+        "heading_other": "Các quy tắc còn lại: {n}",
+        "nothing_fails": "Không có quy tắc nào không đạt.",
+        "rest": "{counts} (liệt kê: {command}).",
+        "rest_listed": "{counts}.",
         "score": "Điểm tuân thủ cục bộ",
         "score_note": (
             "tính tại máy này, trọng số mặc định; điểm chính thức do máy chủ thu thập tính"
         ),
         "unknown": "chưa xác định",
-        "more": "và {n} mục khác",
         "no_rules": "Không có quy tắc nào được đánh giá.",
+        "no_remediation": "quy tắc không có hướng dẫn khắc phục",
     },
     "en": {
-        "rule": "RULE",
-        "severity": "SEVERITY",
-        "status": "STATUS",
-        "items": "ITEMS",
-        "message": "DETAIL",
         Status.PASS: "pass",
         Status.FAIL: "fail",
-        Status.ERROR: "error",
+        Status.ERROR: "could not be checked",
         Status.NOT_APPLICABLE: "not applicable",
         Status.WAIVED: "waived",
         Severity.CRITICAL: "critical",
@@ -64,65 +77,205 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.MEDIUM: "medium",
         Severity.LOW: "low",
         Severity.INFO: "info",
+        "severity": "{s}",
+        "fix": "Fix:",
+        "why": "Could not be checked:",
+        "more": "... and {n} more (see: {command})",
+        "heading_fail": "Failing rules: {n}",
+        "heading_error": "Rules that could not be checked: {n}",
+        "heading_other": "Other rules: {n}",
+        "nothing_fails": "No rule fails.",
+        "rest": "{counts} (listed by: {command}).",
+        "rest_listed": "{counts}.",
         "score": "Local compliance score",
         "score_note": (
             "computed on this host with default weights; the collector's score is authoritative"
         ),
         "unknown": "unknown",
-        "more": "and {n} more",
         "no_rules": "No rules were evaluated.",
+        "no_remediation": "the rule gives no remediation",
     },
 }
+
+# Facts domains in words (the error explanations name the domain a rule needed).
+_DOMAINS: dict[str, Localized] = {
+    "host": Localized("thông tin máy chủ", "host information"),
+    "packages": Localized("gói phần mềm", "installed packages"),
+    "updates": Localized("bản cập nhật", "pending updates"),
+    "certificates": Localized("chứng thư số", "certificates"),
+    "listening": Localized("cổng đang mở", "listening ports"),
+    "services": Localized("dịch vụ", "services"),
+    "ssh": Localized("cấu hình SSH", "SSH configuration"),
+    "accounts": Localized("tài khoản", "accounts"),
+    "firewall": Localized("tường lửa", "firewall"),
+    "time": Localized("đồng bộ thời gian", "time synchronisation"),
+    "malware_protection": Localized("phòng chống mã độc", "malware protection"),
+    "logging": Localized("ghi nhật ký", "logging"),
+    "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
+}
+_KINDS: dict[str, Localized] = {
+    "failed": Localized("việc thu thập bị lỗi", "the collection failed"),
+    "timeout": Localized("việc thu thập quá thời gian cho phép", "the collection timed out"),
+    "permission": Localized(
+        "không đủ quyền đọc (hãy chạy với quyền root)", "permission denied (run it as root)"
+    ),
+    "unsupported": Localized("máy này không hỗ trợ", "not supported on this host"),
+    "skipped": Localized("việc thu thập bị bỏ qua", "the collection was skipped"),
+}
+_COLLECTOR = re.compile(r"collector '(?P<domain>[a-z_]+)' (?P<kind>[a-z]+):")
+_NO_DOMAIN = re.compile(r"the facts document has no '(?P<domain>[a-z_]+)' domain")
+_MISSING = re.compile(r"(?:fact path|item field) '(?P<path>[^']*)' is missing")
 
 
 def label(lang: str, key: str) -> str:
     return _LABELS["en" if lang == "en" else "vi"][key]
 
 
+def number(value: float, lang: str) -> str:
+    """One decimal, with a decimal comma in Vietnamese."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if lang != "en" else text
+
+
 def sort_results(results: Iterable[RuleResult]) -> list[RuleResult]:
     return sorted(results, key=lambda r: (_STATUS_ORDER[r.status], -r.severity.rank, r.rule_id))
 
 
-def summary_message(result: RuleResult, lang: str) -> str:
-    """What a row says: on fail and error rows the first item's message (else the first
-    error, else the title); on other rows nothing, since a passing rule's title ("Telnet
-    service exposed") reads like a problem."""
-    if result.status not in (Status.FAIL, Status.ERROR):
-        return "-"
-    if result.items:
-        text = result.items[0].message.get(lang)
-        if len(result.items) > 1:
-            text += f" ({label(lang, 'more').format(n=len(result.items) - 1)})"
-        return text
-    if result.status is Status.ERROR and result.errors:
-        return f"{result.title.get(lang)}: {result.errors[0]}"
-    return result.title.get(lang)
+def remediations(ruleset: RuleSet) -> dict[str, Localized]:
+    """Each rule's remediation by rule id (rule ids are unique across packs)."""
+    return {rule.id: rule.remediation for pack in ruleset.packs for rule in pack.rules}
 
 
-def format_table(results: Sequence[RuleResult], lang: str) -> list[str]:
+def why_not_checked(result: RuleResult, lang: str) -> str:
+    """Why a rule is in error, in words: the engine's messages are for rule authors."""
+    text = " ".join(result.errors)
+    if found := _COLLECTOR.search(text):
+        domain, kind = found["domain"], found["kind"]
+        what = _domain(domain, lang)
+        how = _KINDS.get(kind, _KINDS["failed"]).get(lang)
+        if lang == "en":
+            return f"the agent could not read the {what}: {how}."
+        return f"tác tử không đọc được {what}: {how}."
+    if found := _NO_DOMAIN.search(text):
+        what = _domain(found["domain"], lang)
+        if lang == "en":
+            return f"the facts contain no {what} (an older agent, or a facts file without it)."
+        return f"dữ liệu thu thập không có {what} (tác tử cũ hơn, hoặc tệp dữ liệu thiếu phần này)."
+    if found := _MISSING.search(text):
+        what = _domain(found["path"].removeprefix("$.").split(".", 1)[0], lang)
+        if lang == "en":
+            return f"a value this rule needs is missing from the {what} facts."
+        return f"thiếu một giá trị mà quy tắc cần trong dữ liệu về {what}."
+    if "has no value" in text:
+        if lang == "en":
+            return "a parameter of the rule has no value (check the rule pack)."
+        return "một tham số của quy tắc chưa có giá trị (kiểm tra gói quy tắc)."
+    if lang == "en":
+        return "the facts do not have the form this rule expects (details: --format json)."
+    return "dữ liệu thu thập không đúng dạng quy tắc cần (chi tiết: --format json)."
+
+
+def _domain(name: str, lang: str) -> str:
+    known = _DOMAINS.get(name)
+    return known.get(lang) if known else printable(name)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the report is laid out: the terminal's width and whether to list every rule."""
+
+    width: int = 80
+    show_all: bool = False
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(
+        text,
+        width=max(width, MIN_WIDTH),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_on_hyphens=False,  # rule ids and package names contain hyphens
+        break_long_words=True,  # only words longer than a whole line are cut
+    ) or [first.rstrip()]
+
+
+def _head(result: RuleResult, lang: str, width: int) -> list[str]:
+    status = label(lang, result.status).upper()
+    severity = label(lang, "severity").format(s=label(lang, result.severity))
+    title = printable(result.title.get(lang))
+    return _wrap(f"[{status}, {severity}] {printable(result.rule_id)}: {title}", width, "", INDENT)
+
+
+def _failing_block(
+    result: RuleResult, fixes: Mapping[str, Localized], lang: str, width: int
+) -> list[str]:
+    lines = _head(result, lang, width)
+    for item in result.items[:ITEMS_SHOWN]:
+        lines += _wrap(printable(item.message.get(lang)), width, INDENT + "- ", INDENT + "  ")
+    hidden = len(result.items) - ITEMS_SHOWN
+    if hidden > 0:
+        more = label(lang, "more").format(n=hidden, command=JSON_COMMAND)
+        lines += _wrap(more, width, INDENT + "  ", INDENT + "  ")
+    fix = fixes.get(result.rule_id)
+    fix_text = printable(fix.get(lang)) if fix else label(lang, "no_remediation")
+    lines += _wrap(f"{label(lang, 'fix')} {fix_text}", width, INDENT, INDENT + "  ")
+    return lines
+
+
+def _error_block(result: RuleResult, lang: str, width: int) -> list[str]:
+    why = f"{label(lang, 'why')} {why_not_checked(result, lang)}"
+    return _head(result, lang, width) + _wrap(why, width, INDENT, INDENT + "  ")
+
+
+def _counts(results: Sequence[RuleResult], lang: str) -> str:
+    counted = [
+        f"{label(lang, status)}: {sum(1 for r in results if r.status is status)}"
+        for status in (Status.PASS, Status.NOT_APPLICABLE, Status.WAIVED)
+    ]
+    return "; ".join(counted)
+
+
+def format_report(
+    results: Sequence[RuleResult],
+    fixes: Mapping[str, Localized],
+    lang: str,
+    layout: Layout = Layout(),
+) -> list[str]:
+    """The lines `check` prints before the score."""
     if not results:
         return [label(lang, "no_rules")]
-    header = [label(lang, k) for k in ("rule", "severity", "status", "items", "message")]
-    rows = [
-        [
-            printable(r.rule_id),
-            label(lang, r.severity),
-            label(lang, r.status),
-            str(len(r.items)),
-            # One line per rule: a newline in a message must not break the table.
-            printable(summary_message(r, lang)),
-        ]
-        for r in sort_results(results)
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    return [
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
-        for row in [header, *rows]
-    ]
+    ordered = sort_results(results)
+    failing = [r for r in ordered if r.status is Status.FAIL]
+    errors = [r for r in ordered if r.status is Status.ERROR]
+    others = [r for r in ordered if r.status not in (Status.FAIL, Status.ERROR)]
+    width = layout.width
+    lines: list[str] = []
+    if failing:
+        lines.append(label(lang, "heading_fail").format(n=len(failing)))
+        for result in failing:
+            lines += ["", *_failing_block(result, fixes, lang, width)]
+    else:
+        lines.append(label(lang, "nothing_fails"))
+    if errors:
+        lines += ["", label(lang, "heading_error").format(n=len(errors))]
+        for result in errors:
+            lines += ["", *_error_block(result, lang, width)]
+    lines.append("")
+    if layout.show_all and others:
+        lines.append(label(lang, "heading_other").format(n=len(others)))
+        for result in others:
+            lines += _head(result, lang, width)
+        lines += _wrap(
+            label(lang, "rest_listed").format(counts=_counts(others, lang)), width, "", ""
+        )
+    else:
+        rest = label(lang, "rest").format(counts=_counts(others, lang), command=ALL_COMMAND)
+        lines += _wrap(rest, width, "", "")
+    return lines
 
 
-def format_score(score: Score, lang: str) -> str:
-    ratio = label(lang, "unknown") if score.ratio is None else f"{score.ratio * 100:.1f}%"
+def format_score(score: Score, lang: str, width: int = 80) -> list[str]:
+    ratio = label(lang, "unknown") if score.ratio is None else f"{number(score.ratio * 100, lang)}%"
     counts = ", ".join(
         f"{label(lang, status)} {count}"
         for status, count in (
@@ -133,7 +286,9 @@ def format_score(score: Score, lang: str) -> str:
             (Status.WAIVED, score.waived),
         )
     )
-    return f"{label(lang, 'score')}: {ratio} ({counts})\n({label(lang, 'score_note')})"
+    return _wrap(f"{label(lang, 'score')}: {ratio} ({counts})", width, "", "  ") + _wrap(
+        f"({label(lang, 'score_note')})", width, "", " "
+    )
 
 
 def score_dict(score: Score) -> dict[str, Any]:

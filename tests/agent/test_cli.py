@@ -143,18 +143,17 @@ def test_collect_with_an_unusable_state_dir_fails_clearly(tmp_path: Path) -> Non
 # check -----------------------------------------------------------------------------
 
 
-def test_check_table_sorted_with_exit_code_from_fail_on(tmp_path: Path) -> None:
+def test_check_report_sorted_with_exit_code_from_fail_on(tmp_path: Path) -> None:
     facts = _facts(tmp_path, tcp("0.0.0.0", 23, 1), tcp("0.0.0.0", 80, 2))
     result = invoke("check", "--rules", str(PACK), "--facts", str(facts), "--lang", "en")
     assert result.exit_code == 1  # a critical rule fails; default --fail-on high
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["RULE", "SEVERITY", "STATUS", "ITEMS", "DETAIL"]
-    order = [line.split()[0] for line in lines[1:5]]
-    assert order == ["TEST-TELNET", "TEST-HTTP", "TEST-SSH", "TEST-HOSTNAME"]
-    assert "Telnet on 0.0.0.0:23 (process in.telnetd)" in lines[1]
-    assert "missing" in lines[3]
-    # A passing row says nothing more: its title ("Valid hostname") would read as a finding.
-    assert lines[4].split()[-1] == "-"
+    heads = [line.split("] ")[1].split(":")[0] for line in lines if line.startswith("[")]
+    # Failing first, then the rule in error; the passing rule is counted, not listed.
+    assert heads == ["TEST-TELNET", "TEST-HTTP", "TEST-SSH"]
+    assert "    - Telnet on 0.0.0.0:23 (process in.telnetd)" in lines
+    assert "    Fix: Disable telnet" in lines
+    assert "pass: 1; not applicable: 0; waived: 0 (listed by: canhgac-agent check --all)." in lines
     # pass: the low rule; fail: critical and medium; error: high (never a pass).
     w = DEFAULT_WEIGHTS
     ratio = w[Severity.LOW] / (
@@ -162,7 +161,7 @@ def test_check_table_sorted_with_exit_code_from_fail_on(tmp_path: Path) -> None:
     )
     assert lines[-2] == (
         f"Local compliance score: {ratio * 100:.1f}%"
-        " (pass 1, fail 2, error 1, not applicable 0, waived 0)"
+        " (pass 1, fail 2, could not be checked 1, not applicable 0, waived 0)"
     )
     assert "the collector's score is authoritative" in lines[-1]
 
@@ -187,7 +186,7 @@ def test_check_vietnamese_is_the_default(tmp_path: Path) -> None:
     result = invoke(
         "check", "--rules", str(PACK), "--facts", str(_facts(tmp_path, tcp("::", 23, 1)))
     )
-    assert "QUY TẮC" in result.stdout
+    assert "Quy tắc không đạt: 1" in result.stdout
     assert "Telnet tại :::23" in result.stdout
     assert "Điểm tuân thủ cục bộ:" in result.stdout
     assert "nghiêm trọng" in result.stdout and "không đạt" in result.stdout
