@@ -1,8 +1,12 @@
 """From request body bytes to a validated facts document, refusing anything else.
 
 Each step bounds its cost before doing the work: the compressed size, then the
-decompressed size (a gzip bomb stops at the cap, it is never inflated in full), then
-the JSON nesting depth, then the schema. Every refusal is an `IngestError`.
+decompressed size (a gzip bomb stops at the cap, it is never inflated in full; gzip
+members are counted and decoded in linear time), then a pre-scan of the decompressed
+bytes that counts JSON values and containers BEFORE json.loads builds them (a small
+body of millions of `[]` would otherwise cost a gigabyte of Python objects), then
+the nesting depth and list lengths, then the schema. Top-level keys the schema does
+not define are dropped, not stored. Every refusal is an `IngestError`.
 """
 
 from __future__ import annotations
@@ -35,6 +39,14 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 # A NUL character (only reachable as the escape \u0000: raw control characters are
 # invalid JSON) cannot be stored in PostgreSQL text and means nothing in a fact.
 _NUL_ESCAPE = re.compile(r"\\u0000")
+# One JSON string (escapes included), unrolled so the regex engine never backtracks.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# gzip input is fed to zlib in slices: `unused_data` after a member is then a copy of
+# at most one slice, not of the rest of the body (which made many members quadratic).
+_GZIP_SLICE = 64 * 1024
+# Before this, a report's time is a host clock reset (RTC battery, 1970, year 1), not
+# a collection: applying it would date findings decades back.
+EARLIEST_COLLECTED_AT = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,12 @@ class Limits:
     max_json_depth: int
     future_skew: timedelta
     max_list_items: int = 100_000
+    # Counted on the bytes before parsing; a real report of a large host has a few
+    # hundred thousand values. These bound the parse's peak memory (see bench/).
+    max_json_values: int = 2_000_000
+    max_json_containers: int = 300_000
+    max_gzip_members: int = 16
+    earliest_collected_at: datetime = EARLIEST_COLLECTED_AT
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class FactsDocument:
     collected_at: datetime
     agent_version: str
     seq_epoch: str | None = None
+    dropped_keys: tuple[str, ...] = ()  # top-level keys the schema does not define
 
     @property
     def hostname(self) -> str:
@@ -83,36 +102,61 @@ def decode_document(
         raise PayloadTooLargeError(
             "body_too_large", f"the body exceeds {limits.max_body_bytes} bytes"
         )
-    raw = decode_content(body, content_encoding, limits.max_decompressed_bytes)
+    raw = decode_content(
+        body, content_encoding, limits.max_decompressed_bytes, limits.max_gzip_members
+    )
+    prescan_json(raw, limits.max_json_values, limits.max_json_containers)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadRequestError("invalid_utf8", f"the body is not valid UTF-8: {e.reason}") from e
     data = parse_json(text, limits.max_json_depth, limits.max_list_items)
-    return validate_facts(text, data, limits.future_skew, now)
+    return validate_facts(text, data, limits.future_skew, now, limits.earliest_collected_at)
 
 
-def decode_content(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+def decode_content(
+    body: bytes, content_encoding: str | None, max_bytes: int, max_members: int = 16
+) -> bytes:
     encoding = (content_encoding or "").strip().lower()
     if encoding in _IDENTITY:
         return body
     if encoding in _GZIP:
-        return gunzip_capped(body, max_bytes)
+        return gunzip_capped(body, max_bytes, max_members)
     raise UnsupportedEncodingError(
         "unsupported_encoding",
         f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)",
     )
 
 
-def gunzip_capped(body: bytes, max_bytes: int) -> bytes:
-    """Inflate gzip `body` (several members allowed) without producing > max_bytes."""
+def gunzip_capped(body: bytes, max_bytes: int, max_members: int = 16) -> bytes:
+    """Inflate gzip `body` without producing > max_bytes, in time linear in its size.
+
+    Several members are allowed (concatenated gzip files are valid gzip) up to
+    `max_members`: an agent sends one, and thousands of empty ones are an attack.
+    """
     out = bytearray()
-    decompressor = zlib.decompressobj(_GZIP_WBITS)
-    data = body
+    view = memoryview(body)
+    pos = 0
+    members = 0
+    decompressor: Any = None
+    pending: bytes | memoryview = b""
     try:
         while True:
+            if not pending and pos < len(view):
+                pending = view[pos : pos + _GZIP_SLICE]
+                pos += len(pending)
+            if decompressor is None:
+                if not pending:
+                    break  # every member ended exactly at the end of the body
+                members += 1
+                if members > max_members:
+                    raise PayloadTooLargeError(
+                        "too_many_gzip_members",
+                        f"the gzip body has more than {max_members} members",
+                    )
+                decompressor = zlib.decompressobj(_GZIP_WBITS)
             # max_length is at least 1 here: 0 would mean "unlimited" to zlib.
-            chunk = decompressor.decompress(data, max_bytes - len(out) + 1)
+            chunk = decompressor.decompress(pending, max_bytes - len(out) + 1)
             out += chunk
             if len(out) > max_bytes:
                 raise PayloadTooLargeError(
@@ -120,19 +164,49 @@ def gunzip_capped(body: bytes, max_bytes: int) -> bytes:
                     f"the decompressed body exceeds {max_bytes} bytes",
                 )
             if decompressor.eof:
-                data = decompressor.unused_data
-                if not data:
-                    break
-                decompressor = zlib.decompressobj(_GZIP_WBITS)  # next gzip member
+                pending = decompressor.unused_data  # at most one slice: linear
+                decompressor = None
                 continue
-            data = decompressor.unconsumed_tail
-            if not data and not chunk:
-                break  # input exhausted and nothing more buffered
+            pending = decompressor.unconsumed_tail
+            if not pending and not chunk and pos >= len(view):
+                break  # input exhausted and nothing more buffered: truncated
     except zlib.error as e:
         raise BadRequestError("invalid_gzip", f"the body is not valid gzip: {e}") from e
-    if not decompressor.eof:
+    if decompressor is not None or members == 0:
         raise BadRequestError("invalid_gzip", "the gzip body is truncated")
     return bytes(out)
+
+
+def prescan_json(raw: bytes, max_values: int, max_containers: int) -> None:
+    """Refuse a body with too many JSON values or containers before it is parsed.
+
+    Strings are cut out first (a comma or bracket inside one is text), then commas
+    and opening brackets are counted: C-speed passes over bytes whose size is
+    already capped, so the peak is one copy of the body, never its Python objects.
+    A body that is not JSON gets past here and is refused by the parser. The exact
+    count (strings cut out) runs only when the quick one, text included, is over.
+    """
+    containers, values = _counts(raw)
+    if containers <= max_containers and values <= max_values:
+        return  # an upper bound (text counted too) already within the limits
+    bare = _JSON_STRING.sub(b"", raw)
+    containers, values = _counts(bare)
+    del bare
+    if containers > max_containers:
+        raise PayloadTooLargeError(
+            "too_many_json_containers",
+            f"the JSON has about {containers} objects and arrays; the limit is {max_containers}",
+        )
+    if values > max_values:
+        raise PayloadTooLargeError(
+            "too_many_json_values",
+            f"the JSON has about {values} values; the limit is {max_values}",
+        )
+
+
+def _counts(raw: bytes) -> tuple[int, int]:
+    containers = raw.count(b"{") + raw.count(b"[")
+    return containers, containers + raw.count(b",") + 1
 
 
 def _refuse_constant(name: str) -> Any:
@@ -312,7 +386,11 @@ def _validator() -> Any:
 
 
 def validate_facts(
-    text: str, data: dict[str, Any], future_skew: timedelta, now: datetime
+    text: str,
+    data: dict[str, Any],
+    future_skew: timedelta,
+    now: datetime,
+    earliest: datetime = EARLIEST_COLLECTED_AT,
 ) -> FactsDocument:
     schema = data.get("schema")
     if schema is None:
@@ -328,7 +406,17 @@ def validate_facts(
     except fastjsonschema.JsonSchemaValueException as e:
         field, message = _describe(e)
         raise UnprocessableError("schema_violation", message, field) from e
+    if type(data["seq"]) is not int:
+        # JSON Schema's "integer" admits 5.0; a float seq would order reports wrongly.
+        raise UnprocessableError("schema_violation", "seq must be an integer", "seq")
     collected_at = _parse_timestamp(data["collected_at"])
+    if collected_at < earliest:
+        raise UnprocessableError(
+            "collected_at_too_old",
+            f"collected_at {data['collected_at']} is before {earliest:%Y-%m-%d}:"
+            " the host's clock is wrong",
+            "collected_at",
+        )
     if collected_at > now + future_skew:
         raise UnprocessableError(
             "collected_at_in_future",
@@ -336,6 +424,11 @@ def validate_facts(
             f" {int(future_skew.total_seconds())} s ahead of the collector's clock",
             "collected_at",
         )
+    known = _top_level_keys()
+    dropped = tuple(sorted(k for k in data if k not in known))
+    if dropped:
+        # Unknown keys cost storage per report and no rule can read them.
+        data = {k: v for k, v in data.items() if k in known}
     return FactsDocument(
         text=text,
         data=data,
@@ -345,7 +438,13 @@ def validate_facts(
         collected_at=collected_at,
         agent_version=data["agent_version"],
         seq_epoch=data.get("seq_epoch"),
+        dropped_keys=dropped,
     )
+
+
+@cache
+def _top_level_keys() -> frozenset[str]:
+    return frozenset(load_schema()["properties"])
 
 
 def _describe(error: Any) -> tuple[str | None, str]:

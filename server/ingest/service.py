@@ -10,6 +10,8 @@ acknowledged report is durable, and a refused one (any `IngestError`) left nothi
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +28,7 @@ from server.errors import (
     ConstraintViolation,
     DatabaseError,
     ForbiddenError,
+    PayloadTooLargeError,
     ServerError,
     TooManyRequestsError,
     UnauthorizedError,
@@ -34,6 +37,7 @@ from server.evaluation.loaded_policy import ServerPolicy
 from server.ingest.payload import FactsDocument, Limits, decode_document
 from server.ingest.ratelimit import RateLimiter
 from server.metrics.hoststate import HostSnapshot, snapshot_of
+from server.metrics.summary import posture_of
 from server.storage.database import Database
 from server.storage.fact_store import SplitFacts, split_facts
 from server.storage.models import Host, Report
@@ -48,7 +52,17 @@ from server.storage.report_store import (
     store_report,
 )
 
+log = logging.getLogger(__name__)
+
 ACCEPTED = "accepted"
+# Decoding holds up to a few copies of a decompressed body (50 MiB by default): only
+# this many at once per process, so concurrent large bodies cannot add up to gigabytes.
+MAX_CONCURRENT_DECODES = 4
+# A body waiting longer than this for a decoding slot is told to come back (429).
+DECODE_WAIT_SECONDS = 10.0
+# What one report may add to the database (canonical JSON of envelope and domains);
+# a large real host stores well under 2 MiB. Free-form text cannot grow it further.
+MAX_STORED_BYTES = 8 * 1024 * 1024
 DUPLICATE = "duplicate"
 # One retry covers the races a unique constraint settles (two first reports of one
 # agent creating its host); a second conflict is not a race any more.
@@ -98,7 +112,17 @@ def header_of(document: FactsDocument) -> ReportHeader:
         agent_version=document.agent_version,
         hostname=document.hostname,
         os_pretty_name=document.os_pretty_name,
+        posture=posture_of(document.data),
     )
+
+
+def _check_stored_size(split: SplitFacts) -> None:
+    size = len(split.envelope.encode()) + sum(len(t.encode()) for t, _ in split.domains.values())
+    if size > MAX_STORED_BYTES:
+        raise PayloadTooLargeError(
+            "report_too_large_to_store",
+            f"the report would store {size} bytes; the limit is {MAX_STORED_BYTES}",
+        )
 
 
 def limits_of(config: ServerConfig) -> Limits:
@@ -130,6 +154,7 @@ class IngestService:
         self._clock = clock
         self._on_commit = on_commit
         self._rate_limiter = rate_limiter
+        self._decoding = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
 
     @property
     def limits(self) -> Limits:
@@ -155,7 +180,7 @@ class IngestService:
         self, credential: Credential, body: bytes, content_encoding: str | None
     ) -> IngestResult:
         received_at = self._clock()
-        document = decode_document(body, content_encoding, self._limits, received_at)
+        document = self._decode(body, content_encoding, received_at)
         if credential.agent_id is not None and credential.agent_id != document.agent_id:
             # Checked again, authoritatively, inside the transaction (bind_token).
             raise ForbiddenError(
@@ -170,6 +195,7 @@ class IngestService:
         # Ages derived from timestamps change with every report while nothing on the
         # host did: store and compare without them (load_facts puts them back).
         split = split_facts(strip_derived(document.data))
+        _check_stored_size(split)
         evaluated = None
         if not self._unchanged(document, split, policy, received_at):
             evaluated = self._evaluate(policy, document, credential, received_at)
@@ -193,6 +219,27 @@ class IngestService:
             applied=stored.newest,
             evaluated=stored.evaluated,
         )
+
+    def _decode(
+        self, body: bytes, content_encoding: str | None, received_at: datetime
+    ) -> FactsDocument:
+        if not self._decoding.acquire(timeout=DECODE_WAIT_SECONDS):
+            raise TooManyRequestsError(
+                "overloaded", "the collector is decoding too many reports; retry later", 30.0
+            )
+        try:
+            document = decode_document(body, content_encoding, self._limits, received_at)
+        finally:
+            self._decoding.release()
+        if document.dropped_keys:
+            # %r: the names are the agent's text, never printed raw into the log.
+            log.warning(
+                "report %s: dropped %d unknown top-level key(s): %r",
+                document.report_id,
+                len(document.dropped_keys),
+                [k[:64] for k in document.dropped_keys[:10]],
+            )
+        return document
 
     def _evaluate(
         self,
