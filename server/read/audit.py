@@ -1,0 +1,430 @@
+"""The audit model: one dated, reproducible picture of an agency (or the province).
+
+Built from the stored history only, as observed at a cut-off time (`as_of`): each
+host's newest evaluated report collected before the cut-off gives its rule results
+(score, rank, framework compliance); findings are those first seen before the
+cut-off and not resolved by then, with their age at the cut-off. Nothing here reads
+the clock, so the same `as_of` gives the same model later (see docs/audit.md for the
+two things the stored history cannot replay: a late delivery from an agent's spool of
+an observation older than the cut-off, and a finding resolved before the cut-off and
+reopened after it).
+
+The renderers (`server.reports`) read this model only; the read API serves it as
+JSON. The pydantic models are frozen: the model is a value, not a working set.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from rules.language.model import Localized, RuleSet, Severity
+from rules.policy.frameworks import Framework
+from rules.policy.scoring import RequirementStatus, requirement_status, score_results
+from rules.results import RuleResult, Status
+from server.errors import NotFoundError
+from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
+
+AUDIT_SCHEMA: Literal["canhgac.audit/v1"] = "canhgac.audit/v1"
+URGENT_ACTIONS = 10
+SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))  # critical first
+_NO_TITLE = Localized("", "")
+# Worst first: how one rule's results over several hosts pool into one (docs/scoring.md).
+_WORST = (Status.FAIL, Status.ERROR, Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE)
+_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
+
+
+class AuditView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(AuditView):
+    """A text a user reads, in both languages."""
+
+    vi: str
+    en: str
+
+
+class SeverityCounts(AuditView):
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    info: int = 0
+
+
+class AgencyStanding(AuditView):
+    """An agency's pooled score at the cut-off, a period earlier, and its rank."""
+
+    agency: str
+    name: str
+    rank: int = Field(description="1 is best; unknown scores rank last")
+    score: float | None = Field(description="null: no rule could be scored")
+    previous_score: float | None
+    change: float | None = Field(description="score - previous_score; null if either is")
+    hosts: int = Field(description="hosts with an evaluated report before the cut-off")
+    stale_hosts: int
+
+
+class UrgentAction(AuditView):
+    """One rule to fix, with how many hosts it affects (open findings only)."""
+
+    rule_id: str
+    title: Text
+    severity: Severity
+    hosts: int
+    findings: int
+    oldest_first_seen: datetime
+    remediation: Text
+
+
+class RequirementRow(AuditView):
+    requirement: str
+    group: str
+    title: Text
+    confidence: str = Field(description="verified | unverified: the mapping's own confidence")
+    status: RequirementStatus
+    rules: list[str]
+    failing_hosts: list[str] = Field(description="hosts whose result fails a mapped rule")
+
+
+class FrameworkCompliance(AuditView):
+    framework: str
+    version: str
+    title: Text
+    confidence: str
+    met: int
+    not_met: int
+    not_assessed: int
+    other: int = Field(description="error, waived or not applicable")
+    requirements: list[RequirementRow]
+
+
+class AuditFinding(AuditView):
+    """One item failing at the cut-off."""
+
+    agency: str
+    host: str
+    agent_id: str
+    rule_id: str
+    title: Text
+    severity: Severity
+    status: FindingStatus = Field(description="open or waived (an approved exception)")
+    item_key: str
+    evidence: dict[str, Any]
+    message: Text
+    remediation: Text
+    first_seen: datetime
+    age_days: float = Field(description="cut-off minus first seen")
+
+
+class AgencyAudit(AuditView):
+    standing: AgencyStanding
+    severity_counts: SeverityCounts = Field(description="open findings by severity")
+    waived_findings: int
+    urgent_actions: list[UrgentAction]
+    frameworks: list[FrameworkCompliance]
+    findings: list[AuditFinding]
+
+
+class PackVersion(AuditView):
+    id: str
+    version: str
+
+
+class AuditReport(AuditView):
+    """The whole audit package: one agency, or every agency (`scope` province)."""
+
+    schema_: Literal["canhgac.audit/v1"] = Field(AUDIT_SCHEMA, alias="schema")
+    scope: Literal["agency", "province"]
+    as_of: datetime = Field(description="the cut-off: observations strictly before it")
+    previous_as_of: datetime
+    policy_fingerprint: str
+    packs: list[PackVersion]
+    weights: dict[str, float]
+    stale_after_seconds: int
+    ranking: list[AgencyStanding] = Field(description="every agency, best first")
+    agencies: list[AgencyAudit]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """What the audit judges by, as plain values (the read side knows no loader)."""
+
+    ruleset: RuleSet
+    frameworks: tuple[Framework, ...]
+    weights: Mapping[Severity, float]
+    fingerprint: str
+
+
+def _text(value: Localized | Mapping[str, Any] | None) -> Text:
+    if isinstance(value, Localized):
+        return Text(vi=value.vi, en=value.en)
+    value = value or {}
+    return Text(vi=str(value.get("vi", "")), en=str(value.get("en", "")))
+
+
+@dataclass(frozen=True)
+class _HostState:
+    host_id: int
+    agency: str
+    label: str
+    collected_at: datetime
+    results: tuple[RuleResult, ...]
+
+
+def _host_states(session: Session, cutoff: datetime, agency: str | None) -> list[_HostState]:
+    """Each host's newest evaluated, applied report collected before `cutoff`."""
+    evaluated = select(RuleResultRow.id).where(RuleResultRow.report_pk == Report.id).exists()
+    latest = (
+        select(Report.host_id, func.max(Report.collected_at).label("at"))
+        .where(Report.applied.is_(True), Report.collected_at < cutoff, evaluated)
+        .group_by(Report.host_id)
+        .subquery()
+    )
+    query = (
+        select(Report.id, Report.host_id, Report.collected_at, Host.agency_id, Host.label)
+        .join(latest, and_(Report.host_id == latest.c.host_id, Report.collected_at == latest.c.at))
+        .join(Host, Host.id == Report.host_id)
+        .where(Report.applied.is_(True), evaluated)
+    )
+    if agency is not None:
+        query = query.where(Host.agency_id == agency)
+    chosen: dict[int, tuple[int, datetime, str, str]] = {}
+    for report_pk, host_id, collected_at, agency_id, label in session.execute(query):
+        # Two reports of one host at the same instant: the later stored one wins.
+        if host_id not in chosen or report_pk > chosen[host_id][0]:
+            chosen[host_id] = (report_pk, collected_at, agency_id, label)
+    results: dict[int, list[RuleResult]] = defaultdict(list)
+    by_report = {pk: host_id for host_id, (pk, *_rest) in chosen.items()}
+    pks = sorted(by_report)
+    for start in range(0, len(pks), _CHUNK):
+        rows = session.execute(
+            select(
+                RuleResultRow.report_pk,
+                RuleResultRow.rule_id,
+                RuleResultRow.severity,
+                RuleResultRow.status,
+            )
+            .where(RuleResultRow.report_pk.in_(pks[start : start + _CHUNK]))
+            .order_by(RuleResultRow.id)
+        )
+        for report_pk, rule_id, severity, status in rows:
+            results[by_report[report_pk]].append(
+                RuleResult(rule_id, Severity(severity), Status(status), _NO_TITLE)
+            )
+    return [
+        _HostState(host_id, agency_id, label, collected_at, tuple(results[host_id]))
+        for host_id, (_pk, collected_at, agency_id, label) in sorted(chosen.items())
+    ]
+
+
+def _standings(
+    session: Session,
+    policy: AuditPolicy,
+    cutoff: datetime,
+    previous: datetime,
+    stale_after: timedelta,
+) -> tuple[list[AgencyStanding], list[_HostState]]:
+    now_states = _host_states(session, cutoff, None)
+    before = defaultdict(list)
+    for state in _host_states(session, previous, None):
+        before[state.agency].append(state.results)
+    current = defaultdict(list)
+    for state in now_states:
+        current[state.agency].append(state)
+    entries = []
+    for agency_id, name in session.execute(select(Agency.id, Agency.name)):
+        states = current.get(agency_id, [])
+        score = score_results((r for s in states for r in s.results), policy.weights).ratio
+        earlier = score_results(
+            (r for results in before.get(agency_id, []) for r in results), policy.weights
+        ).ratio
+        entries.append(
+            AgencyStanding(
+                agency=agency_id,
+                name=name,
+                rank=0,
+                score=score,
+                previous_score=earlier,
+                change=None if score is None or earlier is None else score - earlier,
+                hosts=len(states),
+                stale_hosts=sum(1 for s in states if s.collected_at < cutoff - stale_after),
+            )
+        )
+    # Unknown scores last; ties by id, so the order never depends on the database's.
+    entries.sort(key=lambda e: (e.score is None, -(e.score or 0.0), e.agency))
+    ranking = [e.model_copy(update={"rank": i}) for i, e in enumerate(entries, start=1)]
+    return ranking, now_states
+
+
+def _findings(
+    session: Session, policy: AuditPolicy, cutoff: datetime, agency: str
+) -> list[AuditFinding]:
+    query = (
+        select(Finding, Host.label, Host.agent_id)
+        .join(Host, Finding.host_id == Host.id)
+        .where(
+            Host.agency_id == agency,
+            Finding.first_seen < cutoff,
+            (Finding.resolved_at.is_(None)) | (Finding.resolved_at >= cutoff),
+        )
+    )
+    answer = []
+    for finding, label, agent_id in session.execute(query):
+        rule = policy.ruleset.get(finding.rule_id)
+        # Resolved after the cut-off: it was failing at the cut-off. Whether a waiver
+        # covered it then is not kept, so it is shown open (never hidden as waived).
+        waived = finding.status is FindingStatus.WAIVED
+        answer.append(
+            AuditFinding(
+                agency=agency,
+                host=label,
+                agent_id=agent_id,
+                rule_id=finding.rule_id,
+                title=_text(rule.title if rule else None),
+                severity=Severity(finding.severity),
+                status=FindingStatus.WAIVED if waived else FindingStatus.OPEN,
+                item_key=finding.item_key,
+                evidence=finding.evidence,
+                message=_text(finding.message),
+                remediation=_text(rule.remediation if rule else None),
+                first_seen=finding.first_seen,
+                age_days=max(0.0, (cutoff - finding.first_seen).total_seconds() / 86400),
+            )
+        )
+    answer.sort(key=lambda f: (-f.severity.rank, f.host, f.rule_id, f.item_key))
+    return answer
+
+
+def _urgent(findings: Iterable[AuditFinding]) -> list[UrgentAction]:
+    groups: dict[str, list[AuditFinding]] = defaultdict(list)
+    for finding in findings:
+        if finding.status is FindingStatus.OPEN:
+            groups[finding.rule_id].append(finding)
+    actions = [
+        UrgentAction(
+            rule_id=rule_id,
+            title=group[0].title,
+            severity=group[0].severity,
+            hosts=len({f.agent_id for f in group}),
+            findings=len(group),
+            oldest_first_seen=min(f.first_seen for f in group),
+            remediation=group[0].remediation,
+        )
+        for rule_id, group in groups.items()
+    ]
+    actions.sort(key=lambda a: (-a.severity.rank, -a.hosts, a.oldest_first_seen, a.rule_id))
+    return actions[:URGENT_ACTIONS]
+
+
+def _worst(results: list[RuleResult]) -> RuleResult:
+    statuses = {r.status for r in results}
+    status = next(s for s in _WORST if s in statuses)
+    return next(r for r in results if r.status is status)
+
+
+def _compliance(
+    frameworks: Iterable[Framework], states: list[_HostState]
+) -> list[FrameworkCompliance]:
+    by_rule: dict[str, list[RuleResult]] = defaultdict(list)
+    failing: dict[str, set[str]] = defaultdict(set)
+    for state in states:
+        for result in state.results:
+            by_rule[result.rule_id].append(result)
+            if result.status is Status.FAIL:
+                failing[result.rule_id].add(state.label)
+    pooled = {rule_id: _worst(results) for rule_id, results in by_rule.items()}
+    answer = []
+    for framework in frameworks:
+        rows = [
+            RequirementRow(
+                requirement=req.id,
+                group=req.group,
+                title=_text(req.title),
+                confidence=req.confidence,
+                status=requirement_status(req.rules, pooled),
+                rules=list(req.rules),
+                failing_hosts=sorted({h for rule in req.rules for h in failing.get(rule, ())}),
+            )
+            for req in framework.requirements
+        ]
+        counted = (RequirementStatus.PASS, RequirementStatus.FAIL, RequirementStatus.NOT_ASSESSED)
+        answer.append(
+            FrameworkCompliance(
+                framework=framework.id,
+                version=framework.version,
+                title=_text(framework.title),
+                confidence=framework.confidence,
+                met=sum(1 for r in rows if r.status is RequirementStatus.PASS),
+                not_met=sum(1 for r in rows if r.status is RequirementStatus.FAIL),
+                not_assessed=sum(1 for r in rows if r.status is RequirementStatus.NOT_ASSESSED),
+                other=sum(1 for r in rows if r.status not in counted),
+                requirements=rows,
+            )
+        )
+    return answer
+
+
+def build_audit(
+    session: Session,
+    policy: AuditPolicy,
+    *,
+    as_of: datetime,
+    agency: str | None,
+    stale_after_seconds: int,
+    previous_as_of: datetime | None = None,
+) -> AuditReport:
+    """The audit of `agency` (or of every agency when None) as observed before `as_of`.
+
+    `previous_as_of` (default: one year earlier) is the period the change is
+    measured from. Raises UnknownAgencyError for an agency that does not exist.
+    """
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    previous = previous_as_of or as_of - timedelta(days=365)
+    if agency is not None and session.get(Agency, agency) is None:
+        raise NotFoundError("not_found", f"no agency {agency!r}")
+    stale_after = timedelta(seconds=stale_after_seconds)
+    ranking, states = _standings(session, policy, as_of, previous, stale_after)
+    chosen = [s for s in ranking if agency is None or s.agency == agency]
+    audits = []
+    for standing in chosen:
+        findings = _findings(session, policy, as_of, standing.agency)
+        counts: dict[str, int] = defaultdict(int)
+        for finding in findings:
+            if finding.status is FindingStatus.OPEN:
+                counts[finding.severity.value] += 1
+        audits.append(
+            AgencyAudit(
+                standing=standing,
+                severity_counts=SeverityCounts(**counts),
+                waived_findings=sum(1 for f in findings if f.status is FindingStatus.WAIVED),
+                urgent_actions=_urgent(findings),
+                frameworks=_compliance(
+                    policy.frameworks, [s for s in states if s.agency == standing.agency]
+                ),
+                findings=findings,
+            )
+        )
+    return AuditReport(
+        schema=AUDIT_SCHEMA,
+        scope="agency" if agency is not None else "province",
+        as_of=as_of,
+        previous_as_of=previous,
+        policy_fingerprint=policy.fingerprint,
+        packs=[PackVersion(id=p.id, version=p.version) for p in policy.ruleset.packs],
+        weights={s.value: float(policy.weights.get(s, 0.0)) for s in SEVERITIES},
+        stale_after_seconds=stale_after_seconds,
+        ranking=ranking,
+        agencies=audits,
+    )
