@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv demo demo-stop test lint typecheck unit bench clean
+.PHONY: help venv demo demo-stop test lint typecheck unit bench packages clean
 
 help:
 	@echo "make demo       install into $(VENV), run a collector on SQLite, ship one agent report, show findings and metrics"
@@ -12,6 +12,7 @@ help:
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run the whole test suite"
 	@echo "                (tests/packaging also builds the wheel and runs its rules lint/test)"
 	@echo "make bench      run the benchmarks under bench/ (prints figures; not part of the tests)"
+	@echo "make packages   build the agent's .deb (dpkg-deb) and .rpm (rpmbuild) into dist/"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
@@ -45,6 +46,9 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+packages:
+	@bash packaging/build-packages.sh all
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

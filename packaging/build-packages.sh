@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build the agent's .deb (dpkg-deb) and .rpm (rpmbuild) into dist/.
+#
+# Only agent/ and rules/ are packaged (never server/), into /usr/lib/canhgac-agent,
+# with /usr/bin/canhgac-agent a launcher that puts that directory first on sys.path;
+# the Python modules come from the distribution (Depends / Requires). The systemd
+# units are whatever packaging/systemd/canhgac-agent.* holds, with ExecStart pointing
+# at /usr/bin. Usage: packaging/build-packages.sh [deb|rpm|all] (default all).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WHAT=${1:-all}
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
+[ -n "$VERSION" ] || { echo "no version in pyproject.toml" >&2; exit 1; }
+DIST=${DIST:-$ROOT/dist}  # the tests build into a directory of their own
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/canhgac-packages.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$DIST"
+
+# stage DEST UNITDIR: the installed tree, shared by both formats.
+stage() {
+    local dest=$1 unitdir=$2
+    install -d "$dest/usr/lib/canhgac-agent" "$dest/usr/bin" "$dest/etc/canhgac" "$dest$unitdir"
+    # git ls-files: exactly the tracked sources, never caches or local leftovers.
+    git -C "$ROOT" ls-files -z agent rules \
+        | (cd "$ROOT" && xargs -0 cp --parents -t "$dest/usr/lib/canhgac-agent")
+    install -m 0755 packaging/deb/canhgac-agent.launcher "$dest/usr/bin/canhgac-agent"
+    install -m 0640 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
+    for unit in packaging/systemd/canhgac-agent.*; do
+        sed 's#/usr/local/bin/canhgac-agent#/usr/bin/canhgac-agent#g' "$unit" \
+            >"$dest$unitdir/$(basename "$unit")"
+        chmod 0644 "$dest$unitdir/$(basename "$unit")"
+    done
+    find "$dest/usr/lib/canhgac-agent" -type d -exec chmod 0755 {} +
+    find "$dest/usr/lib/canhgac-agent" -type f -exec chmod 0644 {} +
+}
+
+build_deb() {
+    command -v dpkg-deb >/dev/null || { echo "dpkg-deb is needed (Debian: dpkg)" >&2; exit 1; }
+    local tree=$WORK/deb
+    # Debian 12 keeps units in /lib/systemd/system (dpkg does not know /usr/lib aliases).
+    stage "$tree" /lib/systemd/system
+    install -d "$tree/DEBIAN"
+    sed "s/@VERSION@/$VERSION/" packaging/deb/control.in >"$tree/DEBIAN/control"
+    echo /etc/canhgac/agent.yaml >"$tree/DEBIAN/conffiles"
+    for script in postinst prerm postrm; do
+        install -m 0755 "packaging/deb/$script" "$tree/DEBIAN/$script"
+    done
+    dpkg-deb --root-owner-group -Zxz --build "$tree" "$DIST/canhgac-agent_${VERSION}_all.deb" >/dev/null
+    echo "$DIST/canhgac-agent_${VERSION}_all.deb"
+}
+
+build_rpm() {
+    command -v rpmbuild >/dev/null || { echo "rpmbuild is needed (Debian: apt-get install rpm)" >&2; exit 1; }
+    local tree=$WORK/rpm-stage
+    stage "$tree" /usr/lib/systemd/system
+    rpmbuild -bb --quiet \
+        --define "_topdir $WORK/rpmbuild" \
+        --define "_rpmdir $DIST" \
+        --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
+        --define "version $VERSION" \
+        --define "stage $tree" \
+        packaging/rpm/canhgac-agent.spec >/dev/null
+    echo "$DIST/canhgac-agent-${VERSION}-1.noarch.rpm"
+}
+
+case $WHAT in
+    deb) build_deb ;;
+    rpm) build_rpm ;;
+    all) build_deb; build_rpm ;;
+    *) echo "usage: $0 [deb|rpm|all]" >&2; exit 2 ;;
+esac
