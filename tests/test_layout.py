@@ -162,11 +162,20 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.engine",
         "rules.policy",
     },
+    "agent.daemon": {
+        "agent",
+        "agent.errors",
+        "agent.config",
+        "agent.delivery",
+        "agent.output",
+        "agent.app",
+    },
     "agent.cli": {
         "agent",
         "agent.errors",
         "agent.config",
         "agent.app",
+        "agent.daemon",
         "agent.output",
         "agent.state",
         "agent.delivery",
@@ -211,6 +220,11 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.results",
         "rules.policy",
     },
+    "server.reports": {
+        "server.errors",
+        "server.read",
+        "rules.language",
+    },
     "server.metrics": {
         "server.errors",
         "server.clock",
@@ -253,6 +267,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "server.auth",
         "server.evaluation",
         "server.read",
+        "server.reports",
         "server.metrics",
         "server.ingest",
         "server.background",
@@ -270,6 +285,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "server.auth",
         "server.evaluation",
         "server.read",
+        "server.reports",
         "server.metrics",
         "server.ingest",
         "server.background",
@@ -284,6 +300,8 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
 LAZY_IMPORTS: set[tuple[str, str]] = {
     # the fixture documents' schema check; fastjsonschema is absent on an agent-only install
     ("rules.tooling.lint", "fastjsonschema"),
+    # the audit package's XLSX format; openpyxl is needed for that format only
+    ("server.reports.tabular", "openpyxl"),
 }
 
 PROJECT = ("agent", "rules", "server")

@@ -1,27 +1,21 @@
-"""Fixtures of the audit tests: a fleet on the real database (SQLite and PostgreSQL)."""
+"""Fixtures of the renderer tests: the province audit of a fleet stored on a real
+SQLite database through the ingest service (the model's own tests cover PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.evaluation.loaded_policy import ServerPolicy
-from server.read.audit import AuditPolicy
+from server.read.audit import AuditReport, build_audit
 from server.storage.database import Database
-from tests.server.reports.fleet import Fleet, audit_policy, server_policy
-
-
-@pytest.fixture(scope="session")
-def fleet_policy() -> ServerPolicy:
-    return server_policy()
+from tests.server.reports.fleet import BETWEEN, Fleet, audit_policy, server_policy
 
 
 @pytest.fixture
-def audit_rules(fleet_policy: ServerPolicy) -> AuditPolicy:
-    return audit_policy(fleet_policy)
-
-
-@pytest.fixture
-def fleet(database: Database, fleet_policy: ServerPolicy, db_url: str) -> Fleet:
-    built = Fleet(database, fleet_policy, db_url)
-    built.first_period()
-    return built
+def province(sqlite_database: Database, sqlite_url: str) -> AuditReport:
+    policy = server_policy()
+    fleet = Fleet(sqlite_database, policy, sqlite_url)
+    fleet.first_period()
+    with sqlite_database.session() as session:
+        return build_audit(
+            session, audit_policy(policy), as_of=BETWEEN, agency=None, stale_after_seconds=86400
+        )

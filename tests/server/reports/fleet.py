@@ -27,7 +27,7 @@ BETWEEN = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
 AFTER = datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
 # Markup, a formula, a right-to-left override and a control character: all must stay inert.
-HOSTILE_HOST = '<script>alert("h")</script>=HYPERLINK("http://x")\u202eevil\x07'
+HOSTILE_HOST = '=HYPERLINK("http://x")<script>alert("h")</script>\u202eevil\x07'
 HOSTILE_PROCESS = "=cmd|' /C calc'!A0<img src=x onerror=alert(1)>"
 NAMES = {"so-a": "Sở Thông tin và Truyền thông", "so-b": "Sở Y tế", "so-x": "Sở <b>Thử</b>"}
 

@@ -1,0 +1,243 @@
+"""The audit package as one self-contained, printable HTML page (A4 print CSS).
+
+Stdlib only: every value goes through `esc` (html.escape after `inert`), fixed text
+comes from the catalogue, charts are inline SVG. No script, no external request of
+any kind (no fonts, images or styles fetched), so the page can be archived and
+printed offline, and a Content-Security-Policy meta tag forbids loading anything.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from rules.language.model import Severity
+from server.read.audit import (
+    SEVERITIES,
+    AgencyAudit,
+    AgencyStanding,
+    AuditReport,
+    FrameworkCompliance,
+)
+from server.reports.text import (
+    Lang,
+    change_text,
+    date_text,
+    datetime_text,
+    evidence_text,
+    inert,
+    number_text,
+    percent_text,
+    pick,
+    t,
+)
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+STYLE = """
+body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; margin: 1.5em; color: #111; }
+h1 { font-size: 16pt; } h2 { font-size: 13pt; border-bottom: 1px solid #999; }
+h3 { font-size: 11pt; }
+table { border-collapse: collapse; width: 100%; margin: .5em 0 1em; }
+th, td { border: 1px solid #bbb; padding: 2px 4px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; }
+th { background: #eee; }
+.sev-critical { color: #8b0000; font-weight: bold; } .sev-high { color: #b34700; }
+.status-fail { color: #8b0000; } .status-pass { color: #1b5e20; }
+.status-error { color: #6a1b9a; } .evidence { font-family: monospace; font-size: 8pt; }
+@page { size: A4; margin: 15mm; }
+@media print { body { margin: 0; } h2 { break-before: auto; } tr { break-inside: avoid; } }
+"""
+_BAR_COLOURS = {
+    "critical": "#8b0000",
+    "high": "#d35400",
+    "medium": "#f1c40f",
+    "low": "#2980b9",
+    "info": "#95a5a6",
+}
+
+
+def esc(value: str) -> str:
+    return html.escape(inert(value), quote=True)
+
+
+def _table(head: Iterable[str], body: Iterable[Iterable[str]]) -> str:
+    """`head` is fixed text (escaped here); `body` cells are already-escaped HTML."""
+    cells = "".join(f"<th>{esc(h)}</th>" for h in head)
+    lines = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
+
+
+def _severity_chart(counts: dict[str, int], lang: Lang) -> str:
+    """Horizontal bars, one per severity, as inline SVG."""
+    top = max([1, *counts.values()])
+    bars = []
+    for i, severity in enumerate(SEVERITIES):
+        value = counts.get(severity.value, 0)
+        width = 300 * value / top
+        y = i * 22
+        label = esc(t(f"sev.{severity.value}", lang))
+        bars.append(
+            f'<text x="0" y="{y + 14}" font-size="11">{label}</text>'
+            f'<rect x="110" y="{y + 3}" width="{width:.1f}" height="14" '
+            f'fill="{_BAR_COLOURS[severity.value]}"/>'
+            f'<text x="{115 + width:.1f}" y="{y + 14}" font-size="11">{value}</text>'
+        )
+    title = esc(t("open_by_severity", lang))
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="460" height="{22 * len(SEVERITIES)}" '
+        f'role="img" aria-label="{title}">{"".join(bars)}</svg>'
+    )
+
+
+def _standing_rows(ranking: Iterable[AgencyStanding], lang: Lang) -> list[list[str]]:
+    return [
+        [
+            str(s.rank),
+            esc(s.name) + f" ({esc(s.agency)})",
+            esc(percent_text(s.score, lang)),
+            esc(change_text(s.change, lang)),
+            str(s.hosts),
+            str(s.stale_hosts),
+        ]
+        for s in ranking
+    ]
+
+
+def _standing_head(lang: Lang) -> list[str]:
+    keys = ("rank", "agency", "score", "change", "hosts", "stale_hosts")
+    return [t(k, lang) for k in keys]
+
+
+def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
+    counts = (
+        f"{esc(t('met', lang))}: {framework.met} · {esc(t('not_met', lang))}: "
+        f"{framework.not_met} · {esc(t('not_assessed', lang))}: {framework.not_assessed} · "
+        f"{esc(t('other', lang))}: {framework.other}"
+    )
+    rows = [
+        [
+            esc(r.requirement),
+            esc(pick(r.title, lang)),
+            f'<span class="status-{esc(r.status.value)}">'
+            f"{esc(t(f'status.{r.status.value}', lang))}</span>",
+            esc(t(f"conf.{r.confidence}", lang)),
+            esc(", ".join(r.rules)),
+            esc(", ".join(r.failing_hosts)) or esc(t("none", lang)),
+        ]
+        for r in framework.requirements
+    ]
+    head = [t(k, lang) for k in ("requirement", "message", "status", "confidence", "rules")]
+    head.append(t("failing_hosts", lang))
+    return (
+        f"<h3>{esc(pick(framework.title, lang))} ({esc(framework.version)})</h3>"
+        f"<p>{counts}</p>{_table(head, rows)}"
+    )
+
+
+def _agency(audit: AgencyAudit, lang: Lang) -> str:
+    s = audit.standing
+    counts = audit.severity_counts.model_dump()
+    summary = [
+        [esc(t("score", lang)), esc(percent_text(s.score, lang))],
+        [esc(t("rank", lang)), str(s.rank)],
+        [esc(t("change", lang)), esc(change_text(s.change, lang))],
+        [esc(t("hosts", lang)), str(s.hosts)],
+        [esc(t("stale_hosts", lang)), str(s.stale_hosts)],
+        [esc(t("waived_findings", lang)), str(audit.waived_findings)],
+    ]
+    urgent = [
+        [
+            f'<span class="sev-{esc(a.severity.value)}">'
+            f"{esc(t(f'sev.{a.severity.value}', lang))}</span>",
+            esc(a.rule_id) + " — " + esc(pick(a.title, lang)),
+            str(a.hosts),
+            esc(date_text(a.oldest_first_seen, lang)),
+            esc(pick(a.remediation, lang)),
+        ]
+        for a in audit.urgent_actions
+    ]
+    urgent_head = [t(k, lang) for k in ("severity", "rule", "hosts", "first_seen", "remediation")]
+    parts = [
+        f"<section><h2>{esc(s.name)} ({esc(s.agency)})</h2>",
+        f"<h3>{esc(t('summary', lang))}</h3>",
+        _table([t("summary", lang), ""], summary),
+        _severity_chart(counts, lang),
+        f"<h3>{esc(t('urgent', lang))}</h3>",
+        _table(urgent_head, urgent) if urgent else f"<p>{esc(t('none', lang))}</p>",
+        f"<h2>{esc(t('compliance', lang))}</h2>",
+        *(_framework(f, lang) for f in audit.frameworks),
+        f"<h2>{esc(t('findings', lang))}</h2>",
+    ]
+    for severity in SEVERITIES:
+        parts.append(_findings_table(audit, severity, lang))
+    if not audit.findings:
+        parts.append(f"<p>{esc(t('none', lang))}</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _findings_table(audit: AgencyAudit, severity: Severity, lang: Lang) -> str:
+    chosen = [f for f in audit.findings if f.severity is severity]
+    if not chosen:
+        return ""
+    rows = [
+        [
+            esc(f.host),
+            esc(f.rule_id) + "<br>" + esc(pick(f.title, lang)),
+            esc(f.item_key),
+            esc(pick(f.message, lang))
+            + f'<div class="evidence">{esc(evidence_text(f.evidence))}</div>',
+            esc(pick(f.remediation, lang)),
+            esc(date_text(f.first_seen, lang)),
+            esc(number_text(f.age_days, lang)),
+            esc(t("yes" if f.status.value == "waived" else "no", lang)),
+        ]
+        for f in chosen
+    ]
+    keys = ("host", "rule", "item", "evidence", "remediation", "first_seen", "age_days", "waiver")
+    title = f"{t(f'sev.{severity.value}', lang)} ({len(chosen)})"
+    return f"<h3>{esc(title)}</h3>" + _table([t(k, lang) for k in keys], rows)
+
+
+def _methodology(report: AuditReport, lang: Lang) -> str:
+    weights = ", ".join(
+        f"{t(f'sev.{name}', lang)} = {number_text(value, lang, 0)}"
+        for name, value in report.weights.items()
+    )
+    packs = ", ".join(f"{p.id} {p.version}" for p in report.packs)
+    rows = [
+        [esc(t("weights", lang)), esc(weights)],
+        [esc(t("packs", lang)), esc(packs)],
+        [esc(t("fingerprint", lang)), f"<code>{esc(report.policy_fingerprint)}</code>"],
+        [esc(t("as_of", lang)), esc(datetime_text(report.as_of, lang))],
+        [esc(t("previous", lang)), esc(datetime_text(report.previous_as_of, lang))],
+        [
+            esc(t("stale_after", lang)),
+            esc(number_text(report.stale_after_seconds / 3600, lang)),
+        ],
+    ]
+    return (
+        f"<h2>{esc(t('methodology', lang))}</h2><p>{esc(t('formula', lang))}</p>"
+        f"<p>{esc(t('hosts_note', lang))}</p>{_table([t('methodology', lang), ''], rows)}"
+    )
+
+
+def render_html(report: AuditReport, lang: Lang) -> bytes:
+    title_key = "title.province" if report.scope == "province" else "title.agency"
+    title = t(title_key, lang)
+    body = [
+        f"<h1>{esc(title)}</h1>",
+        f"<p>{esc(t('as_of', lang))}: {esc(datetime_text(report.as_of, lang))}</p>",
+    ]
+    if report.scope == "province":
+        body.append(f"<h2>{esc(t('ranking', lang))}</h2>")
+        body.append(_table(_standing_head(lang), _standing_rows(report.ranking, lang)))
+    body.extend(_agency(audit, lang) for audit in report.agencies)
+    body.append(_methodology(report, lang))
+    page = (
+        f'<!DOCTYPE html><html lang="{lang.value}"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>"
+    )
+    return page.encode("utf-8")

@@ -1,0 +1,47 @@
+"""One entry point for every audit format: `render_audit(report, format, lang)`."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from server.read.audit import AuditReport
+from server.reports.html import render_html
+from server.reports.pdf import html_to_pdf
+from server.reports.tabular import render_csv, render_xlsx
+from server.reports.text import Lang
+
+
+class Format(StrEnum):
+    HTML = "html"
+    PDF = "pdf"
+    CSV = "csv"
+    XLSX = "xlsx"
+    JSON = "json"
+
+
+MEDIA_TYPES = {
+    Format.HTML: "text/html; charset=utf-8",
+    Format.PDF: "application/pdf",
+    Format.CSV: "text/csv; charset=utf-8",
+    Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    Format.JSON: "application/json",
+}
+
+
+def render_json(report: AuditReport) -> bytes:
+    # The model itself, in both languages (the `lang` option does not apply): the
+    # schema is the AuditReport model's JSON schema (docs/audit.md).
+    data = report.model_dump(mode="json", by_alias=True)
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+
+
+def render_audit(report: AuditReport, fmt: Format, lang: Lang) -> bytes:
+    if fmt is Format.JSON:
+        return render_json(report)
+    if fmt is Format.CSV:
+        return render_csv(report, lang)
+    if fmt is Format.XLSX:
+        return render_xlsx(report, lang)
+    page = render_html(report, lang)
+    return html_to_pdf(page) if fmt is Format.PDF else page

@@ -1,0 +1,94 @@
+"""One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX.
+
+A cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with an
+apostrophe: spreadsheet programs would otherwise run it as a formula (CSV injection,
+OWASP). Dates stay dates in XLSX (typed cells) and ISO 8601 in CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+
+from server.read.audit import AuditReport
+from server.reports.text import Lang, evidence_text, inert, pick, t
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+COLUMNS = (
+    "agency",
+    "host",
+    "rule",
+    "severity",
+    "status",
+    "item",
+    "first_seen",
+    "age_days",
+    "message",
+    "evidence",
+    "remediation",
+)
+
+Cell = str | float | datetime
+
+
+def safe_cell(value: str) -> str:
+    """Text a spreadsheet shows as text, never evaluates."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def header(lang: Lang) -> list[str]:
+    return [t(column, lang) for column in COLUMNS]
+
+
+def rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+    """Typed cells, one list per finding; every string already made safe."""
+    for audit in report.agencies:
+        for finding in audit.findings:
+            yield [
+                safe_cell(inert(finding.agency)),
+                safe_cell(inert(finding.host)),
+                safe_cell(inert(finding.rule_id)),
+                t(f"sev.{finding.severity.value}", lang),
+                t(f"status.{finding.status.value}", lang),
+                safe_cell(inert(finding.item_key)),
+                finding.first_seen,
+                round(finding.age_days, 2),
+                safe_cell(pick(finding.message, lang)),
+                safe_cell(evidence_text(finding.evidence)),
+                safe_cell(pick(finding.remediation, lang)),
+            ]
+
+
+def render_csv(report: AuditReport, lang: Lang) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header(lang))
+    for row in rows(report, lang):
+        writer.writerow(
+            [
+                cell.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(cell, datetime) else cell
+                for cell in row
+            ]
+        )
+    # The BOM tells spreadsheet programs the file is UTF-8 (Vietnamese diacritics).
+    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+
+
+def render_xlsx(report: AuditReport, lang: Lang) -> bytes:
+    # openpyxl is heavy and only needed for this format (LAZY_IMPORTS in test_layout).
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=t("findings", lang)[:31])
+    sheet.append(header(lang))
+    for row in rows(report, lang):
+        cells: list[Cell] = []
+        for cell in row:
+            # XLSX keeps no time zone: the times are UTC, said in the column docs.
+            cells.append(cell.replace(tzinfo=None) if isinstance(cell, datetime) else cell)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -1,0 +1,158 @@
+"""The audit documents' fixed text (one catalogue, vi and en) and value formatting.
+
+Vietnamese is the default: dates dd/mm/yyyy, a decimal comma, and no English word
+in the Vietnamese column (a test checks every entry). Untrusted strings from hosts
+(hostnames, evidence, paths) pass through `inert` before any format sees them:
+control characters and bidirectional overrides become visible escapes, so they can
+neither reorder a line in a viewer nor hide text.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from server.read.audit import Text
+
+
+class Lang(StrEnum):
+    VI = "vi"
+    EN = "en"
+
+
+# key -> (vi, en). Status and severity values are keys too ("status.fail", "sev.high").
+CATALOGUE: dict[str, tuple[str, str]] = {
+    "title.agency": ("Hồ sơ đánh giá an toàn thông tin", "Information security audit package"),
+    "title.province": (
+        "Hồ sơ đánh giá an toàn thông tin toàn tỉnh",
+        "Province information security audit package",
+    ),
+    "as_of": ("Số liệu tính đến", "Data as of"),
+    "previous": ("Kỳ trước", "Previous period"),
+    "summary": ("Tóm tắt", "Summary"),
+    "agency": ("Cơ quan", "Agency"),
+    "score": ("Điểm", "Score"),
+    "rank": ("Xếp hạng", "Rank"),
+    "change": ("Thay đổi so với kỳ trước", "Change since the previous period"),
+    "hosts": ("Máy chủ được giám sát", "Hosts covered"),
+    "stale_hosts": ("Máy chủ không gửi báo cáo gần đây", "Stale hosts"),
+    "open_by_severity": ("Phát hiện chưa khắc phục theo mức độ", "Open findings by severity"),
+    "waived_findings": ("Phát hiện được miễn trừ", "Waived findings"),
+    "urgent": ("Việc cần làm ngay", "Most urgent actions"),
+    "ranking": ("Bảng xếp hạng các cơ quan", "Ranking of agencies"),
+    "compliance": ("Mức độ đáp ứng theo bộ tiêu chuẩn", "Compliance by framework"),
+    "requirement": ("Yêu cầu", "Requirement"),
+    "status": ("Trạng thái", "Status"),
+    "confidence": ("Độ tin cậy của ánh xạ", "Mapping confidence"),
+    "rules": ("Luật kiểm tra", "Rules"),
+    "failing_hosts": ("Máy chủ không đạt", "Failing hosts"),
+    "met": ("Đạt", "Met"),
+    "not_met": ("Không đạt", "Not met"),
+    "not_assessed": ("Chưa đánh giá", "Not assessed"),
+    "other": ("Khác", "Other"),
+    "findings": ("Phát hiện theo mức độ", "Findings by severity"),
+    "rule": ("Luật", "Rule"),
+    "host": ("Máy chủ", "Host"),
+    "item": ("Đối tượng", "Item"),
+    "evidence": ("Bằng chứng", "Evidence"),
+    "message": ("Mô tả", "Description"),
+    "remediation": ("Cách khắc phục", "Remediation"),
+    "first_seen": ("Phát hiện lần đầu", "First seen"),
+    "age_days": ("Số ngày tồn tại", "Age (days)"),
+    "waiver": ("Miễn trừ", "Waiver"),
+    "severity": ("Mức độ", "Severity"),
+    "count": ("Số lượng", "Count"),
+    "none": ("Không có", "None"),
+    "unknown": ("Chưa xác định", "Unknown"),
+    "yes": ("Có", "Yes"),
+    "no": ("Không", "No"),
+    "methodology": ("Phương pháp", "Methodology"),
+    "formula": (
+        "Điểm = tổng trọng số luật đạt / tổng trọng số luật đạt, không đạt và lỗi; "
+        "luật không áp dụng và được miễn trừ không tính; luật lỗi không bao giờ tính là đạt.",
+        "Score = weight of passing rules / weight of passing, failing and erroring rules; "
+        "not applicable and waived rules are excluded; an error never counts as a pass.",
+    ),
+    "weights": ("Trọng số theo mức độ", "Weights by severity"),
+    "packs": ("Bộ luật và phiên bản", "Rule packs and versions"),
+    "fingerprint": ("Dấu vân tay của chính sách", "Policy fingerprint"),
+    "stale_after": ("Coi là không gửi báo cáo sau (giờ)", "Stale after (hours)"),
+    "hosts_note": (
+        "Chỉ tính máy chủ có báo cáo được đánh giá trước thời điểm tính.",
+        "Only hosts with an evaluated report before the cut-off are counted.",
+    ),
+    "status.pass": ("Đạt", "Met"),
+    "status.fail": ("Không đạt", "Not met"),
+    "status.error": ("Không đọc được dữ liệu", "Could not be read"),
+    "status.waived": ("Được miễn trừ", "Waived"),
+    "status.not_applicable": ("Không áp dụng", "Not applicable"),
+    "status.not_assessed": ("Chưa đánh giá", "Not assessed"),
+    "status.open": ("Chưa khắc phục", "Open"),
+    "conf.verified": ("Đã kiểm chứng", "Verified"),
+    "conf.unverified": ("Chưa kiểm chứng", "Unverified"),
+    "sev.critical": ("Nghiêm trọng", "Critical"),
+    "sev.high": ("Cao", "High"),
+    "sev.medium": ("Trung bình", "Medium"),
+    "sev.low": ("Thấp", "Low"),
+    "sev.info": ("Thông tin", "Info"),
+}
+
+
+def t(key: str, lang: Lang) -> str:
+    vi, en = CATALOGUE[key]
+    return en if lang is Lang.EN else vi
+
+
+def pick(text: Text, lang: Lang) -> str:
+    """A localized text from the data; the other language when this one is empty."""
+    chosen = text.en if lang is Lang.EN else text.vi
+    return inert(chosen or text.vi or text.en)
+
+
+def inert(value: str) -> str:
+    """Control and bidirectional-formatting characters as visible `\\u....` escapes."""
+    out = []
+    for char in value:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cf", "Zl", "Zp") and char not in ("\n",):
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    return inert(json.dumps(evidence, ensure_ascii=False, sort_keys=True, default=str))
+
+
+def date_text(value: datetime, lang: Lang) -> str:
+    return value.strftime("%Y-%m-%d") if lang is Lang.EN else value.strftime("%d/%m/%Y")
+
+
+def datetime_text(value: datetime, lang: Lang) -> str:
+    pattern = "%Y-%m-%d %H:%M UTC" if lang is Lang.EN else "%H:%M %d/%m/%Y (giờ quốc tế)"
+    return value.strftime(pattern)
+
+
+def number_text(value: float, lang: Lang, digits: int = 1) -> str:
+    text = f"{value:,.{digits}f}"
+    if lang is Lang.VI:
+        # Vietnamese: "." groups thousands, "," marks decimals.
+        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
+    return text
+
+
+def percent_text(ratio: float | None, lang: Lang) -> str:
+    if ratio is None:
+        return t("unknown", lang)
+    return f"{number_text(ratio * 100, lang)} %"
+
+
+def change_text(change: float | None, lang: Lang) -> str:
+    if change is None:
+        return t("unknown", lang)
+    sign = "+" if change >= 0 else "-"
+    return f"{sign}{number_text(abs(change) * 100, lang)} %"

@@ -1,0 +1,65 @@
+"""CSV and XLSX: one row per finding, typed cells, formulas never evaluated."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+from openpyxl import load_workbook
+
+from server.read.audit import AuditReport
+from server.reports.render import Format, render_audit
+from server.reports.tabular import safe_cell
+from server.reports.text import Lang
+from tests.server.reports.fleet import HOSTILE_HOST, HOSTILE_PROCESS, T1
+
+
+def test_safe_cell_prefixes_every_formula_start() -> None:
+    for start in ("=", "+", "-", "@", "\t", "\r"):
+        assert safe_cell(f"{start}1+1") == f"'{start}1+1"
+    assert safe_cell("web01") == "web01"
+
+
+def test_csv_rows_bom_and_injection(province: AuditReport) -> None:
+    data = render_audit(province, Format.CSV, Lang.VI)
+    assert data.startswith(b"\xef\xbb\xbf")
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    header, rows = table[0], table[1:]
+    assert header[:3] == ["Cơ quan", "Máy chủ", "Luật"]
+    # web01 (so-a) and the hostile host (so-x) fail telnet between the periods.
+    assert sorted(row[0] for row in rows) == ["so-a", "so-x"]
+    evil = next(row for row in rows if row[0] == "so-x")
+    assert evil[3] == "Nghiêm trọng"
+    assert evil[6] == T1.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # No cell begins with a formula character; the RTL override and BEL are escaped.
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for cell in r)
+    assert evil[1].startswith("'=HYPERLINK") and "\\u202e" in evil[1] and "\\u0007" in evil[1]
+    assert "\u202e" not in data.decode("utf-8") and "\x07" not in data.decode("utf-8")
+    assert HOSTILE_PROCESS in evil[9]
+
+
+def test_csv_english(province: AuditReport) -> None:
+    text = render_audit(province, Format.CSV, Lang.EN).decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("Agency,Host,Rule,Severity,Status")
+    assert ",Critical,Open," in text
+
+
+def test_xlsx_typed_cells_and_no_formula(province: AuditReport) -> None:
+    data = render_audit(province, Format.XLSX, Lang.VI)
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "Cơ quan"
+    body = rows[1:]
+    assert len(body) == 2
+    for row in body:
+        assert isinstance(row[6], datetime) and row[6] == T1.replace(tzinfo=None)
+        assert isinstance(row[7], float)
+    # openpyxl reads a formula cell back as its "=..." text: none may start so.
+    cells = [c for row in sheet.iter_rows() for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    hostile = next(row for row in body if row[0] == "so-x")
+    escaped = HOSTILE_HOST.replace("\u202e", "\\u202e").replace("\x07", "\\u0007")
+    assert hostile[1] == "'" + escaped
+    assert str(hostile[9]).startswith("{")
