@@ -21,9 +21,10 @@ mkdir -p "$DIST"
 stage() {
     local dest=$1 unitdir=$2
     install -d "$dest/usr/lib/canhgac-agent" "$dest/usr/bin" "$dest/etc/canhgac" "$dest$unitdir"
-    # git ls-files: exactly the tracked sources, never caches or local leftovers.
-    git -C "$ROOT" ls-files -z agent rules \
-        | (cd "$ROOT" && xargs -0 cp --parents -t "$dest/usr/lib/canhgac-agent")
+    # The committed tree (git archive): a consistent snapshot, never caches, local
+    # leftovers or half-done edits of the working tree. REF=<commit> picks another one.
+    git -C "$ROOT" archive --format=tar "${REF:-HEAD}" agent rules \
+        | tar -x -C "$dest/usr/lib/canhgac-agent"
     install -m 0755 packaging/deb/canhgac-agent.launcher "$dest/usr/bin/canhgac-agent"
     install -m 0640 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
     for unit in packaging/systemd/canhgac-agent.*; do

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.collector_process import SERVER, running_collector
 from tests.support import require, require_root, require_tool
 
 pytestmark = pytest.mark.integration
@@ -139,6 +140,32 @@ def test_installed_layout_user_conffile_and_units(installed: list[Path]) -> None
         if "canhgac-agent" in line and "Failed to" not in line
     ]
     assert done.returncode == 0 and relevant == [], done.stdout + done.stderr
+
+
+def test_readme_install_flow_against_a_real_collector(
+    installed: list[Path], tmp_path: Path
+) -> None:
+    """README "Install the agent", steps 2, 3 and the by-hand run of step 4, with the
+    installed command, against a real collector on loopback (plain HTTP is allowed
+    there only). systemctl cannot run without systemd as PID 1, so the units are
+    verified above instead of started."""
+    db = ["--db", f"sqlite:///{tmp_path / 'canhgac.db'}"]
+    server = str(SERVER)
+    with running_collector(*db, log_dir=tmp_path) as collector:
+        run(server, "agency", "add", "so-deb", "--name", "Sở thử gói", *db)
+        secret = run(server, "agency", "enrol-secret", "so-deb", *db).stdout.split()[-1]
+        config = CONFIG_DIR / "agent.yaml"
+        config.write_text(config.read_text() + f"  server: {collector.url}\n")
+        secret_file = CONFIG_DIR / "enrol-secret"
+        secret_file.write_text(secret + "\n")
+        secret_file.chmod(0o600)
+        enrol = ["--config", str(config), "--secret-file", str(secret_file), "--lang", "en"]
+        enrolled = run("canhgac-agent", "enroll", *enrol)
+        assert "of agency so-deb" in enrolled.stdout
+        assert (STATE / "agent.token").stat().st_mode & 0o777 == 0o600
+        shipped = run("canhgac-agent", "run", "--once", "--config", str(config), "--lang", "en")
+        assert ": accepted; score " in shipped.stdout
+        # Left in place on purpose: the purge must remove the secret file too.
 
 
 def test_purge_leaves_nothing_behind(installed: list[Path]) -> None:
