@@ -8,6 +8,7 @@ Administration commands (token, agency, agent, api-token) are in `cli_admin`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -23,6 +24,12 @@ import uvicorn
 from rules.errors import RuleLoadError
 from rules.tooling.cli import rules_group
 from server.api import create_app
+from server.api.connections import (
+    BodyDeadline,
+    ConnectionLimits,
+    quiet_accept_errors,
+    server_options,
+)
 from server.cli import admin as cli_admin
 from server.cli.common import CONTEXT, migrated, with_config
 from server.clock import utc_now
@@ -88,6 +95,25 @@ cli_admin.register(main)
     default="info",
     show_default=True,
 )
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    default=ConnectionLimits.header_timeout,
+    show_default=True,
+    help="Seconds a client has to send a request's headers.",
+)
+@click.option(
+    "--body-timeout",
+    type=click.FloatRange(min=0.1),
+    default=ConnectionLimits.body_timeout,
+    show_default=True,
+    help="Seconds a client has to send a whole request body.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    help="Open connections served at once (default: the file limit minus a reserve).",
+)
 def serve(
     *,
     config: ServerConfig,
@@ -99,6 +125,9 @@ def serve(
     allow_plain_http: bool | None,
     no_migrate: bool,
     log_level: str,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int | None,
 ) -> None:
     """Run the collector: migrate the database, load the policy, serve HTTP(S)."""
     config = config.with_overrides(
@@ -126,7 +155,15 @@ def serve(
             migrate.require_head(config.database_url)
         else:
             migrate.upgrade(config.database_url)
-        app = create_app(config, database, policy, policy_loader=lambda: load_server_policy(config))
+        limits = ConnectionLimits(
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            max_connections=max_connections,
+        )
+        app = BodyDeadline(
+            create_app(config, database, policy, policy_loader=lambda: load_server_policy(config)),
+            limits.body_timeout,
+        )
         scheme = "https" if config.tls else "http"
         mtls = " (client certificates required)" if config.tls_client_ca else ""
         banner = (
@@ -141,7 +178,13 @@ def serve(
                 tls["ssl_cert_reqs"] = ssl.CERT_REQUIRED
         server = BannerServer(
             uvicorn.Config(
-                app, host=host, port=port, log_level=log_level, server_header=False, **tls
+                app,
+                host=host,
+                port=port,
+                log_level=log_level,
+                server_header=False,
+                **server_options(limits),
+                **tls,
             ),
             banner,
         )
@@ -164,6 +207,7 @@ class BannerServer(uvicorn.Server):
         self.banner = banner
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        quiet_accept_errors(asyncio.get_running_loop())
         await super().startup(sockets)
         if self.started:
             click.echo(self.banner, err=True)

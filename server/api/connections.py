@@ -1,0 +1,204 @@
+"""Connection-level limits of the collector's HTTP server: what one client, or anyone
+who can open sockets, may hold.
+
+uvicorn bounds the idle time between requests (keep-alive) but not the time to send
+a request's headers nor its body, so a client sending one byte a second held a
+connection (and a file descriptor) forever; about a thousand of them starved the
+process of descriptors. Here:
+
+- `guarded_h11` is uvicorn's h11 protocol with a header deadline: a connection that
+  has not completed a request's headers within `header_timeout` seconds of opening
+  (or of its previous response) is closed.
+- `BodyDeadline` is an ASGI middleware giving each request's body `body_timeout`
+  seconds in all; a late body is answered 408 and its connection closed.
+- `server_options` derives uvicorn's connection cap from the process's file limit,
+  keeping a reserve for the database, logs and TLS files, so the cap is reached
+  (uvicorn answers 503) before the descriptors run out.
+- `quiet_accept_errors` turns asyncio's accept failures when descriptors do run out
+  (EMFILE) into one log line per interval instead of a traceback each time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+# Descriptors kept out of the connection cap: SQLite (database, WAL, shm), logs, TLS
+# files, the policy files read on reload, PostgreSQL pool connections.
+FD_RESERVE = 64
+MAX_CONNECTIONS = 1000
+_ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_ACCEPT_LOG_INTERVAL = 10.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout: float = 10.0  # to send a request line and headers
+    body_timeout: float = 60.0  # to send a whole body (a 10 MiB report at ~1.4 Mbit/s)
+    keep_alive: float = 5.0  # idle between requests on one connection
+    max_connections: int | None = None  # None: from the file limit
+    max_header_bytes: int = 16 * 1024  # h11's buffer for an incomplete request head
+
+
+def connection_cap(requested: int | None) -> int:
+    """The connection cap: the request, never above the file limit minus the reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    by_files = MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else soft - FD_RESERVE
+    cap = min(requested or MAX_CONNECTIONS, by_files)
+    return max(cap, 1)
+
+
+def server_options(limits: ConnectionLimits) -> dict[str, Any]:
+    """uvicorn.Config keyword arguments enforcing `limits`."""
+    return {
+        "http": guarded_h11(limits.header_timeout),
+        "limit_concurrency": connection_cap(limits.max_connections),
+        "timeout_keep_alive": max(1, round(limits.keep_alive)),
+        "h11_max_incomplete_event_size": limits.max_header_bytes,
+    }
+
+
+def guarded_h11(header_timeout: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, closing connections slow to send their headers."""
+
+    class GuardedH11Protocol(H11Protocol):
+        _header_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_header_timer()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_header_timer()
+            super().connection_lost(exc)
+
+        def handle_events(self) -> None:
+            before = self.cycle
+            super().handle_events()
+            if self.cycle is not before:
+                self._disarm_header_timer()  # a request's headers are complete
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            if not self.transport.is_closing() and (
+                self.cycle is None or self.cycle.response_complete
+            ):
+                self._arm_header_timer()  # the next request's headers, if any
+
+        def _arm_header_timer(self) -> None:
+            self._disarm_header_timer()
+            self._header_timer = self.loop.call_later(header_timeout, self._headers_late)
+
+        def _disarm_header_timer(self) -> None:
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _headers_late(self) -> None:
+            self._header_timer = None
+            idle = self.cycle is None or self.cycle.response_complete
+            if idle and not self.transport.is_closing():
+                # Nothing useful can be answered to half a request line: just close.
+                self.transport.close()
+
+    return GuardedH11Protocol
+
+
+class BodyDeadline:
+    """ASGI middleware: each HTTP request's body within `timeout` seconds in all.
+
+    A body still arriving at the deadline looks to the application like a client
+    that went away (it stops reading); the answer is replaced by a 408 with
+    `Connection: close`, so the descriptor is freed whatever the client does next.
+    """
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = time.monotonic() + self.timeout
+        late = False
+        replaced = False
+
+        async def timed_receive() -> Message:
+            nonlocal late
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                try:
+                    return await asyncio.wait_for(receive(), remaining)
+                except TimeoutError:
+                    pass  # the body is late: answered 408 below, through send
+            late = True
+            return {"type": "http.disconnect"}
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if not late:
+                await send(message)
+                return
+            if replaced:
+                return  # the application's own answer is dropped: ours went out
+            replaced = True
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _TIMEOUT_BODY})
+
+        await self.app(scope, timed_receive, guarded_send)
+
+
+_TIMEOUT_BODY = (
+    b'{"error":{"code":"body_timeout","message":"the request body did not arrive in time",'
+    b'"field":null}}'
+)
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Log running out of descriptors in accept() once per interval, without traceback.
+
+    asyncio pauses accepting briefly and retries by itself; the default handler
+    logged a full traceback each time, hundreds of megabytes under a flood.
+    """
+    last = 0.0
+    suppressed = 0
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        nonlocal last, suppressed
+        error = context.get("exception")
+        if not (isinstance(error, OSError) and error.errno in _ACCEPT_ERRNOS):
+            loop.default_exception_handler(context)
+            return
+        now = time.monotonic()
+        if now - last < _ACCEPT_LOG_INTERVAL:
+            suppressed += 1
+            return
+        log.warning(
+            "cannot accept connections: %s (%d more like this not logged); lower"
+            " the connection cap or raise LimitNOFILE",
+            error.strerror,
+            suppressed,
+        )
+        last, suppressed = now, 0
+
+    loop.set_exception_handler(handler)
