@@ -14,6 +14,7 @@ host (reinstalled, lost token) needs `canhgac-server agent revoke ID` first.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -153,6 +154,15 @@ def verify_enrol_secret(session: Session, presented: str | None, now: datetime) 
     return row.agency_id
 
 
+# Unicode categories no host name has: controls (ESC, newline), format characters
+# (bidi overrides, zero-width), line and paragraph separators, surrogates, private use.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _has_invisible(text: str) -> bool:
+    return any(unicodedata.category(c) in _INVISIBLE for c in text)
+
+
 def parse_enrol_request(body: Any) -> tuple[str, str]:
     """(agent_id, hostname) from the JSON body; UnprocessableError naming the field."""
     if not isinstance(body, dict):
@@ -167,6 +177,14 @@ def parse_enrol_request(body: Any) -> tuple[str, str]:
     if not isinstance(hostname, str) or not 0 < len(hostname) <= _MAX_HOSTNAME:
         raise UnprocessableError(
             "invalid_request", "hostname must be a string of 1-255 characters", "hostname"
+        )
+    if _has_invisible(hostname):
+        # The hostname becomes the token's name, printed by `token list` and in logs:
+        # escape sequences, bidi overrides or newlines there would forge the output.
+        raise UnprocessableError(
+            "invalid_request",
+            "hostname must not contain control, format or line-separator characters",
+            "hostname",
         )
     machine_id = body.get("machine_id")
     if machine_id is not None and (not isinstance(machine_id, str) or len(machine_id) > 128):
