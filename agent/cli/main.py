@@ -34,6 +34,7 @@ from agent.output.check import (
     fails_at_or_above,
     format_report,
     format_score,
+    note_line,
     remediations,
     score_dict,
 )
@@ -176,9 +177,8 @@ def check(
         for problem in e.problems:
             click.echo(printable(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the rules") from e
-    prefix = "lưu ý" if lang == "vi" else "note"
     for note in outcome.notes:
-        click.echo(f"{prefix}: {printable(note)}", err=True)
+        click.echo(note_line(note.domain, note.kind, note.reason, lang), err=True)
 
     results = outcome.results
     if output_format == "json":

@@ -175,6 +175,16 @@ def why_not_checked(result: RuleResult, lang: str) -> str:
     return "dữ liệu thu thập không đúng dạng quy tắc cần (chi tiết: --format json)."
 
 
+def note_line(domain: str, kind: str, reason: str, lang: str) -> str:
+    """A collector that failed, as `check` notes it on stderr. In English the host's
+    own words (the reason) follow; in Vietnamese only the framing, since the reason
+    is English system text."""
+    if lang == "en":
+        return f"note: {printable(domain)}: {printable(kind)}: {printable(reason)}"
+    how = _KINDS.get(kind, _KINDS["failed"]).vi
+    return f"lưu ý: tác tử không đọc được {_domain(domain, 'vi')}: {how}"
+
+
 def _domain(name: str, lang: str) -> str:
     known = _DOMAINS.get(name)
     return known.get(lang) if known else printable(name)

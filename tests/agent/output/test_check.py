@@ -202,3 +202,19 @@ def test_cli_all_and_terminal_width(tmp_path: Path) -> None:
     listed = CliRunner().invoke(main, [*base, "--all"], env={"COLUMNS": "200"})
     assert "[PASS, low] TEST-HOSTNAME: Valid hostname" in listed.stdout
     assert "[PASS, medium] TEST-HTTP: Plain HTTP" in listed.stdout
+
+
+def test_collector_notes_in_vietnamese_have_no_english_reason(tmp_path: Path) -> None:
+    facts = _facts()
+    facts["errors"] = [{"domain": "certificates", "kind": "permission", "reason": "denied: /x"}]
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts))
+    base = ["check", "--rules", str(PACK), "--facts", str(path)]
+    vi = CliRunner().invoke(main, base)
+    assert (
+        "lưu ý: tác tử không đọc được chứng thư số: không đủ quyền đọc (hãy chạy với quyền root)"
+        in vi.stderr
+    )
+    assert "denied" not in vi.stderr and "permission" not in vi.stderr
+    en = CliRunner().invoke(main, [*base, "--lang", "en"])
+    assert "note: certificates: permission: denied: /x" in en.stderr
