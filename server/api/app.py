@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from server import version
 from server.api.admin_routes import admin_router
 from server.api.agent_routes import agent_router
+from server.api.audit_routes import audit_router
 from server.api.common import Runtime
 from server.api.error_handlers import install_error_handlers
 from server.api.read_routes import read_router
@@ -97,6 +98,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(agent_router(runtime))
     app.include_router(read_router(runtime))
+    app.include_router(audit_router(runtime))
     app.include_router(admin_router(runtime))
 
     @app.get(

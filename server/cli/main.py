@@ -31,6 +31,7 @@ from server.api.connections import (
     server_options,
 )
 from server.cli import admin as cli_admin
+from server.cli.audit import audit as audit_command
 from server.cli.common import CONTEXT, migrated, with_config
 from server.clock import utc_now
 from server.config import ServerConfig, is_loopback, parse_listen
@@ -59,6 +60,7 @@ server_rules = click.Group(
 )
 main.add_command(server_rules)
 cli_admin.register(main)
+main.add_command(audit_command)
 
 
 @main.command(context_settings=CONTEXT)

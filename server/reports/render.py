@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
 from server.read.audit import AuditReport
@@ -27,6 +28,17 @@ MEDIA_TYPES = {
     Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     Format.JSON: "application/json",
 }
+
+
+def cut_off(day: date | None, now: datetime) -> datetime:
+    """The audit's cut-off: the end of `day` (UTC), or `now` when no day is given.
+
+    A whole day, so `--as-of 2026-12-31` includes every observation of that day and
+    the same command gives the same document on any later day.
+    """
+    if day is None:
+        return now
+    return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(days=1)
 
 
 def render_json(report: AuditReport) -> bytes:
