@@ -38,6 +38,7 @@ class Operator(StrEnum):
     NOT_MATCHES = "not_matches"
     EXISTS = "exists"
     ABSENT = "absent"
+    DEFINED = "defined"
     VERSION_LT = "version_lt"
     VERSION_LE = "version_le"
     VERSION_GT = "version_gt"
@@ -205,6 +206,7 @@ class OperatorSpec:
     check_value: Callable[[Any], None] | None
     apply: Callable[[Any, Any], bool]
     # exists/absent judge the path itself, so a missing path is an answer, not an error
+    # (`defined` does not: a missing path is its one way to be wrong)
     accepts_missing: bool = False
 
 
@@ -236,6 +238,10 @@ OPERATORS: dict[Operator, OperatorSpec] = {
     ),
     Operator.EXISTS: OperatorSpec(False, None, lambda fact, _v: fact is not None, True),
     Operator.ABSENT: OperatorSpec(False, None, lambda fact, _v: fact is None, True),
+    # defined: the path is in the document (its collector ran), whatever its value,
+    # null (unknown) included; a missing path stays an error. It replaces the idiom
+    # `{op: in, value: [true, false, null]}` that guarded optional reads.
+    Operator.DEFINED: OperatorSpec(False, None, lambda _fact, _v: True),
     Operator.VERSION_LT: _spec(
         Operator.VERSION_LT, lambda o, f, v: _version(o, f, v) < 0, _check_string
     ),
