@@ -26,7 +26,8 @@ stage() {
     git -C "$ROOT" archive --format=tar "${REF:-HEAD}" agent rules \
         | tar -x -C "$dest/usr/lib/canhgac-agent"
     install -m 0755 packaging/deb/canhgac-agent.launcher "$dest/usr/bin/canhgac-agent"
-    install -m 0640 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
+    # No secret in it (the token lives in the state directory): readable like any config.
+    install -m 0644 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
     for unit in packaging/systemd/canhgac-agent.*; do
         sed 's#/usr/local/bin/canhgac-agent#/usr/bin/canhgac-agent#g' "$unit" \
             >"$dest$unitdir/$(basename "$unit")"
@@ -44,6 +45,15 @@ build_deb() {
     install -d "$tree/DEBIAN"
     sed "s/@VERSION@/$VERSION/" packaging/deb/control.in >"$tree/DEBIAN/control"
     echo /etc/canhgac/agent.yaml >"$tree/DEBIAN/conffiles"
+    # Debian policy: the copyright file and a changelog in the package's doc directory.
+    install -d "$tree/usr/share/doc/canhgac-agent"
+    install -m 0644 packaging/deb/copyright "$tree/usr/share/doc/canhgac-agent/copyright"
+    printf 'canhgac-agent (%s) stable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
+        "$VERSION" "$(git -C "$ROOT" rev-parse --short "${REF:-HEAD}")" \
+        "$(sed -n 's/^Maintainer: //p' packaging/deb/control.in)" \
+        "$(date -R -d "@$(git -C "$ROOT" log -1 --format=%ct "${REF:-HEAD}")")" \
+        | gzip -9n >"$tree/usr/share/doc/canhgac-agent/changelog.gz"
+    chmod 0644 "$tree/usr/share/doc/canhgac-agent/changelog.gz"
     for script in postinst prerm postrm; do
         install -m 0755 "packaging/deb/$script" "$tree/DEBIAN/$script"
     done

@@ -98,6 +98,7 @@ def test_package_metadata(deb: Path) -> None:
     assert "./usr/lib/canhgac-agent/rules/packs/tests/" in files  # `rules test` fixtures
     assert "/server/" not in files and "site-packages" not in files
     assert "dist-packages" not in files and "__pycache__" not in files
+    assert "./usr/share/doc/canhgac-agent/copyright" in files  # Debian policy
 
 
 def test_installed_agent_collects_and_checks(installed: list[Path]) -> None:
@@ -175,4 +176,11 @@ def test_purge_leaves_nothing_behind(installed: list[Path]) -> None:
     left = [p for p in (*owned, PRIVATE, STATE, CONFIG_DIR) if p.exists()]
     assert left == []
     assert not _user_exists("canhgac")
+    # Nor any enable/mask record of the units (deb-systemd-helper's state, links).
+    records = [
+        path
+        for where in (Path("/etc/systemd/system"), Path("/var/lib/systemd"))
+        for path in where.rglob("*canhgac-agent*")
+    ]
+    assert records == []
     assert run("getent", "group", "canhgac", check=False).returncode == 2
