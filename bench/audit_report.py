@@ -1,0 +1,144 @@
+"""Benchmark: audit package generation for a synthetic province, per format.
+
+A fresh SQLite database (or PostgreSQL with --pg, a throw-away database) is filled
+through the real ingest service (no HTTP: the fleet is what is measured, not the
+transport) with AGENCIES x HOSTS hosts, each one report whose listeners expose
+telnet on FINDINGS addresses (one finding each). Then, for one agency and for the
+province, it prints the median time over REPEAT runs and the Python heap peak
+(tracemalloc) of: building the model from the database, and rendering each format.
+The baseline, measured in the same run, is the plain JSON dump of the same model
+(`json.dumps(model.model_dump())`): every format is shown as a ratio to it.
+
+    python bench/audit_report.py [--agencies 10] [--hosts 50] [--findings 5] [--repeat 3] [--pdf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.auth.agent_tokens import create_token  # noqa: E402
+from server.auth.enrolment import add_agency  # noqa: E402
+from server.clock import utc_now  # noqa: E402
+from server.config import ServerConfig  # noqa: E402
+from server.evaluation.loaded_policy import load_server_policy  # noqa: E402
+from server.ingest.service import IngestService, limits_of  # noqa: E402
+from server.read.audit import AuditPolicy, AuditReport, build_audit  # noqa: E402
+from server.reports.render import Format, render_audit  # noqa: E402
+from server.reports.text import Lang  # noqa: E402
+from server.storage.database import Database, open_database  # noqa: E402
+from server.storage.migrate import upgrade  # noqa: E402
+from tests.server.helpers import RULES_DIR, body_of, make_facts, telnet  # noqa: E402
+from tests.server.reports.fleet import FRAMEWORK  # noqa: E402
+
+COLLECTED = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def fill(database: Database, url: str, agencies: int, hosts: int, findings: int) -> AuditPolicy:
+    config = ServerConfig(db_url=url, rules=(RULES_DIR,), frameworks=(FRAMEWORK,))
+    policy = load_server_policy(config)
+    service = IngestService(database, policy, limits_of(config))
+    started = time.perf_counter()
+    for a in range(agencies):
+        agency = f"so-{a:03d}"
+        with database.write() as session:
+            add_agency(session, agency, f"Sở số {a}", utc_now)
+        for h in range(hosts):
+            with database.write() as session:
+                _, token = create_token(session, agency, None, utc_now)
+            exposed = findings if (a + h) % 3 else 0  # a third of the hosts are clean
+            listening = [telnet(f"10.{a % 250}.{h % 250}.{i + 1}") for i in range(exposed)]
+            facts = make_facts(
+                agent_id=f"agent-{a}-{h}",
+                hostname=f"host-{h:04d}",
+                collected_at=COLLECTED - timedelta(minutes=h),
+                listening=listening,
+            )
+            service.ingest(service.authenticate(token), body_of(facts), None)
+    total = agencies * hosts
+    print(f"filled {total} hosts in {time.perf_counter() - started:.1f} s")
+    return AuditPolicy(policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint)
+
+
+def measure(work: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:
+    """(median seconds, peak MiB of the Python heap, last result)."""
+    times = []
+    result: Any = None
+    peak = 0
+    for _ in range(repeat):
+        tracemalloc.start()
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+        peak = max(peak, tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return statistics.median(times), peak / 2**20, result
+
+
+def bench(database: Database, policy: AuditPolicy, agency: str | None, args: Any) -> None:
+    label = agency or "province"
+
+    def build() -> AuditReport:
+        with database.session() as session:
+            return build_audit(
+                session,
+                policy,
+                as_of=COLLECTED + timedelta(days=1),
+                agency=agency,
+                stale_after_seconds=86400,
+            )
+
+    seconds, peak, report = measure(build, args.repeat)
+    count = sum(len(a.findings) for a in report.agencies)
+    print(f"\n{label}: {len(report.agencies)} agencies, {count} findings")
+    print(f"  {'step':<22}{'median s':>10}{'ratio':>8}{'peak MiB':>10}{'bytes':>12}")
+    print(f"  {'model from database':<22}{seconds:>10.3f}{'':>8}{peak:>10.1f}")
+    base, base_peak, data = measure(
+        lambda: json.dumps(report.model_dump(mode="json")).encode(), args.repeat
+    )
+    print(f"  {'baseline json.dumps':<22}{base:>10.3f}{1.0:>8.2f}{base_peak:>10.1f}{len(data):>12}")
+    formats = [Format.JSON, Format.CSV, Format.XLSX, Format.HTML]
+    if args.pdf:
+        formats.append(Format.PDF)
+    for fmt in formats:
+        repeat = 1 if fmt is Format.PDF else args.repeat
+        seconds, peak, data = measure(partial(render_audit, report, fmt, Lang.VI), repeat)
+        ratio = seconds / base if base > 0 else float("nan")
+        print(f"  {fmt.value:<22}{seconds:>10.3f}{ratio:>8.2f}{peak:>10.1f}{len(data):>12}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agencies", type=int, default=10)
+    parser.add_argument("--hosts", type=int, default=50, help="hosts per agency")
+    parser.add_argument("--findings", type=int, default=5, help="per exposed host")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pdf", action="store_true", help="also PDF (Chromium), once")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="canhgac-bench-audit-") as work:
+        url = f"sqlite:///{Path(work) / 'bench.db'}"
+        upgrade(url)
+        database = open_database(url)
+        try:
+            policy = fill(database, url, args.agencies, args.hosts, args.findings)
+            bench(database, policy, "so-001", args)
+            bench(database, policy, None, args)
+        finally:
+            database.dispose()
+
+
+if __name__ == "__main__":
+    main()
