@@ -5,8 +5,11 @@ installs the same staged tree."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -78,3 +81,46 @@ def test_scripts_create_and_remove_the_user_and_state(package: str) -> None:
     assert "rm -rf /var/lib/canhgac-agent" in scripts and "userdel canhgac" in scripts
     # Installed, not started: enable comes after enrolment.
     assert "systemctl enable" not in scripts and "systemctl start" not in scripts
+
+
+def test_payload_runs_with_the_systems_python(package: str, tmp_path: Path) -> None:
+    """The payload (read with rpm2archive) is the agent itself: its unit starts
+    /usr/bin/canhgac-agent, and its code runs. This machine is not RHEL, so the
+    interpreter is this environment's (it has the same third-party modules); the
+    code imported is the payload's, checked below."""
+    with Path(package).open("rb") as rpm_file:
+        archive = subprocess.run(
+            [require_tool("rpm2archive"), "-"],
+            stdin=rpm_file,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    unit = (tmp_path / "usr/lib/systemd/system/canhgac-agent.service").read_text()
+    assert "ExecStart=/usr/bin/canhgac-agent " in unit and "/usr/local/" not in unit
+    launcher = (tmp_path / "usr/bin/canhgac-agent").read_text()
+    assert launcher.startswith("#!/usr/bin/python3 -I\n")
+    assert 'sys.path.insert(0, "/usr/lib/canhgac-agent")' in launcher
+    # The launcher's code, pointed at the extracted tree instead of /usr/lib.
+    private = tmp_path / "usr/lib/canhgac-agent"
+    code = launcher.replace("/usr/lib/canhgac-agent", str(private))
+    script = tmp_path / "launcher.py"
+    script.write_text(
+        code.replace(
+            "from agent.cli.main", "import agent\nprint(agent.__file__)\nfrom agent.cli.main"
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), "rules", "list"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == str(private / "agent" / "__init__.py")
+    assert "SSH-ROOT-LOGIN" in done.stdout
