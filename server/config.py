@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -66,6 +67,11 @@ class ServerConfig:
     # Replicas poll their policy files this often and re-evaluate on change.
     policy_check_seconds: float = 60.0
     weights: Mapping[Severity, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    # /metrics shows every host's security posture: optionally a bearer token or
+    # basic auth (off by default). Only SHA-256 hex digests are configured.
+    metrics_bearer_sha256: str | None = None
+    metrics_basic_user: str | None = None
+    metrics_basic_password_sha256: str | None = None
 
     @property
     def stale_after_seconds(self) -> float:
@@ -152,8 +158,13 @@ def from_mapping(section: Mapping[str, Any], base_dir: Path = Path()) -> ServerC
 
 
 def _convert(key: str, value: Any, base_dir: Path) -> Any:
-    if key in {"listen", "db_url"}:
+    if key in {"listen", "db_url", "metrics_basic_user"}:
         return _expect(key, value, str)
+    if key in {"metrics_bearer_sha256", "metrics_basic_password_sha256"}:
+        digest = _expect(key, value, str)
+        if not _SHA256_HEX.fullmatch(digest):
+            raise ConfigError(f"server.{key} must be 64 lower-case hex digits (a SHA-256)")
+        return digest
     if key == "data_dir":
         return base_dir / _expect(key, value, str)
     if key in {"rules", "waivers", "scopes", "frameworks"}:
@@ -175,6 +186,7 @@ def _convert(key: str, value: Any, base_dir: Path) -> Any:
     return _expect(key, value, int)
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _FLOAT_KEYS = {
     "metrics_refresh_seconds",
     "future_skew_seconds",
@@ -233,6 +245,10 @@ def _validated(config: ServerConfig) -> ServerConfig:
         raise ConfigError("server.tls_cert and server.tls_key go together")
     if config.tls_client_ca is not None and config.tls_cert is None:
         raise ConfigError("server.tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+    if (config.metrics_basic_user is None) != (config.metrics_basic_password_sha256 is None):
+        raise ConfigError(
+            "server.metrics_basic_user and server.metrics_basic_password_sha256 go together"
+        )
     skew = config.future_skew_seconds
     if not math.isfinite(skew) or skew < 0:
         raise ConfigError("server.future_skew_seconds must be a non-negative number")

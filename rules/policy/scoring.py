@@ -34,6 +34,9 @@ class Score:
     not_applicable: int
     waived: int
     failing_by_severity: Mapping[Severity, int] = field(default_factory=dict)
+    # The denominator of `ratio` (Σ weight of pass, fail, error): pooling scores of
+    # several hosts (agency score) needs it, a ratio alone loses it.
+    possible_weight: float = 0.0
 
 
 def score_results(
@@ -61,6 +64,7 @@ def score_results(
         not_applicable=counts[Status.NOT_APPLICABLE],
         waived=counts[Status.WAIVED],
         failing_by_severity=failing,
+        possible_weight=possible,
     )
 
 

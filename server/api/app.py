@@ -5,17 +5,18 @@ and runs the replica's background work (`server.background`) for the app's lifet
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from server import version
 from server.api.admin_routes import admin_router
-from server.api.agent_routes import agent_router
+from server.api.agent_routes import REPORTS_PATH, agent_router
 from server.api.audit_routes import audit_router
 from server.api.common import Runtime
 from server.api.error_handlers import install_error_handlers
@@ -29,6 +30,7 @@ from server.evaluation.loaded_policy import ServerPolicy
 from server.evaluation.reeval import Reevaluator
 from server.ingest.ratelimit import RateLimiter
 from server.ingest.service import IngestService, limits_of
+from server.metrics.access import MetricsAccess
 from server.metrics.exporter import build_registry
 from server.metrics.hoststate import HostStateCache
 from server.storage.database import Database
@@ -57,8 +59,17 @@ def create_app(
     it the policy given stays for the app's lifetime.
     """
     host_cache = cache if cache is not None else HostStateCache()
-    registry, ingest_metrics = build_registry(
-        host_cache, version(), config.stale_after_seconds, clock
+    exporter, ingest_metrics = build_registry(
+        host_cache,
+        version(),
+        config.stale_after_seconds,
+        clock,
+        rules=lambda: service.policy.ruleset.rules,  # the policy now, after any reload
+    )
+    metrics_access = MetricsAccess(
+        config.metrics_bearer_sha256,
+        config.metrics_basic_user,
+        config.metrics_basic_password_sha256,
     )
     service = IngestService(
         database,
@@ -96,6 +107,19 @@ def create_app(
     )
 
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def time_ingest(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method != "POST" or request.url.path != REPORTS_PATH:
+            return await call_next(request)
+        started = time.perf_counter()
+        try:
+            return await call_next(request)
+        finally:
+            ingest_metrics.latency.observe(time.perf_counter() - started)
+
     app.include_router(agent_router(runtime))
     app.include_router(read_router(runtime))
     app.include_router(audit_router(runtime))
@@ -124,10 +148,23 @@ def create_app(
         tags=["operations"],
         summary="Prometheus metrics of this replica",
         response_class=PrometheusResponse,
-        responses=error_responses(),
+        responses=error_responses(401),
     )
-    async def metrics() -> Response:
-        return PrometheusResponse(generate_latest(registry))
+    async def metrics(request: Request) -> Response:
+        if not metrics_access.allows(request.headers.get("authorization")):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "metrics_unauthorized",
+                        "message": "/metrics needs the configured credentials",
+                        "field": None,
+                    }
+                },
+                status_code=401,
+                headers={"WWW-Authenticate": metrics_access.challenge},
+            )
+        # Rendering is CPU work proportional to the fleet: never on the event loop.
+        return PrometheusResponse(await run_in_threadpool(exporter.render))
 
     app.state.runtime = runtime
     return app

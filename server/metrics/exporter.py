@@ -1,26 +1,39 @@
-"""Prometheus metrics: host gauges from the in-memory cache, ingest counters.
+"""Prometheus metrics: host series and aggregates from the in-memory cache, collector self-metrics.
 
-A custom collector over `HostStateCache` builds the host series at scrape time, so a
-scrape never touches the database, and a host's series disappear with it. The series
-per host are bounded: one info, one score, one timestamp, five failing counts (zeros
-included, so `sum` and alerts see every severity) and one error count.
-Labels are `host` and `agency`, never `instance` (Prometheus owns that one). The
-`host` label is the host's stored label, decided once when it was first seen
-(hostname, or hostname/agent-id prefix when the hostname was taken in its agency),
-so a second host with the same name never renames the first one's series.
+A scrape never touches the database: host series come from `HostStateCache`, and
+each host's lines are rendered once per snapshot (`HostLines`) and reused until the
+host's snapshot changes, so a scrape of 50,000 unchanged hosts is a join of strings.
+Rendering runs off the event loop (the API calls `Exporter.render` in a thread).
+
+Series per host are bounded (docs/metrics.md): zero-valued series that carry no
+information (failing rules of a severity with none failing, no dropped reports) and
+unknown values (a collector that failed) are not exported. Labels are `host` and
+`agency`, never `instance` (Prometheus owns that one). The `host` label is the host's
+stored label, decided once when it was first seen.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rules.language.model import Severity
+from rules.language.model import Rule, Severity
 from server.clock import Clock, utc_now
-from server.metrics.hoststate import HostStateCache
+from server.metrics import textformat as tf
+from server.metrics.hoststate import HostSnapshot, HostStateCache
 
 OUTCOMES = (
     "accepted",
@@ -45,15 +58,144 @@ _OUTCOME_BY_STATUS = {
     429: "rate_limited",
     503: "unavailable",
 }
-_HOST_LABELS = ["host", "agency"]
 
 
 def outcome_for_status(status: int) -> str:
     return _OUTCOME_BY_STATUS.get(status, "error")
 
 
-class HostCollector(Collector):
-    """Builds the per-host metric families from the cache at each scrape."""
+@dataclass(frozen=True)
+class Family:
+    name: str
+    kind: str
+    help: str
+
+
+# The per-host families, in exposition order; `HostLines.parts` follows this order.
+HOST_FAMILIES = (
+    Family("canhgac_host_info", "gauge", "Host metadata from its newest report (always 1)."),
+    Family(
+        "canhgac_host_score_ratio",
+        "gauge",
+        "Compliance score of the host's newest report (0-1); absent when unknown.",
+    ),
+    Family(
+        "canhgac_host_last_report_timestamp_seconds",
+        "gauge",
+        "When the collector received the host's newest report (Unix time).",
+    ),
+    Family(
+        "canhgac_host_rules_failing",
+        "gauge",
+        "Rules failing on the host, by severity (severities with none failing are absent).",
+    ),
+    Family("canhgac_host_rules_error", "gauge", "Rules that could not be evaluated on the host."),
+    Family(
+        "canhgac_host_updates_pending",
+        "gauge",
+        "Package updates pending on the host, by class (security, other); absent when unknown.",
+    ),
+    Family(
+        "canhgac_host_update_oldest_pending_timestamp_seconds",
+        "gauge",
+        "When the agent first saw the oldest still-pending security update (Unix time).",
+    ),
+    Family(
+        "canhgac_host_reboot_required",
+        "gauge",
+        "1 when the host needs a reboot to apply updates, 0 when not; absent when unknown.",
+    ),
+    Family(
+        "canhgac_host_cert_earliest_expiry_timestamp_seconds",
+        "gauge",
+        "The earliest not_after among the host's certificates (Unix time).",
+    ),
+    Family(
+        "canhgac_host_exposed_services",
+        "gauge",
+        "Distinct (protocol, port) bound to a non-loopback address on the host.",
+    ),
+    Family(
+        "canhgac_host_spool_dropped_reports_total",
+        "counter",
+        "Reports the host's agent dropped from its full spool, as reported by the agent.",
+    ),
+)
+STALE = Family(
+    "canhgac_host_stale",
+    "gauge",
+    "1 when the host's newest report is older than the stale threshold.",
+)
+
+
+@dataclass(frozen=True)
+class HostLines:
+    """One host's rendered lines: one string per `HOST_FAMILIES` entry, two stale lines."""
+
+    snapshot: HostSnapshot
+    parts: tuple[str, ...]
+    stale_no: str
+    stale_yes: str
+
+
+def _seconds(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def render_host(snapshot: HostSnapshot) -> HostLines:
+    base = [("agency", snapshot.agency_id), ("host", snapshot.label)]
+    at = tf.labels(base)
+    info = tf.labels(
+        [
+            *base,
+            ("hostname", snapshot.hostname),
+            ("agent_id", snapshot.agent_id),
+            ("os", snapshot.os_pretty_name or ""),
+            ("agent_version", snapshot.agent_version),
+        ]
+    )
+    names = [family.name for family in HOST_FAMILIES]
+    parts = [tf.sample(names[0], info, 1)]
+    parts.append(
+        "" if snapshot.score_ratio is None else tf.sample(names[1], at, snapshot.score_ratio)
+    )
+    parts.append(tf.sample(names[2], at, snapshot.last_received_at.timestamp()))
+    parts.append(
+        "".join(
+            tf.sample(names[3], tf.labels([*base, ("severity", severity.value)]), count)
+            for severity in Severity
+            if (count := snapshot.failing.get(severity, 0)) > 0
+        )
+    )
+    parts.append(tf.sample(names[4], at, snapshot.error_count))
+    updates = ""
+    if snapshot.updates_security is not None:
+        updates += tf.sample(
+            names[5], tf.labels([*base, ("class", "security")]), snapshot.updates_security
+        )
+    if snapshot.updates_other is not None:
+        updates += tf.sample(
+            names[5], tf.labels([*base, ("class", "other")]), snapshot.updates_other
+        )
+    parts.append(updates)
+    for index, value in (
+        (6, _seconds(snapshot.update_oldest_pending_at)),
+        (7, None if snapshot.reboot_required is None else float(snapshot.reboot_required)),
+        (8, _seconds(snapshot.cert_earliest_expiry_at)),
+        (9, None if snapshot.exposed_services is None else float(snapshot.exposed_services)),
+        (10, float(snapshot.spool_dropped_reports) or None),
+    ):
+        parts.append("" if value is None else tf.sample(names[index], at, value))
+    return HostLines(
+        snapshot,
+        tuple(parts),
+        tf.sample(STALE.name, at, 0),
+        tf.sample(STALE.name, at, 1),
+    )
+
+
+class HostExposition:
+    """Renders the host families and the agency aggregates; keeps each host's lines."""
 
     def __init__(
         self, cache: HostStateCache, stale_after_seconds: float, clock: Clock = utc_now
@@ -61,62 +203,95 @@ class HostCollector(Collector):
         self._cache = cache
         self._stale_after = stale_after_seconds
         self._clock = clock
+        self._lock = threading.Lock()  # two scrapes at once share one rendered map
+        self._rendered: dict[str, HostLines] = {}
 
-    def collect(self) -> Iterator[Metric]:
-        snapshots = sorted(self._cache.snapshots(), key=lambda s: (s.agency_id, s.label))
-        now = self._clock().timestamp()
-        info = InfoMetricFamily(
-            "canhgac_host",
-            "Host metadata from its newest report.",
-            labels=_HOST_LABELS,
-        )
-        score = GaugeMetricFamily(
-            "canhgac_host_score_ratio",
-            "Compliance score of the host's newest report (0-1); absent when unknown.",
-            labels=_HOST_LABELS,
-        )
-        last_report = GaugeMetricFamily(
-            "canhgac_host_last_report_timestamp_seconds",
-            "When the collector received the host's newest report (Unix time).",
-            labels=_HOST_LABELS,
-        )
-        failing = GaugeMetricFamily(
-            "canhgac_host_rules_failing",
-            "Rules failing on the host, by severity.",
-            labels=[*_HOST_LABELS, "severity"],
-        )
-        errors = GaugeMetricFamily(
-            "canhgac_host_rules_error",
-            "Rules that could not be evaluated on the host.",
-            labels=_HOST_LABELS,
-        )
-        stale = GaugeMetricFamily(
-            "canhgac_host_stale",
-            "1 when the host's newest report is older than the stale threshold.",
-            labels=_HOST_LABELS,
-        )
+    def _lines(self, snapshots: Iterable[HostSnapshot]) -> list[HostLines]:
+        fresh: dict[str, HostLines] = {}
         for snapshot in snapshots:
-            labels = [snapshot.label, snapshot.agency_id]
-            received = snapshot.last_received_at.timestamp()
-            stale.add_metric(labels, 1.0 if now - received > self._stale_after else 0.0)
-            info.add_metric(
-                labels,
-                {
-                    "hostname": snapshot.hostname,
-                    "agent_id": snapshot.agent_id,
-                    "os": snapshot.os_pretty_name or "",
-                    "agent_version": snapshot.agent_version,
-                },
+            known = self._rendered.get(snapshot.agent_id)
+            # Snapshots are immutable and replaced on change: identity is "unchanged".
+            fresh[snapshot.agent_id] = (
+                known if known is not None and known.snapshot is snapshot else render_host(snapshot)
             )
-            if snapshot.score_ratio is not None:
-                score.add_metric(labels, snapshot.score_ratio)
-            last_report.add_metric(labels, snapshot.last_received_at.timestamp())
-            for severity in Severity:
-                failing.add_metric(
-                    [*labels, severity.value], float(snapshot.failing.get(severity, 0))
+        self._rendered = fresh  # hosts gone from the cache are forgotten here
+        return sorted(fresh.values(), key=lambda h: (h.snapshot.agency_id, h.snapshot.label))
+
+    def render(self) -> str:
+        now = self._clock().timestamp()
+        with self._lock:
+            hosts = self._lines(self._cache.snapshots())
+        out: list[str] = []
+        for index, family in enumerate(HOST_FAMILIES):
+            out.append(tf.header(family.name, family.kind, family.help))
+            out.extend(host.parts[index] for host in hosts)
+        out.append(tf.header(STALE.name, STALE.kind, STALE.help))
+        stale_by_agency: dict[str, list[int]] = {}
+        pooled: dict[str, list[float]] = {}
+        for host in hosts:
+            snapshot = host.snapshot
+            stale = now - snapshot.last_received_at.timestamp() > self._stale_after
+            out.append(host.stale_yes if stale else host.stale_no)
+            counts = stale_by_agency.setdefault(snapshot.agency_id, [0, 0])
+            counts[1 if stale else 0] += 1
+            if snapshot.score_ratio is not None and snapshot.score_weight:
+                sums = pooled.setdefault(snapshot.agency_id, [0.0, 0.0])
+                sums[0] += snapshot.score_ratio * snapshot.score_weight
+                sums[1] += snapshot.score_weight
+        out.append(
+            tf.header(
+                "canhgac_agency_hosts", "gauge", "Hosts of the agency, by state (reporting, stale)."
+            )
+        )
+        for agency, (reporting, stale_count) in sorted(stale_by_agency.items()):
+            out.append(
+                tf.sample(
+                    "canhgac_agency_hosts",
+                    tf.labels([("agency", agency), ("state", "reporting")]),
+                    reporting,
                 )
-            errors.add_metric(labels, float(snapshot.error_count))
-        yield from (info, score, last_report, failing, errors, stale)
+            )
+            out.append(
+                tf.sample(
+                    "canhgac_agency_hosts",
+                    tf.labels([("agency", agency), ("state", "stale")]),
+                    stale_count,
+                )
+            )
+        out.append(
+            tf.header(
+                "canhgac_agency_score_ratio",
+                "gauge",
+                "Pooled compliance score of the agency's hosts (docs/scoring.md), 0-1.",
+            )
+        )
+        for agency, (earned, possible) in sorted(pooled.items()):
+            out.append(
+                tf.sample(
+                    "canhgac_agency_score_ratio", tf.labels([("agency", agency)]), earned / possible
+                )
+            )
+        return "".join(out)
+
+
+def render_rule_info(rules: Iterable[Rule]) -> str:
+    name = "canhgac_rule_info"
+    out = [tf.header(name, "gauge", "The collector's rules: id, English title, severity.")]
+    for rule in sorted(rules, key=lambda r: r.id):
+        out.append(
+            tf.sample(
+                name,
+                tf.labels(
+                    [
+                        ("rule_id", rule.id),
+                        ("title", rule.title.en),
+                        ("severity", rule.severity.value),
+                    ]
+                ),
+                1,
+            )
+        )
+    return "".join(out)
 
 
 class BuildInfoCollector(Collector):
@@ -129,8 +304,32 @@ class BuildInfoCollector(Collector):
         yield info
 
 
+class StateAgeCollector(Collector):
+    """How old the host-state snapshot is: a replica whose refresh fails shows it."""
+
+    def __init__(self, cache: HostStateCache) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[Metric]:
+        refreshed = self._cache.refreshed_at
+        family = GaugeMetricFamily(
+            "canhgac_state_refresh_timestamp_seconds",
+            "When this replica last refreshed its host state from the database (Unix time).",
+        )
+        if refreshed is not None:
+            family.add_metric([], refreshed)
+        yield family
+        age = GaugeMetricFamily(
+            "canhgac_state_age_seconds",
+            "Seconds since this replica last refreshed its host state from the database.",
+        )
+        if refreshed is not None:
+            age.add_metric([], max(0.0, time.time() - refreshed))
+        yield age
+
+
 class IngestMetrics:
-    """Counters of ingest outcomes, every outcome exported from zero."""
+    """Counters of ingest outcomes (every outcome exported from zero), ingest latency."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._received = Counter(
@@ -141,6 +340,12 @@ class IngestMetrics:
         )
         for outcome in OUTCOMES:
             self._received.labels(outcome=outcome)
+        self.latency = Histogram(
+            "canhgac_ingest_duration_seconds",
+            "Time to answer a report upload, from request to response.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=registry,
+        )
 
     def count(self, outcome: str) -> None:
         self._received.labels(outcome=outcome).inc()
@@ -149,17 +354,38 @@ class IngestMetrics:
         self.count(outcome_for_status(status))
 
 
+class Exporter:
+    """What `/metrics` answers: host series and aggregates, rules, the registry's own."""
+
+    def __init__(
+        self,
+        hosts: HostExposition,
+        registry: CollectorRegistry,
+        rules: Callable[[], Iterable[Rule]] = tuple,
+    ) -> None:
+        self.hosts = hosts
+        self.registry = registry
+        self._rules = rules
+
+    def render(self) -> bytes:
+        """The whole exposition; CPU-bound, so the API calls it in a worker thread."""
+        text = self.hosts.render() + render_rule_info(self._rules())
+        return text.encode() + generate_latest(self.registry)
+
+
 def build_registry(
     cache: HostStateCache,
     version: str,
     stale_after_seconds: float = float("inf"),
     clock: Clock = utc_now,
-) -> tuple[CollectorRegistry, IngestMetrics]:
+    rules: Callable[[], Iterable[Rule]] = tuple,
+) -> tuple[Exporter, IngestMetrics]:
     """A registry of our own: the process-global one would mix in every import's metrics."""
     # `_created` series double every counter for no use on dashboards; the switch is
     # process-wide in prometheus_client, and the collector process has no other users.
     disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BuildInfoCollector(version))
-    registry.register(HostCollector(cache, stale_after_seconds, clock))
-    return registry, IngestMetrics(registry)
+    registry.register(StateAgeCollector(cache))
+    hosts = HostExposition(cache, stale_after_seconds, clock)
+    return Exporter(hosts, registry, rules), IngestMetrics(registry)

@@ -8,6 +8,7 @@ periodically, so replicas sharing one database converge within one refresh perio
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,15 @@ class HostSnapshot:
     score_ratio: float | None
     error_count: int
     failing: Mapping[Severity, int]
+    # Posture (server.metrics.summary); None is "unknown" and exports no series.
+    score_weight: float | None = None
+    updates_security: int | None = None
+    updates_other: int | None = None
+    update_oldest_pending_at: datetime | None = None
+    reboot_required: bool | None = None
+    cert_earliest_expiry_at: datetime | None = None
+    exposed_services: int | None = None
+    spool_dropped_reports: int = 0
 
 
 def snapshot_of(host: Host) -> HostSnapshot:
@@ -60,6 +70,14 @@ def snapshot_of(host: Host) -> HostSnapshot:
                 Severity.INFO: host.failing_info,
             }
         ),
+        score_weight=host.score_weight,
+        updates_security=host.updates_security,
+        updates_other=host.updates_other,
+        update_oldest_pending_at=host.update_oldest_pending_at,
+        reboot_required=host.reboot_required,
+        cert_earliest_expiry_at=host.cert_earliest_expiry_at,
+        exposed_services=host.exposed_services,
+        spool_dropped_reports=host.spool_dropped_reports or 0,
     )
 
 
@@ -83,6 +101,12 @@ class HostStateCache:
         self._hosts: dict[str, HostSnapshot] = {}
         # Snapshots put while a refresh reads the database: that read may predate them.
         self._during_refresh: dict[str, HostSnapshot] | None = None
+        self._refreshed_at: float | None = None  # time.time() of the last completed refresh
+
+    @property
+    def refreshed_at(self) -> float | None:
+        """Unix time of the last completed refresh from the database (None: never)."""
+        return self._refreshed_at
 
     def put(self, snapshot: HostSnapshot) -> None:
         with self._lock:
@@ -112,3 +136,4 @@ class HostStateCache:
                     if stored is None or _order(snapshot) > _order(stored):
                         loaded[agent_id] = snapshot
                 self._hosts = loaded
+                self._refreshed_at = time.time()

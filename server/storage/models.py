@@ -211,6 +211,17 @@ class Host(Base):
     policy_fingerprint: Mapped[str | None] = mapped_column(String(64))
     evaluated_at: Mapped[datetime | None]
     results_report_pk: Mapped[int | None] = mapped_column(BigInteger)
+    # Posture read from the newest report's facts for the metrics (revision 0003);
+    # NULL is "unknown" (domain absent or its collector failed), never zero.
+    score_weight: Mapped[float | None] = mapped_column(Float)  # Σ weight of pass+fail+error
+    updates_security: Mapped[int | None] = mapped_column(Integer)
+    updates_other: Mapped[int | None] = mapped_column(Integer)
+    update_oldest_pending_at: Mapped[datetime | None]
+    reboot_required: Mapped[bool | None] = mapped_column(Boolean)
+    cert_earliest_expiry_at: Mapped[datetime | None]
+    exposed_services: Mapped[int | None] = mapped_column(Integer)
+    # Reports the agent dropped from its full spool, summed over every report stored.
+    spool_dropped_reports: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Report(Base):

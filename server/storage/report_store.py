@@ -41,6 +41,19 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class HostPosture:
+    """Posture read from a report's facts for the metrics; None is "unknown"."""
+
+    updates_security: int | None = None
+    updates_other: int | None = None
+    update_oldest_pending_at: datetime | None = None
+    reboot_required: bool | None = None
+    cert_earliest_expiry_at: datetime | None = None
+    exposed_services: int | None = None
+    spool_dropped_reports: int = 0  # this report's count (absent in the facts: 0)
+
+
+@dataclass(frozen=True)
 class ReportHeader:
     """What storage needs to know about a report besides its facts."""
 
@@ -52,6 +65,7 @@ class ReportHeader:
     agent_version: str
     hostname: str
     os_pretty_name: str | None
+    posture: HostPosture = HostPosture()
 
 
 @dataclass(frozen=True)
@@ -132,6 +146,9 @@ def store_report(
     if newest:
         _set_host_state(host, reporter, document, evaluated, received_at)
         host.facts_digest = split.digest
+    # Every delivered report counts its drops, newest or not (each is a delivery).
+    dropped = document.posture.spool_dropped_reports
+    host.spool_dropped_reports = (host.spool_dropped_reports or 0) + dropped
     session.flush()  # assigns host.id
     domains = store_domains(session, host, split, current=newest, now=received_at)
     score_ratio = evaluated.score.ratio if evaluated is not None else host.score_ratio
@@ -223,6 +240,7 @@ def _set_host_state(
     host.seq_epoch = document.seq_epoch
     host.last_collected_at = document.collected_at
     host.last_received_at = received_at
+    _set_posture(host, document.posture)
     if evaluated is not None:
         set_score(host, evaluated.score)
 
@@ -230,6 +248,7 @@ def _set_host_state(
 def set_score(host: Host, score: Score) -> None:
     failing = score.failing_by_severity
     host.score_ratio = score.ratio
+    host.score_weight = score.possible_weight
     host.passed_count = score.passed
     host.failed_count = score.failed
     host.error_count = score.errors
@@ -238,3 +257,12 @@ def set_score(host: Host, score: Score) -> None:
     host.failing_medium = failing.get(Severity.MEDIUM, 0)
     host.failing_low = failing.get(Severity.LOW, 0)
     host.failing_info = failing.get(Severity.INFO, 0)
+
+
+def _set_posture(host: Host, posture: HostPosture) -> None:
+    host.updates_security = posture.updates_security
+    host.updates_other = posture.updates_other
+    host.update_oldest_pending_at = posture.update_oldest_pending_at
+    host.reboot_required = posture.reboot_required
+    host.cert_earliest_expiry_at = posture.cert_earliest_expiry_at
+    host.exposed_services = posture.exposed_services
