@@ -24,9 +24,10 @@ from agent.collectors.host import read_machine_id
 from agent.config import AgentConfig
 from agent.delivery.enrolment import TOKEN_FILE_NAME, Enrolment, save_token
 from agent.delivery.enrolment import enroll as request_enrolment
+from agent.delivery.spool import DrainResult, Spool, Spooled, SpoolError, SpoolLimits
 from agent.delivery.transport import Delivery, HttpTransport, Transport
 from agent.document import DEFAULT_BUDGET_SECONDS, collect_facts
-from agent.errors import ConfigError
+from agent.errors import ConfigError, ShippingError
 from agent.state.identity import Identity, current_agent_id, derived_agent_id, next_identity
 from agent.state.pending import peek_first_seen, remember_pending
 from agent.state.store import StateStore, default_state_dir
@@ -87,16 +88,19 @@ def collect(config: AgentConfig, state_dir: Path | None, host: HostAccess) -> Fa
     return document
 
 
-def collect_local(config: AgentConfig, host: HostAccess) -> FactsDocument:
+def collect_local(
+    config: AgentConfig, host: HostAccess, *, read_state: bool = True
+) -> FactsDocument:
     """A document without a sequence number (seq 0): nothing is written.
 
-    An existing state is read, when readable, only so that pending updates keep the
-    age the agent's regular runs have been counting.
+    With `read_state` (`check`), an existing state is read, when readable, only so that
+    pending updates keep the age the agent's regular runs have been counting;
+    `collect --no-state` reads no state at all.
     """
     ctx = replace(
         host.context,
         settings=config.collect_settings(),
-        first_seen=peek_first_seen(config.state_dir),
+        first_seen=peek_first_seen(config.state_dir) if read_state else {},
     )
     agent_id = derived_agent_id(config.agent_id, host.root) or "local"
     return _collect(config, ctx, Identity(agent_id=agent_id, seq=0), host)
@@ -233,9 +237,80 @@ def open_transport(
 def run_once(
     config: AgentConfig, state_dir: Path | None, transport: Transport, host: HostAccess
 ) -> Delivery:
-    """Collect one report (next sequence number) and ship it; ShippingError when it
-    cannot be delivered."""
+    """Collect one report (next sequence number) and ship it without the spool;
+    ShippingError when it cannot be delivered."""
     return transport.send(collect(config, state_dir, host))
+
+
+def open_spool(config: AgentConfig, state_dir: Path | None, transport: Transport) -> Spool:
+    """The spool of the state directory, bounded as configured."""
+    defaults = SpoolLimits()
+    limits = replace(
+        defaults,
+        max_reports=config.spool_max_reports or defaults.max_reports,
+        max_bytes=config.spool_max_bytes or defaults.max_bytes,
+    )
+    return Spool(state_directory(config, state_dir), transport, limits)
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One cycle: the report collected, where it went, and the drain of the spool.
+
+    `spool_error` is set when the report could not be spooled (read-only or full
+    disk): it was then sent directly once, `direct` holding the receipt or
+    `direct_error` the failure (the report is lost only if that failed too).
+    """
+
+    report_id: str
+    spooled: Spooled | None
+    drain: DrainResult
+    spool_error: SpoolError | None = None
+    direct: Delivery | None = None
+    direct_error: ShippingError | None = None
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """The collector's receipt for this cycle's report, when it was delivered."""
+        if self.direct is not None:
+            return self.direct
+        for attempt in self.drain.attempts:
+            if attempt.delivery is not None and attempt.delivery.report_id == self.report_id:
+                return attempt.delivery
+        return None
+
+
+def collect_and_ship(
+    config: AgentConfig,
+    state_dir: Path | None,
+    spool: Spool,
+    host: HostAccess,
+    wait: Callable[[float], bool] | None = None,
+) -> Shipped:
+    """Collect one report, spool it durably, then deliver the spool in order.
+
+    A spool that cannot be written does not stop the agent: the report is sent
+    directly (at most once) and the problem is returned for the caller to log.
+    """
+    document = collect(config, state_dir, host)
+    report_id = str(document["report_id"])
+    try:
+        spooled = spool.put(document)
+    except SpoolError as e:
+        try:
+            direct = spool.transport.send(document)
+        except ShippingError as failed:
+            return Shipped(report_id, None, _drain(spool, wait), e, direct_error=failed)
+        return Shipped(report_id, None, _drain(spool, wait), e, direct=direct)
+    return Shipped(report_id, spooled, spool.drain(wait))
+
+
+def _drain(spool: Spool, wait: Callable[[float], bool] | None) -> DrainResult:
+    """Deliver what an earlier cycle spooled, when the spool can still be read."""
+    try:
+        return spool.drain(wait)
+    except SpoolError:
+        return DrainResult()
 
 
 def resolve_token(
@@ -253,7 +328,7 @@ def resolve_token(
             return from_env
         path = config.token_file
     if path is None:
-        enrolled = state_directory(config, state_dir) / TOKEN_FILE_NAME
+        enrolled = token_path(config, state_dir)
         path = enrolled if enrolled.is_file() else None
     if path is None:
         raise ConfigError(
@@ -317,7 +392,7 @@ def enrol(
     """Trade the agency's enrolment secret for this agent's token and save it (0600)."""
     server_url = server_url_of(config, shipping.server)
     directory = state_directory(config, state_dir)
-    saved = directory / TOKEN_FILE_NAME
+    saved = token_path(config, state_dir)
     if saved.exists() and not force:
         raise ConfigError(f"already enrolled ({saved} exists); use --force to enrol again")
     agent_id = current_agent_id(StateStore(directory), config.agent_id, host.root)
@@ -334,7 +409,13 @@ def enrol(
         ca_file=shipping.ca_file or config.ca_file,
         timeout=shipping.timeout,
     )
-    return Enrolled(enrolment, save_token(directory, enrolment.token))
+    return Enrolled(enrolment, save_token(saved, enrolment.token))
+
+
+def token_path(config: AgentConfig, state_dir: Path | None) -> Path:
+    """Where `enroll` saves the token and `run` reads it: agent.token_file when set,
+    else `agent.token` in the state directory."""
+    return config.token_file or state_directory(config, state_dir) / TOKEN_FILE_NAME
 
 
 def environment() -> Mapping[str, str]:

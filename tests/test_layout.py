@@ -170,8 +170,17 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "agent.output",
         "agent.app",
     },
+    "agent.daemon": {
+        "agent",
+        "agent.errors",
+        "agent.config",
+        "agent.delivery",
+        "agent.output",
+        "agent.app",
+    },
     "agent.cli": {
         "agent",
+        "agent.daemon",
         "agent.errors",
         "agent.config",
         "agent.app",

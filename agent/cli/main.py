@@ -9,6 +9,7 @@ file; 3 (`check`) no failure, but a rule at or above `--fail-on` could not be ev
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -25,9 +26,12 @@ from agent.cli.common import (
     lang_option,
     state_dir_option,
 )
+from agent.cli.configcheck import config_group
+from agent.cli.discover import discover
 from agent.cli.enrol import enroll
-from agent.config import load_config
-from agent.errors import ShippingError
+from agent.config import load_config, parse_duration
+from agent.daemon import Daemon, Setup
+from agent.delivery.spool import Outcome
 from agent.output.check import (
     Layout,
     errors_at_or_above,
@@ -38,7 +42,15 @@ from agent.output.check import (
     remediations,
     score_dict,
 )
-from agent.output.messages import delivery_line, shipping_message
+from agent.output.events import EventLog, LogFormat
+from agent.output.messages import (
+    delivery_line,
+    dropped_line,
+    kept_line,
+    quarantined_line,
+    shipping_message,
+    spool_error_line,
+)
 from agent.output.terminal import printable
 from rules.errors import RuleLoadError
 from rules.language.loader import load_rules
@@ -54,6 +66,8 @@ def main() -> None:
 
 main.add_command(rules_group, name="rules")
 main.add_command(enroll)
+main.add_command(config_group, name="config")
+main.add_command(discover)
 
 
 def _dump(document: object) -> str:
@@ -88,10 +102,10 @@ def collect(output: Path, no_state: bool, state_dir: Path | None, config_path: P
     if no_state and state_dir is not None:
         raise UsageFailure("--no-state and --state-dir cannot be used together")
     with agent_errors():
-        config = load_config(config_path)
+        config = load_config(config_path, app.environment())
         host = app.HostAccess()
         if no_state:
-            document = app.collect_local(config, host)
+            document = app.collect_local(config, host, read_state=False)
         else:
             document = app.collect(config, state_dir, host)
     text = _dump(document)
@@ -163,7 +177,7 @@ def check(
       3  no failure, but a rule at or above --fail-on could not be evaluated (error)
     """
     with agent_errors():
-        config = load_config(config_path)
+        config = load_config(config_path, app.environment())
     if facts_path is not None:
         with agent_errors():
             facts: app.FactsDocument = app.read_facts(facts_path, sys.stdin)
@@ -204,7 +218,19 @@ def check(
 
 
 @main.command()
-@click.option("--once", is_flag=True, help="Collect and ship one report, then exit.")
+@click.option("--once", is_flag=True, help="Collect and ship one report, then exit (cron, timers).")
+@click.option(
+    "--interval",
+    "interval_text",
+    help="Time between collections, e.g. 15m, 5s (default: agent.interval, else 15m).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice([f.value for f in LogFormat]),
+    default=LogFormat.TEXT.value,
+    show_default=True,
+    help="The daemon's log: one line per event, text or JSON.",
+)
 @click.option("--server", help="Collector URL, e.g. https://canhgac.example.gov.vn")
 @click.option(
     "--token",
@@ -234,6 +260,8 @@ def check(
 def run(
     *,
     once: bool,
+    interval_text: str | None,
+    log_format: str,
     server: str | None,
     token: str | None,
     token_file: Path | None,
@@ -243,25 +271,69 @@ def run(
     config_path: Path | None,
     lang: str,
 ) -> None:
-    """Collect facts and ship them to the collector."""
-    if not once:
-        raise UsageFailure(
-            "only --once is available for now: a loop mode comes with durable delivery;"
-            " schedule `canhgac-agent run --once` with a systemd timer meanwhile"
-        )
+    """Collect facts and ship them to the collector, every interval (or --once).
+
+    Each report is first written to the spool in the state directory and removed
+    once the collector has acknowledged it; reports kept during an outage are sent
+    in order when the collector is back. SIGTERM stops the daemon, SIGHUP reloads
+    the configuration.
+    """
+    interval: float | None = None
+    if interval_text is not None:
+        try:
+            interval = parse_duration(interval_text)
+        except ValueError as e:
+            raise UsageFailure(f"--interval: {e}") from e
     shipping = app.Shipping(
         server=server, token=token, token_file=token_file, ca_file=ca_file, timeout=timeout
     )
-    with agent_errors():
-        config = load_config(config_path)
+
+    def load() -> Setup:
+        config = load_config(config_path, app.environment())
         transport = app.open_transport(config, state_dir, shipping, app.environment())
+        spool = app.open_spool(config, state_dir, transport)
+        return Setup(config, state_dir, spool, interval or config.interval_seconds)
+
+    if once:
+        with agent_errors():
+            setup = load()
+            shipped = app.collect_and_ship(setup.config, state_dir, setup.spool, app.HostAccess())
+        _print_once(shipped, lang)
+        return
     with agent_errors():
-        try:
-            delivery = app.run_once(config, state_dir, transport, app.HostAccess())
-        except ShippingError as e:
-            raise click.ClickException(printable(shipping_message(e, lang))) from e
-    click.echo(
-        delivery_line(
-            printable(delivery.report_id), delivery.status, delivery.score, delivery.failing, lang
-        )
-    )
+        clean = Daemon(load, EventLog(sys.stderr, LogFormat(log_format)), lang).run()
+    if not clean:
+        # Collector threads of an abandoned cycle would hold the interpreter's exit.
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _print_once(shipped: app.Shipped, lang: str) -> None:
+    """Receipts on stdout, spool events on stderr; exit 1 unless this run's report
+    reached the collector (it then waits in the spool for the next run)."""
+    if shipped.spool_error is not None:
+        click.echo(printable(spool_error_line(shipped.spool_error, lang)), err=True)
+    if shipped.spooled is not None and shipped.spooled.dropped:
+        click.echo(dropped_line(shipped.spooled.dropped, lang), err=True)
+    failure = shipped.direct_error
+    for attempt in shipped.drain.attempts:
+        if attempt.delivery is not None:
+            d = attempt.delivery
+            click.echo(delivery_line(printable(d.report_id), d.status, d.score, d.failing, lang))
+        elif attempt.outcome is Outcome.QUARANTINED:
+            answer = attempt.error.detail if attempt.error is not None else attempt.reason
+            click.echo(printable(quarantined_line(attempt.name, answer, lang)), err=True)
+            failure = attempt.error or failure
+        else:
+            failure = attempt.error
+    if shipped.direct is not None:
+        d = shipped.direct
+        click.echo(delivery_line(printable(d.report_id), d.status, d.score, d.failing, lang))
+    if shipped.delivery is not None:
+        return
+    kept = kept_line(shipped.drain.pending, shipped.drain.retry_in, lang)
+    if failure is None:
+        raise click.ClickException(kept)
+    if shipped.drain.pending:
+        click.echo(kept, err=True)
+    raise click.ClickException(printable(shipping_message(failure, lang)))

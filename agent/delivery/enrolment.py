@@ -2,8 +2,9 @@
 
 `POST {server}/api/v1/enroll` with `Authorization: Bearer cge_...` and the host's
 identity returns a per-agent token bound to this agent id and the agency. The token
-is written to the state directory with mode 0600 (never world-readable, even for an
-instant) and `run` uses it when no other token is given.
+is written with mode 0600 (never world-readable, even for an instant) to the
+configured `token_file`, else to the state directory, and `run` reads it from the same
+place when no other token is given.
 """
 
 from __future__ import annotations
@@ -87,11 +88,13 @@ def _enrolment(url: str, response: requests.Response) -> Enrolment:
     return Enrolment(**fields)
 
 
-def save_token(state_dir: Path, token: str) -> Path:
-    """Write the token atomically as `state_dir/agent.token`, mode 0600 from creation."""
-    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    target = state_dir / TOKEN_FILE_NAME
-    fd, temporary = tempfile.mkstemp(dir=state_dir, prefix=".agent.token.")  # created 0600
+def save_token(target: Path, token: str) -> Path:
+    """Write the token atomically to `target` (the state directory's `agent.token`, or
+    the configured `token_file`), mode 0600 from creation; its directory is created
+    0700 when missing."""
+    directory = target.parent
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".agent.token.")  # created 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(check_token(token) + "\n")

@@ -86,3 +86,72 @@ def delivery_line(report_id: str, status: str, score: float | None, failing: int
         f"report {report_id}: {'accepted' if status == 'accepted' else printable(status)};"
         f" score {score_text}; {failing} failing rules"
     )
+
+
+def kept_line(pending: int, retry_in: float | None, lang: str) -> str:
+    """The report could not be delivered now: it waits in the spool."""
+    if lang == "en":
+        when = f"; next attempt in {retry_in:.0f} s" if retry_in else ""
+        return f"the report is kept in the spool ({pending} waiting){when}"
+    when = f"; thử lại sau {retry_in:.0f} giây" if retry_in else ""
+    return f"báo cáo được giữ lại trong hàng đợi ({pending} báo cáo đang chờ){when}"
+
+
+def quarantined_line(name: str, answer: str, lang: str) -> str:
+    """A spooled report set aside for good: refused by the collector, or unreadable."""
+    if lang == "en":
+        return f"report {name} set aside in the quarantine folder: {answer}"
+    return f"báo cáo {name} được chuyển vào thư mục cách ly: {answer}"
+
+
+def dropped_line(count: int, lang: str) -> str:
+    if lang == "en":
+        return f"the spool was full: {count} oldest report(s) dropped (told to the collector)"
+    return (
+        f"hàng đợi đã đầy: đã bỏ {count} báo cáo cũ nhất (số lượng được báo cho máy chủ thu thập)"
+    )
+
+
+def spool_error_line(error: Exception, lang: str) -> str:
+    """The spool cannot be written: the report is sent without it, once."""
+    if lang == "en":
+        return f"the spool cannot be used, the report is sent without it: {error}"
+    return f"không dùng được hàng đợi, báo cáo được gửi trực tiếp không qua hàng đợi: {error}"
+
+
+_DAEMON = {
+    "vi": {
+        "started": "tác tử bắt đầu chạy nền: thu thập mỗi {interval} giây,"
+        " lần đầu sau {first} giây",
+        "stopping": "nhận tín hiệu dừng: kết thúc",
+        "abandoned": "chu kỳ hiện tại chưa xong sau {grace} giây: bỏ dở,"
+        " báo cáo đã ghi vẫn an toàn",
+        "reloaded": "đã nạp lại cấu hình: thu thập mỗi {interval} giây",
+        "reload_failed": "không nạp lại được cấu hình, giữ cấu hình cũ: {error}",
+        "cycle_failed": "chu kỳ thu thập thất bại: {error}",
+    },
+    "en": {
+        "started": "agent daemon started: collecting every {interval} s, first in {first} s",
+        "stopping": "stop signal received: exiting",
+        "abandoned": "the current cycle did not end within {grace} s: abandoned, spooled reports"
+        " are safe",
+        "reloaded": "configuration reloaded: collecting every {interval} s",
+        "reload_failed": "cannot reload the configuration, keeping the previous one: {error}",
+        "cycle_failed": "collection cycle failed: {error}",
+    },
+}
+
+
+def daemon_line(event: str, lang: str, **values: object) -> str:
+    """The daemon's own events; numbers with the language's decimal mark."""
+    vi = lang != "en"
+    shown = {
+        key: _number(value, vi) if isinstance(value, float) else printable(str(value))
+        for key, value in values.items()
+    }
+    return _DAEMON["vi" if vi else "en"][event].format(**shown)
+
+
+def _number(value: float, vi: bool) -> str:
+    text = f"{value:.1f}".removesuffix(".0")
+    return text.replace(".", ",") if vi else text

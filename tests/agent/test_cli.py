@@ -293,10 +293,13 @@ def test_check_uses_rules_from_the_config(tmp_path: Path) -> None:
 # run -------------------------------------------------------------------------------
 
 
-def test_run_requires_once(tmp_path: Path) -> None:
-    result = invoke("run", "--server", "https://127.0.0.1:1", "--token", "t")
+@pytest.mark.parametrize("interval", ["soon", "0s", "-5m"])
+def test_run_refuses_a_bad_interval(tmp_path: Path, interval: str) -> None:
+    result = invoke(
+        "run", "--interval", interval, "--server", "https://127.0.0.1:1", "--token", "t"
+    )
     assert result.exit_code == 2
-    assert "--once" in result.stderr
+    assert "--interval" in result.stderr
 
 
 def test_run_once_ships_one_report(tmp_path: Path, validate: Callable[[Any], Any]) -> None:

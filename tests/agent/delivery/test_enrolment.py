@@ -13,16 +13,16 @@ from agent.errors import ConfigError
 
 def test_token_is_private_and_replaced_atomically(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    first = save_token(state, "cgt_a_first\n")
+    first = save_token(state / "agent.token", "cgt_a_first\n")
     assert first.read_text() == "cgt_a_first\n"
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    second = save_token(state, "cgt_a_second")
+    second = save_token(state / "agent.token", "cgt_a_second")
     assert second == first and second.read_text() == "cgt_a_second\n"
     assert [p.name for p in state.iterdir()] == ["agent.token"]  # no temporary left
 
 
 def test_a_malformed_token_is_never_written(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
-        save_token(tmp_path, "two words")
+        save_token(tmp_path / "agent.token", "two words")
     assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,240 @@
+"""`canhgac-agent run`: the daemon that collects and ships every interval.
+
+The first cycle starts soon after start (a random delay up to `FIRST_DELAY_MAX`, so a
+fleet rebooted together does not report together); each later one `interval` after the
+previous start plus a random splay. Between cycles, a spool left waiting by an outage
+is retried when its backoff ends, not only at the next cycle.
+
+Signals: SIGTERM or SIGINT stop the daemon. A cycle in progress gets `stop_grace`
+seconds to end (a drain stops between two reports at once); past that it is
+abandoned, which is safe because a report is only ever renamed into the spool whole
+and removed after the collector's 2xx. SIGHUP reloads the configuration; a
+configuration that does not load is logged and the previous one kept.
+
+The cycle runs in a worker thread so the main thread stays free for signals and the
+stop bound; every dependency comes from `load`, which the CLI builds.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from agent.app import HostAccess, Shipped, collect_and_ship
+from agent.config import AgentConfig
+from agent.delivery.spool import Outcome, Spool
+from agent.errors import AgentError
+from agent.output.events import EventLog, Level
+from agent.output.messages import (
+    daemon_line,
+    delivery_line,
+    dropped_line,
+    kept_line,
+    quarantined_line,
+    shipping_message,
+    spool_error_line,
+)
+from agent.output.terminal import printable
+
+FIRST_DELAY_MAX = 10.0
+SPLAY_FRACTION = 0.05  # of the interval, at most SPLAY_MAX seconds
+SPLAY_MAX = 60.0
+STOP_GRACE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What one configuration gives the daemon: rebuilt on SIGHUP."""
+
+    config: AgentConfig
+    state_dir: Path | None
+    spool: Spool
+    interval: float
+
+
+class Daemon:
+    def __init__(
+        self,
+        load: Callable[[], Setup],
+        log: EventLog,
+        lang: str,
+        *,
+        host: HostAccess | None = None,
+        stop_grace: float = STOP_GRACE_SECONDS,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._load = load
+        self._log = log
+        self._lang = lang
+        self._host = host or HostAccess()
+        self._stop_grace = stop_grace
+        self._rng = rng or random.Random()  # noqa: S311 - splay only, nothing secret
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload = False
+
+    # signals ---------------------------------------------------------------------------
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _on_hup(self, signum: int, frame: FrameType | None) -> None:
+        self._reload = True
+        self._wake.set()
+
+    # the loop --------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Run until SIGTERM/SIGINT. True when it stopped cleanly, False when a cycle
+        had to be abandoned (the caller exits the process at once)."""
+        setup = self._load()  # a bad configuration at start is the CLI's usage error
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+        first = self._rng.uniform(0, min(FIRST_DELAY_MAX, setup.interval))
+        self._info("started", interval=setup.interval, first=first)
+        next_cycle = time.monotonic() + first
+        while not self._stop.is_set():
+            if self._reload:
+                self._reload = False
+                setup = self._reloaded(setup)
+            now = time.monotonic()
+            if now >= next_cycle:
+                if not self._in_worker(functools.partial(self._cycle, setup)):
+                    return False
+                splay = self._rng.uniform(0, min(SPLAY_MAX, setup.interval * SPLAY_FRACTION))
+                next_cycle = max(next_cycle + setup.interval, time.monotonic()) + splay
+                continue
+            retry = setup.spool.count() and setup.spool.retry_in() == 0
+            if retry and not self._in_worker(functools.partial(self._retry, setup)):
+                return False
+            timeout = next_cycle - time.monotonic()
+            if setup.spool.count():
+                timeout = min(timeout, max(setup.spool.retry_in(), 0.05))
+            self._wake.wait(max(0.0, timeout))
+            self._wake.clear()
+        self._info("stopping")
+        return True
+
+    def _in_worker(self, work: Callable[[], None]) -> bool:
+        """Run `work` in a thread; False when a stop came and it outlived the grace."""
+        worker = threading.Thread(target=work, name="canhgac-cycle", daemon=True)
+        worker.start()
+        stopped_at: float | None = None
+        while worker.is_alive():
+            worker.join(0.1)
+            if self._stop.is_set():
+                stopped_at = stopped_at or time.monotonic()
+                if time.monotonic() - stopped_at > self._stop_grace and worker.is_alive():
+                    self._log.event(
+                        Level.WARNING,
+                        "abandoned",
+                        daemon_line("abandoned", self._lang, grace=self._stop_grace),
+                    )
+                    return False
+        return True
+
+    def _reloaded(self, setup: Setup) -> Setup:
+        try:
+            new = self._load()
+        except AgentError as e:
+            self._log.event(
+                Level.ERROR, "reload_failed", daemon_line("reload_failed", self._lang, error=e)
+            )
+            return setup
+        self._info("reloaded", interval=new.interval)
+        return new
+
+    # one cycle -------------------------------------------------------------------------
+
+    def _cycle(self, setup: Setup) -> None:
+        try:
+            shipped = collect_and_ship(
+                setup.config, setup.state_dir, setup.spool, self._host, self._stop.wait
+            )
+        except AgentError as e:
+            self._log.event(
+                Level.ERROR, "cycle_failed", daemon_line("cycle_failed", self._lang, error=e)
+            )
+            return
+        # A collector bug must not end a service meant to run for years: logged with
+        # its type, and the next cycle tries again.
+        except Exception as e:  # noqa: BLE001
+            self._log.event(
+                Level.ERROR,
+                "cycle_failed",
+                daemon_line("cycle_failed", self._lang, error=f"{type(e).__name__}: {e}"),
+            )
+            return
+        report_log(self._log, shipped, self._lang)
+
+    def _retry(self, setup: Setup) -> None:
+        try:
+            drained = setup.spool.drain(self._stop.wait)
+        except AgentError as e:
+            self._log.event(
+                Level.ERROR, "cycle_failed", daemon_line("cycle_failed", self._lang, error=e)
+            )
+            return
+        report_log(self._log, Shipped("", None, drained), self._lang)
+
+    def _info(self, event: str, **values: object) -> None:
+        self._log.event(Level.INFO, event, daemon_line(event, self._lang, **values), **values)
+
+
+def report_log(log: EventLog, shipped: Shipped, lang: str) -> None:
+    """One event per spooled report attempted, dropped reports and spool trouble."""
+    if shipped.spool_error is not None:
+        log.event(Level.ERROR, "spool_error", spool_error_line(shipped.spool_error, lang))
+    if shipped.direct is not None:
+        d = shipped.direct
+        log.event(
+            Level.INFO,
+            "delivered",
+            delivery_line(printable(d.report_id), d.status, d.score, d.failing, lang),
+            report_id=d.report_id,
+        )
+    if shipped.direct_error is not None:
+        log.event(Level.ERROR, "lost", shipping_message(shipped.direct_error, lang))
+    if shipped.spooled is not None and shipped.spooled.dropped:
+        log.event(
+            Level.WARNING,
+            "dropped",
+            dropped_line(shipped.spooled.dropped, lang),
+            count=shipped.spooled.dropped,
+        )
+    for attempt in shipped.drain.attempts:
+        if attempt.outcome is Outcome.DELIVERED and attempt.delivery is not None:
+            d = attempt.delivery
+            log.event(
+                Level.INFO,
+                "delivered",
+                delivery_line(printable(d.report_id), d.status, d.score, d.failing, lang),
+                report_id=d.report_id,
+                status=d.status,
+            )
+        elif attempt.outcome is Outcome.QUARANTINED:
+            answer = attempt.error.detail if attempt.error is not None else attempt.reason
+            log.event(
+                Level.ERROR,
+                "quarantined",
+                quarantined_line(attempt.name, answer, lang),
+                file=attempt.name,
+            )
+        elif attempt.error is not None:
+            log.event(Level.WARNING, "not_delivered", shipping_message(attempt.error, lang))
+    if shipped.drain.pending:
+        log.event(
+            Level.INFO,
+            "kept",
+            kept_line(shipped.drain.pending, shipped.drain.retry_in, lang),
+            pending=shipped.drain.pending,
+        )
