@@ -36,7 +36,8 @@ from server.clock import utc_now  # noqa: E402
 from server.config import ServerConfig  # noqa: E402
 from server.evaluation.loaded_policy import load_server_policy  # noqa: E402
 from server.ingest.service import IngestService, limits_of  # noqa: E402
-from server.read.audit import AuditPolicy, AuditReport, build_audit  # noqa: E402
+from server.read.audit import AuditPolicy, build_audit  # noqa: E402
+from server.read.audit_views import AuditReport  # noqa: E402
 from server.reports.render import Format, render_audit  # noqa: E402
 from server.reports.text import Lang  # noqa: E402
 from server.storage.database import Database, open_database  # noqa: E402
@@ -70,7 +71,9 @@ def fill(database: Database, url: str, agencies: int, hosts: int, findings: int)
             service.ingest(service.authenticate(token), body_of(facts), None)
     total = agencies * hosts
     print(f"filled {total} hosts in {time.perf_counter() - started:.1f} s")
-    return AuditPolicy(policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint)
+    return AuditPolicy(
+        policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint, policy.policy.waivers
+    )
 
 
 def measure(work: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from server.api.common import Runtime
 from server.api.read_routes import answer_with
 from server.api.schemas import error_responses
-from server.read.audit import AuditPolicy, AuditReport, build_audit
+from server.read.audit import AuditPolicy, build_audit
+from server.read.audit_views import AuditReport
 from server.reports.render import MEDIA_TYPES, Format, cut_off, render_audit
 from server.reports.text import Lang
 
@@ -55,7 +56,13 @@ def audit_router(runtime: Runtime) -> APIRouter:
         previous: date | None,
     ) -> Response:
         loaded = runtime.policy
-        policy = AuditPolicy(loaded.ruleset, loaded.frameworks, loaded.weights, loaded.fingerprint)
+        policy = AuditPolicy(
+            loaded.ruleset,
+            loaded.frameworks,
+            loaded.weights,
+            loaded.fingerprint,
+            loaded.policy.waivers,
+        )
         now = runtime.clock()
         cutoff = cut_off(as_of, now)
         earlier = cut_off(previous, now) if previous is not None else None

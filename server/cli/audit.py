@@ -68,7 +68,9 @@ def audit(
         for problem in e.problems:
             click.echo(str(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the policy files") from e
-    policy = AuditPolicy(loaded.ruleset, loaded.frameworks, loaded.weights, loaded.fingerprint)
+    policy = AuditPolicy(
+        loaded.ruleset, loaded.frameworks, loaded.weights, loaded.fingerprint, loaded.policy.waivers
+    )
     cutoff = cut_off(_day(as_of), utc_now())
     earlier = cut_off(_day(previous), utc_now()) if previous is not None else None
     database = open_database(config.database_url)

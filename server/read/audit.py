@@ -9,151 +9,51 @@ two things the stored history cannot replay: a late delivery from an agent's spo
 an observation older than the cut-off, and a finding resolved before the cut-off and
 reopened after it).
 
-The renderers (`server.reports`) read this model only; the read API serves it as
-JSON. The pydantic models are frozen: the model is a value, not a working set.
+The renderers (`server.reports`) read this model only (`server.read.audit_views`);
+the read API serves it as JSON.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, RuleSet, Severity
 from rules.policy.frameworks import Framework
 from rules.policy.scoring import RequirementStatus, requirement_status, score_results
+from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
 from server.errors import NotFoundError
+from server.read.audit_views import (
+    AUDIT_SCHEMA,
+    SEVERITIES,
+    AgencyAudit,
+    AgencyStanding,
+    AuditFinding,
+    AuditReport,
+    FrameworkCompliance,
+    PackVersion,
+    Remediation,
+    RequirementRow,
+    SeverityCounts,
+    Text,
+    UrgentAction,
+    WaiverRow,
+)
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
-AUDIT_SCHEMA: Literal["canhgac.audit/v1"] = "canhgac.audit/v1"
 URGENT_ACTIONS = 10
-SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))  # critical first
 _NO_TITLE = Localized("", "")
 # Worst first: how one rule's results over several hosts pool into one (docs/scoring.md).
 _WORST = (Status.FAIL, Status.ERROR, Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE)
 _CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
-
-
-class AuditView(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Text(AuditView):
-    """A text a user reads, in both languages."""
-
-    vi: str
-    en: str
-
-
-class SeverityCounts(AuditView):
-    critical: int = 0
-    high: int = 0
-    medium: int = 0
-    low: int = 0
-    info: int = 0
-
-
-class AgencyStanding(AuditView):
-    """An agency's pooled score at the cut-off, a period earlier, and its rank."""
-
-    agency: str
-    name: str
-    rank: int = Field(description="1 is best; unknown scores rank last")
-    score: float | None = Field(description="null: no rule could be scored")
-    previous_score: float | None
-    change: float | None = Field(description="score - previous_score; null if either is")
-    hosts: int = Field(description="hosts with an evaluated report before the cut-off")
-    stale_hosts: int
-
-
-class UrgentAction(AuditView):
-    """One rule to fix, with how many hosts it affects (open findings only)."""
-
-    rule_id: str
-    title: Text
-    severity: Severity
-    hosts: int
-    findings: int
-    oldest_first_seen: datetime
-    remediation: Text
-
-
-class RequirementRow(AuditView):
-    requirement: str
-    group: str
-    title: Text
-    confidence: str = Field(description="verified | unverified: the mapping's own confidence")
-    status: RequirementStatus
-    rules: list[str]
-    failing_hosts: list[str] = Field(description="hosts whose result fails a mapped rule")
-
-
-class FrameworkCompliance(AuditView):
-    framework: str
-    version: str
-    title: Text
-    confidence: str
-    met: int
-    not_met: int
-    not_assessed: int
-    other: int = Field(description="error, waived or not applicable")
-    requirements: list[RequirementRow]
-
-
-class AuditFinding(AuditView):
-    """One item failing at the cut-off."""
-
-    agency: str
-    host: str
-    agent_id: str
-    rule_id: str
-    title: Text
-    severity: Severity
-    status: FindingStatus = Field(description="open or waived (an approved exception)")
-    item_key: str
-    evidence: dict[str, Any]
-    message: Text
-    remediation: Text
-    first_seen: datetime
-    age_days: float = Field(description="cut-off minus first seen")
-
-
-class AgencyAudit(AuditView):
-    standing: AgencyStanding
-    severity_counts: SeverityCounts = Field(description="open findings by severity")
-    waived_findings: int
-    urgent_actions: list[UrgentAction]
-    frameworks: list[FrameworkCompliance]
-    findings: list[AuditFinding]
-
-
-class PackVersion(AuditView):
-    id: str
-    version: str
-
-
-class AuditReport(AuditView):
-    """The whole audit package: one agency, or every agency (`scope` province)."""
-
-    schema_: Literal["canhgac.audit/v1"] = Field(AUDIT_SCHEMA, alias="schema")
-    scope: Literal["agency", "province"]
-    as_of: datetime = Field(description="the cut-off: observations strictly before it")
-    previous_as_of: datetime
-    policy_fingerprint: str
-    packs: list[PackVersion]
-    weights: dict[str, float]
-    stale_after_seconds: int
-    ranking: list[AgencyStanding] = Field(description="every agency, best first")
-    agencies: list[AgencyAudit]
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 @dataclass(frozen=True)
@@ -164,6 +64,7 @@ class AuditPolicy:
     frameworks: tuple[Framework, ...]
     weights: Mapping[Severity, float]
     fingerprint: str
+    waivers: tuple[Waiver, ...] = ()
 
 
 def _text(value: Localized | Mapping[str, Any] | None) -> Text:
@@ -306,6 +207,48 @@ def _findings(
     return answer
 
 
+def _remediation(
+    session: Session, agency: str, cutoff: datetime, previous: datetime
+) -> Remediation:
+    rows = session.execute(
+        select(Finding.first_seen, Finding.resolved_at)
+        .join(Host, Finding.host_id == Host.id)
+        .where(Host.agency_id == agency, Finding.first_seen < cutoff)
+    ).all()
+    durations = []
+    open_ages = []
+    for first_seen, resolved_at in rows:
+        if resolved_at is not None and previous <= resolved_at < cutoff:
+            durations.append((resolved_at - first_seen).total_seconds() / 86400)
+        elif resolved_at is None or resolved_at >= cutoff:
+            open_ages.append((cutoff - first_seen).total_seconds() / 86400)
+    return Remediation(
+        resolved=len(durations),
+        median_days=statistics.median(durations) if durations else None,
+        open=len(open_ages),
+        oldest_open_days=max(open_ages) if open_ages else None,
+    )
+
+
+def _waivers(waivers: Iterable[Waiver], agency: str, cutoff: datetime) -> list[WaiverRow]:
+    # The cut-off is exclusive: the last day it covers is the day before midnight.
+    day = (cutoff - timedelta(microseconds=1)).date()
+    return [
+        WaiverRow(
+            id=w.id,
+            rule_id=w.rule_id,
+            item=w.item,
+            host=w.selector.host,
+            justification=w.justification,
+            approved_by=w.approved_by,
+            expires=w.expires,
+            in_force=w.active_on(day),
+        )
+        for w in sorted(waivers, key=lambda w: (w.expires, w.id))
+        if w.selector.agency in (None, agency)
+    ]
+
+
 def _urgent(findings: Iterable[AuditFinding]) -> list[UrgentAction]:
     groups: dict[str, list[AuditFinding]] = defaultdict(list)
     for finding in findings:
@@ -409,6 +352,8 @@ def build_audit(
                 standing=standing,
                 severity_counts=SeverityCounts(**counts),
                 waived_findings=sum(1 for f in findings if f.status is FindingStatus.WAIVED),
+                remediation=_remediation(session, standing.agency, as_of, previous),
+                waivers=_waivers(policy.waivers, standing.agency, as_of),
                 urgent_actions=_urgent(findings),
                 frameworks=_compliance(
                     policy.frameworks, [s for s in states if s.agency == standing.agency]

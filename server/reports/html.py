@@ -12,7 +12,7 @@ import html
 from collections.abc import Iterable
 
 from rules.language.model import Severity
-from server.read.audit import (
+from server.read.audit_views import (
     SEVERITIES,
     AgencyAudit,
     AgencyStanding,
@@ -134,12 +134,12 @@ def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
     )
 
 
-def _agency(audit: AgencyAudit, lang: Lang) -> str:
+def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
     s = audit.standing
     counts = audit.severity_counts.model_dump()
     summary = [
         [esc(t("score", lang)), esc(percent_text(s.score, lang))],
-        [esc(t("rank", lang)), str(s.rank)],
+        [esc(t("rank", lang)), f"{s.rank} / {rank_of}"],
         [esc(t("change", lang)), esc(change_text(s.change, lang))],
         [esc(t("hosts", lang)), str(s.hosts)],
         [esc(t("stale_hosts", lang)), str(s.stale_hosts)],
@@ -172,8 +172,46 @@ def _agency(audit: AgencyAudit, lang: Lang) -> str:
         parts.append(_findings_table(audit, severity, lang))
     if not audit.findings:
         parts.append(f"<p>{esc(t('none', lang))}</p>")
+    parts.append(_remediation_and_waivers(audit, lang))
     parts.append("</section>")
     return "".join(parts)
+
+
+def _days(value: float | None, lang: Lang) -> str:
+    return esc(t("unknown", lang) if value is None else number_text(value, lang))
+
+
+def _remediation_and_waivers(audit: AgencyAudit, lang: Lang) -> str:
+    r = audit.remediation
+    rows = [
+        [esc(t("resolved", lang)), str(r.resolved)],
+        [esc(t("median_days", lang)), _days(r.median_days, lang)],
+        [esc(t("still_open", lang)), str(r.open)],
+        [esc(t("oldest_open", lang)), _days(r.oldest_open_days, lang)],
+    ]
+    waivers = [
+        [
+            esc(w.id),
+            esc(w.rule_id),
+            esc(" ".join(x for x in (w.host or "", w.item or "") if x)) or "*",
+            esc(w.justification),
+            esc(w.approved_by or t("none", lang)),
+            esc(date_text(w.expires, lang)),
+            esc(t("yes" if w.in_force else "no", lang)),
+        ]
+        for w in audit.waivers
+    ]
+    head = ["waiver", "rule", "item", "justification", "approved_by", "expires", "in_force"]
+    return (
+        f"<h3>{esc(t('remediation_time', lang))}</h3>"
+        + _table([t("remediation_time", lang), ""], rows)
+        + f"<h3>{esc(t('waivers', lang))}</h3>"
+        + (
+            _table([t(k, lang) for k in head], waivers)
+            if waivers
+            else f"<p>{esc(t('none', lang))}</p>"
+        )
+    )
 
 
 def _findings_table(audit: AgencyAudit, severity: Severity, lang: Lang) -> str:
@@ -232,7 +270,7 @@ def render_html(report: AuditReport, lang: Lang) -> bytes:
     if report.scope == "province":
         body.append(f"<h2>{esc(t('ranking', lang))}</h2>")
         body.append(_table(_standing_head(lang), _standing_rows(report.ranking, lang)))
-    body.extend(_agency(audit, lang) for audit in report.agencies)
+    body.extend(_agency(audit, len(report.ranking), lang) for audit in report.agencies)
     body.append(_methodology(report, lang))
     page = (
         f'<!DOCTYPE html><html lang="{lang.value}"><head><meta charset="utf-8">'

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 
-from server.read.audit import AuditReport
+from server.read.audit_views import AuditReport
 from server.reports.html import render_html
 from server.reports.pdf import html_to_pdf
 from server.reports.tabular import render_csv, render_xlsx

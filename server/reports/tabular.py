@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from server.read.audit import AuditReport
+from server.read.audit_views import AuditReport
 from server.reports.text import Lang, evidence_text, inert, pick, t
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

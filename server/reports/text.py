@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from server.read.audit import Text
+from server.read.audit_views import Text
 
 
 class Lang(StrEnum):
@@ -69,6 +69,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "unknown": ("Chưa xác định", "Unknown"),
     "yes": ("Có", "Yes"),
     "no": ("Không", "No"),
+    "remediation_time": ("Thời gian khắc phục", "Time to remediate"),
+    "resolved": ("Đã khắc phục trong kỳ", "Resolved in the period"),
+    "median_days": ("Số ngày khắc phục (trung vị)", "Median days to remediate"),
+    "still_open": ("Còn mở tại thời điểm tính", "Still open at the cut-off"),
+    "oldest_open": ("Phát hiện mở lâu nhất (ngày)", "Oldest open finding (days)"),
+    "waivers": ("Miễn trừ còn hiệu lực và đã hết hạn", "Waivers in force and expired"),
+    "justification": ("Lý do", "Justification"),
+    "approved_by": ("Người phê duyệt", "Approved by"),
+    "expires": ("Ngày hết hạn", "Expires"),
+    "in_force": ("Còn hiệu lực", "In force"),
     "methodology": ("Phương pháp", "Methodology"),
     "formula": (
         "Điểm = tổng trọng số luật đạt / tổng trọng số luật đạt, không đạt và lỗi; "
@@ -128,7 +138,7 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     return inert(json.dumps(evidence, ensure_ascii=False, sort_keys=True, default=str))
 
 
-def date_text(value: datetime, lang: Lang) -> str:
+def date_text(value: date, lang: Lang) -> str:
     return value.strftime("%Y-%m-%d") if lang is Lang.EN else value.strftime("%d/%m/%Y")
 
 

@@ -10,7 +10,8 @@ import pytest
 from rules.policy.scoring import RequirementStatus
 from server.errors import NotFoundError
 from server.evaluation.loaded_policy import ServerPolicy
-from server.read.audit import AuditPolicy, AuditReport, build_audit
+from server.read.audit import AuditPolicy, build_audit
+from server.read.audit_views import AuditReport
 from server.storage.database import Database
 from server.storage.models import FindingStatus
 from tests.server.reports.fleet import AFTER, BETWEEN, HOSTILE_HOST, T1, Fleet, audit_policy
@@ -97,8 +98,26 @@ def test_as_of_reproduces_the_past_after_more_reports(fleet: Fleet, rules: Audit
     assert agencies["so-a"].findings == []
     assert agencies["so-a"].standing.score == 1.0
     assert agencies["so-a"].standing.change == pytest.approx(1.0 - 16 / 26)
-    assert [f.host for f in agencies["so-b"].findings] == ["new01"]
+    [new01] = agencies["so-b"].findings
+    assert (new01.host, new01.status) == ("new01", FindingStatus.WAIVED)
+    assert agencies["so-b"].waived_findings == 1
+    assert agencies["so-b"].urgent_actions == []  # a waived finding is no action
     assert agencies["so-b"].standing.hosts == 2
+    # web01's telnet finding: first seen T1, resolved T2, inside (BETWEEN, AFTER].
+    remediation = agencies["so-a"].remediation
+    assert (remediation.resolved, remediation.open) == (1, 0)
+    assert remediation.median_days == pytest.approx(4.0)
+
+
+def test_waivers_in_force_and_expired(fleet: Fleet, rules: AuditPolicy) -> None:
+    report = audit(fleet, rules, BETWEEN, None)
+    waivers = {a.standing.agency: a.waivers for a in report.agencies}
+    assert [(w.id, w.in_force) for w in waivers["so-a"]] == [("W-A-OLD", False)]
+    assert [(w.id, w.in_force, w.host) for w in waivers["so-b"]] == [("W-B-TELNET", True, "new*")]
+    assert waivers["so-x"] == []
+    so_a = next(a for a in report.agencies if a.standing.agency == "so-a")
+    assert so_a.remediation.open == 1 and so_a.remediation.resolved == 0
+    assert so_a.remediation.oldest_open_days == pytest.approx(16 / 24)
 
 
 def test_before_any_report_scores_are_unknown_not_zero(fleet: Fleet, rules: AuditPolicy) -> None:

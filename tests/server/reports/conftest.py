@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.read.audit import AuditReport, build_audit
+from server.read.audit import build_audit
+from server.read.audit_views import AuditReport
 from server.storage.database import Database
 from tests.server.reports.fleet import BETWEEN, Fleet, audit_policy, server_policy
 

@@ -22,6 +22,7 @@ from server.storage.database import Database
 from tests.server.helpers import RULES_DIR, body_of, make_facts, new_token, telnet
 
 FRAMEWORK = Path(__file__).resolve().parent / "data" / "test-framework.yaml"
+WAIVERS = Path(__file__).resolve().parent / "data" / "waivers.yaml"
 T1 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 BETWEEN = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
 T2 = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
@@ -33,11 +34,15 @@ NAMES = {"so-a": "Sở Thông tin và Truyền thông", "so-b": "Sở Y tế", "
 
 
 def server_policy() -> ServerPolicy:
-    return load_server_policy(ServerConfig(rules=(RULES_DIR,), frameworks=(FRAMEWORK,)))
+    return load_server_policy(
+        ServerConfig(rules=(RULES_DIR,), frameworks=(FRAMEWORK,), waivers=(WAIVERS,))
+    )
 
 
 def audit_policy(policy: ServerPolicy) -> AuditPolicy:
-    return AuditPolicy(policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint)
+    return AuditPolicy(
+        policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint, policy.policy.waivers
+    )
 
 
 class Fleet:

@@ -18,10 +18,10 @@ import requests
 
 from server.auth.enrolment import add_agency
 from server.clock import utc_now
-from server.read.audit import AuditReport
+from server.read.audit_views import AuditReport
 from tests.server.conftest import LiveServer, LiveServers
 from tests.server.helpers import RULES_DIR, body_of, make_facts, new_api_token, new_token, telnet
-from tests.server.reports.fleet import FRAMEWORK, NAMES, T1, T2, server_policy
+from tests.server.reports.fleet import FRAMEWORK, NAMES, T1, T2, WAIVERS, server_policy
 
 TIMEOUT = 60
 CLI = Path(sys.executable).with_name("canhgac-server")
@@ -29,7 +29,7 @@ CLI = Path(sys.executable).with_name("canhgac-server")
 
 @pytest.fixture
 def collector(live_servers: LiveServers) -> LiveServer:
-    server = live_servers.start(policy=server_policy(), frameworks=(FRAMEWORK,))
+    server = live_servers.start(policy=server_policy(), frameworks=(FRAMEWORK,), waivers=(WAIVERS,))
     with server.database.write() as session:
         for agency, name in NAMES.items():
             add_agency(session, agency, name, utc_now)
@@ -67,7 +67,15 @@ def get(
 def run_cli(server: LiveServer, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "config.yaml"
     config.write_text(
-        json.dumps({"server": {"rules": [str(RULES_DIR)], "frameworks": [str(FRAMEWORK)]}})
+        json.dumps(
+            {
+                "server": {
+                    "rules": [str(RULES_DIR)],
+                    "frameworks": [str(FRAMEWORK)],
+                    "waivers": [str(WAIVERS)],
+                }
+            }
+        )
     )
     db_url = server.config.database_url
     return subprocess.run(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server.read.audit import AuditReport
+from server.read.audit_views import AuditReport
 from server.reports.pdf import chromium_command, chromium_path
 from server.reports.render import Format, render_audit
 from server.reports.text import CATALOGUE, Lang
@@ -95,6 +95,9 @@ def test_html_in_chromium(province: AuditReport, lang: Lang, tmp_path: Path) -> 
         assert "01/03/2026" in text  # first seen, dd/mm/yyyy
         assert "61,5 %" in text  # so-a's score 16/26, decimal comma
         assert "Không đạt" in text and "Chưa đánh giá" in text
+        assert "2 / 3" in text  # so-a's rank among the three agencies
+        assert "Miễn trừ còn hiệu lực và đã hết hạn" in text
+        assert "31/12/2026" in text and "31/01/2026" in text  # waivers' expiry dates
         # No fixed English text in the Vietnamese document.
         leaked = [en for _vi, en in CATALOGUE.values() if len(en) > 3 and en in text]
         assert leaked == []
@@ -102,6 +105,7 @@ def test_html_in_chromium(province: AuditReport, lang: Lang, tmp_path: Path) -> 
         assert "Province information security audit package" in text
         assert "2026-03-01" in text and "61.5 %" in text
         assert "Not met" in text and "Not assessed" in text
+        assert "W-B-TELNET" in text and "2026-12-31" in text
 
 
 def test_pdf_text_has_vietnamese_headings(province: AuditReport, tmp_path: Path) -> None:

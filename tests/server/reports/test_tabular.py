@@ -8,7 +8,7 @@ from datetime import datetime
 
 from openpyxl import load_workbook
 
-from server.read.audit import AuditReport
+from server.read.audit_views import AuditReport
 from server.reports.render import Format, render_audit
 from server.reports.tabular import safe_cell
 from server.reports.text import Lang

@@ -1,0 +1,159 @@
+"""The audit model's shapes (pydantic, frozen): what `server.read.audit` builds, the
+renderers read and the API serves as JSON (schema `canhgac.audit/v1`).
+
+Frozen: the model is a value, not a working set; `extra="forbid"`, so a field a
+builder adds without its model is a loud error.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rules.language.model import Severity
+from rules.policy.scoring import RequirementStatus
+from server.storage.models import FindingStatus
+
+AUDIT_SCHEMA: Literal["canhgac.audit/v1"] = "canhgac.audit/v1"
+SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))  # critical first
+
+
+class AuditView(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(AuditView):
+    """A text a user reads, in both languages."""
+
+    vi: str
+    en: str
+
+
+class SeverityCounts(AuditView):
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    info: int = 0
+
+
+class AgencyStanding(AuditView):
+    """An agency's pooled score at the cut-off, a period earlier, and its rank."""
+
+    agency: str
+    name: str
+    rank: int = Field(description="1 is best; unknown scores rank last")
+    score: float | None = Field(description="null: no rule could be scored")
+    previous_score: float | None
+    change: float | None = Field(description="score - previous_score; null if either is")
+    hosts: int = Field(description="hosts with an evaluated report before the cut-off")
+    stale_hosts: int
+
+
+class UrgentAction(AuditView):
+    """One rule to fix, with how many hosts it affects (open findings only)."""
+
+    rule_id: str
+    title: Text
+    severity: Severity
+    hosts: int
+    findings: int
+    oldest_first_seen: datetime
+    remediation: Text
+
+
+class RequirementRow(AuditView):
+    requirement: str
+    group: str
+    title: Text
+    confidence: str = Field(description="verified | unverified: the mapping's own confidence")
+    status: RequirementStatus
+    rules: list[str]
+    failing_hosts: list[str] = Field(description="hosts whose result fails a mapped rule")
+
+
+class FrameworkCompliance(AuditView):
+    framework: str
+    version: str
+    title: Text
+    confidence: str
+    met: int
+    not_met: int
+    not_assessed: int
+    other: int = Field(description="error, waived or not applicable")
+    requirements: list[RequirementRow]
+
+
+class AuditFinding(AuditView):
+    """One item failing at the cut-off."""
+
+    agency: str
+    host: str
+    agent_id: str
+    rule_id: str
+    title: Text
+    severity: Severity
+    status: FindingStatus = Field(description="open or waived (an approved exception)")
+    item_key: str
+    evidence: dict[str, Any]
+    message: Text
+    remediation: Text
+    first_seen: datetime
+    age_days: float = Field(description="cut-off minus first seen")
+
+
+class Remediation(AuditView):
+    """Time to remediate: findings resolved in the period, and what is still open."""
+
+    resolved: int = Field(description="resolved between previous_as_of and as_of")
+    median_days: float | None = Field(description="first seen to resolved, median")
+    open: int
+    oldest_open_days: float | None
+
+
+class WaiverRow(AuditView):
+    """A configured waiver (approved exception) that can apply to the agency."""
+
+    id: str
+    rule_id: str
+    item: str | None
+    host: str | None
+    justification: str
+    approved_by: str | None
+    expires: date
+    in_force: bool = Field(description="not expired on the cut-off day")
+
+
+class AgencyAudit(AuditView):
+    standing: AgencyStanding
+    severity_counts: SeverityCounts = Field(description="open findings by severity")
+    waived_findings: int
+    remediation: Remediation
+    waivers: list[WaiverRow]
+    urgent_actions: list[UrgentAction]
+    frameworks: list[FrameworkCompliance]
+    findings: list[AuditFinding]
+
+
+class PackVersion(AuditView):
+    id: str
+    version: str
+
+
+class AuditReport(AuditView):
+    """The whole audit package: one agency, or every agency (`scope` province)."""
+
+    schema_: Literal["canhgac.audit/v1"] = Field(AUDIT_SCHEMA, alias="schema")
+    scope: Literal["agency", "province"]
+    as_of: datetime = Field(description="the cut-off: observations strictly before it")
+    previous_as_of: datetime
+    policy_fingerprint: str
+    packs: list[PackVersion]
+    weights: dict[str, float]
+    stale_after_seconds: int
+    ranking: list[AgencyStanding] = Field(description="every agency, best first")
+    agencies: list[AgencyAudit]
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
