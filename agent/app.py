@@ -242,13 +242,27 @@ def run_once(
     return transport.send(collect(config, state_dir, host))
 
 
-def open_spool(config: AgentConfig, state_dir: Path | None, transport: Transport) -> Spool:
-    """The spool of the state directory, bounded as configured."""
+def open_spool(
+    config: AgentConfig,
+    state_dir: Path | None,
+    transport: Transport,
+    interval: float | None = None,
+) -> Spool:
+    """The spool of the state directory, bounded as configured.
+
+    The backoff never waits longer than the interval (nor less than its base step):
+    after a long outage the backlog starts moving at the latest one interval after the
+    collector is back, as a new report would have.
+    """
     defaults = SpoolLimits()
+    every = interval or config.interval_seconds
     limits = replace(
         defaults,
         max_reports=config.spool_max_reports or defaults.max_reports,
         max_bytes=config.spool_max_bytes or defaults.max_bytes,
+        backoff_max_seconds=min(
+            defaults.backoff_max_seconds, max(every, defaults.backoff_base_seconds)
+        ),
     )
     return Spool(state_directory(config, state_dir), transport, limits)
 

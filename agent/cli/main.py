@@ -291,8 +291,9 @@ def run(
     def load() -> Setup:
         config = load_config(config_path, app.environment())
         transport = app.open_transport(config, state_dir, shipping, app.environment())
-        spool = app.open_spool(config, state_dir, transport)
-        return Setup(config, state_dir, spool, interval or config.interval_seconds)
+        every = interval or config.interval_seconds
+        spool = app.open_spool(config, state_dir, transport, every)
+        return Setup(config, state_dir, spool, every)
 
     if once:
         with agent_errors():
