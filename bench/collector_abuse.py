@@ -1,0 +1,217 @@
+"""Benchmark: what abusive requests cost the collector, beside a baseline in the same run.
+
+Memory and time figures each run in a fresh interpreter (peak RSS is per process):
+
+- amplification: a gzip body of about 45 MB of `[]` (a few hundred KB on the wire).
+  Baseline: what the collector did before, json.loads of the decompressed text, the
+  limits checked afterwards. Now: decode_document with the default limits (refused
+  by the pre-scan). Figure: peak RSS growth and time.
+- the largest accepted report: decode_document of a valid report of 20,000 packages
+  beside the previous order's first steps alone (inflate, json.loads): the whole
+  decode (pre-scan, parse, shape, schema) against the part that costs memory.
+- gzip members: a report followed by 200,000 empty gzip members (4 MB). Baseline: the
+  previous decoder (kept here verbatim, quadratic in the number of members). Now:
+  the linear decoder with the cap lifted, and with the default cap (refused).
+
+Then a real `canhgac-server serve` on loopback, its file limit lowered to 128, under
+a flood of 250 half-sent requests: /healthz answers counted and timed, with the
+header deadline at its default (10 s) beside the same server with the deadline
+effectively off (the previous behaviour).
+
+    python bench/collector_abuse.py
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.config import ServerConfig  # noqa: E402
+from server.errors import IngestError  # noqa: E402
+from server.ingest.payload import decode_document, gunzip_capped  # noqa: E402
+from server.ingest.service import limits_of  # noqa: E402
+from tests.collector_process import running_collector  # noqa: E402
+from tests.server.helpers import make_facts  # noqa: E402
+
+NOW = datetime.now(UTC)
+EMPTY_MEMBERS = 200_000
+
+
+def _status_mib(field: str) -> float:
+    # /proc, not getrusage: ru_maxrss survives execve, so a child would start with its
+    # parent's peak; VmHWM belongs to the new address space.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _amplification_body() -> bytes:
+    inner = b",".join([b"[]"] * 15_000_000)
+    return gzip.compress(b'{"discovery": [' + inner + b"]}", compresslevel=9)
+
+
+def _large_report() -> bytes:
+    facts = make_facts(collected_at=NOW - timedelta(minutes=1))
+    items = [
+        {"name": f"pkg{i}", "version": f"1.{i}-1", "architecture": "amd64"} for i in range(20_000)
+    ]
+    facts["packages"] = {"manager": "dpkg", "count": len(items), "items": items}
+    return json.dumps(facts).encode()
+
+
+def _old_gunzip(body: bytes, max_bytes: int) -> bytes:
+    """The decoder before issue 14: `unused_data` copies the rest of the body per member."""
+    out = bytearray()
+    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    data = body
+    while True:
+        chunk = decompressor.decompress(data, max_bytes - len(out) + 1)
+        out += chunk
+        if decompressor.eof:
+            data = decompressor.unused_data
+            if not data:
+                break
+            decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            continue
+        data = decompressor.unconsumed_tail
+        if not data and not chunk:
+            break
+    return bytes(out)
+
+
+def _members_body() -> bytes:
+    document = json.dumps(make_facts(collected_at=NOW)).encode()
+    return gzip.compress(document) + gzip.compress(b"") * EMPTY_MEMBERS
+
+
+BODIES = {
+    "amp": _amplification_body,
+    "large": lambda: gzip.compress(_large_report()),
+    "gzip": _members_body,
+}
+
+
+def run_case(name: str, body_file: Path) -> dict[str, Any]:
+    """Decode the body in `body_file` as case `name` does; peak RSS growth and time."""
+    limits = limits_of(ServerConfig())
+    body = body_file.read_bytes()
+    # Warm: the schema validator is compiled once per process, not per report.
+    decode_document(json.dumps(make_facts(collected_at=NOW)).encode(), None, limits, NOW)
+    before = _status_mib("VmHWM")
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        if name in ("amp_old", "large_loads"):
+            # The previous order: inflate (capped), parse in full, check limits after.
+            json.loads(gunzip_capped(body, limits.max_decompressed_bytes))
+        elif name in ("amp_new", "large_new"):
+            decode_document(body, "gzip", limits, NOW)
+        elif name == "gzip_old":
+            _old_gunzip(body, limits.max_decompressed_bytes)
+        elif name == "gzip_new_uncapped":
+            gunzip_capped(body, limits.max_decompressed_bytes, EMPTY_MEMBERS + 1)
+        elif name == "gzip_new":
+            gunzip_capped(body, limits.max_decompressed_bytes, limits.max_gzip_members)
+    except IngestError as e:
+        outcome = f"refused {e.status} {e.code}"
+    seconds = time.perf_counter() - started
+    return {
+        "rss_growth_mib": _status_mib("VmHWM") - before,
+        "seconds": seconds,
+        "outcome": outcome,
+        "wire_kib": len(body) / 1024,
+    }
+
+
+def _in_subprocess(name: str, body_file: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--case", name, str(body_file)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _print_pair(title: str, baseline: str, now: str, workdir: Path) -> None:
+    body_file = workdir / f"{baseline.split('_', maxsplit=1)[0]}.body"
+    if not body_file.exists():
+        body_file.write_bytes(BODIES[baseline.split("_", maxsplit=1)[0]]())
+    old, new = _in_subprocess(baseline, body_file), _in_subprocess(now, body_file)
+    print(f"{title} ({new['wire_kib']:.0f} KiB on the wire)")
+    for label, r in (("baseline " + baseline, old), ("now      " + now, new)):
+        print(
+            f"  {label:<28} peak RSS +{r['rss_growth_mib']:8.1f} MiB"
+            f"  {r['seconds'] * 1000:9.1f} ms  {r['outcome']}"
+        )
+    ratio_mem = new["rss_growth_mib"] / old["rss_growth_mib"] if old["rss_growth_mib"] else 0
+    ratio_time = new["seconds"] / old["seconds"] if old["seconds"] else 0
+    print(f"  ratio now/baseline: memory {ratio_mem:.3f}, time {ratio_time:.3f}", flush=True)
+
+
+def _flood(header_timeout: str, workdir: Path) -> tuple[int, list[float]]:
+    """(/healthz answers of 5 tries, their latencies) during a flood of 250 half-sent
+    requests against a collector limited to 128 descriptors."""
+    latencies: list[float] = []
+    db_url = f"sqlite:///{workdir / f'flood-{header_timeout}.db'}"
+    with running_collector(
+        "--db", db_url, "--header-timeout", header_timeout, log_dir=workdir
+    ) as served:
+        resource.prlimit(served.process.pid, resource.RLIMIT_NOFILE, (128, 128))
+        with ExitStack() as stack:
+            for _ in range(250):
+                sock = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(5):
+                started = time.perf_counter()
+                try:
+                    response = requests.get(f"{served.url}/healthz", timeout=15)
+                except requests.RequestException:
+                    continue
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - started)
+        log_lines = served.log().count("\n")
+    print(f"  header deadline {header_timeout:>6} s: collector log {log_lines} lines")
+    return len(latencies), latencies
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--case"]:
+        print(json.dumps(run_case(sys.argv[2], Path(sys.argv[3]))))
+        return
+    with tempfile.TemporaryDirectory(prefix="canhgac-bench-abuse-") as tmp:
+        work = Path(tmp)
+        _print_pair("amplification: 15 million empty lists", "amp_old", "amp_new", work)
+        _print_pair("largest accepted report: 20,000 packages", "large_loads", "large_new", work)
+        members = f"gzip: a report + {EMPTY_MEMBERS} empty members"
+        _print_pair(members, "gzip_old", "gzip_new_uncapped", work)
+        _print_pair("gzip: the same body, default member cap", "gzip_old", "gzip_new", work)
+        print("flood: 250 half-sent requests, collector limited to 128 descriptors")
+        results = {t: _flood(t, work) for t in ("100000", "10")}
+    for timeout, (answered, latencies) in results.items():
+        median = f"{statistics.median(latencies):.2f} s" if latencies else "-"
+        label = "baseline (no deadline)" if timeout == "100000" else "now (10 s deadline)"
+        print(f"  {label:<24} /healthz answered {answered}/5, median latency {median}")
+
+
+if __name__ == "__main__":
+    main()
