@@ -296,3 +296,61 @@ def test_sighup_reloads_and_a_bad_config_is_kept_out(collector: Collector, tmp_p
     (failed,) = [e for e in agent.events() if e["event"] == "reload_failed"]
     assert "agent.interval" in str(failed["message"])
     assert os.path.exists(agent.config)
+
+
+def test_enroll_and_run_agree_on_token_file(collector: Collector, tmp_path: Path) -> None:
+    """Following config.example.yaml: `token_file` set, `enroll`, then `run --once`."""
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*argv, "--db", collector.db_url] if argv[0].endswith("server") else list(argv),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    server = str(BIN / "canhgac-server")
+    assert cli(server, "agency", "add", AGENCY, "--name", "Sở").returncode == 0
+    secret = cli(server, "agency", "enrol-secret", AGENCY).stdout.strip().splitlines()[-1]
+    (tmp_path / "secret").write_text(secret + "\n")
+    token_file = tmp_path / "etc" / "agent.token"
+    token_file.parent.mkdir()
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"agent:\n  server: {collector.url}\n  token_file: {token_file}\n"
+        f"  state_dir: {tmp_path / 'state'}\n  probe_listeners: false\n"
+    )
+    agent = str(BIN / "canhgac-agent")
+    enrolled = cli(
+        agent, "enroll", "--config", str(config), "--secret-file", str(tmp_path / "secret")
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert token_file.read_text().startswith("cgt_")
+    assert not (tmp_path / "state" / "agent.token").exists()
+    shipped = cli(agent, "run", "--once", "--config", str(config), "--lang", "en")
+    assert shipped.returncode == 0, shipped.stderr
+    assert "accepted" in shipped.stdout
+    assert [seq for seq, _, _ in collector.reports()] == [1]
+
+
+def test_sigterm_stops_idle_and_busy_daemons_within_the_bound(
+    collector: Collector, tmp_path: Path
+) -> None:
+    agent = Agent(tmp_path, collector)
+    with running(agent, "--interval", "1h"):
+        wait_for(lambda: len(collector.reports()) == 1, 60, "the first report")
+        started = time.monotonic()
+        assert agent.stop() == 0
+        idle_stop = time.monotonic() - started
+    assert idle_stop < 2.0
+    with running(agent):
+        # busy: stopped while the first cycle collects (the first cycle starts within 2 s)
+        wait_for(lambda: any(e["event"] == "started" for e in agent.events()), 30, "start")
+        time.sleep(2.5)
+        started = time.monotonic()
+        assert agent.stop() == 0
+        busy_stop = time.monotonic() - started
+    assert busy_stop < 20.0 + 2.0  # STOP_GRACE_SECONDS and the process exit
+    assert agent.events()[-1]["event"] in ("stopping", "abandoned")
+    assert_exactly_once_in_order(collector.reports())
