@@ -147,6 +147,8 @@ class IngestService:
         clock: Clock = utc_now,
         on_commit: Callable[[HostSnapshot], None] | None = None,
         rate_limiter: RateLimiter | None = None,
+        max_concurrent_decodes: int = MAX_CONCURRENT_DECODES,
+        decode_wait: float = DECODE_WAIT_SECONDS,
     ) -> None:
         self._database = database
         self.policy = policy  # replaced as a whole on reload (an atomic reference swap)
@@ -154,7 +156,8 @@ class IngestService:
         self._clock = clock
         self._on_commit = on_commit
         self._rate_limiter = rate_limiter
-        self._decoding = threading.BoundedSemaphore(MAX_CONCURRENT_DECODES)
+        self._decoding = threading.Semaphore(max_concurrent_decodes)
+        self._decode_wait = decode_wait
 
     @property
     def limits(self) -> Limits:
@@ -223,7 +226,7 @@ class IngestService:
     def _decode(
         self, body: bytes, content_encoding: str | None, received_at: datetime
     ) -> FactsDocument:
-        if not self._decoding.acquire(timeout=DECODE_WAIT_SECONDS):
+        if not self._decoding.acquire(timeout=self._decode_wait):
             raise TooManyRequestsError(
                 "overloaded", "the collector is decoding too many reports; retry later", 30.0
             )
