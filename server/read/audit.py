@@ -31,6 +31,7 @@ from rules.policy.scoring import RequirementStatus, requirement_status, score_re
 from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
 from server.errors import NotFoundError
+from server.read.audit_hosts import host_row
 from server.read.audit_views import (
     AUDIT_SCHEMA,
     SEVERITIES,
@@ -79,6 +80,8 @@ class _HostState:
     host_id: int
     agency: str
     label: str
+    agent_id: str
+    report_pk: int
     collected_at: datetime
     results: tuple[RuleResult, ...]
 
@@ -93,18 +96,25 @@ def _host_states(session: Session, cutoff: datetime, agency: str | None) -> list
         .subquery()
     )
     query = (
-        select(Report.id, Report.host_id, Report.collected_at, Host.agency_id, Host.label)
+        select(
+            Report.id,
+            Report.host_id,
+            Report.collected_at,
+            Host.agency_id,
+            Host.label,
+            Host.agent_id,
+        )
         .join(latest, and_(Report.host_id == latest.c.host_id, Report.collected_at == latest.c.at))
         .join(Host, Host.id == Report.host_id)
         .where(Report.applied.is_(True), evaluated)
     )
     if agency is not None:
         query = query.where(Host.agency_id == agency)
-    chosen: dict[int, tuple[int, datetime, str, str]] = {}
-    for report_pk, host_id, collected_at, agency_id, label in session.execute(query):
+    chosen: dict[int, tuple[int, datetime, str, str, str]] = {}
+    for report_pk, host_id, collected_at, agency_id, label, agent_id in session.execute(query):
         # Two reports of one host at the same instant: the later stored one wins.
         if host_id not in chosen or report_pk > chosen[host_id][0]:
-            chosen[host_id] = (report_pk, collected_at, agency_id, label)
+            chosen[host_id] = (report_pk, collected_at, agency_id, label, agent_id)
     results: dict[int, list[RuleResult]] = defaultdict(list)
     by_report = {pk: host_id for host_id, (pk, *_rest) in chosen.items()}
     pks = sorted(by_report)
@@ -124,8 +134,8 @@ def _host_states(session: Session, cutoff: datetime, agency: str | None) -> list
                 RuleResult(rule_id, Severity(severity), Status(status), _NO_TITLE)
             )
     return [
-        _HostState(host_id, agency_id, label, collected_at, tuple(results[host_id]))
-        for host_id, (_pk, collected_at, agency_id, label) in sorted(chosen.items())
+        _HostState(host_id, agency_id, label, agent_id, pk, at, tuple(results[host_id]))
+        for host_id, (pk, at, agency_id, label, agent_id) in sorted(chosen.items())
     ]
 
 
@@ -354,6 +364,20 @@ def build_audit(
                 waived_findings=sum(1 for f in findings if f.status is FindingStatus.WAIVED),
                 remediation=_remediation(session, standing.agency, as_of, previous),
                 waivers=_waivers(policy.waivers, standing.agency, as_of),
+                hosts=[
+                    host_row(
+                        session,
+                        report_pk=s.report_pk,
+                        label=s.label,
+                        agent_id=s.agent_id,
+                        results=s.results,
+                        weights=policy.weights,
+                        cutoff=as_of,
+                        stale_after=stale_after,
+                    )
+                    for s in sorted(states, key=lambda s: s.label)
+                    if s.agency == standing.agency
+                ],
                 urgent_actions=_urgent(findings),
                 frameworks=_compliance(
                     policy.frameworks, [s for s in states if s.agency == standing.agency]

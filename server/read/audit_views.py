@@ -8,6 +8,7 @@ builder adds without its model is a loud error.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -126,12 +127,64 @@ class WaiverRow(AuditView):
     in_force: bool = Field(description="not expired on the cut-off day")
 
 
+class CertificateRow(AuditView):
+    """A certificate that expires within the report's horizon of the cut-off."""
+
+    location: str
+    subject: str
+    not_after: datetime
+    days_left: int = Field(description="whole days from the cut-off to not_after")
+
+
+class ServiceRow(AuditView):
+    """A listening socket reachable from the network (not loopback)."""
+
+    protocol: str
+    address: str
+    port: int
+    process: str | None
+
+
+class UnreadKind(StrEnum):
+    """Why a facts domain could not be read (the agent's `errors` kinds, and absent)."""
+
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    PERMISSION = "permission"
+    UNSUPPORTED = "unsupported"
+    SKIPPED = "skipped"
+    ABSENT = "absent"  # neither values nor an error entry: not in the report
+
+
+class Unread(AuditView):
+    domain: str
+    kind: UnreadKind
+    reason: str = Field(description="the agent's own words (system text, often English)")
+
+
+class HostRow(AuditView):
+    """One host as of its newest report before the cut-off."""
+
+    host: str
+    agent_id: str
+    collected_at: datetime
+    stale: bool
+    score: float | None
+    security_updates: int | None = Field(description="null: the updates could not be read")
+    oldest_security_update: datetime | None = Field(description="first seen pending")
+    reboot_required: bool | None
+    certificates: list[CertificateRow]
+    exposed_services: list[ServiceRow]
+    unread: list[Unread] = Field(description="facts domains that could not be read, and why")
+
+
 class AgencyAudit(AuditView):
     standing: AgencyStanding
     severity_counts: SeverityCounts = Field(description="open findings by severity")
     waived_findings: int
     remediation: Remediation
     waivers: list[WaiverRow]
+    hosts: list[HostRow]
     urgent_actions: list[UrgentAction]
     frameworks: list[FrameworkCompliance]
     findings: list[AuditFinding]

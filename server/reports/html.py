@@ -18,8 +18,10 @@ from server.read.audit_views import (
     AgencyStanding,
     AuditReport,
     FrameworkCompliance,
+    Unread,
 )
 from server.reports.text import (
+    CATALOGUE,
     Lang,
     change_text,
     date_text,
@@ -173,6 +175,7 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
     if not audit.findings:
         parts.append(f"<p>{esc(t('none', lang))}</p>")
     parts.append(_remediation_and_waivers(audit, lang))
+    parts.append(_hosts(audit, lang))
     parts.append("</section>")
     return "".join(parts)
 
@@ -212,6 +215,68 @@ def _remediation_and_waivers(audit: AgencyAudit, lang: Lang) -> str:
             else f"<p>{esc(t('none', lang))}</p>"
         )
     )
+
+
+def _maybe(value: object, lang: Lang) -> str:
+    """A value that may be unknown (the agent could not read it): never shown as 0."""
+    if value is None:
+        return esc(t("unknown", lang))
+    if isinstance(value, bool):
+        return esc(t("yes" if value else "no", lang))
+    return esc(str(value))
+
+
+def _unread(unread: Unread, lang: Lang) -> str:
+    domain = f"domain.{unread.domain}"
+    name = t(domain, lang) if domain in CATALOGUE else unread.domain
+    text = f"{name}: {t(f'unread.{unread.kind.value}', lang)}"
+    # The agent's reason is system text (often English): the English document only.
+    if lang is Lang.EN and unread.reason:
+        text += f" ({unread.reason})"
+    return esc(text)
+
+
+def _hosts(audit: AgencyAudit, lang: Lang) -> str:
+    rows = []
+    for h in audit.hosts:
+        updates = _maybe(h.security_updates, lang)
+        if h.oldest_security_update is not None:
+            updates += f" ({esc(date_text(h.oldest_security_update, lang))})"
+        certificates = "<br>".join(
+            f"{esc(c.subject or c.location)}: {esc(date_text(c.not_after, lang))}, "
+            + esc(t("days_left", lang).format(n=c.days_left))
+            for c in h.certificates
+        )
+        exposed = ", ".join(
+            f"{esc(s.protocol)}/{esc(s.address)}:{s.port} {esc(s.process or '')}".strip()
+            for s in h.exposed_services
+        )
+        rows.append(
+            [
+                esc(h.host),
+                esc(date_text(h.collected_at, lang)),
+                _maybe(h.stale, lang),
+                esc(percent_text(h.score, lang)),
+                updates,
+                _maybe(h.reboot_required, lang),
+                certificates or esc(t("none", lang)),
+                exposed or esc(t("none", lang)),
+                "<br>".join(_unread(u, lang) for u in h.unread) or esc(t("none", lang)),
+            ]
+        )
+    keys = (
+        "host",
+        "last_report",
+        "stale",
+        "score",
+        "security_updates",
+        "reboot",
+        "certificates",
+        "exposed",
+        "unread",
+    )
+    table = _table([t(k, lang) for k in keys], rows) if rows else f"<p>{esc(t('none', lang))}</p>"
+    return f"<h3>{esc(t('hosts_section', lang))}</h3>{table}"
 
 
 def _findings_table(audit: AgencyAudit, severity: Severity, lang: Lang) -> str:

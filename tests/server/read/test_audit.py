@@ -11,7 +11,7 @@ from rules.policy.scoring import RequirementStatus
 from server.errors import NotFoundError
 from server.evaluation.loaded_policy import ServerPolicy
 from server.read.audit import AuditPolicy, build_audit
-from server.read.audit_views import AuditReport
+from server.read.audit_views import AuditReport, UnreadKind
 from server.storage.database import Database
 from server.storage.models import FindingStatus
 from tests.server.reports.fleet import AFTER, BETWEEN, HOSTILE_HOST, T1, Fleet, audit_policy
@@ -133,6 +133,10 @@ def test_stale_hosts_counted_at_the_cut_off(fleet: Fleet, rules: AuditPolicy) ->
     report = audit(fleet, rules, AFTER, "so-b")
     # app01 last reported at T1, five days before AFTER (stale after three days).
     assert report.agencies[0].standing.stale_hosts == 1
+    app01 = next(h for h in report.agencies[0].hosts if h.host == "app01")
+    assert app01.stale and app01.security_updates is None
+    [updates, _certificates] = app01.unread
+    assert (updates.kind, updates.reason) == (UnreadKind.PERMISSION, "apt: Permission denied")
 
 
 def test_hostile_strings_are_kept_as_data(fleet: Fleet, rules: AuditPolicy) -> None:
@@ -145,3 +149,23 @@ def test_hostile_strings_are_kept_as_data(fleet: Fleet, rules: AuditPolicy) -> N
 def test_unknown_agency_is_not_found(fleet: Fleet, rules: AuditPolicy) -> None:
     with pytest.raises(NotFoundError):
         audit(fleet, rules, BETWEEN, "so-none")
+
+
+def test_hosts_patch_state_certificates_and_exposure(fleet: Fleet, rules: AuditPolicy) -> None:
+    [so_a] = audit(fleet, rules, BETWEEN, "so-a").agencies
+    db01, web01 = so_a.hosts
+    assert (db01.host, web01.host) == ("db01", "web01")
+    assert db01.security_updates == 1 and db01.reboot_required is True
+    assert db01.oldest_security_update == datetime(2026, 2, 20, 8, 0, tzinfo=UTC)
+    [cert] = db01.certificates  # the one a year away is beyond 90 days
+    assert (cert.subject, cert.days_left) == ("CN=db01.so-a.gov.vn", 29)
+    assert db01.exposed_services == []  # telnet on loopback only
+    assert db01.unread == []
+    assert [(s.address, s.port) for s in web01.exposed_services] == [("0.0.0.0", 23)]
+    # web01 sent no updates and no certificates: unknown, never "none pending".
+    assert web01.security_updates is None and web01.reboot_required is None
+    assert [(u.domain, u.kind) for u in web01.unread] == [
+        ("updates", UnreadKind.ABSENT),
+        ("certificates", UnreadKind.ABSENT),
+    ]
+    assert web01.score == pytest.approx(3 / 13)

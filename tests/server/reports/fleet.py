@@ -30,6 +30,51 @@ AFTER = datetime(2026, 3, 6, 0, 0, tzinfo=UTC)
 # Markup, a formula, a right-to-left override and a control character: all must stay inert.
 HOSTILE_HOST = '=HYPERLINK("http://x")<script>alert("h")</script>\u202eevil\x07'
 HOSTILE_PROCESS = "=cmd|' /C calc'!A0<img src=x onerror=alert(1)>"
+
+
+# db01's certificates: one expires 30 days after T1 (reported), one in a year (not).
+def _certificate(location: str, subject: str, not_after: str) -> dict[str, Any]:
+    return {
+        "location": location,
+        "source": "file",
+        "path": location.split("#", maxsplit=1)[0],
+        "chain_position": 0,
+        "subject": subject,
+        "issuer": "CN=ca",
+        "serial": "01",
+        "not_before": "2025-03-01T08:00:00Z",
+        "not_after": not_after,
+        "days_left": 0,
+        "key_type": "RSA",
+        "signature_algorithm": "sha256WithRSAEncryption",
+        "self_signed": False,
+        "is_ca": False,
+        "fingerprint_sha256": "a" * 64,
+    }
+
+
+CERTIFICATES = [
+    _certificate("/etc/ssl/db.pem#0", "CN=db01.so-a.gov.vn", "2026-03-31T08:00:00Z"),
+    _certificate("/etc/ssl/ca.pem#0", "CN=ca", "2027-03-01T08:00:00Z"),
+]
+UPDATES = {
+    "manager": "apt",
+    "pending": [
+        {
+            "name": "openssl",
+            "current_version": "3.0.11-1",
+            "candidate_version": "3.0.13-1",
+            "architecture": "amd64",
+            "security": True,
+            "first_seen_at": "2026-02-20T08:00:00Z",
+            "pending_days": 9.0,
+        }
+    ],
+    "pending_count": 1,
+    "security_count": 1,
+    "running_kernel": "6.1.0-18-amd64",
+    "reboot_required": True,
+}
 NAMES = {"so-a": "Sở Thông tin và Truyền thông", "so-b": "Sở Y tế", "so-x": "Sở <b>Thử</b>"}
 
 
@@ -65,8 +110,18 @@ class Fleet:
 
     def first_period(self) -> None:
         self.report("so-a", "agent-web", "web01", collected_at=T1, listening=[telnet()])
-        self.report("so-a", "agent-db", "db01", collected_at=T1)
-        self.report("so-b", "agent-app", "app01", collected_at=T1)
+        self.report(
+            "so-a",
+            "agent-db",
+            "db01",
+            collected_at=T1,
+            listening=[telnet("127.0.0.1")],  # loopback: not exposed
+            certificates=CERTIFICATES,
+            updates=UPDATES,
+            errors=[],
+        )
+        denied = {"domain": "updates", "kind": "permission", "reason": "apt: Permission denied"}
+        self.report("so-b", "agent-app", "app01", collected_at=T1, errors=[denied])
         evil = telnet() | {"process": HOSTILE_PROCESS}
         self.report("so-x", "agent-evil", HOSTILE_HOST, collected_at=T1, listening=[evil])
 

@@ -98,6 +98,9 @@ def test_html_in_chromium(province: AuditReport, lang: Lang, tmp_path: Path) -> 
         assert "2 / 3" in text  # so-a's rank among the three agencies
         assert "Miễn trừ còn hiệu lực và đã hết hạn" in text
         assert "31/12/2026" in text and "31/01/2026" in text  # waivers' expiry dates
+        assert "CN=db01.so-a.gov.vn: 31/03/2026, còn 29 ngày" in text
+        # app01's agent could not read its updates: said so, without English system text.
+        assert "bản vá: không đủ quyền" in text and "Permission denied" not in text
         # No fixed English text in the Vietnamese document.
         leaked = [en for _vi, en in CATALOGUE.values() if len(en) > 3 and en in text]
         assert leaked == []
@@ -106,6 +109,8 @@ def test_html_in_chromium(province: AuditReport, lang: Lang, tmp_path: Path) -> 
         assert "2026-03-01" in text and "61.5 %" in text
         assert "Not met" in text and "Not assessed" in text
         assert "W-B-TELNET" in text and "2026-12-31" in text
+        assert "updates: permission denied (apt: Permission denied)" in text
+        assert "CN=db01.so-a.gov.vn: 2026-03-31, 29 days left" in text
 
 
 def test_pdf_text_has_vietnamese_headings(province: AuditReport, tmp_path: Path) -> None:

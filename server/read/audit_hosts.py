@@ -1,0 +1,110 @@
+"""The per-host part of the audit: patch state, certificates expiring soon, exposed
+services, from each host's facts as of the cut-off (its newest evaluated report).
+
+A domain the agent could not read (an `errors` entry, or absent) is listed in
+`unread` with its reason and its values are null, never zero: unknown is not a pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from rules.derived import parse_timestamp
+from rules.language.model import Severity
+from rules.policy.scoring import score_results
+from rules.results import RuleResult
+from server.read.audit_views import CertificateRow, HostRow, ServiceRow, Unread, UnreadKind
+from server.storage.fact_store import load_facts
+from server.storage.models import Report
+
+CERTIFICATE_HORIZON_DAYS = 90
+
+
+def _unread(facts: Mapping[str, Any], domains: Iterable[str]) -> list[Unread]:
+    errors = {str(e.get("domain")): e for e in facts.get("errors") or [] if isinstance(e, Mapping)}
+    answer = []
+    for domain in domains:
+        if domain in errors:
+            error = errors[domain]
+            try:
+                kind = UnreadKind(str(error.get("kind")))
+            except ValueError:
+                kind = UnreadKind.FAILED  # the schema allows no other kind; be safe
+            answer.append(Unread(domain=domain, kind=kind, reason=str(error.get("reason", ""))))
+        elif domain not in facts:
+            answer.append(Unread(domain=domain, kind=UnreadKind.ABSENT, reason=""))
+    return answer
+
+
+def _certificates(items: Any, cutoff: datetime) -> list[CertificateRow]:
+    rows = []
+    for item in items if isinstance(items, list) else []:
+        not_after = parse_timestamp(item.get("not_after")) if isinstance(item, dict) else None
+        if not_after is None:
+            continue
+        days = (not_after - cutoff).days
+        if days <= CERTIFICATE_HORIZON_DAYS:
+            rows.append(
+                CertificateRow(
+                    location=str(item.get("location", "")),
+                    subject=str(item.get("subject") or ""),
+                    not_after=not_after,
+                    days_left=days,
+                )
+            )
+    return sorted(rows, key=lambda r: (r.not_after, r.location))
+
+
+def _exposed(items: Any) -> list[ServiceRow]:
+    rows = [
+        ServiceRow(
+            protocol=str(item.get("protocol", "")),
+            address=str(item.get("address", "")),
+            port=int(item.get("port", 0)),
+            process=item.get("process"),
+        )
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and item.get("exposure") in ("all", "specific")
+    ]
+    return sorted(rows, key=lambda r: (r.port, r.protocol, r.address))
+
+
+def host_row(
+    session: Session,
+    *,
+    report_pk: int,
+    label: str,
+    agent_id: str,
+    results: Iterable[RuleResult],
+    weights: Mapping[Severity, float],
+    cutoff: datetime,
+    stale_after: timedelta,
+) -> HostRow:
+    report = session.get(Report, report_pk)
+    facts = load_facts(session, report) if report is not None else {}
+    unread = _unread(facts, ("updates", "certificates", "listening"))
+    updates = facts.get("updates") if all(u.domain != "updates" for u in unread) else None
+    security: list[datetime] = []
+    if isinstance(updates, dict):
+        for item in updates.get("pending") or []:
+            seen = parse_timestamp(item.get("first_seen_at")) if item.get("security") else None
+            if seen is not None:
+                security.append(seen)
+    collected_at = report.collected_at if report is not None else cutoff
+    return HostRow(
+        host=label,
+        agent_id=agent_id,
+        collected_at=collected_at,
+        stale=collected_at < cutoff - stale_after,
+        score=score_results(results, weights).ratio,
+        security_updates=updates.get("security_count") if isinstance(updates, dict) else None,
+        oldest_security_update=min(security) if security else None,
+        reboot_required=updates.get("reboot_required") if isinstance(updates, dict) else None,
+        certificates=_certificates(facts.get("certificates"), cutoff),
+        exposed_services=_exposed(facts.get("listening")),
+        unread=unread,
+    )
