@@ -145,8 +145,10 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "agent.document": {"agent", "agent.collectors", "agent.state", "rules.facts", "rules.derived"},
     "agent.delivery": {"agent", "agent.errors"},
     "agent.output": {"agent.errors", "rules.language", "rules.results", "rules.policy"},
+    "agent.discovery": {"agent.errors", "agent.runner", "rules.facts"},
     "agent.app": {
         "agent",
+        "agent.discovery",
         "agent.errors",
         "agent.runner",
         "agent.collectors",
@@ -170,21 +172,13 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "agent.output",
         "agent.app",
     },
-    "agent.daemon": {
-        "agent",
-        "agent.errors",
-        "agent.config",
-        "agent.delivery",
-        "agent.output",
-        "agent.app",
-    },
     "agent.cli": {
         "agent",
         "agent.daemon",
+        "agent.discovery",
         "agent.errors",
         "agent.config",
         "agent.app",
-        "agent.daemon",
         "agent.output",
         "agent.state",
         "agent.delivery",
@@ -311,6 +305,9 @@ LAZY_IMPORTS: set[tuple[str, str]] = {
     ("rules.tooling.lint", "fastjsonschema"),
     # the audit package's XLSX format; openpyxl is needed for that format only
     ("server.reports.tabular", "openpyxl"),
+    # LAN discovery's packets (the `scan` extra): never loaded when the agent starts
+    ("agent.discovery.packets", "scapy"),
+    ("agent.discovery.oui", "scapy"),
 }
 
 PROJECT = ("agent", "rules", "server")

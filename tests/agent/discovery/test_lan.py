@@ -1,0 +1,161 @@
+"""`canhgac-agent discover` on an agency LAN of real network namespaces, beside
+Debian's nmap over the same hosts and ports.
+
+Everything runs inside namespaces this test creates: the scanner is one of them, so
+no packet can reach any other network. They are removed afterwards, also on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET  # nmap's own output, produced by this test
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.agent.discovery.netlan import HostSpec, Lan, lan
+from tests.support import require_root, require_tool
+
+pytestmark = pytest.mark.integration
+
+AGENT = str(Path(__file__).resolve().parents[3] / ".venv" / "bin" / "canhgac-agent")
+PORTS = (23, 443, 445, 3306, 5432, 8080)
+SPECS = (
+    HostSpec("tls", "00:50:56:aa:bb:01", listen=(443,), tls=(443,)),  # a VMware OUI
+    HostSpec("telnet", "02:00:00:00:00:12", listen=(23,)),
+    HostSpec("smb", "02:00:00:00:00:13", listen=(445,)),
+    HostSpec("db", "02:00:00:00:00:14", listen=(5432,)),
+    HostSpec("walled", "02:00:00:00:00:15", listen=(3306,), drop=(3306,)),
+    HostSpec("quiet", "02:00:00:00:00:16"),
+)
+
+
+def expected_states(spec: HostSpec) -> dict[int, str]:
+    return {
+        p: "filtered" if p in spec.drop else "open" if p in spec.listen else "closed" for p in PORTS
+    }
+
+
+@pytest.fixture(scope="module")
+def agency_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
+    require_root()
+    for tool in ("ip", "nft", "nmap", "setpriv"):
+        require_tool(tool)
+    with lan(SPECS, tmp_path_factory.mktemp("lan")) as net:
+        yield net
+
+
+def discover(net: Lan, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    argv = [AGENT, "discover", "--lang", "en", *args]
+    if user is not None:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
+    return subprocess.run(net.exec(*argv), capture_output=True, text=True, timeout=180, check=False)
+
+
+def scan_json(net: Lan, *, user: str | None = None) -> dict[str, Any]:
+    ports = ",".join(str(p) for p in PORTS)
+    done = discover(net, "--subnet", str(net.subnet), "--ports", ports, "--format", "json",
+                    user=user)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def nmap_hosts(net: Lan, *args: str) -> dict[str, dict[int, str]]:
+    done = subprocess.run(
+        net.exec("nmap", "-n", "-oX", "-", *args), capture_output=True, text=True, timeout=300,
+        check=True,
+    )  # fmt: skip
+    root = ET.fromstring(done.stdout)  # nmap XML of this run
+    hosts: dict[str, dict[int, str]] = {}
+    for host in root.iter("host"):
+        if host.find("status").get("state") != "up":  # type: ignore[union-attr]
+            continue
+        ip = next(a.get("addr") for a in host.iter("address") if a.get("addrtype") == "ipv4")
+        assert ip is not None
+        hosts[ip] = {
+            int(p.get("portid", "0")): p.find("state").get("state", "")  # type: ignore[union-attr]
+            for p in host.iter("port")
+        }
+    return hosts
+
+
+def test_discover_finds_every_host_with_its_mac_and_port_states(agency_lan: Lan) -> None:
+    result = scan_json(agency_lan)
+    assert result["port_method"] == "syn"
+    assert result["notes"] == []
+    found = {d["ip"]: d for d in result["devices"]}
+    assert set(found) == {ip for ip, _ in agency_lan.hosts.values()}  # not the scanner
+    for ip, spec in agency_lan.hosts.values():
+        device = found[ip]
+        assert device["mac"] == spec.mac
+        assert device["found_by"] == "arp"
+        assert {p["port"]: p["state"] for p in device["ports"]} == expected_states(spec), spec
+    tls = found[agency_lan.ip_of("tls")]
+    assert "vmware" in tls["vendor"].lower()  # from the OUI table
+    assert found[agency_lan.ip_of("quiet")]["vendor"] == ""  # locally administered
+    https = next(p for p in tls["ports"] if p["port"] == 443)
+    assert (https["service"], https["reason"], https["protocol"]) == ("https", "syn-ack", "tcp")
+    walled = next(p for p in found[agency_lan.ip_of("walled")]["ports"] if p["port"] == 3306)
+    assert walled["reason"] == "no-response"
+
+
+def test_nmap_agrees_on_hosts_and_open_ports(agency_lan: Lan) -> None:
+    ours = {d["ip"]: d for d in scan_json(agency_lan)["devices"]}
+    swept = nmap_hosts(agency_lan, "-sn", str(agency_lan.subnet))
+    swept.pop(agency_lan.scanner_ip, None)  # nmap lists the scanning host itself
+    assert set(swept) == set(ours)
+    ports = ",".join(str(p) for p in PORTS)
+    probed = nmap_hosts(agency_lan, "-sS", "-Pn", "-p", ports, *sorted(ours))
+    for ip, device in ours.items():
+        mine = {p["port"]: p["state"] for p in device["ports"]}
+        theirs = probed[ip]
+        assert {p for p, s in theirs.items() if s == "open"} == {
+            p for p, s in mine.items() if s == "open"
+        }, ip
+        # every port nmap names individually has the same state in ours
+        assert {p: mine[p] for p in theirs} == theirs, ip
+
+
+def test_without_raw_sockets_connect_is_used_and_said(agency_lan: Lan) -> None:
+    result = scan_json(agency_lan, user="65534")
+    assert result["port_method"] == "connect"
+    assert any("raw sockets not permitted" in note for note in result["notes"])
+    found = {d["ip"]: d for d in result["devices"]}
+    # a host is seen when a port answers (open or refused): all but none here
+    assert set(found) == {ip for ip, _ in agency_lan.hosts.values()}
+    for ip, spec in agency_lan.hosts.values():
+        assert {p["port"]: p["state"] for p in found[ip]["ports"]} == expected_states(spec)
+        assert found[ip]["mac"] == spec.mac  # from the neighbour table
+        assert found[ip]["found_by"] == "connect"
+
+
+def test_dry_run_lists_the_plan_and_sends_nothing(agency_lan: Lan) -> None:
+    # earlier scans filled the neighbour table: start from an empty one
+    subprocess.run(["ip", "-n", agency_lan.scanner, "neigh", "flush", "all"], check=True)
+    done = discover(agency_lan, "--dry-run", "--format", "json", "--ports", "23,445")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    (target,) = plan["targets"]
+    assert target["subnet"] == str(agency_lan.subnet)  # the attached subnet by default
+    assert len(target["hosts"]) == 253 and agency_lan.scanner_ip not in target["hosts"]
+    assert plan["ports"] == [23, 445]
+    neighbours = subprocess.run(
+        ["ip", "-n", agency_lan.scanner, "neigh", "show"], capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    assert neighbours.stdout.strip() == ""  # no ARP was sent
+
+
+def test_subnets_outside_the_lan_or_public_are_refused(agency_lan: Lan) -> None:
+    for subnet, words in (
+        ("10.250.250.0/24", "not inside an attached subnet"),
+        ("8.8.8.0/24", "public range"),
+        ("10.0.0.0/8", "more than max_hosts"),
+    ):
+        done = discover(agency_lan, "--subnet", subnet)
+        assert done.returncode == 2, done.stdout
+        assert words in done.stderr
