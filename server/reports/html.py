@@ -158,7 +158,8 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
         ]
         for a in audit.urgent_actions
     ]
-    urgent_head = [t(k, lang) for k in ("severity", "rule", "hosts", "first_seen", "remediation")]
+    urgent_keys = ("severity", "rule", "hosts_affected", "first_seen", "remediation")
+    urgent_head = [t(k, lang) for k in urgent_keys]
     parts = [
         f"<section><h2>{esc(s.name)} ({esc(s.agency)})</h2>",
         f"<h3>{esc(t('summary', lang))}</h3>",

@@ -38,6 +38,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "rank": ("Xếp hạng", "Rank"),
     "change": ("Thay đổi so với kỳ trước", "Change since the previous period"),
     "hosts": ("Máy chủ được giám sát", "Hosts covered"),
+    "hosts_affected": ("Số máy chủ bị ảnh hưởng", "Hosts affected"),
     "stale_hosts": ("Máy chủ không gửi báo cáo gần đây", "Stale hosts"),
     "open_by_severity": ("Phát hiện chưa khắc phục theo mức độ", "Open findings by severity"),
     "waived_findings": ("Phát hiện được miễn trừ", "Waived findings"),
