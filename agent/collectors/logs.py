@@ -2,7 +2,9 @@
 rotation (hence retention) of the main system log.
 
 journald: /etc/systemd/journald.conf, then drop-ins in journald.conf.d directories
-(later files win, as systemd applies them). Rotation: the logrotate stanza naming
+(later files win, as systemd applies them), and whether systemd-journald runs at all
+(a persistent configuration writes nothing when the daemon is not running; null when
+no process is visible under /proc). Rotation: the logrotate stanza naming
 /var/log/syslog (Debian) or /var/log/messages (RHEL), with logrotate.conf's global
 `rotate` and period as its defaults; retention in days is rotate x period.
 """
@@ -15,6 +17,7 @@ from typing import Any
 from agent.collectors.base import (
     CollectContext,
     Collected,
+    ErrorKind,
     Issue,
     host_has,
     list_dir,
@@ -33,6 +36,7 @@ SYSLOG_DAEMONS = (
     ("syslog-ng", ("/usr/sbin/syslog-ng",), "syslog-ng"),
 )
 MAIN_LOGS = ("/var/log/syslog", "/var/log/messages")
+JOURNALD_PROCESS = "systemd-journal"  # comm is cut at 15 characters
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
 _SPAN_UNITS = {
     "us": 1e-6,
@@ -118,9 +122,21 @@ def _journald(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
     return {
         "storage": storage,
         "persistent": persistent,
+        "running": _journald_running(ctx, issues),
         "system_max_use": values.get("SystemMaxUse") or None,
         "max_retention_sec": time_span_seconds(retention) if retention else None,
     }
+
+
+def _journald_running(ctx: CollectContext, issues: list[Issue]) -> bool | None:
+    running = running_commands(ctx)
+    if not running:
+        # Not even this agent's own process was seen: /proc is not the host's.
+        issues.append(
+            Issue(ErrorKind.FAILED, "journald: running: unknown, no process visible under /proc")
+        )
+        return None
+    return JOURNALD_PROCESS in running
 
 
 def _syslog(ctx: CollectContext) -> dict[str, Any]:

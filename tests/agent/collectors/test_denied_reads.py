@@ -96,6 +96,8 @@ def test_unreadable_logging_configuration_is_named_and_the_rest_reported(root: P
             "permission",
             "journald: /etc/systemd/journald.conf.d/50-retention.conf: Permission denied",
         ],
+        # this root has no /proc: whether journald runs is unknown, and said so
+        ["failed", "journald: running: unknown, no process visible under /proc"],
         ["permission", "rotation: /etc/logrotate.d/rsyslog: Permission denied"],
     ]
     # journald.conf itself was read; the stanza for /var/log/syslog was not.

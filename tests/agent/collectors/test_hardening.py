@@ -203,6 +203,7 @@ def test_logging() -> None:
         "journald": {
             "storage": "persistent",
             "persistent": True,
+            "running": True,
             "system_max_use": "2G",
             "max_retention_sec": 6 * 2629800,
         },
