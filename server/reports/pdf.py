@@ -1,8 +1,9 @@
 """PDF from the HTML document with Debian's headless Chromium (`--print-to-pdf`).
 
 Chromium is an external program, run without a shell, with its own throw-away
-profile directory, background networking off and the page loaded from a local file
-(whose Content-Security-Policy forbids every request). Chromium is not a Python
+profile directory, its own network traffic off (every host name resolves to
+nothing) and the page loaded from a local file (whose Content-Security-Policy
+forbids every request). Chromium is not a Python
 dependency: without it, asking for PDF is a `ReportError` that says what to install.
 """
 
@@ -35,6 +36,16 @@ def chromium_command(binary: str, profile: Path, *extra: str) -> list[str]:
         "--disable-gpu",
         "--disable-background-networking",
         "--no-first-run",
+        # Chromium itself still calls home (component updates, accounts, spelling
+        # dictionaries) despite the flag above: these switch the rest off, and every
+        # host name resolves to nothing, so no connection can leave the machine.
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--disable-domain-reliability",
+        "--no-pings",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
         f"--user-data-dir={profile}",
         *extra,
     ]

@@ -8,6 +8,7 @@ tests skip; under CI=true they fail (tests.support.require).
 from __future__ import annotations
 
 import html.parser
+import json
 import subprocess
 from pathlib import Path
 
@@ -50,13 +51,26 @@ def chromium() -> str:
     return found
 
 
+def assert_no_connection(net_log: Path) -> None:
+    """Chromium's own network log: no TCP connection attempted, no name resolved."""
+    log = json.loads(net_log.read_text())
+    names = {number: name for name, number in log["constants"]["logEventTypes"].items()}
+    events = [(names[e["type"]], e.get("params") or {}) for e in log["events"]]
+    assert [p for name, p in events if name in {"TCP_CONNECT", "SSL_CONNECT"}] == []
+    hosts = {
+        p["host"] for name, p in events if name == "HOST_RESOLVER_MANAGER_REQUEST" and "host" in p
+    }
+    assert {h.split("://")[-1] for h in hosts} <= {"~notfound"}, hosts
+
+
 def open_in_chromium(page: bytes, tmp_path: Path) -> tuple[str, str]:
     """(the DOM after Chromium loaded the page, Chromium's log); a screenshot is kept."""
     source = tmp_path / "audit.html"
     source.write_bytes(page)
     base = chromium_command(chromium(), tmp_path / "profile", "--enable-logging=stderr", "--v=0")
+    net_log = tmp_path / "net-log.json"
     dom = subprocess.run(
-        [*base, "--dump-dom", source.as_uri()],
+        [*base, f"--log-net-log={net_log}", "--dump-dom", source.as_uri()],
         capture_output=True,
         timeout=TIMEOUT,
         check=True,
@@ -70,6 +84,7 @@ def open_in_chromium(page: bytes, tmp_path: Path) -> tuple[str, str]:
         check=True,
     )
     assert shot.stat().st_size > 10_000
+    assert_no_connection(net_log)
     return dom.stdout.decode("utf-8"), dom.stderr.decode("utf-8", "replace")
 
 
