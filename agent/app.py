@@ -19,20 +19,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from agent.collectors.base import CollectContext, CollectorError
+from agent.collectors.base import CollectContext, Collected, CollectorError, CollectorFn
 from agent.collectors.host import read_machine_id
+from agent.collectors.registry import COLLECTORS
 from agent.config import AgentConfig
 from agent.delivery.enrolment import TOKEN_FILE_NAME, Enrolment, save_token
 from agent.delivery.enrolment import enroll as request_enrolment
 from agent.delivery.spool import DrainResult, Spool, Spooled, SpoolError, SpoolLimits
 from agent.delivery.transport import Delivery, HttpTransport, Transport
+from agent.discovery.collector import discovery_domain
+from agent.discovery.config import parse_discovery
 from agent.document import DEFAULT_BUDGET_SECONDS, collect_facts
 from agent.errors import ConfigError, ShippingError
 from agent.state.identity import Identity, current_agent_id, derived_agent_id, next_identity
 from agent.state.pending import peek_first_seen, remember_pending
 from agent.state.store import StateStore, default_state_dir
 from rules.engine import evaluate
-from rules.facts import SCHEMA_ID
+from rules.facts import SCHEMA_ID, Domain
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.policy.scoring import Score, score_results
 from rules.results import RuleResult
@@ -113,8 +116,17 @@ def _collect(
         ctx,
         identity,
         budget_seconds=config.budget_seconds or DEFAULT_BUDGET_SECONDS,
+        registry=collectors_for(config),
         now=host.clock,
     )
+
+
+def collectors_for(config: AgentConfig) -> Mapping[Domain, CollectorFn]:
+    """Every collector, plus LAN discovery where `agent.discovery.enabled` is set."""
+    settings = parse_discovery(config.discovery)
+    if not settings.enabled:
+        return COLLECTORS
+    return {**COLLECTORS, Domain.DISCOVERY: lambda _ctx: Collected(discovery_domain(settings))}
 
 
 # check -------------------------------------------------------------------------------

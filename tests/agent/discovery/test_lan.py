@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET  # nmap's own output, produced by this test
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +159,54 @@ def test_subnets_outside_the_lan_or_public_are_refused(agency_lan: Lan) -> None:
         done = discover(agency_lan, "--subnet", subnet)
         assert done.returncode == 2, done.stdout
         assert words in done.stderr
+
+
+def test_the_table_names_open_and_filtered_ports_in_each_language(agency_lan: Lan) -> None:
+    ports = ",".join(str(p) for p in PORTS)
+    for lang, header, filtered in (
+        ("en", "OPEN PORTS", "filtered: 3306"),
+        ("vi", "CỔNG MỞ", "bị lọc: 3306"),
+    ):
+        done = subprocess.run(
+            agency_lan.exec(AGENT, "discover", "--ports", ports, "--lang", lang),
+            capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert header in lines[1]
+        row = {line.split()[0]: line for line in lines[2:]}
+        assert "443/https" in row[agency_lan.ip_of("tls")]
+        assert "23/telnet" in row[agency_lan.ip_of("telnet")]
+        assert filtered in row[agency_lan.ip_of("walled")]
+        assert len(row) == len(SPECS)
+
+
+def test_collect_has_the_discovery_domain_only_when_enabled(
+    agency_lan: Lan, tmp_path: Path, validate: Callable[[Any], Any]
+) -> None:
+    def collect(enabled: bool) -> dict[str, Any]:
+        config = tmp_path / f"agent-{enabled}.yaml"
+        ports = list(PORTS)
+        config.write_text(
+            json.dumps({"agent": {"discovery": {"enabled": enabled, "ports": ports}}})
+        )
+        done = subprocess.run(
+            agency_lan.exec(AGENT, "collect", "--no-state", "--config", str(config)),
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        document: dict[str, Any] = json.loads(done.stdout)
+        validate(document)
+        return document
+
+    assert "discovery" not in collect(False)
+    document = collect(True)
+    assert not [e for e in document["errors"] if e["domain"] == "discovery"]
+    domain = document["discovery"]
+    assert domain["subnets"] == [str(agency_lan.subnet)] and domain["port_method"] == "syn"
+    found = {d["ip"]: d for d in domain["devices"]}
+    assert set(found) == {ip for ip, _ in agency_lan.hosts.values()}
+    for ip, spec in agency_lan.hosts.values():  # the facts keep open ports only
+        opened = {p for p, s in expected_states(spec).items() if s == "open"}
+        assert {p["port"] for p in found[ip]["ports"]} == opened
+        assert found[ip]["mac"] == spec.mac
