@@ -21,6 +21,7 @@ from server.api.audit_routes import audit_router
 from server.api.common import Runtime
 from server.api.error_handlers import install_error_handlers
 from server.api.read_routes import read_router
+from server.api.readiness import readiness_router
 from server.api.schemas import Health, error_responses
 from server.background import policy_files_signature, replica_background
 from server.clock import Clock, utc_now
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(read_router(runtime))
     app.include_router(audit_router(runtime))
     app.include_router(admin_router(runtime))
+    app.include_router(readiness_router(runtime))
 
     @app.get(
         "/healthz",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,6 +64,10 @@ DECODE_WAIT_SECONDS = 10.0
 # What one report may add to the database (canonical JSON of envelope and domains);
 # a large real host stores well under 2 MiB. Free-form text cannot grow it further.
 MAX_STORED_BYTES = 8 * 1024 * 1024
+# After a failed write (disk full, database read-only) the replica reports itself not
+# ready for this long, then ready again so that one real write can tell (a breaker's
+# half-open state): nothing else would ever send it a write to prove it recovered.
+WRITE_FAILURE_HOLD_SECONDS = 30.0
 DUPLICATE = "duplicate"
 # One retry covers the races a unique constraint settles (two first reports of one
 # agent creating its host); a second conflict is not a race any more.
@@ -158,6 +163,7 @@ class IngestService:
         self._rate_limiter = rate_limiter
         self._decoding = threading.Semaphore(max_concurrent_decodes)
         self._decode_wait = decode_wait
+        self._write_failed_at: float | None = None  # monotonic time of the last failure
 
     @property
     def limits(self) -> Limits:
@@ -202,14 +208,21 @@ class IngestService:
         evaluated = None
         if not self._unchanged(document, split, policy, received_at):
             evaluated = self._evaluate(policy, document, credential, received_at)
-        stored = self._store(
-            credential,
-            document=document,
-            split=split,
-            policy=policy,
-            evaluated=evaluated,
-            received_at=received_at,
-        )
+        try:
+            stored = self._store(
+                credential,
+                document=document,
+                split=split,
+                policy=policy,
+                evaluated=evaluated,
+                received_at=received_at,
+            )
+        except ConstraintViolation:
+            raise  # a conflict between writers, not a database that cannot write
+        except DatabaseError:
+            self._write_failed_at = time.monotonic()
+            raise
+        self._write_failed_at = None
         if stored is None:
             return IngestResult(DUPLICATE, document.report_id)
         if stored.newest and self._on_commit is not None:
@@ -222,6 +235,20 @@ class IngestService:
             applied=stored.newest,
             evaluated=stored.evaluated,
         )
+
+    def readiness_problems(self) -> list[str]:
+        """Why this replica should not get reports now (empty: ready). Codes, not text."""
+        problems: list[str] = []
+        failed_at = self._write_failed_at
+        if failed_at is not None and time.monotonic() - failed_at < WRITE_FAILURE_HOLD_SECONDS:
+            problems.append("database_writes_failing")
+        if self._decoding.acquire(blocking=False):
+            self._decoding.release()
+        else:
+            problems.append("overloaded")
+        if not self.policy.ruleset.rules:
+            problems.append("no_rules_loaded")
+        return problems
 
     def _decode(
         self, body: bytes, content_encoding: str | None, received_at: datetime
