@@ -5,6 +5,11 @@ ufw and firewalld are front ends that program nftables or iptables; when one of 
 is active it is reported as THE backend (it is what an administrator manages), else
 nftables, else iptables. Listing rules needs root (CAP_NET_ADMIN); without it the
 kernel tools fail and a `permission` entry says so.
+
+"No firewall" must be known, never assumed: when no front end is active and neither
+`nft` nor `iptables-save` could list the kernel's tables (not installed, denied,
+failed), the domain is unknown and the collector fails with every tool's reason, so
+the firewall rules are in error rather than reporting `active: false`.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from agent.collectors.base import (
 
 TIMEOUT = 15.0
 PRIORITY = ("firewalld", "ufw", "nftables", "iptables")
+KERNEL_TOOLS = ("nftables", "iptables")
 _POLICY = {"accept": "accept", "drop": "drop", "reject": "reject"}
 
 
 def collect_firewall(ctx: CollectContext) -> Collected:
     issues: list[Issue] = []
     backends: list[dict[str, Any]] = []
+    kernel_unread: list[CollectorError] = []  # nftables/iptables that could not be read
     for name, probe in (
         ("nftables", _nftables),
         ("iptables", _iptables),
@@ -42,6 +49,8 @@ def collect_firewall(ctx: CollectContext) -> Collected:
         try:
             found = probe(ctx)
         except CollectorError as e:
+            if name in KERNEL_TOOLS:
+                kernel_unread.append(CollectorError(e.kind, f"{name}: {e.reason}"))
             if e.kind is not ErrorKind.UNSUPPORTED:  # not installed: simply absent
                 issues.append(Issue(e.kind, f"{name}: {e.reason}"))
             continue
@@ -49,6 +58,8 @@ def collect_firewall(ctx: CollectContext) -> Collected:
             backends.append({"name": name, **found})
     active = [b for b in backends if b["active"]]
     chosen = min(active, key=lambda b: PRIORITY.index(b["name"])) if active else None
+    if chosen is None and len(kernel_unread) == len(KERNEL_TOOLS):
+        raise _kernel_unknown(kernel_unread)
     return Collected(
         {
             "active": chosen is not None,
@@ -58,6 +69,22 @@ def collect_firewall(ctx: CollectContext) -> Collected:
             "backends": backends,
         },
         tuple(issues),
+    )
+
+
+def _kernel_unknown(failures: list[CollectorError]) -> CollectorError:
+    """No front end is active and neither kernel table could be listed: the kernel may
+    still hold rules (loaded at boot, by a container runtime...), so "no firewall" is
+    not known. The whole domain is then unknown, with each tool's reason."""
+    kinds = {f.kind for f in failures}
+    kind = next(
+        (k for k in (ErrorKind.PERMISSION, ErrorKind.FAILED, ErrorKind.TIMEOUT) if k in kinds),
+        ErrorKind.UNSUPPORTED,
+    )
+    reasons = "; ".join(f.reason for f in failures)
+    return CollectorError(
+        kind,
+        f"the kernel's packet filter could not be read, so whether it filters is unknown: {reasons}",
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent.collectors.accounts import collect_accounts
-from agent.collectors.base import CollectContext, ErrorKind
+from agent.collectors.base import CollectContext, CollectorError, ErrorKind
 from agent.collectors.firewall import collect_firewall, parse_iptables_save, parse_nft_json
 from agent.collectors.host import collect_host
 from agent.collectors.listening import collect_listening, systemd_unit
@@ -174,9 +174,13 @@ def test_firewall_tools_need_root() -> None:
     runner = RecordedRunner(
         {argv: CommandResult(argv, 1, "", "Error: Operation not permitted (you must be root)\n")}
     )
-    collected = collect_firewall(_ctx(Path("/nonexistent"), run=runner))
-    assert collected.data["active"] is False and collected.data["backends"] == []
-    assert [i.kind for i in collected.issues] == [ErrorKind.PERMISSION]
+    # nft denied, iptables-save not installed: no table was read, so "no firewall" is
+    # not known; the domain fails with both reasons (it used to say active: false)
+    with pytest.raises(CollectorError) as raised:
+        collect_firewall(_ctx(Path("/nonexistent"), run=runner))
+    assert raised.value.kind is ErrorKind.PERMISSION
+    assert "nftables: nft -j list ruleset exited with 1" in raised.value.reason
+    assert "iptables: iptables-save is not installed" in raised.value.reason
 
 
 def test_time() -> None:
