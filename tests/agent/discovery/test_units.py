@@ -11,6 +11,7 @@ from typing import Any
 import fastjsonschema
 import pytest
 
+from agent.config import load_config
 from agent.discovery.config import DEFAULT_PORTS, DiscoveryConfig, parse_discovery, parse_ports
 from agent.discovery.errors import DiscoveryConfigError, SubnetRefusedError
 from agent.discovery.facts import result_dict
@@ -145,3 +146,9 @@ def test_the_agent_and_a_dry_run_never_import_scapy() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "public range" in done.stdout  # the command ran as far as the safety check
+
+
+def test_the_example_configuration_has_a_valid_discovery_section() -> None:
+    example = Path(__file__).resolve().parents[3] / "config.example.yaml"
+    settings = parse_discovery(load_config(example).discovery)
+    assert settings == DiscoveryConfig(enabled=False)  # off by default, defaults written out
