@@ -84,7 +84,8 @@ def _kernel_unknown(failures: list[CollectorError]) -> CollectorError:
     reasons = "; ".join(f.reason for f in failures)
     return CollectorError(
         kind,
-        f"the kernel's packet filter could not be read, so whether it filters is unknown: {reasons}",
+        "the kernel's packet filter could not be read, so whether it filters is unknown: "
+        + reasons,
     )
 
 
