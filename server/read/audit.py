@@ -45,12 +45,14 @@ from server.read.audit_views import (
     RequirementRow,
     SeverityCounts,
     Text,
+    TrendPoint,
     UrgentAction,
     WaiverRow,
 )
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
 URGENT_ACTIONS = 10
+TREND_POINTS = 4  # intervals between the previous period and the cut-off (quarters)
 _NO_TITLE = Localized("", "")
 # Worst first: how one rule's results over several hosts pool into one (docs/scoring.md).
 _WORST = (Status.FAIL, Status.ERROR, Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE)
@@ -150,11 +152,24 @@ def _standings(
     before = defaultdict(list)
     for state in _host_states(session, previous, None):
         before[state.agency].append(state.results)
+    # The trend: the agency score at evenly spaced cut-offs from the previous period
+    # to this one (each one a pooled score over the hosts' results at that time).
+    step = (cutoff - previous) / TREND_POINTS
+    moments = [previous + step * i for i in range(1, TREND_POINTS)]
+    trend: dict[str, list[TrendPoint]] = defaultdict(list)
+    agencies = list(session.execute(select(Agency.id, Agency.name)))
+    for moment in moments:
+        pooled: dict[str, list[RuleResult]] = defaultdict(list)
+        for state in _host_states(session, moment, None):
+            pooled[state.agency].extend(state.results)
+        for agency_id, _name in agencies:
+            ratio = score_results(pooled.get(agency_id, []), policy.weights).ratio
+            trend[agency_id].append(TrendPoint(at=moment, score=ratio))
     current = defaultdict(list)
     for state in now_states:
         current[state.agency].append(state)
     entries = []
-    for agency_id, name in session.execute(select(Agency.id, Agency.name)):
+    for agency_id, name in agencies:
         states = current.get(agency_id, [])
         score = score_results((r for s in states for r in s.results), policy.weights).ratio
         earlier = score_results(
@@ -168,6 +183,11 @@ def _standings(
                 score=score,
                 previous_score=earlier,
                 change=None if score is None or earlier is None else score - earlier,
+                trend=[
+                    TrendPoint(at=previous, score=earlier),
+                    *trend[agency_id],
+                    TrendPoint(at=cutoff, score=score),
+                ],
                 hosts=len(states),
                 stale_hosts=sum(1 for s in states if s.collected_at < cutoff - stale_after),
             )

@@ -40,6 +40,11 @@ class SeverityCounts(AuditView):
     info: int = 0
 
 
+class TrendPoint(AuditView):
+    at: datetime
+    score: float | None
+
+
 class AgencyStanding(AuditView):
     """An agency's pooled score at the cut-off, a period earlier, and its rank."""
 
@@ -49,6 +54,7 @@ class AgencyStanding(AuditView):
     score: float | None = Field(description="null: no rule could be scored")
     previous_score: float | None
     change: float | None = Field(description="score - previous_score; null if either is")
+    trend: list[TrendPoint] = Field(description="from previous_as_of to as_of, evenly spaced")
     hosts: int = Field(description="hosts with an evaluated report before the cut-off")
     stale_hosts: int
 

@@ -20,6 +20,7 @@ from server.read.audit_views import (
     FrameworkCompliance,
     Unread,
 )
+from server.reports.charts import coverage_bar, score_trend, severity_bars
 from server.reports.text import (
     CATALOGUE,
     Lang,
@@ -49,13 +50,6 @@ th { background: #eee; }
 @page { size: A4; margin: 15mm; }
 @media print { body { margin: 0; } h2 { break-before: auto; } tr { break-inside: avoid; } }
 """
-_BAR_COLOURS = {
-    "critical": "#8b0000",
-    "high": "#d35400",
-    "medium": "#f1c40f",
-    "low": "#2980b9",
-    "info": "#95a5a6",
-}
 
 
 def esc(value: str) -> str:
@@ -67,28 +61,6 @@ def _table(head: Iterable[str], body: Iterable[Iterable[str]]) -> str:
     cells = "".join(f"<th>{esc(h)}</th>" for h in head)
     lines = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
-
-
-def _severity_chart(counts: dict[str, int], lang: Lang) -> str:
-    """Horizontal bars, one per severity, as inline SVG."""
-    top = max([1, *counts.values()])
-    bars = []
-    for i, severity in enumerate(SEVERITIES):
-        value = counts.get(severity.value, 0)
-        width = 300 * value / top
-        y = i * 22
-        label = esc(t(f"sev.{severity.value}", lang))
-        bars.append(
-            f'<text x="0" y="{y + 14}" font-size="11">{label}</text>'
-            f'<rect x="110" y="{y + 3}" width="{width:.1f}" height="14" '
-            f'fill="{_BAR_COLOURS[severity.value]}"/>'
-            f'<text x="{115 + width:.1f}" y="{y + 14}" font-size="11">{value}</text>'
-        )
-    title = esc(t("open_by_severity", lang))
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="460" height="{22 * len(SEVERITIES)}" '
-        f'role="img" aria-label="{title}">{"".join(bars)}</svg>'
-    )
 
 
 def _standing_rows(ranking: Iterable[AgencyStanding], lang: Lang) -> list[list[str]]:
@@ -132,7 +104,7 @@ def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
     head.append(t("failing_hosts", lang))
     return (
         f"<h3>{esc(pick(framework.title, lang))} ({esc(framework.version)})</h3>"
-        f"<p>{counts}</p>{_table(head, rows)}"
+        f"<p>{counts}</p>{coverage_bar(framework, lang, esc)}{_table(head, rows)}"
     )
 
 
@@ -164,7 +136,9 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
         f"<section><h2>{esc(s.name)} ({esc(s.agency)})</h2>",
         f"<h3>{esc(t('summary', lang))}</h3>",
         _table([t("summary", lang), ""], summary),
-        _severity_chart(counts, lang),
+        severity_bars(counts, lang, esc),
+        f"<h3>{esc(t('trend', lang))}</h3>",
+        score_trend(s.trend, lang, esc),
         f"<h3>{esc(t('urgent', lang))}</h3>",
         _table(urgent_head, urgent) if urgent else f"<p>{esc(t('none', lang))}</p>",
         f"<h2>{esc(t('compliance', lang))}</h2>",

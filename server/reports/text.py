@@ -98,6 +98,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "unread.unsupported": ("không hỗ trợ trên máy này", "unsupported on this host"),
     "unread.skipped": ("bị bỏ qua", "skipped"),
     "unread.absent": ("không có trong báo cáo", "not in the report"),
+    "trend": ("Diễn biến điểm", "Score trend"),
+    "coverage": ("Mức độ đáp ứng các yêu cầu", "Requirement coverage"),
     "methodology": ("Phương pháp", "Methodology"),
     "formula": (
         "Điểm = tổng trọng số luật đạt / tổng trọng số luật đạt, không đạt và lỗi; "

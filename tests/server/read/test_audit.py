@@ -98,6 +98,10 @@ def test_as_of_reproduces_the_past_after_more_reports(fleet: Fleet, rules: Audit
     assert agencies["so-a"].findings == []
     assert agencies["so-a"].standing.score == 1.0
     assert agencies["so-a"].standing.change == pytest.approx(1.0 - 16 / 26)
+    # Four even steps from BETWEEN to AFTER; web01 is fixed only at T2 (after the 3rd).
+    trend = agencies["so-a"].standing.trend
+    assert [p.at.day for p in trend] == [2, 3, 4, 5, 6]
+    assert [p.score for p in trend] == pytest.approx([16 / 26] * 4 + [1.0])
     [new01] = agencies["so-b"].findings
     assert (new01.host, new01.status) == ("new01", FindingStatus.WAIVED)
     assert agencies["so-b"].waived_findings == 1

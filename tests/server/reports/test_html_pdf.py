@@ -104,7 +104,9 @@ def test_html_in_chromium(province: AuditReport, lang: Lang, tmp_path: Path) -> 
     assert all("src" not in attrs and "href" not in attrs for _, attrs in tags.tags)
     assert "url(" not in page.decode("utf-8")
     assert "CONSOLE" not in log, log
-    assert "<svg" in dom
+    # Per agency (3): findings by severity, score trend, requirement coverage.
+    assert dom.count("<svg") == 9
+    assert dom.count("<circle") >= 3  # at least the current score of each agency
     if lang is Lang.VI:
         assert "Hồ sơ đánh giá an toàn thông tin toàn tỉnh" in text
         assert "01/03/2026" in text  # first seen, dd/mm/yyyy
