@@ -34,6 +34,7 @@ from agent.daemon import Daemon, Setup
 from agent.delivery.spool import Outcome
 from agent.output.check import (
     Layout,
+    check_command,
     errors_at_or_above,
     fails_at_or_above,
     format_report,
@@ -206,7 +207,9 @@ def check(
         # loaded fine a moment ago, so loading them again cannot fail differently.
         fixes = remediations(load_rules(paths))
         width = shutil.get_terminal_size((100, 24)).columns
-        for line in format_report(results, fixes, lang, Layout(width=width, show_all=show_all)):
+        command = check_command(facts_path, rule_paths, config_path, lang)
+        layout = Layout(width=width, show_all=show_all, command=command)
+        for line in format_report(results, fixes, lang, layout):
             click.echo(line)
         click.echo()
         for line in format_score(outcome.score, lang, width):

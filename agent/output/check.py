@@ -13,9 +13,11 @@ decimal comma.
 from __future__ import annotations
 
 import re
+import shlex
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from agent.output.terminal import printable
@@ -33,8 +35,9 @@ _STATUS_ORDER = {
 ITEMS_SHOWN = 3  # item messages shown per failing rule before "and N more"
 MIN_WIDTH = 40  # below this, wrapping would leave a word per line; lines may overflow
 INDENT = "    "
-JSON_COMMAND = "canhgac-agent check --format json"
-ALL_COMMAND = "canhgac-agent check --all"
+COMMAND = "canhgac-agent check"
+JSON_COMMAND = f"{COMMAND} --format json"
+ALL_COMMAND = f"{COMMAND} --all"
 
 _LABELS: dict[str, dict[str, str]] = {
     "vi": {
@@ -192,10 +195,28 @@ def _domain(name: str, lang: str) -> str:
 
 @dataclass(frozen=True)
 class Layout:
-    """How the report is laid out: the terminal's width and whether to list every rule."""
+    """How the report is laid out: the terminal's width, whether to list every rule,
+    and the command that made it (the "and N more" hints extend it, so they show the
+    same facts and rules)."""
 
     width: int = 80
     show_all: bool = False
+    command: str = COMMAND
+
+
+def check_command(facts: Path | None, rules: Sequence[Path], config: Path | None, lang: str) -> str:
+    """`canhgac-agent check` with the options that choose what is checked, quoted for
+    a shell and safe for a terminal."""
+    words = [COMMAND]
+    if config is not None:
+        words += ["--config", shlex.quote(str(config))]
+    for path in rules:
+        words += ["--rules", shlex.quote(str(path))]
+    if facts is not None:
+        words += ["--facts", shlex.quote(str(facts))]
+    if lang == "en":
+        words += ["--lang", "en"]
+    return printable(" ".join(words))
 
 
 def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
@@ -217,14 +238,15 @@ def _head(result: RuleResult, lang: str, width: int) -> list[str]:
 
 
 def _failing_block(
-    result: RuleResult, fixes: Mapping[str, Localized], lang: str, width: int
+    result: RuleResult, fixes: Mapping[str, Localized], lang: str, layout: Layout
 ) -> list[str]:
+    width = layout.width
     lines = _head(result, lang, width)
     for item in result.items[:ITEMS_SHOWN]:
         lines += _wrap(printable(item.message.get(lang)), width, INDENT + "- ", INDENT + "  ")
     hidden = len(result.items) - ITEMS_SHOWN
     if hidden > 0:
-        more = label(lang, "more").format(n=hidden, command=JSON_COMMAND)
+        more = label(lang, "more").format(n=hidden, command=f"{layout.command} --format json")
         lines += _wrap(more, width, INDENT + "  ", INDENT + "  ")
     fix = fixes.get(result.rule_id)
     fix_text = printable(fix.get(lang)) if fix else label(lang, "no_remediation")
@@ -263,7 +285,7 @@ def format_report(
     if failing:
         lines.append(label(lang, "heading_fail").format(n=len(failing)))
         for result in failing:
-            lines += ["", *_failing_block(result, fixes, lang, width)]
+            lines += ["", *_failing_block(result, fixes, lang, layout)]
     else:
         lines.append(label(lang, "nothing_fails"))
     if errors:
@@ -279,7 +301,8 @@ def format_report(
             label(lang, "rest_listed").format(counts=_counts(others, lang)), width, "", ""
         )
     else:
-        rest = label(lang, "rest").format(counts=_counts(others, lang), command=ALL_COMMAND)
+        command = f"{layout.command} --all"
+        rest = label(lang, "rest").format(counts=_counts(others, lang), command=command)
         lines += _wrap(rest, width, "", "")
     return lines
 

@@ -218,3 +218,16 @@ def test_collector_notes_in_vietnamese_have_no_english_reason(tmp_path: Path) ->
     assert "denied" not in vi.stderr and "permission" not in vi.stderr
     en = CliRunner().invoke(main, [*base, "--lang", "en"])
     assert "note: certificates: permission: denied: /x" in en.stderr
+
+
+def test_more_hints_repeat_the_options_that_chose_facts_and_rules(tmp_path: Path) -> None:
+    odd = tmp_path / "facts of web01; rm -rf x.json"  # a path a shell would misread
+    facts = _facts(*[tcp(f"10.0.0.{n}", 23, n) for n in range(1, 6)])
+    odd.write_text(json.dumps(facts))
+    argv = ["check", "--rules", str(PACK), "--facts", str(odd), "--lang", "en"]
+    done = CliRunner().invoke(main, argv, env={"COLUMNS": "400"})
+    command = f"canhgac-agent check --rules {PACK} --facts '{odd}' --lang en"
+    assert f"... and 2 more (see: {command} --format json)" in done.stdout
+    assert f"(listed by: {command} --all)." in done.stdout
+    vi = CliRunner().invoke(main, argv[:-2], env={"COLUMNS": "400"})
+    assert f"(xem: canhgac-agent check --rules {PACK} --facts '{odd}' --format json)" in vi.stdout
