@@ -31,6 +31,7 @@ class Domain(StrEnum):
     TIME = "time"
     MALWARE_PROTECTION = "malware_protection"
     LOGGING = "logging"
+    SYSCTL = "sysctl"
     DISCOVERY = "discovery"
 
 

@@ -19,6 +19,7 @@ from agent.collectors.malware import collect_malware_protection
 from agent.collectors.packages import collect_packages
 from agent.collectors.services import collect_services
 from agent.collectors.ssh import collect_ssh
+from agent.collectors.sysctl import collect_sysctl
 from agent.collectors.timesync import collect_time
 from agent.collectors.updates import collect_updates
 from rules.facts import Domain
@@ -36,6 +37,7 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.TIME: collect_time,
     Domain.MALWARE_PROTECTION: collect_malware_protection,
     Domain.LOGGING: collect_logging,
+    Domain.SYSCTL: collect_sysctl,
 }
 
 DEFAULT_BUDGET = 30.0
