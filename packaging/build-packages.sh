@@ -10,21 +10,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 WHAT=${1:-all}
-VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
-[ -n "$VERSION" ] || { echo "no version in pyproject.toml" >&2; exit 1; }
 DIST=${DIST:-$ROOT/dist}  # the tests build into a directory of their own
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/canhgac-packages.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DIST"
+# Everything comes from the committed tree (git archive): a consistent snapshot of
+# code, units and package files, never caches, local leftovers or half-done edits of
+# the working tree. REF=<commit> picks another commit.
+REF=${REF:-HEAD}
+git -C "$ROOT" archive --format=tar "$REF" agent rules packaging pyproject.toml \
+    | (mkdir "$WORK/src" && tar -x -C "$WORK/src")
+cd "$WORK/src"
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -n 1)
+[ -n "$VERSION" ] || { echo "no version in pyproject.toml" >&2; exit 1; }
 
 # stage DEST UNITDIR: the installed tree, shared by both formats.
 stage() {
     local dest=$1 unitdir=$2
     install -d "$dest/usr/lib/canhgac-agent" "$dest/usr/bin" "$dest/etc/canhgac" "$dest$unitdir"
-    # The committed tree (git archive): a consistent snapshot, never caches, local
-    # leftovers or half-done edits of the working tree. REF=<commit> picks another one.
-    git -C "$ROOT" archive --format=tar "${REF:-HEAD}" agent rules \
-        | tar -x -C "$dest/usr/lib/canhgac-agent"
+    cp -r agent rules "$dest/usr/lib/canhgac-agent/"
     install -m 0755 packaging/deb/canhgac-agent.launcher "$dest/usr/bin/canhgac-agent"
     # No secret in it (the token lives in the state directory): readable like any config.
     install -m 0644 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
@@ -49,9 +53,9 @@ build_deb() {
     install -d "$tree/usr/share/doc/canhgac-agent"
     install -m 0644 packaging/deb/copyright "$tree/usr/share/doc/canhgac-agent/copyright"
     printf 'canhgac-agent (%s) stable; urgency=medium\n\n  * Built from %s.\n\n -- %s  %s\n' \
-        "$VERSION" "$(git -C "$ROOT" rev-parse --short "${REF:-HEAD}")" \
+        "$VERSION" "$(git -C "$ROOT" rev-parse --short "$REF")" \
         "$(sed -n 's/^Maintainer: //p' packaging/deb/control.in)" \
-        "$(date -R -d "@$(git -C "$ROOT" log -1 --format=%ct "${REF:-HEAD}")")" \
+        "$(date -R -d "@$(git -C "$ROOT" log -1 --format=%ct "$REF")")" \
         | gzip -9n >"$tree/usr/share/doc/canhgac-agent/changelog.gz"
     chmod 0644 "$tree/usr/share/doc/canhgac-agent/changelog.gz"
     for script in postinst prerm postrm; do
