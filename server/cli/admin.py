@@ -19,6 +19,7 @@ from server.auth.api_tokens import ROLES, api_token_id_of, create_api_token, lis
 from server.auth.api_tokens import revoke_api_token as revoke_api
 from server.auth.enrolment import add_agency, list_agencies, rotate_enrol_secret
 from server.cli.common import CONTEXT, migrated, print_table, time_text, with_config
+from server.cli.terminal import printable
 from server.clock import utc_now
 from server.config import ServerConfig
 from server.errors import InvalidArgumentError
@@ -101,7 +102,7 @@ def agency_add(config: ServerConfig, agency_id: str, name: str) -> None:
     """Add an agency (or rename it)."""
     with migrated(config) as database, database.write() as session:
         added = add_agency(session, agency_id, name, utc_now)
-        click.echo(f"agency {added.id} ({added.name})")
+        click.echo(f"agency {printable(added.id)} ({printable(added.name)})")
 
 
 @agency.command("list")

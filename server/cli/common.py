@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from server.cli.terminal import printable
 from server.config import ServerConfig, load_config
 from server.errors import ConfigError, InvalidArgumentError, ServerError
 from server.storage import migrate
@@ -85,6 +86,9 @@ def time_text(value: datetime | None) -> str:
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
+    # Cells hold names from the database (a token's name is an agent's hostname):
+    # escaped, so none can move the cursor, colour the screen or fake a row.
+    safe = [[printable(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in safe) for i in range(len(header))]
+    for row in safe:
         click.echo("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())

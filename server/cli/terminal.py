@@ -1,0 +1,39 @@
+"""Making untrusted text safe to print on the administrator's terminal.
+
+Token names come from enrolment requests (an agent's hostname), agency names and
+agent ids from whoever ran the command before; printed raw, an ESC byte could
+recolour, rewrite or hide lines, a newline could fake a table row, and bidirectional
+overrides could make text read differently from what it is. Every such character is
+shown as a visible escape instead. The agent has the same rule in
+`agent/output/terminal.py`; the collector may not import the agent, hence this copy
+of a dozen lines, tested on its own.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Unicode categories never printed raw: controls (C0, C1, DEL), format characters
+# (bidi overrides, zero-width characters), line and paragraph separators,
+# surrogates and unassigned/private code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(value: object) -> str:
+    """`value` as text with every unsafe character written as `\\xNN` or `\\uNNNN`."""
+    text = str(value)
+    if text.isprintable():  # the common case, checked in C
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+            code = ord(ch)
+            if code <= 0xFF:
+                out.append(f"\\x{code:02x}")
+            elif code <= 0xFFFF:
+                out.append(f"\\u{code:04x}")
+            else:
+                out.append(f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
