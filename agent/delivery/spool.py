@@ -70,7 +70,10 @@ class Outcome(enum.Enum):
 class SpoolLimits:
     max_reports: int = DEFAULT_MAX_REPORTS
     max_bytes: int = DEFAULT_MAX_BYTES
-    min_spacing_seconds: float = 0.2  # the capped rate of a drain after an outage
+    # The capped rate of a drain after an outage: the collector's default per-agent
+    # rate is 60 reports a minute, so a backlog never trips its limiter (a 429 is
+    # still honoured); a full 72-hour spool drains in about 5 minutes.
+    min_spacing_seconds: float = 1.0
     backoff_base_seconds: float = 5.0
     backoff_max_seconds: float = 900.0
 
@@ -201,19 +204,27 @@ class Spool:
         wait = wait or _sleep
         if self.retry_in() > 0:
             return DrainResult(pending=self.count(), retry_in=self.retry_in())
+        try:
+            attempts, pending = self._drain_locked(wait)
+        except SpoolError:
+            # The spool went unusable (a disk remounted read-only): back off, or the
+            # caller would retry, and maybe re-send the same report, in a tight loop.
+            self._backoff.fail(self._clock(), self.limits, None)
+            raise
+        retry = self.retry_in()
+        return DrainResult(tuple(attempts), pending, retry if pending and retry > 0 else None)
+
+    def _drain_locked(self, wait: Callable[[float], bool]) -> tuple[list[Attempt], int]:
         attempts: list[Attempt] = []
         with self._locked():
-            files = self._files()
-            for index, path in enumerate(files):
+            for index, path in enumerate(self._files()):
                 if index and wait(self.limits.min_spacing_seconds):
                     break
                 attempt = self._deliver(path)
                 attempts.append(attempt)
                 if attempt.outcome is Outcome.RETRY:
                     break
-            pending = len(self._files())
-        retry = self.retry_in()
-        return DrainResult(tuple(attempts), pending, retry if pending and retry > 0 else None)
+            return attempts, len(self._files())
 
     def _deliver(self, path: Path) -> Attempt:
         try:

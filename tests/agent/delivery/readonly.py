@@ -1,5 +1,6 @@
-"""A directory the agent cannot write, for real: as root (which ignores mode bits) a
-read-only tmpfs mounted on it, otherwise mode 0500. Used by the spool's unit tests
+"""A directory the agent cannot write, for real: as root (which ignores mode bits) the
+directory bind-mounted read-only onto itself (its files stay visible, as when a disk
+is remounted read-only after an error), otherwise mode 0500. Used by the spool's unit tests
 and the daemon's end-to-end test."""
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ def read_only_directory(path: Path) -> Iterator[Path]:
             path.chmod(0o700)
         return
     mount = require_tool("mount")
-    done = subprocess.run(
-        [mount, "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
+    bound = subprocess.run(
+        [mount, "--bind", str(path), str(path)], capture_output=True, text=True, check=False
     )
-    require(done.returncode == 0, f"cannot mount a read-only tmpfs: {done.stderr.strip()}")
+    require(bound.returncode == 0, f"cannot bind-mount {path}: {bound.stderr.strip()}")
     try:
+        done = subprocess.run(
+            [mount, "-o", "remount,bind,ro", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        require(done.returncode == 0, f"cannot remount {path} read-only: {done.stderr.strip()}")
         yield path
     finally:
         subprocess.run([require_tool("umount"), str(path)], check=True)

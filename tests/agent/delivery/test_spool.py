@@ -217,3 +217,17 @@ def test_read_only_spool_is_a_clear_error(tmp_path: Path) -> None:
             SpoolError, match=r"cannot .* spool .*(Read-only file system|Permission denied)"
         ):
             spool.put(document(1))
+
+
+def test_a_spool_that_turns_read_only_backs_off_instead_of_resending(tmp_path: Path) -> None:
+    clock = Clock()
+    with serve() as stub:
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST, clock=clock)
+        spooled = spool.put(document(1))
+        with read_only_directory(tmp_path / "spool"):
+            with pytest.raises(SpoolError, match="Read-only file system"):
+                spool.drain()
+            assert spool.retry_in() > 0
+            assert spool.drain().attempts == ()
+        assert spooled.path.exists()
+    assert len(stub.requests) <= 1  # never re-sent while the spool is unusable

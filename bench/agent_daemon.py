@@ -1,0 +1,168 @@
+"""Benchmark: the agent daemon over many cycles against a real collector.
+
+Prints, beside a baseline measured in the same run:
+
+- baseline: `canhgac-agent run --once` as fresh processes (BENCH_RUNS, default 5):
+  median CPU seconds (user + system, children included) and peak RSS per run;
+- the daemon, `canhgac-agent run --interval 1s`, over BENCH_CYCLES delivered cycles
+  (default 20; the issue's figure is 1,000): CPU seconds per cycle (median of the
+  per-cycle deltas) and the ratio to the one-shot baseline, its RSS after the first
+  cycle and at the end, and the growth between them;
+- the drain of a full 72-hour spool (288 reports, one per 15 minutes) into the
+  collector: wall time with no rate cap, beside one report sent alone (median of
+  BENCH_RUNS) times 288.
+
+The collector is `canhgac-server serve` on SQLite in a temporary directory, on
+loopback. Run: `.venv/bin/python bench/agent_daemon.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from agent.app import HostAccess, collect_local
+from agent.config import AgentConfig
+from agent.delivery.spool import Spool, SpoolLimits
+from agent.delivery.transport import HttpTransport
+from tests.collector_process import running_collector
+
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+CYCLES = int(os.environ.get("BENCH_CYCLES", "20"))
+SPOOL_72H = int(os.environ.get("BENCH_SPOOL", str(72 * 4)))  # one per 15 minutes
+BIN = Path(sys.executable).parent
+
+
+def reports(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM reports").fetchone()[0])
+
+
+def one_shot(argv: list[str]) -> tuple[float, int]:
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+def cpu_of(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def daemon(agent_args: list[str], db: Path) -> tuple[list[float], int, int]:
+    """Per-cycle CPU deltas, RSS after the first cycle and at the end (bytes)."""
+    before = reports(db)
+    process = subprocess.Popen(
+        [str(BIN / "canhgac-agent"), "run", "--interval", "1s", *agent_args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watched = psutil.Process(process.pid)
+    deltas: list[float] = []
+    first_rss = 0
+    seen, last_cpu = before, 0.0
+    try:
+        while seen - before < CYCLES:
+            time.sleep(0.05)
+            now = reports(db)
+            if now == seen:
+                continue
+            cpu = cpu_of(watched)
+            if seen == before:
+                first_rss = watched.memory_info().rss
+            else:
+                deltas.append((cpu - last_cpu) / (now - seen))
+            seen, last_cpu = now, cpu
+        end_rss = watched.memory_info().rss
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return deltas, first_rss, end_rss
+
+
+def drain_72h(url: str, token: str, directory: Path) -> tuple[float, float]:
+    """Seconds to drain a full spool with the default limits (capped rate, Retry-After
+    honoured), and one report's median send time."""
+    document = collect_local(AgentConfig(probe_listeners=False), HostAccess())
+    document.pop("seq_epoch", None)
+    transport = HttpTransport(url, token)
+    singles = []
+    for n in range(RUNS):
+        doc = {**document, "report_id": str(uuid.uuid4()), "seq": 100_000 + n}
+        start = time.perf_counter()
+        transport.send(doc)
+        singles.append(time.perf_counter() - start)
+    time.sleep(2)  # the collector's rate bucket refills a little, as after an outage
+    spool = Spool(directory, transport)
+    for seq in range(1, SPOOL_72H + 1):
+        spool.put({**document, "report_id": str(uuid.uuid4()), "seq": 200_000 + seq})
+    start = time.perf_counter()
+    while True:
+        result = spool.drain()
+        if not result.pending:
+            break
+        time.sleep(result.retry_in or 0.05)
+    return time.perf_counter() - start, statistics.median(singles)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as raw:
+        tmp = Path(raw)
+        db = tmp / "canhgac.db"
+        db_url = f"sqlite:///{db}"
+        with running_collector("--db", db_url, log_dir=tmp) as collector:
+            out = subprocess.run(
+                [str(BIN / "canhgac-server"), "token", "create", "--db", db_url, "--agency", "x"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            token = out.stdout.strip().splitlines()[-1]
+            token_file = tmp / "token"
+            token_file.write_text(token + "\n")
+            args = ["--server", collector.url, "--token-file", str(token_file)]
+            args += ["--state-dir", str(tmp / "state")]
+            once = [one_shot([str(BIN / "canhgac-agent"), "run", "--once", *args])]
+            once += [
+                one_shot([str(BIN / "canhgac-agent"), "run", "--once", *args])
+                for _ in range(RUNS - 1)
+            ]
+            once_cpu = statistics.median(c for c, _ in once)
+            once_rss = statistics.median(r for _, r in once)
+            deltas, first_rss, end_rss = daemon(args, db)
+            drain, single = drain_72h(collector.url, token, tmp / "drain")
+    cycle_cpu = statistics.median(deltas)
+    print(f"one-shot `run --once` (baseline, median of {RUNS}):")
+    print(f"  CPU {once_cpu:.3f} s   peak RSS {once_rss / 1024:.1f} MiB")
+    print(f"daemon `run --interval 1s`, {CYCLES} delivered cycles:")
+    print(
+        f"  CPU per cycle {cycle_cpu:.3f} s (median)   ratio to one-shot {cycle_cpu / once_cpu:.2f}"
+    )
+    print(
+        f"  RSS after the first cycle {first_rss / 2**20:.1f} MiB, at the end"
+        f" {end_rss / 2**20:.1f} MiB, growth {(end_rss - first_rss) / 2**20:+.2f} MiB"
+    )
+    spacing = SpoolLimits().min_spacing_seconds
+    print(f"drain of a full spool ({SPOOL_72H} reports; 288 = 72 hours), default cap:")
+    print(
+        f"  {drain:.1f} s   vs one report alone {single * 1000:.0f} ms x {SPOOL_72H}"
+        f" = {single * SPOOL_72H:.1f} s, plus the cap {spacing:g} s x {SPOOL_72H - 1}"
+        f" = {single * SPOOL_72H + spacing * (SPOOL_72H - 1):.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
