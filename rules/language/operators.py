@@ -113,7 +113,7 @@ def _contains(op: str, fact: Any, value: Any) -> bool:
     if isinstance(fact, str):
         _same_kind(op, fact, value)
         return value in fact
-    if isinstance(fact, list):
+    if isinstance(fact, list | tuple):  # facts read from YAML fixtures are frozen tuples
         if fact and all(kind_of(element) != kind_of(value) for element in fact):
             raise _mismatch(op, fact[0], value)
         return value in fact

@@ -64,3 +64,11 @@ def test_null_is_defined_and_a_missing_path_is_an_error_with_the_reason() -> Non
     assert result.status is Status.ERROR
     assert "logging" in result.errors[0]
     assert "journald.conf unreadable" in result.errors[0]
+
+
+def test_contains_reads_a_frozen_list_like_a_list() -> None:
+    """Fixture facts are frozen (tuples); `contains` must not call them another kind."""
+    spec = OPERATORS[Operator.CONTAINS]
+    assert spec.apply(("a", "b"), "b") is True
+    assert spec.apply((), "b") is False
+    assert OPERATORS[Operator.NOT_CONTAINS].apply(("a",), "b") is True
