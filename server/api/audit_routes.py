@@ -20,14 +20,29 @@ from starlette.concurrency import run_in_threadpool
 from server.api.common import Runtime
 from server.api.read_routes import answer_with
 from server.api.schemas import error_responses
+from server.errors import IngestError
 from server.read.audit import AuditPolicy, build_audit
 from server.read.audit_views import AuditReport
+from server.reports.errors import ReportError
 from server.reports.render import MEDIA_TYPES, Format, cut_off, render_audit
 from server.reports.text import Lang
 
 AsOfQuery = Annotated[date | None, Query(description="the end of this day (UTC); default now")]
 PreviousQuery = Annotated[date | None, Query(description="default: one year before as_of")]
-AUDIT_ERRORS = error_responses(401, 403, 404, 422, 503)
+AUDIT_ERRORS = error_responses(
+    401,
+    403,
+    404,
+    422,
+    503,
+    s503="the database is unavailable, or (PDF) Chromium is not installed",
+)
+
+
+class RendererUnavailableError(IngestError):
+    """The format needs a program this collector does not have (PDF: Chromium)."""
+
+    status = 503
 
 
 def _success(fmt: Format) -> dict[int | str, dict[str, Any]]:
@@ -79,7 +94,10 @@ def audit_router(runtime: Runtime) -> APIRouter:
 
         report = await answer_with(runtime, request, "viewer", work)
         # Rendering (Chromium for PDF) is slow work: off the event loop.
-        data = await run_in_threadpool(render_audit, report, fmt, lang)
+        try:
+            data = await run_in_threadpool(render_audit, report, fmt, lang)
+        except ReportError as e:
+            raise RendererUnavailableError("renderer_unavailable", str(e)) from e
         name = f"audit-{agency or 'province'}-{cutoff:%Y%m%d}.{fmt.value}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         if fmt is Format.HTML or fmt is Format.JSON:

@@ -199,3 +199,23 @@ def test_cli_usage_errors_write_nothing(collector: LiveServer, tmp_path: Path) -
     assert missing.returncode == 1 and "so-none" in missing.stderr
     assert not target.exists()
     assert list(tmp_path.glob(".audit-*")) == []
+
+
+def test_pdf_without_chromium_says_what_to_install(
+    collector: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chromium really absent from the PATH the collector and the command search."""
+    Agents(collector).report("so-a", "agent-web", T1, hostname="web01")
+    viewer = new_api_token(collector.database)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    answer = get(collector, "/agencies/so-a", viewer, fmt="pdf", as_of="2026-03-01")
+    assert answer.status_code == 503
+    error = answer.json()["error"]
+    assert error["code"] == "renderer_unavailable"
+    assert "apt-get install chromium" in error["message"]
+    target = tmp_path / "so-a.pdf"
+    done = run_cli(
+        collector, tmp_path, "--agency", "so-a", "--format", "pdf", "--output", str(target)
+    )
+    assert done.returncode == 1 and "apt-get install chromium" in done.stderr
+    assert not target.exists()
