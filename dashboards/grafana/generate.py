@@ -1,0 +1,407 @@
+"""Writes the canhgac Grafana dashboards (JSON) from this one description.
+
+Run `python dashboards/grafana/generate.py` after editing; the JSON files are
+committed, and tests/dashboards/test_grafana.py checks they match this script and
+that every query returns data from a real Prometheus (tests/e2e/test_prometheus.py).
+Titles are Vietnamese (the team's language); descriptions are English. The data
+source is the `DS_PROMETHEUS` input on import and a variable of the same name when
+provisioned, so both ways work unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+AGENCY = 'agency=~"$agency"'
+HOST = 'agency=~"$agency",host=~"$host"'
+
+Panel = dict[str, Any]
+
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[tuple[str, str]],
+    *,
+    width: int = 12,
+    height: int = 8,
+    unit: str | None = None,
+    instant: bool = False,
+) -> Panel:
+    built: Panel = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": {"w": width, "h": height},
+        "targets": [
+            {
+                "datasource": DS,
+                "refId": chr(ord("A") + index),
+                "expr": expr,
+                "legendFormat": legend,
+                "instant": instant,
+                "range": not instant,
+            }
+            for index, (expr, legend) in enumerate(targets)
+        ],
+        "fieldConfig": {"defaults": {"unit": unit} if unit else {}, "overrides": []},
+        "options": {},
+    }
+    if kind == "table":
+        built["transformations"] = [{"id": "merge", "options": {}}]
+    return built
+
+
+def variable(name: str, label: str, query: str, *, multi: bool = True) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "refresh": 2,
+        "multi": multi,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"},
+        "sort": 1,
+    }
+
+
+DATASOURCE_VARIABLE = {
+    "name": "DS_PROMETHEUS",
+    "label": "Nguồn dữ liệu",
+    "type": "datasource",
+    "query": "prometheus",
+    "hide": 0,
+}
+AGENCY_VARIABLE = variable("agency", "Đơn vị", "label_values(canhgac_host_info, agency)")
+HOST_VARIABLE = variable(
+    "host", "Máy chủ", f"label_values(canhgac_host_info{{{AGENCY}}}, host)", multi=False
+)
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[Panel], variables: list[dict[str, Any]]
+) -> dict[str, Any]:
+    x = y = 0
+    row_height = 0
+    for index, item in enumerate(panels, start=1):
+        grid = item["gridPos"]
+        if x + grid["w"] > 24:
+            x, y, row_height = 0, y + row_height, 0
+        grid.update(x=x, y=y)
+        x += grid["w"]
+        row_height = max(row_height, grid["h"])
+        item["id"] = index
+    return {
+        "__inputs": [
+            {
+                "name": "DS_PROMETHEUS",
+                "label": "Prometheus",
+                "description": "The Prometheus that scrapes the canhgac collector (job canhgac).",
+                "type": "datasource",
+                "pluginId": "prometheus",
+                "pluginName": "Prometheus",
+            }
+        ],
+        "__requires": [
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"}
+        ],
+        "uid": uid,
+        "title": title,
+        "description": description,
+        "tags": ["canhgac"],
+        "timezone": "browser",
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": True,
+        "refresh": "1m",
+        "time": {"from": "now-7d", "to": "now"},
+        "templating": {"list": [DATASOURCE_VARIABLE, *variables]},
+        "annotations": {"list": []},
+        "links": [
+            {"type": "dashboards", "tags": ["canhgac"], "title": "canhgac", "asDropdown": True}
+        ],
+        "panels": panels,
+    }
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    province = dashboard(
+        "canhgac-province",
+        "canhgac — Tổng quan toàn tỉnh",
+        "Province overview: agencies ranked by score, score trend, stale hosts, critical "
+        "failures, certificates expiring soon, security updates pending.",
+        [
+            panel(
+                "stat",
+                "Máy chủ ngừng báo cáo",
+                "Hosts that stopped reporting.",
+                [(f'sum(canhgac:agency_hosts:max{{state="stale",{AGENCY}}})', "")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Quy tắc nghiêm trọng không đạt",
+                "Critical rule failures, summed over hosts.",
+                [(f'sum(canhgac:agency_rules_failing:sum{{severity="critical",{AGENCY}}})', "")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Chứng thư số hết hạn trong 30 ngày",
+                "Hosts whose earliest certificate expires within 30 days.",
+                [(f"count(canhgac:host_cert_expiry_days:min{{{AGENCY}}} < 30)", "")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Bản cập nhật bảo mật đang chờ",
+                "Security updates pending, summed over hosts.",
+                [(f'sum(canhgac:agency_updates_pending:sum{{class="security",{AGENCY}}})', "")],
+                width=6,
+            ),
+            panel(
+                "bargauge",
+                "Xếp hạng đơn vị theo điểm tuân thủ",
+                "Agencies ranked by pooled compliance score (docs/scoring.md).",
+                [(f"sort_desc(canhgac:agency_score_ratio:max{{{AGENCY}}})", "{{agency}}")],
+                unit="percentunit",
+                instant=True,
+            ),
+            panel(
+                "timeseries",
+                "Diễn biến điểm tuân thủ",
+                "Pooled agency score over time.",
+                [(f"canhgac:agency_score_ratio:max{{{AGENCY}}}", "{{agency}}")],
+                unit="percentunit",
+            ),
+        ],
+        [AGENCY_VARIABLE],
+    )
+    agency = dashboard(
+        "canhgac-agency",
+        "canhgac — Đơn vị",
+        "One agency: its hosts with score, failing rules, patch state and last report.",
+        [
+            panel(
+                "table",
+                "Máy chủ của đơn vị",
+                "Hosts: score, failing rules, security updates pending, last report.",
+                [
+                    (f"canhgac:host_score_ratio:max{{{AGENCY}}}", "điểm"),
+                    (
+                        f"sum by (host, agency) (canhgac_host_rules_failing{{{AGENCY}}})",
+                        "quy tắc không đạt",
+                    ),
+                    (
+                        "max by (host, agency) "
+                        f'(canhgac_host_updates_pending{{class="security",{AGENCY}}})',
+                        "cập nhật bảo mật",
+                    ),
+                    (
+                        "max by (host, agency) "
+                        f"(canhgac_host_last_report_timestamp_seconds{{{AGENCY}}}) * 1000",
+                        "báo cáo gần nhất",
+                    ),
+                ],
+                width=24,
+                height=12,
+                instant=True,
+            ),
+            panel(
+                "timeseries",
+                "Quy tắc không đạt theo mức độ",
+                "Failing rules by severity.",
+                [(f"canhgac:agency_rules_failing:sum{{{AGENCY}}}", "{{agency}} {{severity}}")],
+            ),
+            panel(
+                "stat",
+                "Máy chủ đang báo cáo / ngừng báo cáo",
+                "Hosts reporting and stale.",
+                [(f"canhgac:agency_hosts:max{{{AGENCY}}}", "{{state}}")],
+            ),
+        ],
+        [AGENCY_VARIABLE],
+    )
+    host = dashboard(
+        "canhgac-host",
+        "canhgac — Máy chủ",
+        "One host: score history, failing rules, certificates, exposed services, updates.",
+        [
+            panel(
+                "timeseries",
+                "Diễn biến điểm tuân thủ",
+                "The host's score over time.",
+                [(f"canhgac:host_score_ratio:max{{{HOST}}}", "{{host}}")],
+                unit="percentunit",
+            ),
+            panel(
+                "bargauge",
+                "Quy tắc không đạt theo mức độ",
+                "Failing rules by severity.",
+                [(f"max by (severity) (canhgac_host_rules_failing{{{HOST}}})", "{{severity}}")],
+                instant=True,
+            ),
+            panel(
+                "stat",
+                "Số ngày đến khi chứng thư số hết hạn",
+                "Days until the host's earliest certificate expires.",
+                [(f"canhgac:host_cert_expiry_days:min{{{HOST}}}", "")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Dịch vụ mở ra mạng",
+                "Distinct (protocol, port) bound to non-loopback addresses.",
+                [(f"max(canhgac_host_exposed_services{{{HOST}}})", "")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Bản cập nhật đang chờ",
+                "Pending updates by class.",
+                [(f"max by (class) (canhgac_host_updates_pending{{{HOST}}})", "{{class}}")],
+                width=6,
+            ),
+            panel(
+                "stat",
+                "Cần khởi động lại",
+                "1 when the host needs a reboot.",
+                [(f"max(canhgac_host_reboot_required{{{HOST}}})", "")],
+                width=6,
+            ),
+        ],
+        [AGENCY_VARIABLE, HOST_VARIABLE],
+    )
+    certificates = dashboard(
+        "canhgac-certificates",
+        "canhgac — Chứng thư số",
+        "Every host whose earliest certificate expires in the next 90 days, soonest first.",
+        [
+            panel(
+                "table",
+                "Chứng thư số hết hạn trong 90 ngày",
+                "Days left until each host's earliest certificate expires (negative: expired).",
+                [(f"sort(canhgac:host_cert_expiry_days:min{{{AGENCY}}} < 90)", "số ngày còn lại")],
+                width=24,
+                height=14,
+                instant=True,
+            ),
+        ],
+        [AGENCY_VARIABLE],
+    )
+    exposure = dashboard(
+        "canhgac-exposure",
+        "canhgac — Dịch vụ mở ra mạng",
+        "Services listening on non-loopback addresses, by agency and host. LAN devices "
+        "will appear here when discovery lands.",
+        [
+            panel(
+                "bargauge",
+                "Dịch vụ mở ra mạng theo đơn vị",
+                "Exposed services per agency.",
+                [(f"sort_desc(canhgac:agency_exposed_services:sum{{{AGENCY}}})", "{{agency}}")],
+                instant=True,
+            ),
+            panel(
+                "table",
+                "Máy chủ mở nhiều dịch vụ nhất",
+                "Hosts with the most exposed services.",
+                [
+                    (
+                        "topk(20, max by (host, agency) "
+                        f"(canhgac_host_exposed_services{{{AGENCY}}}))",
+                        "dịch vụ mở",
+                    )
+                ],
+                instant=True,
+            ),
+        ],
+        [AGENCY_VARIABLE],
+    )
+    collector = dashboard(
+        "canhgac-collector",
+        "canhgac — Tình trạng máy chủ thu thập",
+        "The collector's own health: up, report outcomes, ingest latency, state age, scrape time.",
+        [
+            panel(
+                "stat",
+                "Máy chủ thu thập hoạt động",
+                "1 per replica Prometheus can scrape.",
+                [('up{job="canhgac"}', "{{instance}}")],
+                width=8,
+            ),
+            panel(
+                "timeseries",
+                "Báo cáo nhận được theo kết quả",
+                "Reports received per second, by outcome.",
+                [("sum by (outcome) (rate(canhgac_reports_received_total[5m]))", "{{outcome}}")],
+                width=16,
+                unit="reqps",
+            ),
+            panel(
+                "timeseries",
+                "Thời gian xử lý báo cáo (phân vị 95)",
+                "95th percentile ingest latency.",
+                [
+                    (
+                        "histogram_quantile(0.95, sum by (le) "
+                        "(rate(canhgac_ingest_duration_seconds_bucket[5m])))",
+                        "phân vị 95",
+                    )
+                ],
+                unit="s",
+            ),
+            panel(
+                "timeseries",
+                "Độ cũ của trạng thái trong bộ nhớ",
+                "Seconds since each replica refreshed its host state.",
+                [("canhgac_state_age_seconds", "{{instance}}")],
+                unit="s",
+            ),
+            panel(
+                "timeseries",
+                "Thời gian đọc /metrics",
+                "How long Prometheus takes to scrape the collector.",
+                [('scrape_duration_seconds{job="canhgac"}', "{{instance}}")],
+                unit="s",
+            ),
+            panel(
+                "stat",
+                "Số chuỗi số liệu",
+                "Series returned by the last scrape.",
+                [('scrape_samples_scraped{job="canhgac"}', "{{instance}}")],
+            ),
+        ],
+        [],
+    )
+    return {
+        "province.json": province,
+        "agency.json": agency,
+        "host.json": host,
+        "certificates.json": certificates,
+        "exposure.json": exposure,
+        "collector.json": collector,
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def main() -> None:
+    for name, document in dashboards().items():
+        (HERE / name).write_text(render(document), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
