@@ -39,6 +39,8 @@ from server.read.audit_views import (
     AgencyStanding,
     AuditFinding,
     AuditReport,
+    ExcludedHost,
+    ExclusionReason,
     FrameworkCompliance,
     PackVersion,
     Remediation,
@@ -237,6 +239,28 @@ def _findings(
     return answer
 
 
+def _excluded(
+    session: Session, agency: str, states: list[_HostState], cutoff: datetime
+) -> list[ExcludedHost]:
+    counted = {s.host_id for s in states}
+    first = (
+        select(Report.host_id, func.min(Report.collected_at).label("first"))
+        .group_by(Report.host_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Host.id, Host.label, Host.agent_id, first.c.first)
+        .join(first, first.c.host_id == Host.id, isouter=True)
+        .where(Host.agency_id == agency)
+        .order_by(Host.label)
+    )
+    return [
+        ExcludedHost(host=label, agent_id=agent_id, reason=ExclusionReason.NOT_EVALUATED)
+        for host_id, label, agent_id, first_at in rows
+        if host_id not in counted and first_at is not None and first_at < cutoff
+    ]
+
+
 def _remediation(
     session: Session, agency: str, cutoff: datetime, previous: datetime
 ) -> Remediation:
@@ -384,6 +408,7 @@ def build_audit(
                 waived_findings=sum(1 for f in findings if f.status is FindingStatus.WAIVED),
                 remediation=_remediation(session, standing.agency, as_of, previous),
                 waivers=_waivers(policy.waivers, standing.agency, as_of),
+                excluded_hosts=_excluded(session, standing.agency, states, as_of),
                 hosts=[
                     host_row(
                         session,

@@ -184,6 +184,21 @@ class HostRow(AuditView):
     unread: list[Unread] = Field(description="facts domains that could not be read, and why")
 
 
+class ExclusionReason(StrEnum):
+    # Reported before the cut-off, but no report of then has stored results (their
+    # evaluation was skipped or its results were deleted). Hosts first seen after the
+    # cut-off did not exist then: they are not listed (the document stays the same).
+    NOT_EVALUATED = "not_evaluated"
+
+
+class ExcludedHost(AuditView):
+    """A host the collector knows but the audit could not count, and why."""
+
+    host: str
+    agent_id: str
+    reason: ExclusionReason
+
+
 class AgencyAudit(AuditView):
     standing: AgencyStanding
     severity_counts: SeverityCounts = Field(description="open findings by severity")
@@ -191,6 +206,7 @@ class AgencyAudit(AuditView):
     remediation: Remediation
     waivers: list[WaiverRow]
     hosts: list[HostRow]
+    excluded_hosts: list[ExcludedHost]
     urgent_actions: list[UrgentAction]
     frameworks: list[FrameworkCompliance]
     findings: list[AuditFinding]

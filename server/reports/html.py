@@ -251,7 +251,15 @@ def _hosts(audit: AgencyAudit, lang: Lang) -> str:
         "unread",
     )
     table = _table([t(k, lang) for k in keys], rows) if rows else f"<p>{esc(t('none', lang))}</p>"
-    return f"<h3>{esc(t('hosts_section', lang))}</h3>{table}"
+    excluded = "".join(
+        f"<li>{esc(e.host)}: {esc(t(f'excluded.{e.reason.value}', lang))}</li>"
+        for e in audit.excluded_hosts
+    )
+    excluded_part = f"<ul>{excluded}</ul>" if excluded else f"<p>{esc(t('none', lang))}</p>"
+    return (
+        f"<h3>{esc(t('hosts_section', lang))}</h3>{table}"
+        f"<h3>{esc(t('excluded', lang))}</h3>{excluded_part}"
+    )
 
 
 def _findings_table(audit: AgencyAudit, severity: Severity, lang: Lang) -> str:

@@ -100,6 +100,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "unread.absent": ("không có trong báo cáo", "not in the report"),
     "trend": ("Diễn biến điểm", "Score trend"),
     "coverage": ("Mức độ đáp ứng các yêu cầu", "Requirement coverage"),
+    "excluded": ("Máy chủ không được tính và lý do", "Hosts excluded and why"),
+    "excluded.not_evaluated": (
+        "không có báo cáo đã đánh giá trước thời điểm tính",
+        "no evaluated report before the cut-off",
+    ),
     "methodology": ("Phương pháp", "Methodology"),
     "formula": (
         "Điểm = tổng trọng số luật đạt / tổng trọng số luật đạt, không đạt và lỗi; "

@@ -6,14 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete, select
 
 from rules.policy.scoring import RequirementStatus
 from server.errors import NotFoundError
 from server.evaluation.loaded_policy import ServerPolicy
 from server.read.audit import AuditPolicy, build_audit
-from server.read.audit_views import AuditReport, UnreadKind
+from server.read.audit_views import AuditReport, ExclusionReason, UnreadKind
 from server.storage.database import Database
-from server.storage.models import FindingStatus
+from server.storage.models import FindingStatus, Host, Report, RuleResultRow
 from tests.server.reports.fleet import AFTER, BETWEEN, HOSTILE_HOST, T1, Fleet, audit_policy
 from tests.server.reports.fleet import server_policy as make_policy
 
@@ -59,6 +60,7 @@ def test_agency_audit_between_periods(fleet: Fleet, rules: AuditPolicy) -> None:
     assert so_a.standing.previous_score is None and so_a.standing.change is None
     # so-b (1.0) first, so-a second, so-x (also failing telnet on its one host) third.
     assert [(s.agency, s.rank) for s in report.ranking] == [("so-b", 1), ("so-a", 2), ("so-x", 3)]
+    assert so_a.excluded_hosts == []
     assert so_a.severity_counts.critical == 1
     assert so_a.severity_counts.high == 0
     [finding] = so_a.findings
@@ -173,3 +175,18 @@ def test_hosts_patch_state_certificates_and_exposure(fleet: Fleet, rules: AuditP
         ("certificates", UnreadKind.ABSENT),
     ]
     assert web01.score == pytest.approx(3 / 13)
+
+
+def test_host_without_results_is_excluded_with_its_reason(fleet: Fleet, rules: AuditPolicy) -> None:
+    # What retention or a skipped evaluation leaves: a report whose results are gone.
+    # Deleted here with SQL because no shipped code path does it to a newest report.
+    with fleet.database.write() as session:
+        host = session.scalars(select(Host).where(Host.agent_id == "agent-db")).one()
+        pks = select(Report.id).where(Report.host_id == host.id)
+        session.execute(delete(RuleResultRow).where(RuleResultRow.report_pk.in_(pks)))
+    [so_a] = audit(fleet, rules, BETWEEN, "so-a").agencies
+    assert [(e.host, e.reason) for e in so_a.excluded_hosts] == [
+        ("db01", ExclusionReason.NOT_EVALUATED)
+    ]
+    assert so_a.standing.hosts == 1  # web01 only
+    assert so_a.standing.score == pytest.approx(3 / 13)
