@@ -219,3 +219,17 @@ def test_pdf_without_chromium_says_what_to_install(
     )
     assert done.returncode == 1 and "apt-get install chromium" in done.stderr
     assert not target.exists()
+
+
+def test_openapi_documents_the_audit_schema_and_media_types(collector: LiveServer) -> None:
+    document = requests.get(f"{collector.url}/api/v1/openapi.json", timeout=TIMEOUT).json()
+    schema = document["components"]["schemas"]["AuditReport"]
+    assert {"schema", "as_of", "ranking", "agencies"} <= set(schema["properties"])
+    paths = document["paths"]
+    json_answer = paths["/api/v1/audit/json/province"]["get"]["responses"]["200"]
+    assert json_answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AuditReport"
+    }
+    for fmt, media in (("pdf", "application/pdf"), ("csv", "text/csv; charset=utf-8")):
+        answer = paths[f"/api/v1/audit/{fmt}/agencies/{{agency_id}}"]["get"]["responses"]["200"]
+        assert list(answer["content"]) == [media]
