@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import xml.etree.ElementTree as ET  # nmap's own output, produced by this test
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -210,3 +211,18 @@ def test_collect_has_the_discovery_domain_only_when_enabled(
         opened = {p for p, s in expected_states(spec).items() if s == "open"}
         assert {p["port"] for p in found[ip]["ports"]} == opened
         assert found[ip]["mac"] == spec.mac
+
+
+def test_the_packets_per_second_cap_bounds_the_sweep(agency_lan: Lan, tmp_path: Path) -> None:
+    config = tmp_path / "slow.yaml"
+    # short waits, so the sending rate, not the waiting, sets the duration (an uncapped
+    # run takes about 2 s here, process start included)
+    slow = {"packets_per_second": 100, "timeout_seconds": 0.2}
+    config.write_text(json.dumps({"agent": {"discovery": slow}}))
+    started = time.monotonic()
+    done = discover(agency_lan, "--config", str(config), "--ports", "23", "--format", "json")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["devices"]) == len(SPECS)
+    # 253 ARP requests, then 247 again (the silent addresses), at most 100 per second
+    assert elapsed >= (253 + 247) / 100
