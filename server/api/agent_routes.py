@@ -18,6 +18,35 @@ REPORTS_PATH = "/api/v1/reports"
 ENROLL_PATH = "/api/v1/enroll"
 
 
+# The bodies are read raw (capped, streamed, maybe gzip), not through FastAPI's
+# parameters, so the OpenAPI document is told what they are here.
+_REPORT_BODY = {
+    "required": True,
+    "description": "a canhgac.facts/v1 document (rules/schema/facts-v1.schema.json),"
+    " optionally with Content-Encoding: gzip",
+    "content": {"application/json": {"schema": {"type": "object"}}},
+}
+_ENROL_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["agent_id", "hostname"],
+                "properties": {
+                    "agent_id": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+                    },
+                    "hostname": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "machine_id": {"type": "string", "maxLength": 128},
+                },
+            }
+        }
+    },
+}
+
+
 def agent_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(tags=["agents"])
 
@@ -26,6 +55,7 @@ def agent_router(runtime: Runtime) -> APIRouter:
         summary="Deliver one facts document (canhgac.facts/v1, optionally gzip)",
         response_model=ReportAnswer,
         response_model_exclude_unset=True,
+        openapi_extra={"requestBody": _REPORT_BODY},
         responses={
             200: {"description": "stored (or already stored: duplicate true)"},
             **error_responses(
@@ -49,6 +79,7 @@ def agent_router(runtime: Runtime) -> APIRouter:
         ENROLL_PATH,
         summary="Enrol an agent with its agency's enrolment secret (Bearer cge_...)",
         response_model=EnrolAnswer,
+        openapi_extra={"requestBody": _ENROL_BODY},
         responses=error_responses(
             400,
             401,
