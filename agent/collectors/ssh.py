@@ -45,6 +45,8 @@ DEFAULTS: dict[str, str] = {
     "permitemptypasswords": "no",
     "x11forwarding": "no",
     "maxauthtries": "6",
+    "clientaliveinterval": "0",
+    "clientalivecountmax": "3",
     "ciphers": "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr,"
     "aes128-gcm@openssh.com,aes256-gcm@openssh.com",
     "macs": "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com,"
@@ -62,6 +64,9 @@ DEFAULTS: dict[str, str] = {
     "sk-ecdsa-sha2-nistp256@openssh.com,rsa-sha2-512,rsa-sha2-256",
 }
 _LISTS = ("ciphers", "macs", "kexalgorithms", "hostkeyalgorithms")
+# Access lists accumulate over every line (sshd -T prints one entry per line).
+_ACCESS = ("allowusers", "allowgroups", "denyusers", "denygroups")
+_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 # Older spellings sshd -T and configurations still use.
 _ROOT_LOGIN = {"without-password": "prohibit-password"}
 
@@ -146,8 +151,8 @@ class _ConfigReader:
                 continue
             if key == "include":
                 self.include(rest, (*stack, path))
-            elif key == "port":
-                self.values.setdefault("port", []).append(rest)
+            elif key == "port" or key in _ACCESS:
+                self.values.setdefault(key, []).append(rest)
             elif key not in self.values:
                 self.values[key] = [rest]
 
@@ -187,6 +192,18 @@ def _algorithms(value: str | None, default: str) -> list[str]:
     return [v for v in value.split(",") if v]
 
 
+def sshd_seconds(value: str) -> int | None:
+    """sshd_config(5) TIME FORMATS ("300", "5m", "1h30m"); None when unparsable."""
+    parts = re.findall(r"(\d+)([smhdwSMHDW]?)", value.strip())
+    if not parts or "".join(n + u for n, u in parts) != value.strip():
+        return None
+    return sum(int(number) * _TIME_UNITS[unit.lower()] for number, unit in parts)
+
+
+def _integer(value: str) -> int | None:
+    return int(value) if value.strip().isdigit() else None
+
+
 def _yes(value: str) -> bool:
     return value.lower() == "yes"
 
@@ -212,8 +229,15 @@ def _facts(source: str, values: dict[str, list[str]]) -> dict[str, Any]:
         "permit_empty_passwords": _yes(first("permitemptypasswords")),
         "x11_forwarding": _yes(first("x11forwarding")),
         "max_auth_tries": max_tries,
+        "client_alive_interval": sshd_seconds(first("clientaliveinterval")),
+        "client_alive_count_max": _integer(first("clientalivecountmax")),
         "ports": sorted(set(ports))[:64],
     }
+    for key, name in zip(
+        _ACCESS, ("allow_users", "allow_groups", "deny_users", "deny_groups"), strict=True
+    ):
+        entries = [entry for line in values.get(key, []) for entry in line.split()]
+        facts[name] = [clip(entry, 256) for entry in entries][:256]
     for key, name in zip(
         _LISTS, ("ciphers", "macs", "kex_algorithms", "host_key_algorithms"), strict=True
     ):

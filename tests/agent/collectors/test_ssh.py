@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from agent.collectors.base import CollectContext, ErrorKind
-from agent.collectors.ssh import collect_ssh, parse_sshd_t
+from agent.collectors.ssh import collect_ssh, parse_sshd_t, sshd_seconds
 from agent.runner import CommandResult
 from tests.agent.conftest import ROOTS
 from tests.agent.fakes import FakeSystem, RecordedRunner
@@ -29,8 +29,11 @@ def test_recorded_sshd_t() -> None:
         "permit_empty_passwords": False,
         "x11_forwarding": True,
         "max_auth_tries": 6,
+        "client_alive_interval": 0,  # recorded: clientaliveinterval 0
+        "client_alive_count_max": 3,
     }
     assert data["ports"] == [22]
+    assert data["allow_users"] == data["allow_groups"] == data["deny_users"] == []
     raw = parse_sshd_t(recorded("sshd-T.debian12.txt"))
     assert data["ciphers"] == raw["ciphers"][0].split(",")
     assert data["kex_algorithms"][0] == "sntrup761x25519-sha512"
@@ -133,3 +136,37 @@ def test_include_loops_and_fan_out_end_quickly(tmp_path: Path) -> None:
     reasons = [issue.reason for issue in collected.issues]
     assert any("Include loop" in reason for reason in reasons)
     assert len(reasons) < 300  # bounded, not one per path through the loop
+
+
+def test_access_lists_and_idle_timeout_from_a_recorded_sshd_t(tmp_path: Path) -> None:
+    """`sshd -T -f` on this machine's OpenSSH 9.2 with AllowUsers on two lines (see
+    tests/data/agent/README.md): one entry per printed line, all kept."""
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/sshd").write_bytes(b"")
+    argv = ("/usr/sbin/sshd", "-T")
+    runner = RecordedRunner({argv: CommandResult(argv, 0, recorded("sshd-T.allowlist.txt"), "")})
+    data = collect_ssh(CollectContext(root=tmp_path, run=runner)).data
+    assert data["allow_users"] == ["alice", "bob@10.0.0.0/8", "carol"]
+    assert data["allow_groups"] == ["sshusers"]
+    assert (data["deny_users"], data["deny_groups"]) == ([], [])
+    assert (data["client_alive_interval"], data["client_alive_count_max"]) == (300, 0)
+
+
+def test_config_fallback_accumulates_access_lists_and_reads_time_units(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        "Include /etc/ssh/sshd_config.d/*.conf\nAllowUsers alice bob\nClientAliveInterval 5m\n",
+        **{"10-more.conf": "AllowUsers carol\nDenyGroups nossh\nClientAliveInterval 60\n"},
+    )
+    data = collect_ssh(CollectContext(root=root, run=RecordedRunner())).data
+    assert data["source"] == "sshd_config"
+    assert data["allow_users"] == ["carol", "alice", "bob"]  # the drop-in is read first
+    assert data["deny_groups"] == ["nossh"]
+    assert data["client_alive_interval"] == 60  # first value obtained wins
+    assert data["client_alive_count_max"] == 3  # OpenSSH's default
+
+
+def test_sshd_time_format() -> None:
+    assert sshd_seconds("1h30m") == 5400
+    assert sshd_seconds("300") == 300
+    assert sshd_seconds("5 minutes") is None
