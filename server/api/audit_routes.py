@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from server.api.common import Runtime
 from server.api.read_routes import answer_with
 from server.api.schemas import error_responses
-from server.errors import IngestError
+from server.errors import IngestError, UnprocessableError
 from server.read.audit import AuditPolicy, build_audit
 from server.read.audit_views import AuditReport
 from server.reports.errors import ReportError
@@ -81,6 +81,10 @@ def audit_router(runtime: Runtime) -> APIRouter:
         now = runtime.clock()
         cutoff = cut_off(as_of, now)
         earlier = cut_off(previous, now) if previous is not None else None
+        if earlier is not None and earlier >= cutoff:
+            raise UnprocessableError(
+                "invalid_request", "previous must be a day before as_of", "previous"
+            )
 
         def work(session: Session) -> AuditReport:
             return build_audit(

@@ -73,6 +73,8 @@ def audit(
     )
     cutoff = cut_off(_day(as_of), utc_now())
     earlier = cut_off(_day(previous), utc_now()) if previous is not None else None
+    if earlier is not None and earlier >= cutoff:
+        raise UsageFailure("--previous must be a day before --as-of")
     database = open_database(config.database_url)
     try:
         with database.session() as session:

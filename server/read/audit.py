@@ -389,6 +389,8 @@ def build_audit(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     previous = previous_as_of or as_of - timedelta(days=365)
+    if previous >= as_of:
+        raise ValueError("the previous period must end before as_of")  # callers check
     if agency is not None and session.get(Agency, agency) is None:
         raise NotFoundError("not_found", f"no agency {agency!r}")
     stale_after = timedelta(seconds=stale_after_seconds)

@@ -117,6 +117,8 @@ def test_api_documents_and_errors(collector: LiveServer) -> None:
     assert get(collector, "/agencies/so-a", viewer, fmt="docx").status_code == 404
     assert get(collector, "/agencies/so-a", viewer, lang="fr").status_code == 422
     assert get(collector, "/agencies/so-a", viewer, as_of="01/03/2026").status_code == 422
+    late = get(collector, "/province", viewer, as_of="2026-03-01", previous="2026-03-01")
+    assert late.status_code == 422 and late.json()["error"]["field"] == "previous"
 
 
 def test_cli_golden_with_as_of(collector: LiveServer, tmp_path: Path) -> None:
@@ -193,6 +195,13 @@ def test_cli_usage_errors_write_nothing(collector: LiveServer, tmp_path: Path) -
         str(target),
     )
     assert both.returncode == 2 and "exactly one of" in both.stderr
+    backwards = run_cli(
+        collector,
+        tmp_path,
+        *("--all", "--as-of", "2026-03-01", "--previous", "2026-03-02"),
+        *("--format", "json", "--output", str(target)),
+    )
+    assert backwards.returncode == 2 and "--previous" in backwards.stderr
     missing = run_cli(
         collector, tmp_path, "--agency", "so-none", "--format", "html", "--output", str(target)
     )
