@@ -32,6 +32,7 @@ class Domain(StrEnum):
     MALWARE_PROTECTION = "malware_protection"
     LOGGING = "logging"
     SYSCTL = "sysctl"
+    AUTH_POLICY = "auth_policy"
     DISCOVERY = "discovery"
 
 

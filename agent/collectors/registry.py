@@ -9,6 +9,7 @@ manager costs the `updates` domain, not the report.
 from __future__ import annotations
 
 from agent.collectors.accounts import collect_accounts
+from agent.collectors.authpolicy import collect_auth_policy
 from agent.collectors.base import CollectorFn
 from agent.collectors.certificates import collect_certificates
 from agent.collectors.firewall import collect_firewall
@@ -38,6 +39,7 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.MALWARE_PROTECTION: collect_malware_protection,
     Domain.LOGGING: collect_logging,
     Domain.SYSCTL: collect_sysctl,
+    Domain.AUTH_POLICY: collect_auth_policy,
 }
 
 DEFAULT_BUDGET = 30.0
