@@ -1,4 +1,6 @@
-"""The agent's orchestration: collect, check, run once, enrol.
+"""The agent's orchestration: collect, check, run once (without the spool), enrol.
+
+The spooled cycle of `run` (collect, spool, drain) is `agent.daemon`.
 
 `agent.cli` parses options, calls these functions and prints their results; nothing
 here prints or knows about click. Every dependency is an argument: the configuration,
@@ -25,12 +27,11 @@ from agent.collectors.registry import COLLECTORS
 from agent.config import AgentConfig
 from agent.delivery.enrolment import TOKEN_FILE_NAME, Enrolment, save_token
 from agent.delivery.enrolment import enroll as request_enrolment
-from agent.delivery.spool import DrainResult, Spool, Spooled, SpoolError, SpoolLimits
 from agent.delivery.transport import Delivery, HttpTransport, Transport
 from agent.discovery.collector import discovery_domain
 from agent.discovery.config import parse_discovery
 from agent.document import DEFAULT_BUDGET_SECONDS, collect_facts
-from agent.errors import ConfigError, ShippingError
+from agent.errors import ConfigError
 from agent.state.identity import Identity, current_agent_id, derived_agent_id, next_identity
 from agent.state.pending import peek_first_seen, remember_pending
 from agent.state.store import StateStore, default_state_dir
@@ -252,91 +253,6 @@ def run_once(
     """Collect one report (next sequence number) and ship it without the spool;
     ShippingError when it cannot be delivered."""
     return transport.send(collect(config, state_dir, host))
-
-
-def open_spool(
-    config: AgentConfig,
-    state_dir: Path | None,
-    transport: Transport,
-    interval: float | None = None,
-) -> Spool:
-    """The spool of the state directory, bounded as configured.
-
-    The backoff never waits longer than the interval (nor less than its base step):
-    after a long outage the backlog starts moving at the latest one interval after the
-    collector is back, as a new report would have.
-    """
-    defaults = SpoolLimits()
-    every = interval or config.interval_seconds
-    limits = replace(
-        defaults,
-        max_reports=config.spool_max_reports or defaults.max_reports,
-        max_bytes=config.spool_max_bytes or defaults.max_bytes,
-        backoff_max_seconds=min(
-            defaults.backoff_max_seconds, max(every, defaults.backoff_base_seconds)
-        ),
-    )
-    return Spool(state_directory(config, state_dir), transport, limits)
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """One cycle: the report collected, where it went, and the drain of the spool.
-
-    `spool_error` is set when the report could not be spooled (read-only or full
-    disk): it was then sent directly once, `direct` holding the receipt or
-    `direct_error` the failure (the report is lost only if that failed too).
-    """
-
-    report_id: str
-    spooled: Spooled | None
-    drain: DrainResult
-    spool_error: SpoolError | None = None
-    direct: Delivery | None = None
-    direct_error: ShippingError | None = None
-
-    @property
-    def delivery(self) -> Delivery | None:
-        """The collector's receipt for this cycle's report, when it was delivered."""
-        if self.direct is not None:
-            return self.direct
-        for attempt in self.drain.attempts:
-            if attempt.delivery is not None and attempt.delivery.report_id == self.report_id:
-                return attempt.delivery
-        return None
-
-
-def collect_and_ship(
-    config: AgentConfig,
-    state_dir: Path | None,
-    spool: Spool,
-    host: HostAccess,
-    wait: Callable[[float], bool] | None = None,
-) -> Shipped:
-    """Collect one report, spool it durably, then deliver the spool in order.
-
-    A spool that cannot be written does not stop the agent: the report is sent
-    directly (at most once) and the problem is returned for the caller to log.
-    """
-    document = collect(config, state_dir, host)
-    report_id = str(document["report_id"])
-    try:
-        spooled = spool.put(document)
-    except SpoolError as e:
-        try:
-            direct = spool.transport.send(document)
-        except ShippingError as failed:
-            return Shipped(report_id, None, _drain(spool, wait), e, direct_error=failed)
-        return Shipped(report_id, None, _drain(spool, wait), e, direct=direct)
-    return Shipped(report_id, spooled, spool.drain(wait))
-
-
-def _drain(spool: Spool, wait: Callable[[float], bool] | None) -> DrainResult:
-    """Deliver what an earlier cycle spooled, when the spool can still be read."""
-    try:
-        return spool.drain(wait)
-    except SpoolError:
-        return DrainResult()
 
 
 def resolve_token(

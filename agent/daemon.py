@@ -1,4 +1,7 @@
-"""`canhgac-agent run`: the daemon that collects and ships every interval.
+"""`canhgac-agent run`: one spooled cycle, and the daemon that runs it every interval.
+
+`collect_and_ship` is one cycle (`run --once` is exactly one): collect, write the
+report to the spool, deliver the spool in order.
 
 The first cycle starts soon after start (a random delay up to `FIRST_DELAY_MAX`, so a
 fleet rebooted together does not report together); each later one `interval` after the
@@ -23,14 +26,15 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 
-from agent.app import HostAccess, Shipped, collect_and_ship
+from agent.app import HostAccess, collect, state_directory
 from agent.config import AgentConfig
-from agent.delivery.spool import Outcome, Spool
-from agent.errors import AgentError
+from agent.delivery.spool import DrainResult, Outcome, Spool, Spooled, SpoolError, SpoolLimits
+from agent.delivery.transport import Delivery, Transport
+from agent.errors import AgentError, ShippingError
 from agent.output.events import EventLog, Level
 from agent.output.messages import (
     daemon_line,
@@ -47,6 +51,91 @@ FIRST_DELAY_MAX = 10.0
 SPLAY_FRACTION = 0.05  # of the interval, at most SPLAY_MAX seconds
 SPLAY_MAX = 60.0
 STOP_GRACE_SECONDS = 20.0
+
+
+def open_spool(
+    config: AgentConfig,
+    state_dir: Path | None,
+    transport: Transport,
+    interval: float | None = None,
+) -> Spool:
+    """The spool of the state directory, bounded as configured.
+
+    The backoff never waits longer than the interval (nor less than its base step):
+    after a long outage the backlog starts moving at the latest one interval after the
+    collector is back, as a new report would have.
+    """
+    defaults = SpoolLimits()
+    every = interval or config.interval_seconds
+    limits = replace(
+        defaults,
+        max_reports=config.spool_max_reports or defaults.max_reports,
+        max_bytes=config.spool_max_bytes or defaults.max_bytes,
+        backoff_max_seconds=min(
+            defaults.backoff_max_seconds, max(every, defaults.backoff_base_seconds)
+        ),
+    )
+    return Spool(state_directory(config, state_dir), transport, limits)
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """One cycle: the report collected, where it went, and the drain of the spool.
+
+    `spool_error` is set when the report could not be spooled (read-only or full
+    disk): it was then sent directly once, `direct` holding the receipt or
+    `direct_error` the failure (the report is lost only if that failed too).
+    """
+
+    report_id: str
+    spooled: Spooled | None
+    drain: DrainResult
+    spool_error: SpoolError | None = None
+    direct: Delivery | None = None
+    direct_error: ShippingError | None = None
+
+    @property
+    def delivery(self) -> Delivery | None:
+        """The collector's receipt for this cycle's report, when it was delivered."""
+        if self.direct is not None:
+            return self.direct
+        for attempt in self.drain.attempts:
+            if attempt.delivery is not None and attempt.delivery.report_id == self.report_id:
+                return attempt.delivery
+        return None
+
+
+def collect_and_ship(
+    config: AgentConfig,
+    state_dir: Path | None,
+    spool: Spool,
+    host: HostAccess,
+    wait: Callable[[float], bool] | None = None,
+) -> Shipped:
+    """Collect one report, spool it durably, then deliver the spool in order.
+
+    A spool that cannot be written does not stop the agent: the report is sent
+    directly (at most once) and the problem is returned for the caller to log.
+    """
+    document = collect(config, state_dir, host)
+    report_id = str(document["report_id"])
+    try:
+        spooled = spool.put(document)
+    except SpoolError as e:
+        try:
+            direct = spool.transport.send(document)
+        except ShippingError as failed:
+            return Shipped(report_id, None, _drain(spool, wait), e, direct_error=failed)
+        return Shipped(report_id, None, _drain(spool, wait), e, direct=direct)
+    return Shipped(report_id, spooled, spool.drain(wait))
+
+
+def _drain(spool: Spool, wait: Callable[[float], bool] | None) -> DrainResult:
+    """Deliver what an earlier cycle spooled, when the spool can still be read."""
+    try:
+        return spool.drain(wait)
+    except SpoolError:
+        return DrainResult()
 
 
 @dataclass(frozen=True)

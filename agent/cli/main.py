@@ -30,7 +30,7 @@ from agent.cli.configcheck import config_group
 from agent.cli.discover import discover
 from agent.cli.enrol import enroll
 from agent.config import load_config, parse_duration
-from agent.daemon import Daemon, Setup
+from agent.daemon import Daemon, Setup, Shipped, collect_and_ship, open_spool
 from agent.delivery.spool import Outcome
 from agent.output.check import (
     Layout,
@@ -295,13 +295,13 @@ def run(
         config = load_config(config_path, app.environment())
         transport = app.open_transport(config, state_dir, shipping, app.environment())
         every = interval or config.interval_seconds
-        spool = app.open_spool(config, state_dir, transport, every)
+        spool = open_spool(config, state_dir, transport, every)
         return Setup(config, state_dir, spool, every)
 
     if once:
         with agent_errors():
             setup = load()
-            shipped = app.collect_and_ship(setup.config, state_dir, setup.spool, app.HostAccess())
+            shipped = collect_and_ship(setup.config, state_dir, setup.spool, app.HostAccess())
         _print_once(shipped, lang)
         return
     with agent_errors():
@@ -312,7 +312,7 @@ def run(
         os._exit(0)
 
 
-def _print_once(shipped: app.Shipped, lang: str) -> None:
+def _print_once(shipped: Shipped, lang: str) -> None:
     """Receipts on stdout, spool events on stderr; exit 1 unless this run's report
     reached the collector (it then waits in the spool for the next run)."""
     if shipped.spool_error is not None:
