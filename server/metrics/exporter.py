@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from prometheus_client import (
     CollectorRegistry,
@@ -133,9 +134,10 @@ class HostLines:
     """One host's rendered lines: one string per `HOST_FAMILIES` entry, two stale lines."""
 
     snapshot: HostSnapshot
-    parts: tuple[str, ...]
-    stale_no: str
-    stale_yes: str
+    parts: tuple[bytes, ...]  # encoded once: a scrape only joins bytes
+    stale_no: bytes
+    stale_yes: bytes
+    received: float  # last_received_at as Unix time, for the stale test at each scrape
 
 
 def _seconds(value: datetime | None) -> float | None:
@@ -188,9 +190,10 @@ def render_host(snapshot: HostSnapshot) -> HostLines:
         parts.append("" if value is None else tf.sample(names[index], at, value))
     return HostLines(
         snapshot,
-        tuple(parts),
-        tf.sample(STALE.name, at, 0),
-        tf.sample(STALE.name, at, 1),
+        tuple(part.encode() for part in parts),
+        tf.sample(STALE.name, at, 0).encode(),
+        tf.sample(STALE.name, at, 1).encode(),
+        snapshot.last_received_at.timestamp(),
     )
 
 
@@ -217,20 +220,23 @@ class HostExposition:
         self._rendered = fresh  # hosts gone from the cache are forgotten here
         return sorted(fresh.values(), key=lambda h: (h.snapshot.agency_id, h.snapshot.label))
 
-    def render(self) -> str:
+    def render(self) -> bytes:
         now = self._clock().timestamp()
         with self._lock:
             hosts = self._lines(self._cache.snapshots())
-        out: list[str] = []
+        out: list[bytes] = []
+        parts = [host.parts for host in hosts]
         for index, family in enumerate(HOST_FAMILIES):
-            out.append(tf.header(family.name, family.kind, family.help))
-            out.extend(host.parts[index] for host in hosts)
-        out.append(tf.header(STALE.name, STALE.kind, STALE.help))
+            out.append(tf.header(family.name, family.kind, family.help).encode())
+            # itemgetter + join run in C: no Python frame per host and family.
+            out.append(b"".join(map(itemgetter(index), parts)))
+        out.append(tf.header(STALE.name, STALE.kind, STALE.help).encode())
+        tail: list[str] = []
         stale_by_agency: dict[str, list[int]] = {}
         pooled: dict[str, list[float]] = {}
         for host in hosts:
             snapshot = host.snapshot
-            stale = now - snapshot.last_received_at.timestamp() > self._stale_after
+            stale = now - host.received > self._stale_after
             out.append(host.stale_yes if stale else host.stale_no)
             counts = stale_by_agency.setdefault(snapshot.agency_id, [0, 0])
             counts[1 if stale else 0] += 1
@@ -238,27 +244,27 @@ class HostExposition:
                 sums = pooled.setdefault(snapshot.agency_id, [0.0, 0.0])
                 sums[0] += snapshot.score_ratio * snapshot.score_weight
                 sums[1] += snapshot.score_weight
-        out.append(
+        tail.append(
             tf.header(
                 "canhgac_agency_hosts", "gauge", "Hosts of the agency, by state (reporting, stale)."
             )
         )
         for agency, (reporting, stale_count) in sorted(stale_by_agency.items()):
-            out.append(
+            tail.append(
                 tf.sample(
                     "canhgac_agency_hosts",
                     tf.labels([("agency", agency), ("state", "reporting")]),
                     reporting,
                 )
             )
-            out.append(
+            tail.append(
                 tf.sample(
                     "canhgac_agency_hosts",
                     tf.labels([("agency", agency), ("state", "stale")]),
                     stale_count,
                 )
             )
-        out.append(
+        tail.append(
             tf.header(
                 "canhgac_agency_score_ratio",
                 "gauge",
@@ -266,12 +272,12 @@ class HostExposition:
             )
         )
         for agency, (earned, possible) in sorted(pooled.items()):
-            out.append(
+            tail.append(
                 tf.sample(
                     "canhgac_agency_score_ratio", tf.labels([("agency", agency)]), earned / possible
                 )
             )
-        return "".join(out)
+        return b"".join(out) + "".join(tail).encode()
 
 
 def render_rule_info(rules: Iterable[Rule]) -> str:
@@ -369,8 +375,8 @@ class Exporter:
 
     def render(self) -> bytes:
         """The whole exposition; CPU-bound, so the API calls it in a worker thread."""
-        text = self.hosts.render() + render_rule_info(self._rules())
-        return text.encode() + generate_latest(self.registry)
+        rules = render_rule_info(self._rules()).encode()
+        return self.hosts.render() + rules + generate_latest(self.registry)
 
 
 def build_registry(

@@ -279,4 +279,16 @@ def test_every_panel_and_rule_returns_data(
         assert ("CanhgacCertificateExpiringSoon", FOCUS_HOST) not in alerts  # 3 days: critical
         stale = {host for name, host in alerts if name == "CanhgacAgentStale"}
         assert len(stale) == 1 and not stale & {f"web-{a}-{i}" for a, i in tokens}
+        # The exposition with every family present passes promtool's linter.
+        exposition = requests.get(f"{url}/metrics", timeout=10).text
+        assert "canhgac_host_cert_earliest_expiry_timestamp_seconds{" in exposition
+        lint = subprocess.run(
+            [require_tool("promtool"), "check", "metrics"],
+            input=exposition,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert lint.returncode == 0, lint.stdout + lint.stderr
     assert not fleet.failures, fleet.failures[:3]
