@@ -29,7 +29,12 @@ PAM_STACKS = (
     ("rhel", ("/etc/pam.d/system-auth", "/etc/pam.d/password-auth")),
 )
 # shadow-utils' values when login.defs leaves a setting out
-LOGIN_DEFAULTS = {"PASS_MAX_DAYS": "99999", "PASS_MIN_DAYS": "0", "PASS_WARN_AGE": "7"}
+LOGIN_DEFAULTS = {
+    "PASS_MAX_DAYS": "99999",
+    "PASS_MIN_DAYS": "0",
+    "PASS_WARN_AGE": "7",
+    "UMASK": "022",
+}
 QUALITY_MODULES = {"pam_pwquality.so": 8, "pam_cracklib.so": 9}  # module -> default minlen
 LOCKOUT_MODULES = ("pam_faillock.so", "pam_tally2.so")
 FAILLOCK_DEFAULT_DENY = 3
@@ -62,14 +67,16 @@ def parse_key_values(text: str) -> dict[str, str]:
 
 
 def _login_defs(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
+    before = len(issues)
     text = read_file_or_issue(ctx, LOGIN_DEFS, issues, "login.defs")
-    if text is None:
+    if text is None and len(issues) > before:  # denied or failed: unknown
         nulls = ("pass_max_days", "pass_min_days", "pass_warn_age", "encrypt_method", "umask")
-        return {"present": False if not issues else None, **dict.fromkeys(nulls)}
-    values = {**LOGIN_DEFAULTS, **parse_key_values(text)}
+        return {"present": None, **dict.fromkeys(nulls)}
+    # an absent file leaves shadow-utils' built-in defaults in force
+    values = {**LOGIN_DEFAULTS, **parse_key_values(text or "")}
     umask = values.get("UMASK")
     return {
-        "present": True,
+        "present": text is not None,
         "pass_max_days": _int(values["PASS_MAX_DAYS"]),
         "pass_min_days": _int(values["PASS_MIN_DAYS"]),
         "pass_warn_age": _int(values["PASS_WARN_AGE"]),

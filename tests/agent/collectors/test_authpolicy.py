@@ -105,6 +105,7 @@ def test_no_pam_stack_is_unknown_with_a_reason(tmp_path: Path) -> None:
     collected = collect_auth_policy(_ctx(tmp_path))
     assert collected.data["pam"] is None
     assert collected.data["login_defs"]["present"] is False
+    assert collected.data["login_defs"]["pass_max_days"] == 99999  # shadow's default
     assert [i.kind for i in collected.issues] == [ErrorKind.UNSUPPORTED]
 
 
@@ -115,7 +116,7 @@ def test_tab_separated_login_defs_values_are_read_not_defaulted(tmp_path: Path) 
     )
     data = collect_auth_policy(_ctx(tmp_path)).data["login_defs"]
     assert (data["pass_max_days"], data["pass_min_days"], data["pass_warn_age"]) == (90, 1, 14)
-    assert (data["encrypt_method"], data["umask"]) == (None, None)
+    assert (data["encrypt_method"], data["umask"]) == (None, "022")  # login.defs(5) default
 
 
 def test_pam_lines() -> None:
