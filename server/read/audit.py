@@ -31,7 +31,7 @@ from rules.policy.scoring import RequirementStatus, requirement_status, score_re
 from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
 from server.errors import NotFoundError
-from server.read.audit_hosts import host_row
+from server.read.audit_hosts import host_row, load_host_facts
 from server.read.audit_views import (
     AUDIT_SCHEMA,
     SEVERITIES,
@@ -42,6 +42,7 @@ from server.read.audit_views import (
     ExcludedHost,
     ExclusionReason,
     FrameworkCompliance,
+    HostRow,
     PackVersion,
     Remediation,
     RequirementRow,
@@ -261,6 +262,29 @@ def _excluded(
     ]
 
 
+def _hosts(
+    session: Session,
+    policy: AuditPolicy,
+    states: list[_HostState],
+    cutoff: datetime,
+    stale_after: timedelta,
+) -> list[HostRow]:
+    facts = load_host_facts(session, (s.report_pk for s in states))
+    return [
+        host_row(
+            label=s.label,
+            agent_id=s.agent_id,
+            collected_at=facts[s.report_pk][0],
+            facts=facts[s.report_pk][1],
+            results=s.results,
+            weights=policy.weights,
+            cutoff=cutoff,
+            stale_after=stale_after,
+        )
+        for s in sorted(states, key=lambda s: s.label)
+    ]
+
+
 def _remediation(
     session: Session, agency: str, cutoff: datetime, previous: datetime
 ) -> Remediation:
@@ -411,20 +435,13 @@ def build_audit(
                 remediation=_remediation(session, standing.agency, as_of, previous),
                 waivers=_waivers(policy.waivers, standing.agency, as_of),
                 excluded_hosts=_excluded(session, standing.agency, states, as_of),
-                hosts=[
-                    host_row(
-                        session,
-                        report_pk=s.report_pk,
-                        label=s.label,
-                        agent_id=s.agent_id,
-                        results=s.results,
-                        weights=policy.weights,
-                        cutoff=as_of,
-                        stale_after=stale_after,
-                    )
-                    for s in sorted(states, key=lambda s: s.label)
-                    if s.agency == standing.agency
-                ],
+                hosts=_hosts(
+                    session,
+                    policy,
+                    [s for s in states if s.agency == standing.agency],
+                    as_of,
+                    stale_after,
+                ),
                 urgent_actions=_urgent(findings),
                 frameworks=_compliance(
                     policy.frameworks, [s for s in states if s.agency == standing.agency]
