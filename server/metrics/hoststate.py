@@ -11,12 +11,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from rules.language.model import Severity
+from server.clock import Clock, utc_now
 from server.storage.database import Database
 from server.storage.models import Host
 
@@ -86,6 +87,28 @@ def load_snapshots(database: Database) -> list[HostSnapshot]:
         return [snapshot_of(host) for host in session.scalars(select(Host))]
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What changed since a moment: the hosts touched, and every host id (for removals)."""
+
+    changed: list[HostSnapshot]
+    agent_ids: frozenset[str]
+
+
+def load_changes(database: Database, since: datetime) -> Changes:
+    """Hosts that received a report or were re-evaluated since `since` (both stamp a
+    column: `last_received_at` at ingest, `evaluated_at` at ingest and re-evaluation)."""
+    with database.session() as session:
+        changed = [
+            snapshot_of(host)
+            for host in session.scalars(
+                select(Host).where(or_(Host.last_received_at >= since, Host.evaluated_at >= since))
+            )
+        ]
+        ids = frozenset(session.scalars(select(Host.agent_id)))
+    return Changes(changed, ids)
+
+
 def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:
     # collected_at first: a restarted seq counter (new seq_epoch) has a lower seq.
     return (snapshot.last_collected_at, snapshot.last_seq)
@@ -94,8 +117,26 @@ def _order(snapshot: HostSnapshot) -> tuple[datetime, int]:
 class HostStateCache:
     """Thread-safe map agent_id -> HostSnapshot; the newer observation always wins."""
 
-    def __init__(self, loader: Callable[[Database], list[HostSnapshot]] = load_snapshots) -> None:
-        self._loader = loader  # how a refresh reads the database (a seam for tests)
+    def __init__(
+        self,
+        loader: Callable[[Database], list[HostSnapshot]] = load_snapshots,
+        changes: Callable[[Database, datetime], Changes] | None = load_changes,
+        *,
+        full_every: int = 20,
+        margin: timedelta = timedelta(seconds=120),
+        clock: Clock = utc_now,
+    ) -> None:
+        # How a refresh reads the database (seams for tests): `loader` reads every
+        # host; `changes` only the hosts stamped since the previous refresh began,
+        # minus `margin` (transactions still open then, replicas' clock skew). Every
+        # `full_every`-th refresh reads everything, whatever a stamp missed.
+        self._loader = loader
+        self._changes = changes
+        self._full_every = full_every
+        self._margin = margin
+        self._clock = clock
+        self._refreshes = 0
+        self._mark: datetime | None = None  # when the previous refresh began
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._hosts: dict[str, HostSnapshot] = {}
@@ -121,15 +162,29 @@ class HostStateCache:
             return list(self._hosts.values())
 
     def refresh(self, database: Database) -> None:
-        """Replace the content with the database's, keeping puts newer than the read."""
+        """Bring the content up to the database's, keeping puts newer than the read:
+        the hosts changed since the previous refresh, or everything every
+        `full_every` refreshes (and the first time)."""
         with self._refresh_lock:
+            started = self._clock()
+            incremental = (
+                self._changes is not None
+                and self._mark is not None
+                and self._refreshes % self._full_every != 0
+            )
             with self._lock:
                 self._during_refresh = {}
             try:
-                loaded = {s.agent_id: s for s in self._loader(database)}
+                if incremental:
+                    assert self._changes is not None and self._mark is not None
+                    loaded = self._merge(self._changes(database, self._mark - self._margin))
+                else:
+                    loaded = self._keep_unchanged(self._loader(database))
             finally:
                 with self._lock:
                     recent, self._during_refresh = self._during_refresh or {}, None
+            self._refreshes += 1
+            self._mark = started
             with self._lock:
                 for agent_id, snapshot in recent.items():
                     stored = loaded.get(agent_id)
@@ -137,3 +192,24 @@ class HostStateCache:
                         loaded[agent_id] = snapshot
                 self._hosts = loaded
                 self._refreshed_at = time.time()
+
+    def _keep_unchanged(self, loaded: list[HostSnapshot]) -> dict[str, HostSnapshot]:
+        """The loaded snapshots, reusing the cached object where equal: the exporter
+        keeps a host's rendered lines while its snapshot is the same object."""
+        with self._lock:
+            current = dict(self._hosts)
+        kept = {}
+        for snapshot in loaded:
+            known = current.get(snapshot.agent_id)
+            kept[snapshot.agent_id] = known if known == snapshot else snapshot
+        return kept
+
+    def _merge(self, changes: Changes) -> dict[str, HostSnapshot]:
+        with self._lock:
+            merged = {k: v for k, v in self._hosts.items() if k in changes.agent_ids}
+        for snapshot in changes.changed:
+            current = merged.get(snapshot.agent_id)
+            # `>=`: a re-evaluation changes the score, not the report's order.
+            if current is None or (_order(snapshot) >= _order(current) and current != snapshot):
+                merged[snapshot.agent_id] = snapshot
+        return merged

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.language.model import Severity
 from server.ingest.service import IngestService
-from server.metrics.hoststate import HostSnapshot, HostStateCache, load_snapshots
+from server.metrics.hoststate import (
+    Changes,
+    HostSnapshot,
+    HostStateCache,
+    load_changes,
+    load_snapshots,
+)
 from server.storage.database import Database
-from tests.server.helpers import body_of, make_facts, telnet
+from tests.server.helpers import body_of, make_facts, new_token, telnet
 
 SNAPSHOT = HostSnapshot(
     agent_id="agent-1",
@@ -93,3 +99,42 @@ def test_load_snapshots_reads_failing_counts(
     [snapshot] = load_snapshots(database)
     assert snapshot.failing[Severity.CRITICAL] == 1
     assert sum(snapshot.failing.values()) == 1
+
+
+def test_incremental_refresh_reads_only_changed_hosts(
+    service: IngestService, database: Database, token: str
+) -> None:
+    """After the first (full) refresh, a refresh reads the hosts stamped since the
+    previous one began; unchanged hosts keep their snapshot object (and so their
+    rendered lines in the exporter); every `full_every`-th refresh reads everything."""
+    reads: list[int] = []
+
+    def counting(db: Database, since: datetime) -> Changes:
+        changes = load_changes(db, since)
+        reads.append(len(changes.changed))
+        return changes
+
+    clock_now = [datetime.now(UTC) + timedelta(hours=1)]
+    replica = HostStateCache(
+        changes=counting, full_every=2, margin=timedelta(0), clock=lambda: clock_now[0]
+    )
+    ingest(service, token, agent_id="agent-1", seq=1, hostname="web01")
+    second = new_token(database)
+    ingest(service, second, agent_id="agent-2", seq=1, hostname="db01")
+    replica.refresh(database)  # full
+    assert reads == []
+    before = {s.agent_id: s for s in replica.snapshots()}
+    replica.refresh(database)  # incremental: nothing stamped after the mark (an hour ahead)
+    assert reads == [0]
+    after = {s.agent_id: s for s in replica.snapshots()}
+    assert all(after[k] is before[k] for k in before)
+
+    clock_now[0] = datetime.now(UTC) - timedelta(minutes=5)
+    replica.refresh(database)  # full again (every 2nd), mark moves back 5 minutes
+    assert reads == [0]
+    assert all(s is before[s.agent_id] for s in replica.snapshots())  # equal: reused
+    ingest(service, token, agent_id="agent-1", seq=2, hostname="web01-renamed")
+    replica.refresh(database)  # incremental: both hosts were stamped within 5 minutes
+    assert reads == [0, 2]
+    hosts = {s.agent_id: s.hostname for s in replica.snapshots()}
+    assert hosts == {"agent-1": "web01-renamed", "agent-2": "db01"}
