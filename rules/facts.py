@@ -33,6 +33,7 @@ class Domain(StrEnum):
     LOGGING = "logging"
     SYSCTL = "sysctl"
     AUTH_POLICY = "auth_policy"
+    AUDIT = "audit"
     DISCOVERY = "discovery"
 
 

@@ -9,6 +9,7 @@ manager costs the `updates` domain, not the report.
 from __future__ import annotations
 
 from agent.collectors.accounts import collect_accounts
+from agent.collectors.audit import collect_audit
 from agent.collectors.authpolicy import collect_auth_policy
 from agent.collectors.base import CollectorFn
 from agent.collectors.certificates import collect_certificates
@@ -40,6 +41,7 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.LOGGING: collect_logging,
     Domain.SYSCTL: collect_sysctl,
     Domain.AUTH_POLICY: collect_auth_policy,
+    Domain.AUDIT: collect_audit,
 }
 
 DEFAULT_BUDGET = 30.0
