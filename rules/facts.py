@@ -34,6 +34,7 @@ class Domain(StrEnum):
     SYSCTL = "sysctl"
     AUTH_POLICY = "auth_policy"
     AUDIT = "audit"
+    FILE_PERMISSIONS = "file_permissions"
     DISCOVERY = "discovery"
 
 
