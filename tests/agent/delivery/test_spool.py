@@ -20,7 +20,7 @@ from agent.delivery.spool import (
     SpoolLimits,
 )
 from agent.delivery.transport import HttpTransport
-from tests.agent.collector_stub import serve
+from tests.agent.collector_stub import make_pki, serve
 from tests.agent.delivery.readonly import read_only_directory
 from tests.support import free_port
 
@@ -231,3 +231,22 @@ def test_a_spool_that_turns_read_only_backs_off_instead_of_resending(tmp_path: P
             assert spool.drain().attempts == ()
         assert spooled.path.exists()
     assert len(stub.requests) <= 1  # never re-sent while the spool is unusable
+
+
+def test_a_collector_with_an_untrusted_certificate_is_refused_and_the_report_kept(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "served").mkdir()
+    (tmp_path / "other").mkdir()
+    served, other = make_pki(tmp_path / "served"), make_pki(tmp_path / "other")
+    with serve(served.server_context) as stub:
+        wrong_ca = HttpTransport(stub.url, "t", ca_file=other.ca_file)
+        spool = Spool(tmp_path / "state", wrong_ca, FAST)
+        spool.put(document(1))
+        result = spool.drain()
+    (attempt,) = result.attempts
+    assert attempt.outcome is Outcome.RETRY
+    assert attempt.error is not None and attempt.error.reason == "tls"
+    assert "CERTIFICATE_VERIFY_FAILED" in attempt.error.detail
+    assert spool.count() == 1 and spool.quarantined() == []
+    assert stub.requests == []  # nothing, token included, went to the unverified server
