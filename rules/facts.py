@@ -35,6 +35,7 @@ class Domain(StrEnum):
     AUTH_POLICY = "auth_policy"
     AUDIT = "audit"
     FILE_PERMISSIONS = "file_permissions"
+    CORE_DUMPS = "core_dumps"
     DISCOVERY = "discovery"
 
 

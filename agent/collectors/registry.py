@@ -13,6 +13,7 @@ from agent.collectors.audit import collect_audit
 from agent.collectors.authpolicy import collect_auth_policy
 from agent.collectors.base import CollectorFn
 from agent.collectors.certificates import collect_certificates
+from agent.collectors.coredump import collect_core_dumps
 from agent.collectors.fileperms import collect_file_permissions
 from agent.collectors.firewall import collect_firewall
 from agent.collectors.host import collect_host
@@ -44,6 +45,7 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.AUTH_POLICY: collect_auth_policy,
     Domain.AUDIT: collect_audit,
     Domain.FILE_PERMISSIONS: collect_file_permissions,
+    Domain.CORE_DUMPS: collect_core_dumps,
 }
 
 DEFAULT_BUDGET = 30.0
