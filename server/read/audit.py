@@ -15,7 +15,6 @@ the read API serves it as JSON.
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from rules.policy.scoring import RequirementStatus, requirement_status, score_re
 from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
 from server.errors import NotFoundError
+from server.read.audit_history import excluded_hosts, remediation, waiver_rows
 from server.read.audit_hosts import host_row, load_host_facts
 from server.read.audit_views import (
     AUDIT_SCHEMA,
@@ -39,18 +39,14 @@ from server.read.audit_views import (
     AgencyStanding,
     AuditFinding,
     AuditReport,
-    ExcludedHost,
-    ExclusionReason,
     FrameworkCompliance,
     HostRow,
     PackVersion,
-    Remediation,
     RequirementRow,
     SeverityCounts,
     Text,
     TrendPoint,
     UrgentAction,
-    WaiverRow,
 )
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
@@ -240,28 +236,6 @@ def _findings(
     return answer
 
 
-def _excluded(
-    session: Session, agency: str, states: list[_HostState], cutoff: datetime
-) -> list[ExcludedHost]:
-    counted = {s.host_id for s in states}
-    first = (
-        select(Report.host_id, func.min(Report.collected_at).label("first"))
-        .group_by(Report.host_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(Host.id, Host.label, Host.agent_id, first.c.first)
-        .join(first, first.c.host_id == Host.id, isouter=True)
-        .where(Host.agency_id == agency)
-        .order_by(Host.label)
-    )
-    return [
-        ExcludedHost(host=label, agent_id=agent_id, reason=ExclusionReason.NOT_EVALUATED)
-        for host_id, label, agent_id, first_at in rows
-        if host_id not in counted and first_at is not None and first_at < cutoff
-    ]
-
-
 def _hosts(
     session: Session,
     policy: AuditPolicy,
@@ -282,48 +256,6 @@ def _hosts(
             stale_after=stale_after,
         )
         for s in sorted(states, key=lambda s: s.label)
-    ]
-
-
-def _remediation(
-    session: Session, agency: str, cutoff: datetime, previous: datetime
-) -> Remediation:
-    rows = session.execute(
-        select(Finding.first_seen, Finding.resolved_at)
-        .join(Host, Finding.host_id == Host.id)
-        .where(Host.agency_id == agency, Finding.first_seen < cutoff)
-    ).all()
-    durations = []
-    open_ages = []
-    for first_seen, resolved_at in rows:
-        if resolved_at is not None and previous <= resolved_at < cutoff:
-            durations.append((resolved_at - first_seen).total_seconds() / 86400)
-        elif resolved_at is None or resolved_at >= cutoff:
-            open_ages.append((cutoff - first_seen).total_seconds() / 86400)
-    return Remediation(
-        resolved=len(durations),
-        median_days=statistics.median(durations) if durations else None,
-        open=len(open_ages),
-        oldest_open_days=max(open_ages) if open_ages else None,
-    )
-
-
-def _waivers(waivers: Iterable[Waiver], agency: str, cutoff: datetime) -> list[WaiverRow]:
-    # The cut-off is exclusive: the last day it covers is the day before midnight.
-    day = (cutoff - timedelta(microseconds=1)).date()
-    return [
-        WaiverRow(
-            id=w.id,
-            rule_id=w.rule_id,
-            item=w.item,
-            host=w.selector.host,
-            justification=w.justification,
-            approved_by=w.approved_by,
-            expires=w.expires,
-            in_force=w.active_on(day),
-        )
-        for w in sorted(waivers, key=lambda w: (w.expires, w.id))
-        if w.selector.agency in (None, agency)
     ]
 
 
@@ -432,9 +364,11 @@ def build_audit(
                 standing=standing,
                 severity_counts=SeverityCounts(**counts),
                 waived_findings=sum(1 for f in findings if f.status is FindingStatus.WAIVED),
-                remediation=_remediation(session, standing.agency, as_of, previous),
-                waivers=_waivers(policy.waivers, standing.agency, as_of),
-                excluded_hosts=_excluded(session, standing.agency, states, as_of),
+                remediation=remediation(session, standing.agency, as_of, previous),
+                waivers=waiver_rows(policy.waivers, standing.agency, as_of),
+                excluded_hosts=excluded_hosts(
+                    session, standing.agency, {s.host_id for s in states}, as_of
+                ),
                 hosts=_hosts(
                     session,
                     policy,
