@@ -227,7 +227,13 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 "stat",
                 "Máy chủ đang báo cáo / ngừng báo cáo",
                 "Hosts reporting and stale.",
-                [(f"canhgac:agency_hosts:max{{{AGENCY}}}", "{{state}}")],
+                [
+                    (
+                        f'sum(canhgac:agency_hosts:max{{state="reporting",{AGENCY}}})',
+                        "đang báo cáo",
+                    ),
+                    (f'sum(canhgac:agency_hosts:max{{state="stale",{AGENCY}}})', "ngừng báo cáo"),
+                ],
             ),
         ],
         [AGENCY_VARIABLE],
@@ -269,7 +275,11 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 "stat",
                 "Bản cập nhật đang chờ",
                 "Pending updates by class.",
-                [(f"max by (class) (canhgac_host_updates_pending{{{HOST}}})", "{{class}}")],
+                # One target per class: the legend is Vietnamese, the label value is not.
+                [
+                    (f'max(canhgac_host_updates_pending{{class="security",{HOST}}})', "bảo mật"),
+                    (f'max(canhgac_host_updates_pending{{class="other",{HOST}}})', "khác"),
+                ],
                 width=6,
             ),
             panel(
