@@ -24,11 +24,24 @@ from server.errors import IngestError, UnprocessableError
 from server.read.audit import AuditPolicy, build_audit
 from server.read.audit_views import AuditReport
 from server.reports.errors import ReportError
-from server.reports.render import MEDIA_TYPES, Format, cut_off, render_audit
+from server.reports.render import FIRST_DAY, LAST_DAY, MEDIA_TYPES, Format, cut_off, render_audit
 from server.reports.text import Lang
 
-AsOfQuery = Annotated[date | None, Query(description="the end of this day (UTC); default now")]
-PreviousQuery = Annotated[date | None, Query(description="default: one year before as_of")]
+_DAYS = f"between {FIRST_DAY} and {LAST_DAY}"
+AsOfQuery = Annotated[
+    date | None,
+    Query(
+        ge=FIRST_DAY, le=LAST_DAY, description=f"the end of this day (UTC), {_DAYS}; default now"
+    ),
+]
+PreviousQuery = Annotated[
+    date | None,
+    Query(
+        ge=FIRST_DAY,
+        le=LAST_DAY,
+        description=f"a day before as_of, {_DAYS}; default: one year before as_of",
+    ),
+]
 AUDIT_ERRORS = error_responses(
     401,
     403,

@@ -20,7 +20,7 @@ from server.clock import utc_now
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import load_server_policy
 from server.read.audit import AuditPolicy, build_audit
-from server.reports.render import Format, cut_off, render_audit
+from server.reports.render import FIRST_DAY, LAST_DAY, Format, cut_off, render_audit
 from server.reports.text import Lang
 from server.storage.database import open_database
 
@@ -71,6 +71,9 @@ def audit(
     policy = AuditPolicy(
         loaded.ruleset, loaded.frameworks, loaded.weights, loaded.fingerprint, loaded.policy.waivers
     )
+    for name, value in (("--as-of", as_of), ("--previous", previous)):
+        if value is not None and not FIRST_DAY <= value.date() <= LAST_DAY:
+            raise UsageFailure(f"{name} must be between {FIRST_DAY} and {LAST_DAY}")
     cutoff = cut_off(_day(as_of), utc_now())
     earlier = cut_off(_day(previous), utc_now()) if previous is not None else None
     if earlier is not None and earlier >= cutoff:

@@ -30,6 +30,13 @@ MEDIA_TYPES = {
 }
 
 
+# The days an audit may be asked for: no collector holds data from before 2000 (ingest
+# refuses such clocks), and the bounds keep "a year before" and "the end of the day"
+# inside what dates can represent.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+
+
 def cut_off(day: date | None, now: datetime) -> datetime:
     """The audit's cut-off: the end of `day` (UTC), or `now` when no day is given.
 
@@ -38,6 +45,8 @@ def cut_off(day: date | None, now: datetime) -> datetime:
     """
     if day is None:
         return now
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{day} is outside {FIRST_DAY}..{LAST_DAY}")  # callers check
     return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(days=1)
 
 

@@ -117,6 +117,9 @@ def test_api_documents_and_errors(collector: LiveServer) -> None:
     assert get(collector, "/agencies/so-a", viewer, fmt="docx").status_code == 404
     assert get(collector, "/agencies/so-a", viewer, lang="fr").status_code == 422
     assert get(collector, "/agencies/so-a", viewer, as_of="01/03/2026").status_code == 422
+    ancient = get(collector, "/province", viewer, as_of="1185-11-04")
+    assert ancient.status_code == 422 and ancient.json()["error"]["field"] == "as_of"
+    assert get(collector, "/province", viewer, previous="9999-12-31").status_code == 422
     late = get(collector, "/province", viewer, as_of="2026-03-01", previous="2026-03-01")
     assert late.status_code == 422 and late.json()["error"]["field"] == "previous"
 
@@ -202,6 +205,18 @@ def test_cli_usage_errors_write_nothing(collector: LiveServer, tmp_path: Path) -
         *("--format", "json", "--output", str(target)),
     )
     assert backwards.returncode == 2 and "--previous" in backwards.stderr
+    ancient = run_cli(
+        collector,
+        tmp_path,
+        "--all",
+        "--as-of",
+        "0001-01-01",
+        "--format",
+        "json",
+        "--output",
+        str(target),
+    )
+    assert ancient.returncode == 2 and "--as-of must be between" in ancient.stderr
     missing = run_cli(
         collector, tmp_path, "--agency", "so-none", "--format", "html", "--output", str(target)
     )
