@@ -45,7 +45,20 @@ def test_a_refused_report_is_quarantined_and_the_run_fails(tmp_path: Path) -> No
         stub.answer = {"error": {"code": "invalid_facts", "message": "bad", "field": "seq"}}
         result = CliRunner().invoke(
             main,
-            ["run", "--once", "--server", stub.url, "--token", "t", "--lang", "en", "--config", str(config), "--state-dir", str(tmp_path / "st")],
+            [
+                "run",
+                "--once",
+                "--server",
+                stub.url,
+                "--token",
+                "t",
+                "--lang",
+                "en",
+                "--config",
+                str(config),
+                "--state-dir",
+                str(tmp_path / "st"),
+            ],
         )
     assert result.exit_code == 1
     assert "set aside in the quarantine folder: HTTP 422 invalid_facts: bad" in result.stderr
