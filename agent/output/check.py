@@ -114,6 +114,11 @@ _DOMAINS: dict[str, Localized] = {
     "time": Localized("đồng bộ thời gian", "time synchronisation"),
     "malware_protection": Localized("phòng chống mã độc", "malware protection"),
     "logging": Localized("ghi nhật ký", "logging"),
+    "sysctl": Localized("tham số nhân hệ điều hành", "kernel parameters"),
+    "auth_policy": Localized("chính sách mật khẩu và đăng nhập", "password and login policy"),
+    "audit": Localized("ghi vết hệ thống", "system auditing"),
+    "file_permissions": Localized("quyền truy cập tệp", "file permissions"),
+    "core_dumps": Localized("tệp kết xuất bộ nhớ", "core dumps"),
     "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
 }
 _KINDS: dict[str, Localized] = {

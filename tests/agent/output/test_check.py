@@ -16,6 +16,7 @@ from agent.cli.main import main
 from agent.collectors.base import CollectContext
 from agent.collectors.system import ProcessOwner
 from agent.document import collect_facts
+from agent.output import check as check_output
 from agent.output.check import (
     ALL_COMMAND,
     JSON_COMMAND,
@@ -26,6 +27,7 @@ from agent.output.check import (
 )
 from agent.state.identity import Identity
 from rules.engine import evaluate
+from rules.facts import Domain
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.policy.scoring import score_results
 from rules.results import RuleResult, Status
@@ -231,3 +233,10 @@ def test_more_hints_repeat_the_options_that_chose_facts_and_rules(tmp_path: Path
     assert f"(listed by: {command} --all)." in done.stdout
     vi = CliRunner().invoke(main, argv[:-2], env={"COLUMNS": "400"})
     assert f"(xem: canhgac-agent check --rules {PACK} --facts '{odd}' --format json)" in vi.stdout
+
+
+def test_every_facts_domain_has_a_name_in_both_languages() -> None:
+    """An error note names the domain a rule needed: a domain without a name would
+    print its English key in Vietnamese mode."""
+    missing = [d.value for d in Domain if d.value not in check_output._DOMAINS]
+    assert missing == []
