@@ -7,6 +7,7 @@ item; `$.path` reads the document root and `params.name` a rule parameter.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -57,8 +58,21 @@ def _display(value: Any, lang: str | None) -> str:
         return words[value]
     if isinstance(value, list | tuple):
         return ", ".join(_display(v, lang) for v in value)
+    if isinstance(value, float) and lang is not None:
+        return _number(value, lang)
     text = str(value)
     return text if len(text) <= MAX_RENDERED_VALUE else text[:MAX_RENDERED_VALUE] + "…"
+
+
+def _number(value: float, lang: str) -> str:
+    """A measured number for a person: at most two decimals, no trailing zeros, and a
+    decimal comma in Vietnamese (0.5 days reads `0,5`; 12.0 reads `12`)."""
+    if not math.isfinite(value):  # NaN and infinities never come from JSON facts
+        return str(value)
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text.replace(".", ",") if lang == "vi" else text
 
 
 def render(template: str, lookup: Callable[[str], Any], lang: str | None = None) -> str:

@@ -57,3 +57,15 @@ def test_long_values_are_cut() -> None:
     text = render("{v}", lambda _name: "x" * 2000)
     assert len(text) < 600
     assert text.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("value", "vi", "en"),
+    [(0.5, "0,5", "0.5"), (12.0, "12", "12"), (3.14159, "3,14", "3.14"), (-0.001, "0", "0")],
+)
+def test_numbers_read_naturally_in_each_language(value: float, vi: str, en: str) -> None:
+    """Vietnamese uses a decimal comma; ages are not shown to the hundredth of a unit."""
+    assert render("{x}", {"x": value}.__getitem__, "vi") == vi
+    assert render("{x}", {"x": value}.__getitem__, "en") == en
+    # Item keys are rendered without a language and keep the value as it is.
+    assert render("{x}", {"x": value}.__getitem__) == str(value)
