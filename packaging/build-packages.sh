@@ -4,7 +4,7 @@
 # Only agent/ and rules/ are packaged (never server/), into /usr/lib/canhgac-agent,
 # with /usr/bin/canhgac-agent a launcher that puts that directory first on sys.path;
 # the Python modules come from the distribution (Depends / Requires). The systemd
-# units are whatever packaging/systemd/canhgac-agent.* holds, with ExecStart pointing
+# units are whatever packaging/systemd/canhgac-agent* holds, with ExecStart pointing
 # at /usr/bin. Usage: packaging/build-packages.sh [deb|rpm|all] (default all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,8 @@ stage() {
     install -m 0755 packaging/deb/canhgac-agent.launcher "$dest/usr/bin/canhgac-agent"
     # No secret in it (the token lives in the state directory): readable like any config.
     install -m 0644 packaging/deb/agent.yaml "$dest/etc/canhgac/agent.yaml"
-    for unit in packaging/systemd/canhgac-agent.*; do
+    # canhgac-agent.service (the daemon), .timer and -once.service (the timer's alternative)
+    for unit in packaging/systemd/canhgac-agent*; do
         sed 's#/usr/local/bin/canhgac-agent#/usr/bin/canhgac-agent#g' "$unit" \
             >"$dest$unitdir/$(basename "$unit")"
         chmod 0644 "$dest$unitdir/$(basename "$unit")"

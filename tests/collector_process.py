@@ -83,7 +83,9 @@ class CollectorProcess:
         options = self.tls.requests_options() if self.tls is not None else {}
         try:
             response = requests.get(f"{self.url}/healthz", timeout=2, **options)
-        except requests.ConnectionError:  # also refused TLS handshakes (SSLError)
+        except requests.RequestException:
+            # Refused, TLS handshake refused (SSLError), or a read timeout while a busy
+            # machine starts the process: not healthy yet, ask again.
             return False
         return response.status_code == 200
 

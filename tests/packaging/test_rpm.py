@@ -54,6 +54,7 @@ def test_files_are_private_and_complete(package: str) -> None:
     assert any(f.startswith("/usr/lib/canhgac-agent/rules/packs/tests/") for f in files)
     assert "/usr/lib/systemd/system/canhgac-agent.service" in files
     assert "/usr/lib/systemd/system/canhgac-agent.timer" in files
+    assert "/usr/lib/systemd/system/canhgac-agent-once.service" in files  # what the timer runs
     for forbidden in ("/server/", "site-packages", "__pycache__", "/usr/local/"):
         assert not [f for f in files if forbidden in f], forbidden
     assert rpm("-qp", "--configfiles", package).split() == ["/etc/canhgac/agent.yaml"]
