@@ -12,6 +12,11 @@ A configured endpoint that yields no certificate is one item too, located as
 `address:port`, with `reachable: false` and the probe's `reason`: the administrator
 asked for it, so its silence is news. A local listener that does not complete a TLS
 handshake is not: most listeners (SSH, databases) do not speak TLS at all.
+
+`hostname_matches`: a configured endpoint's certificate against the name configured;
+a listener's against every name the host is known by (`localnames`: host name, FQDN,
+/etc/hosts, the web servers' virtual hosts), so a virtual host's certificate is not a
+mismatch and a certificate naming none of them is.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from agent.collectors.base import (
 )
 from agent.collectors.certparse import CertificateFacts, describe, load_certificates, name_matches
 from agent.collectors.listening import exposure, is_listener
+from agent.collectors.localnames import local_names as known_names
 from agent.collectors.tlsprobe import Probe, ProbeFailure
 
 DEFAULT_PATHS = (
@@ -319,6 +325,8 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
             fqdn = None
         if fqdn:
             local_names.append(fqdn)
+        # Virtual hosts: a certificate naming a name served here is not a mismatch.
+        local_names = known_names(ctx, local_names, issues)
     items: list[Item] = []
     for target, found in zip(targets, results, strict=True):
         if isinstance(found, Probe):
