@@ -24,8 +24,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,7 +43,7 @@ from agent.collectors.base import (
 from agent.collectors.certparse import CertificateFacts, describe, load_certificates, name_matches
 from agent.collectors.listening import exposure, is_listener
 from agent.collectors.localnames import local_names as known_names
-from agent.collectors.tlsprobe import Probe, ProbeFailure
+from agent.collectors.tlsprobe import Probe, ProbeFailure, run_within
 
 DEFAULT_PATHS = (
     "/etc/letsencrypt/live/*/fullchain.pem",
@@ -74,8 +74,14 @@ EXCLUDED = (
 MAX_FILES = 2000
 MAX_FILE_BYTES = 1024 * 1024
 MAX_CERTIFICATES = 5000
-PROBE_TIMEOUT = 2.0
+PROBE_TIMEOUT = 2.0  # per handshake to a configured (possibly remote) endpoint
+LOCAL_PROBE_TIMEOUT = 1.0  # per handshake on the host itself: a TLS peer answers in ms
 PROBE_WORKERS = 16
+MAX_LOCAL_PROBES = 96  # local listeners probed a cycle; configured endpoints come first
+# All probing, well inside the domain's budget (registry.BUDGETS): a probe still in
+# flight at the deadline ends on its own handshake timeout, abandoned.
+PROBE_DEADLINE = 15.0
+MAX_NAMED_SKIPS = 20  # endpoints named in the `skipped` entry; the rest are counted
 
 
 def collect_certificates(ctx: CollectContext) -> Collected:
@@ -292,33 +298,54 @@ def parse_endpoint(value: str) -> tuple[str, int]:
 
 def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
     hostname = ctx.system.uname().node or "localhost"
-    targets: list[Target] = []
-    if ctx.settings.probe_listeners:
-        try:
-            targets += _local_targets(ctx, hostname)
-        except Exception as e:  # noqa: BLE001 - file certificates are still worth reporting
-            issues.append(Issue(ErrorKind.FAILED, f"listeners: {type(e).__name__}: {e}"))
+    configured: list[Target] = []
     for endpoint in ctx.settings.tls_endpoints:
         try:
             host, port = parse_endpoint(endpoint)
         except ValueError as e:
             issues.append(Issue(ErrorKind.FAILED, str(e)))
             continue
-        targets.append(Target(host, host, port, None, None if _is_ip(host) else host))
+        configured.append(Target(host, host, port, None, None if _is_ip(host) else host))
+    local: list[Target] = []
+    if ctx.settings.probe_listeners:
+        try:
+            local = _local_targets(ctx, hostname)
+        except Exception as e:  # noqa: BLE001 - file certificates are still worth reporting
+            issues.append(Issue(ErrorKind.FAILED, f"listeners: {type(e).__name__}: {e}"))
+    # The administrator asked for the configured ones; of the local ones, privileged
+    # ports first, since an unprivileged user cannot crowd those out.
+    local.sort(key=lambda t: (t.port >= 1024, t.port, t.address))
+    over_cap = local[MAX_LOCAL_PROBES:]
+    targets = configured + local[:MAX_LOCAL_PROBES]
     if not targets:
         return []
-    # Handshakes wait on the network, not the CPU: probe in parallel, each one bounded.
-    with ThreadPoolExecutor(max_workers=min(PROBE_WORKERS, len(targets))) as pool:
-        results = list(
-            pool.map(lambda t: ctx.tls_prober(t.connect, t.port, t.sni, PROBE_TIMEOUT), targets)
-        )
+    # Handshakes wait on the network, not the CPU: probe in parallel, each one bounded,
+    # all of them within the deadline.
+    found_or_none = run_within(
+        [
+            partial(
+                ctx.tls_prober,
+                t.connect,
+                t.port,
+                t.sni,
+                PROBE_TIMEOUT if t.exposure is None else LOCAL_PROBE_TIMEOUT,
+            )
+            for t in targets
+        ],
+        PROBE_WORKERS,
+        PROBE_DEADLINE,
+    )
+    late = [t for t, f in zip(targets, found_or_none, strict=True) if f is None]
+    if late or over_cap:
+        issues.append(_skipped_issue(late, over_cap, len(configured) + len(local)))
+    answered = {t: f for t, f in zip(targets, found_or_none, strict=True) if f is not None}
+    # Items keep the order of the report: local listeners by port, then configured.
+    probed_local = sorted(local[:MAX_LOCAL_PROBES], key=lambda t: (t.port, t.address))
+    done = [(t, answered[t]) for t in probed_local + configured if t in answered]
     # A local listener matches when its certificate covers the host's name or FQDN
     # (resolved only when some local listener speaks TLS: it may take a DNS lookup).
     local_names = [hostname]
-    if any(
-        isinstance(f, Probe) and t.exposure is not None
-        for t, f in zip(targets, results, strict=True)
-    ):
+    if any(isinstance(f, Probe) and t.exposure is not None for t, f in done):
         try:
             fqdn = ctx.fqdn_resolver(hostname)
         except Exception:  # noqa: BLE001 - a broken resolver only costs the FQDN match
@@ -328,7 +355,7 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
         # Virtual hosts: a certificate naming a name served here is not a mismatch.
         local_names = known_names(ctx, local_names, issues)
     items: list[Item] = []
-    for target, found in zip(targets, results, strict=True):
+    for target, found in done:
         if isinstance(found, Probe):
             names = local_names if target.exposure is not None else [target.sni or target.address]
             items += _endpoint_items(found, target, names)
@@ -339,6 +366,25 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
                 )
             )
     return items
+
+
+def _skipped_issue(late: list[Target], over_cap: list[Target], total: int) -> Issue:
+    """One `skipped` entry naming the endpoints whose certificates were not read."""
+    why = []
+    if over_cap:
+        why.append(f"{len(over_cap)} beyond the cap of {MAX_LOCAL_PROBES} local listeners")
+    if late:
+        why.append(f"{len(late)} not answered within the {PROBE_DEADLINE:g}s probing deadline")
+    skipped = late + over_cap
+    named = ", ".join(_where(t) for t in skipped[:MAX_NAMED_SKIPS])
+    more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
+    return Issue(
+        ErrorKind.SKIPPED,
+        clip(
+            f"{len(skipped)} of {total} TLS endpoints not probed ({'; '.join(why)}): {named}{more}",
+            4096,
+        ),
+    )
 
 
 def _where(target: Target) -> str:

@@ -20,9 +20,11 @@ import errno
 import socket
 import ssl
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 # OpenSSL 3 refuses servers without RFC 5746 secure renegotiation (servers from before
 # 2010, the very ones worth reporting); Python < 3.12 has no name for the option bit.
@@ -83,6 +85,27 @@ class Probe:
 
 # (connect address, port, server name or None, timeout seconds) -> what was found.
 TlsProber = Callable[[str, int, str | None, float], Probe | ProbeFailure]
+
+T = TypeVar("T")
+
+
+def run_within(jobs: Sequence[Callable[[], T]], workers: int, deadline: float) -> list[T | None]:
+    """Each job's result, in order; None for a job that had not finished `deadline`
+    seconds from now (never started, or still waiting on its peer).
+
+    Jobs start in the order given, so the caller puts first what matters most. The
+    pool is left behind at the deadline, not joined: a job still running ends on its
+    own per-handshake timeout, and the ones never started are cancelled.
+    """
+    if not jobs:
+        return []
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs))))
+    futures: list[Future[T]] = [pool.submit(job) for job in jobs]
+    try:
+        wait(futures, timeout=max(0.0, deadline))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [f.result() if f.done() and not f.cancelled() else None for f in futures]
 
 
 def _handshake(
