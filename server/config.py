@@ -72,6 +72,8 @@ class ServerConfig:
     metrics_bearer_sha256: str | None = None
     metrics_basic_user: str | None = None
     metrics_basic_password_sha256: str | None = None
+    # Opt-in per-host detail: canhgac_rule_failing series at most this many (0: off).
+    metrics_rule_failing_max_series: int = 0
 
     @property
     def stale_after_seconds(self) -> float:
@@ -249,6 +251,8 @@ def _validated(config: ServerConfig) -> ServerConfig:
         raise ConfigError(
             "server.metrics_basic_user and server.metrics_basic_password_sha256 go together"
         )
+    if config.metrics_rule_failing_max_series < 0:
+        raise ConfigError("server.metrics_rule_failing_max_series must be 0 (off) or positive")
     skew = config.future_skew_seconds
     if not math.isfinite(skew) or skew < 0:
         raise ConfigError("server.future_skew_seconds must be a non-negative number")

@@ -66,6 +66,9 @@ def create_app(
         config.stale_after_seconds,
         clock,
         rules=lambda: service.policy.ruleset.rules,  # the policy now, after any reload
+        frameworks=lambda: service.policy.frameworks,
+        weights=lambda: service.policy.weights,
+        rule_failing_cap=config.metrics_rule_failing_max_series,
     )
     metrics_access = MetricsAccess(
         config.metrics_bearer_sha256,

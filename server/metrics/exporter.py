@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -32,8 +32,11 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rules.language.model import Rule, Severity
+from rules.policy.frameworks import Framework
+from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.clock import Clock, utc_now
 from server.metrics import textformat as tf
+from server.metrics.aggregates import ResultsExposition
 from server.metrics.hoststate import HostSnapshot, HostStateCache
 
 OUTCOMES = (
@@ -374,15 +377,19 @@ class Exporter:
         hosts: HostExposition,
         registry: CollectorRegistry,
         rules: Callable[[], Iterable[Rule]] = tuple,
+        results: ResultsExposition | None = None,
     ) -> None:
         self.hosts = hosts
         self.registry = registry
         self._rules = rules
+        self.results = results
 
     def render(self) -> bytes:
         """The whole exposition; CPU-bound, so the API calls it in a worker thread."""
         chunks = self.hosts.chunks()
         chunks.append(render_rule_info(self._rules()).encode())
+        if self.results is not None:
+            chunks.extend(self.results.chunks())  # before the registry: it counts drops
         chunks.append(generate_latest(self.registry))
         return b"".join(chunks)
 
@@ -393,6 +400,10 @@ def build_registry(
     stale_after_seconds: float = float("inf"),
     clock: Clock = utc_now,
     rules: Callable[[], Iterable[Rule]] = tuple,
+    *,
+    frameworks: Callable[[], Iterable[Framework]] = tuple,
+    weights: Callable[[], Mapping[Severity, float]] = lambda: DEFAULT_WEIGHTS,
+    rule_failing_cap: int = 0,
 ) -> tuple[Exporter, IngestMetrics]:
     """A registry of our own: the process-global one would mix in every import's metrics."""
     # `_created` series double every counter for no use on dashboards; the switch is
@@ -402,4 +413,12 @@ def build_registry(
     registry.register(BuildInfoCollector(version))
     registry.register(StateAgeCollector(cache))
     hosts = HostExposition(cache, stale_after_seconds, clock)
-    return Exporter(hosts, registry, rules), IngestMetrics(registry)
+    results = ResultsExposition(
+        cache.results,
+        registry,
+        rules=rules,
+        frameworks=frameworks,
+        weights=weights,
+        rule_failing_cap=rule_failing_cap,
+    )
+    return Exporter(hosts, registry, rules, results), IngestMetrics(registry)

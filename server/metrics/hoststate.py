@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 
 from rules.language.model import Severity
 from server.clock import Clock, utc_now
+from server.metrics.results import ResultsIndex
 from server.storage.database import Database
 from server.storage.models import Host
 
@@ -47,6 +48,9 @@ class HostSnapshot:
     cert_earliest_expiry_at: datetime | None = None
     exposed_services: int | None = None
     spool_dropped_reports: int = 0
+    # Which stored results are the host's latest (server.metrics.results reads them).
+    results_report_pk: int | None = None
+    evaluated_at: datetime | None = None
 
 
 def snapshot_of(host: Host) -> HostSnapshot:
@@ -79,6 +83,8 @@ def snapshot_of(host: Host) -> HostSnapshot:
         cert_earliest_expiry_at=host.cert_earliest_expiry_at,
         exposed_services=host.exposed_services,
         spool_dropped_reports=host.spool_dropped_reports or 0,
+        results_report_pk=host.results_report_pk,
+        evaluated_at=host.evaluated_at,
     )
 
 
@@ -125,7 +131,10 @@ class HostStateCache:
         full_every: int = 20,
         margin: timedelta = timedelta(seconds=120),
         clock: Clock = utc_now,
+        results: ResultsIndex | None = None,
     ) -> None:
+        # Each host's latest rule results, brought up to date by every refresh.
+        self.results = results if results is not None else ResultsIndex()
         # How a refresh reads the database (seams for tests): `loader` reads every
         # host; `changes` only the hosts stamped since the previous refresh began,
         # minus `margin` (transactions still open then, replicas' clock skew). Every
@@ -191,6 +200,9 @@ class HostStateCache:
                     if stored is None or _order(snapshot) > _order(stored):
                         loaded[agent_id] = snapshot
                 self._hosts = loaded
+            # Still under the refresh lock (one writer); reads only changed hosts' rows.
+            self.results.update(database, loaded.values())
+            with self._lock:
                 self._refreshed_at = time.time()
 
     def _keep_unchanged(self, loaded: list[HostSnapshot]) -> dict[str, HostSnapshot]:

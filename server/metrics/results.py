@@ -1,0 +1,196 @@
+"""Each host's latest rule results in memory, and the per-agency counts over them.
+
+`canhgac_rule_hosts` and `canhgac_framework_requirement_ratio` need every host's
+per-rule status. A scrape never queries the database, so the host-state refresh
+(`HostStateCache.refresh`) hands its snapshots to `ResultsIndex.update`, which reads
+`rule_results` only for the hosts whose results changed (another `results_report_pk`,
+or a re-evaluation stamped in `evaluated_at`) and moves the per-agency counts by the
+difference. Memory stays small at tens of thousands of hosts: a host's statuses are
+one byte per rule (rule ids interned once), not a dict of strings.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from rules.results import Status
+from server.storage.database import Database
+from server.storage.models import RuleResultRow
+
+if TYPE_CHECKING:  # hoststate imports this module: annotations only
+    from server.metrics.hoststate import HostSnapshot
+
+STATUSES = tuple(Status)  # code n (1-based) is STATUSES[n - 1]; 0 is "no result"
+_CODE = {status.value: index + 1 for index, status in enumerate(STATUSES)}
+_BATCH = 500  # report ids per IN (...) query: well under every database's limits
+
+ResultsKey = tuple[int | None, datetime | None]  # (results_report_pk, evaluated_at)
+Row = tuple[str, str, str]  # rule_id, severity, status
+Loader = Callable[[Database, Sequence[int]], Mapping[int, list[Row]]]
+
+
+def key_of(snapshot: HostSnapshot) -> ResultsKey:
+    # A re-evaluation rewrites the rows of the same report: evaluated_at tells.
+    return (snapshot.results_report_pk, snapshot.evaluated_at)
+
+
+@dataclass(frozen=True)
+class HostResults:
+    """One host's latest results: status codes by interned rule index, and the
+    failing (rule_id, severity) pairs for the opt-in detail series."""
+
+    key: ResultsKey
+    agency_id: str
+    label: str
+    codes: bytes
+    failing: tuple[tuple[str, str], ...]
+
+
+def load_results(database: Database, report_pks: Sequence[int]) -> dict[int, list[Row]]:
+    """The (rule_id, severity, status) rows of these reports; items and errors unread."""
+    rows: dict[int, list[Row]] = {pk: [] for pk in report_pks}
+    with database.session() as session:
+        for start in range(0, len(report_pks), _BATCH):
+            batch = report_pks[start : start + _BATCH]
+            query = select(
+                RuleResultRow.report_pk,
+                RuleResultRow.rule_id,
+                RuleResultRow.severity,
+                RuleResultRow.status,
+            ).where(RuleResultRow.report_pk.in_(batch))
+            for report_pk, rule_id, severity, status in session.execute(query):
+                rows[report_pk].append((rule_id, severity, status))
+    return rows
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A consistent copy for one scrape: counts[agency][(rule_id, status)] = hosts."""
+
+    version: int
+    counts: Mapping[str, Mapping[tuple[str, Status], int]]
+
+
+class ResultsIndex:
+    """agent_id -> HostResults, with per-agency counts kept by difference.
+
+    One writer (the refresh, under its own lock) and any number of scrapes.
+    """
+
+    def __init__(self, loader: Loader = load_results) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._rule_index: dict[str, int] = {}
+        self._rule_ids: list[str] = []
+        self._hosts: dict[str, HostResults] = {}
+        self._counts: dict[str, dict[tuple[int, int], int]] = {}
+        self._version = 0
+
+    def update(self, database: Database, snapshots: Iterable[HostSnapshot]) -> None:
+        wanted = {snapshot.agent_id: snapshot for snapshot in snapshots}
+        with self._lock:
+            current = dict(self._hosts)
+        stale = [
+            s
+            for s in wanted.values()
+            if (known := current.get(s.agent_id)) is None or known.key != key_of(s)
+        ]
+        pks = sorted({s.results_report_pk for s in stale if s.results_report_pk is not None})
+        rows = self._loader(database, pks) if pks else {}  # outside the lock: I/O
+        with self._lock:
+            changed = False
+            for agent_id in [a for a in self._hosts if a not in wanted]:
+                self._apply(self._hosts.pop(agent_id), -1)
+                changed = True
+            for snapshot in stale:
+                pk = snapshot.results_report_pk
+                fresh = self._build(snapshot, rows.get(pk, []) if pk is not None else [])
+                self._replace(snapshot.agent_id, fresh)
+                changed = True
+            for agent_id, snapshot in wanted.items():
+                known = self._hosts[agent_id]
+                if (known.agency_id, known.label) != (snapshot.agency_id, snapshot.label):
+                    # Moved or relabelled with the same results: no read needed.
+                    self._replace(
+                        agent_id,
+                        HostResults(
+                            known.key,
+                            snapshot.agency_id,
+                            snapshot.label,
+                            known.codes,
+                            known.failing,
+                        ),
+                    )
+                    changed = True
+            if changed:
+                self._version += 1
+
+    def _build(self, snapshot: HostSnapshot, rows: list[Row]) -> HostResults:
+        codes: dict[int, int] = {}
+        failing = []
+        for rule_id, severity, status in rows:
+            code = _CODE.get(status)
+            if code is None:
+                continue  # a status this collector does not know is not counted as any
+            index = self._rule_index.get(rule_id)
+            if index is None:
+                index = self._rule_index[rule_id] = len(self._rule_ids)
+                self._rule_ids.append(rule_id)
+            codes[index] = code
+            if status == Status.FAIL.value:
+                failing.append((rule_id, severity))
+        packed = bytearray(max(codes, default=-1) + 1)
+        for index, code in codes.items():
+            packed[index] = code
+        return HostResults(
+            key_of(snapshot),
+            snapshot.agency_id,
+            snapshot.label,
+            bytes(packed),
+            tuple(sorted(failing)),
+        )
+
+    def _replace(self, agent_id: str, fresh: HostResults) -> None:
+        old = self._hosts.get(agent_id)
+        if old is not None:
+            self._apply(old, -1)
+        self._hosts[agent_id] = fresh
+        self._apply(fresh, +1)
+
+    def _apply(self, host: HostResults, sign: int) -> None:
+        counts = self._counts.setdefault(host.agency_id, {})
+        for index, code in enumerate(host.codes):
+            if code:
+                pair = (index, code)
+                value = counts.get(pair, 0) + sign
+                if value:
+                    counts[pair] = value
+                else:
+                    del counts[pair]
+        if not counts:
+            del self._counts[host.agency_id]
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def aggregate(self) -> Aggregate:
+        with self._lock:
+            ids = self._rule_ids
+            counts = {
+                agency: {(ids[index], STATUSES[code - 1]): n for (index, code), n in pairs.items()}
+                for agency, pairs in self._counts.items()
+            }
+            return Aggregate(self._version, counts)
+
+    def failing(self) -> list[HostResults]:
+        """Hosts with at least one failing rule, by (agency, host label)."""
+        with self._lock:
+            hosts = [host for host in self._hosts.values() if host.failing]
+        return sorted(hosts, key=lambda h: (h.agency_id, h.label))
