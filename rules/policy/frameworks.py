@@ -3,6 +3,11 @@
 A national standard, an international one or a province's own regulation is a YAML
 file in `rules/frameworks/` (format in docs/rules.md), loaded and checked here with
 the same located, all-problems-at-once reporting as rule packs.
+
+Security levels: a requirement may name the security levels (cấp độ 1-5 of Decree
+85/2016 and its successors) it belongs to, `level: 3` or `levels: [3, 4, 5]`; without
+either it applies at every level. A host's level is data in the collector's scopes: a
+host group with id `security-level-<N>` (see `security_level`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,15 @@ from rules.language.loader import read_yaml_files
 from rules.language.model import Localized
 from rules.language.parsing import LocatedParser
 from rules.language.yamlsource import LocatedList, LocatedMap, Position
+from rules.policy.scopes import Scopes, Subject
 
 FRAMEWORK_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 CONFIDENCE = ("verified", "unverified")
+# The five security levels (cấp độ) a Vietnamese information system is approved at.
+SECURITY_LEVELS = range(1, 6)
+# Host groups that carry a system's level in the scopes files: security-level-1 ... -5.
+SECURITY_LEVEL_GROUP = "security-level-{}"
+LEVEL_TEXT = f"an integer from {SECURITY_LEVELS[0]} to {SECURITY_LEVELS[-1]}"
 
 
 def builtin_frameworks_dir() -> Path:
@@ -43,6 +54,17 @@ class Requirement:
     confidence: str
     level: int | None = None
     source: str = ""
+    # Every level the requirement belongs to; empty = every level. `level` stays the
+    # single level when there is exactly one, for readers written before `levels`.
+    levels: tuple[int, ...] = ()
+
+    def applies_at(self, level: int | None) -> bool:
+        """Whether a host of security `level` is judged by this requirement.
+
+        An unknown level (None) keeps every requirement: dropping some would make a
+        host whose level nobody declared look better, never worse.
+        """
+        return level is None or not self.levels or level in self.levels
 
 
 @dataclass(frozen=True)
@@ -58,6 +80,25 @@ class Framework:
 
     def requirements_for(self, rule_id: str) -> list[Requirement]:
         return [r for r in self.requirements if rule_id in r.rules]
+
+    def requirements_at(self, level: int | None) -> tuple[Requirement, ...]:
+        """The requirements a host of security `level` is judged by (None: all)."""
+        return tuple(r for r in self.requirements if r.applies_at(level))
+
+
+def security_level(scopes: Scopes, subject: Subject) -> int | None:
+    """A host's security level from the scopes' `security-level-<N>` host groups.
+
+    A host in several (it serves systems of different levels) takes the highest; a
+    host in none has no known level (None).
+    """
+    found = [
+        level
+        for level in SECURITY_LEVELS
+        if (group := scopes.groups.get(SECURITY_LEVEL_GROUP.format(level))) is not None
+        and group.contains(subject)
+    ]
+    return max(found) if found else None
 
 
 class _FrameworkParser(LocatedParser):
@@ -150,7 +191,7 @@ class _FrameworkParser(LocatedParser):
             self.problem(position, "a requirement is a mapping with id, group, title, rules")
             return None
         self.unknown_keys(
-            node, {"id", "group", "title", "level", "confidence", "rules"}, "requirement"
+            node, {"id", "group", "title", "level", "levels", "confidence", "rules"}, "requirement"
         )
         raw_id = node.get("id")
         requirement_id = str(raw_id) if isinstance(raw_id, str | int | float) else None
@@ -162,10 +203,8 @@ class _FrameworkParser(LocatedParser):
                 node.value_at("group"), f"unknown group '{group}' (declare it under groups)"
             )
         title = self.localized(node, "title", "requirement")
-        level = node.get("level")
-        if level is not None and (not isinstance(level, int) or isinstance(level, bool)):
-            self.problem(node.value_at("level"), "'level' must be an integer or null")
-            level = None
+        levels = self.levels(node)
+        level = levels[0] if len(levels) == 1 else None
         rules = node.get("rules", [])
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
             self.problem(node.value_at("rules"), "'rules' must be a list of rule ids")
@@ -174,8 +213,46 @@ class _FrameworkParser(LocatedParser):
         if not (requirement_id and group and title):
             return None
         return Requirement(
-            requirement_id, group, title, tuple(rules), confidence, level, self.loc(node.position)
+            requirement_id,
+            group,
+            title,
+            tuple(rules),
+            confidence,
+            level,
+            self.loc(node.position),
+            levels,
         )
+
+    def levels(self, node: LocatedMap) -> tuple[int, ...]:
+        """`level: N` or `levels: [N, ...]` (not both), each a security level 1-5."""
+        if "level" in node and "levels" in node:
+            self.problem(node.key_at("levels"), "give either 'level' or 'levels', not both")
+            return ()
+        if "levels" not in node:
+            level = node.get("level")
+            if level is None:
+                return ()
+            if not self.is_level(level):
+                self.problem(node.value_at("level"), f"'level' must be {LEVEL_TEXT} or null")
+                return ()
+            return (level,)
+        values = node["levels"]
+        if not isinstance(values, LocatedList) or not values:
+            self.problem(node.value_at("levels"), "'levels' must be a non-empty list of levels")
+            return ()
+        levels: list[int] = []
+        for index, value in enumerate(values):
+            if not self.is_level(value):
+                self.problem(values.item_at(index), f"a level must be {LEVEL_TEXT}")
+            elif value in levels:
+                self.problem(values.item_at(index), f"level {value} is listed twice")
+            else:
+                levels.append(value)
+        return tuple(sorted(levels))
+
+    @staticmethod
+    def is_level(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value in SECURITY_LEVELS
 
 
 def load_frameworks(paths: Iterable[Path | str]) -> tuple[Framework, ...]:
