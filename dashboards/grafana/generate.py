@@ -20,6 +20,22 @@ AGENCY = 'agency=~"$agency"'
 HOST = 'agency=~"$agency",host=~"$host"'
 
 Panel = dict[str, Any]
+# Severity label values are English ids; legends show the Vietnamese word. PromQL
+# copies each into a `muc_do` label (label_replace), so one query still returns every
+# severity present and the legend reads "{{muc_do}}".
+SEVERITY_VI = (
+    ("critical", "nghiêm trọng"),
+    ("high", "cao"),
+    ("medium", "trung bình"),
+    ("low", "thấp"),
+    ("info", "thông tin"),
+)
+
+
+def severity_vi(expr: str) -> str:
+    for severity, word in SEVERITY_VI:
+        expr = f'label_replace({expr}, "muc_do", "{word}", "severity", "{severity}")'
+    return expr
 
 
 def panel(
@@ -184,6 +200,32 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 [(f"canhgac:agency_score_ratio:max{{{AGENCY}}}", "{{agency}}")],
                 unit="percentunit",
             ),
+            panel(
+                "bargauge",
+                "Yêu cầu chưa đáp ứng đầy đủ theo đơn vị",
+                "Framework requirements whose pooled score is below 100 %, per agency.",
+                [
+                    (
+                        "sort_desc(count by (agency) "
+                        f"(canhgac:framework_requirement_ratio:max{{{AGENCY}}} < 1))",
+                        "{{agency}}",
+                    )
+                ],
+                instant=True,
+            ),
+            panel(
+                "table",
+                "Quy tắc không đạt trên nhiều máy chủ nhất",
+                "Rules failing on the most hosts across the selected agencies.",
+                [
+                    (
+                        "topk(20, sum by (rule_id) "
+                        f'(canhgac:rule_hosts:max{{result="fail",{AGENCY}}}))',
+                        "số máy chủ không đạt",
+                    )
+                ],
+                instant=True,
+            ),
         ],
         [AGENCY_VARIABLE],
     )
@@ -221,7 +263,39 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 "timeseries",
                 "Quy tắc không đạt theo mức độ",
                 "Failing rules by severity.",
-                [(f"canhgac:agency_rules_failing:sum{{{AGENCY}}}", "{{agency}} {{severity}}")],
+                [
+                    (
+                        severity_vi(f"canhgac:agency_rules_failing:sum{{{AGENCY}}}"),
+                        "{{agency}} {{muc_do}}",
+                    )
+                ],
+            ),
+            panel(
+                "table",
+                "Quy tắc không đạt trên nhiều máy chủ nhất",
+                "Rules failing on the most hosts of the agency (canhgac_rule_hosts).",
+                [
+                    (
+                        "topk(20, sum by (rule_id) "
+                        f'(canhgac:rule_hosts:max{{result="fail",{AGENCY}}}))',
+                        "số máy chủ không đạt",
+                    )
+                ],
+                instant=True,
+            ),
+            panel(
+                "table",
+                "Mức đáp ứng yêu cầu theo khung",
+                "Requirements least met first: the score of each framework requirement's "
+                "mapped rules pooled over the agency's hosts (docs/scoring.md).",
+                [
+                    (
+                        f"bottomk(30, canhgac:framework_requirement_ratio:max{{{AGENCY}}})",
+                        "mức đáp ứng",
+                    )
+                ],
+                unit="percentunit",
+                instant=True,
             ),
             panel(
                 "stat",
@@ -254,7 +328,12 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 "bargauge",
                 "Quy tắc không đạt theo mức độ",
                 "Failing rules by severity.",
-                [(f"max by (severity) (canhgac_host_rules_failing{{{HOST}}})", "{{severity}}")],
+                [
+                    (
+                        severity_vi(f"max by (severity) (canhgac_host_rules_failing{{{HOST}}})"),
+                        "{{muc_do}}",
+                    )
+                ],
                 instant=True,
             ),
             panel(

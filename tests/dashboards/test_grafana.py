@@ -74,3 +74,19 @@ def test_provisioning_points_at_the_dashboards() -> None:
     assert provider["providers"][0]["type"] == "file"
     source = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "canhgac.yaml").read_text())
     assert source["datasources"][0]["type"] == "prometheus"
+
+
+def test_severity_legends_are_vietnamese() -> None:
+    """A legend never shows the English severity ids; the Vietnamese word comes from a
+    `muc_do` label the query adds for each severity (one query, every severity)."""
+    words = {"nghiêm trọng", "cao", "trung bình", "thấp", "thông tin"}
+    seen = 0
+    for name, document in committed().items():
+        for panel in document["panels"]:
+            for target in panel["targets"]:
+                assert "{{severity}}" not in target["legendFormat"], (name, panel["title"])
+                if "{{muc_do}}" in target["legendFormat"]:
+                    seen += 1
+                    found = set(re.findall(r'"muc_do", "([^"]+)", "severity"', target["expr"]))
+                    assert found == words, (name, panel["title"])
+    assert seen >= 2  # the agency and host dashboards

@@ -137,6 +137,9 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
     config.write_text(
         "server:\n  report_interval_seconds: 1\n  stale_after_intervals: 3\n"
         "  metrics_refresh_seconds: 1\n"
+        # The opt-in detail on, with a cap below the fleet's failing pairs: the
+        # exposition linted below then holds the capped family and its drop counter.
+        "  metrics_rule_failing_max_series: 3\n"
     )
     with running_collector("--db", db_url, "--config", str(config), log_dir=tmp_path) as served:
         yield served.url, db_url
@@ -282,6 +285,25 @@ def test_every_panel_and_rule_returns_data(
         # The exposition with every family present passes promtool's linter.
         exposition = requests.get(f"{url}/metrics", timeout=10).text
         assert "canhgac_host_cert_earliest_expiry_timestamp_seconds{" in exposition
+        for family in (
+            "canhgac_rule_hosts{",
+            "canhgac_framework_requirement_ratio{",
+            "canhgac_rule_failing{",
+        ):
+            assert family in exposition, family
+        assert exposition.count("\ncanhgac_rule_failing{") == 3
+        dropped = api(
+            prometheus,
+            "query",
+            query='canhgac_metrics_series_dropped_total{family="canhgac_rule_failing"}',
+        )["result"]
+        assert dropped and float(dropped[0]["value"][1]) > 0
+        # Severity legends: every series of the agency panel carries a Vietnamese word.
+        words = {"nghiêm trọng", "cao", "trung bình", "thấp", "thông tin"}
+        for dashboard, _title, expr in panel_queries():
+            if dashboard == "agency.json" and '"muc_do"' in expr:
+                series = api(prometheus, "query", query=expr)["result"]
+                assert series and all(s["metric"].get("muc_do") in words for s in series)
         lint = subprocess.run(
             [require_tool("promtool"), "check", "metrics"],
             input=exposition,
