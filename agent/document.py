@@ -6,11 +6,22 @@ Whatever a collector does (raise, hang, return partial data), the document is st
 produced: a failure becomes an `errors` entry `{domain, kind, reason}`. A collector
 that outlives the budget is abandoned, not killed (Python threads cannot be), which is
 why collectors must not hold locks or write files.
+
+The watchdog (`Watchdog`, one per process so the daemon's cycles share it): a
+collector whose own thread used more than `CPU_BUDGET_SECONDS` of CPU in a cycle, or
+one of whose commands the runner stopped at its CPU or memory limit (see
+`agent.runner.ChildLimits`), is reported and then skipped for `SKIP_SECONDS`: the next
+documents carry a `skipped` errors entry naming why and until when. The agent's own
+resident set growing by more than `RSS_GROWTH_BUDGET_BYTES` during a cycle is treated
+the same way, against the collector that used the most CPU (threads share one heap:
+that is the best guess there is). osquery's watchdog (200 MB, 10 % CPU over 12 s) is
+the ceiling: 5 CPU-s a cycle is 0.6 % of a core at the default 15-minute interval.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import resource
 import threading
 import time
 import uuid
@@ -31,6 +42,7 @@ from agent.collectors.base import (
     rfc3339_utc,
 )
 from agent.collectors.registry import COLLECTORS, budget_of
+from agent.runner import take_overruns
 from agent.state.identity import Identity
 from rules.derived import add_derived, parse_timestamp
 from rules.facts import SCHEMA_ID, Domain
@@ -38,22 +50,91 @@ from rules.facts import SCHEMA_ID, Domain
 DEFAULT_BUDGET_SECONDS = 60.0
 MAX_ERRORS = 256  # the schema's bound on `errors`
 MAX_REASON = 4096
+CPU_BUDGET_SECONDS = 5.0  # a collector's own thread, per cycle
+# Growth of the agent's resident set in one cycle: a steady daemon's RSS is ~60 MiB
+# (bench/agent_daemon.py), so this keeps it under osquery's 200 MB.
+RSS_GROWTH_BUDGET_BYTES = 128 * 1024 * 1024
+SKIP_SECONDS = 3600.0
+
+WatchdogListener = Callable[[Domain, str], None]
+
+
+class Watchdog:
+    """Which collectors went over budget, and until when they are skipped."""
+
+    def __init__(
+        self,
+        *,
+        cpu_budget: float = CPU_BUDGET_SECONDS,
+        rss_budget: int = RSS_GROWTH_BUDGET_BYTES,
+        skip_seconds: float = SKIP_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cpu_budget, self.rss_budget, self.skip_seconds = cpu_budget, rss_budget, skip_seconds
+        self._clock = clock
+        self._until: dict[Domain, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+        # Told of every stop (the daemon logs it); the document says it in `errors`.
+        self.listener: WatchdogListener | None = None
+
+    def skipped(self, domain: Domain) -> str | None:
+        """Why `domain` is skipped this cycle, or None when it may run."""
+        with self._lock:
+            until = self._until.get(domain)
+            if until is None:
+                return None
+            left = until[0] - self._clock()
+            if left <= 0:
+                del self._until[domain]
+                return None
+        return f"skipped by the watchdog for {left / 60:.0f} more min: {until[1]}"
+
+    def stop(self, domain: Domain, reason: str) -> None:
+        with self._lock:
+            self._until[domain] = (self._clock() + self.skip_seconds, reason)
+        if self.listener is not None:
+            self.listener(domain, reason)
+
+    def check(self, domain: Domain, cpu_seconds: float | None, overruns: list[str]) -> None:
+        """After a collector ran: over any budget, it is stopped for a while."""
+        if overruns:
+            self.stop(domain, "; ".join(overruns))
+        elif cpu_seconds is not None and cpu_seconds > self.cpu_budget:
+            self.stop(
+                domain, f"used {cpu_seconds:.1f} CPU-s, over its budget of {self.cpu_budget:g}"
+            )
+
+
+WATCHDOG = Watchdog()
+
+
+def rss_bytes() -> int | None:
+    """The agent's resident set now (Linux), None where /proc cannot say."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass
 class _Slot:
-    """Where a collector thread leaves its outcome."""
+    """Where a collector thread leaves its outcome, and the CPU its thread used."""
 
     outcome: Collected | None = None
     error: Issue | None = None
+    cpu_seconds: float | None = None
 
     def run(self, fn: CollectorFn, ctx: CollectContext) -> None:
+        started = time.thread_time()
         try:
             self.outcome = fn(ctx)
         except CollectorError as e:
             self.error = Issue(e.kind, e.reason)
         except Exception as e:  # noqa: BLE001 - a collector bug must cost one domain, not the report
             self.error = Issue(ErrorKind.FAILED, f"{type(e).__name__}: {e}")
+        finally:
+            self.cpu_seconds = time.thread_time() - started
 
 
 def run_collectors(
@@ -61,14 +142,22 @@ def run_collectors(
     collectors: Mapping[Domain, CollectorFn],
     budget_seconds: float,
     budgets: Callable[[Domain], float] = budget_of,
+    watchdog: Watchdog = WATCHDOG,
 ) -> dict[Domain, Collected | Issue]:
     """Run `collectors` concurrently; each domain maps to its output or to why it has none.
 
-    Each collector has its own budget (`budgets`), all of them within `budget_seconds`.
+    Each collector has its own budget (`budgets`), all of them within `budget_seconds`;
+    the ones the watchdog stopped are skipped.
     """
     started = time.monotonic()
+    rss_before = rss_bytes()
     running: list[tuple[Domain, threading.Thread, _Slot]] = []
+    outcomes: dict[Domain, Collected | Issue] = {}
     for domain, fn in collectors.items():
+        why = watchdog.skipped(domain)
+        if why is not None:
+            outcomes[domain] = Issue(ErrorKind.SKIPPED, why)
+            continue
         slot = _Slot()
         thread = threading.Thread(
             target=slot.run, args=(fn, ctx), name=f"collector-{domain}", daemon=True
@@ -76,10 +165,13 @@ def run_collectors(
         thread.start()
         running.append((domain, thread, slot))
 
-    outcomes: dict[Domain, Collected | Issue] = {}
+    slowest: tuple[float, Domain] | None = None
     for domain, thread, slot in running:
         allowed = min(budget_seconds, budgets(domain))
         thread.join(max(0.0, started + allowed - time.monotonic()))
+        watchdog.check(domain, slot.cpu_seconds, take_overruns(thread.name))
+        if slot.cpu_seconds is not None and (slowest is None or slot.cpu_seconds > slowest[0]):
+            slowest = (slot.cpu_seconds, domain)
         if thread.is_alive():
             outcomes[domain] = Issue(
                 ErrorKind.TIMEOUT, f"collector did not finish within {allowed:g}s"
@@ -88,7 +180,17 @@ def run_collectors(
             outcomes[domain] = slot.outcome
         else:
             outcomes[domain] = slot.error or Issue(ErrorKind.FAILED, "collector returned nothing")
-    return outcomes
+    rss_after = rss_bytes()
+    if rss_before is not None and rss_after is not None and slowest is not None:
+        grown = rss_after - rss_before
+        if grown > watchdog.rss_budget:
+            watchdog.stop(
+                slowest[1],
+                f"the agent's memory grew by {grown // 2**20} MiB in one cycle, over its "
+                f"budget of {watchdog.rss_budget // 2**20} MiB; this collector used the most CPU",
+            )
+    # Keep the document's domain order, skipped ones included.
+    return {domain: outcomes[domain] for domain in collectors}
 
 
 def collect_facts(
