@@ -7,21 +7,33 @@ journald: /etc/systemd/journald.conf, then drop-ins in journald.conf.d directori
 no process is visible under /proc). Rotation: the logrotate stanza naming
 /var/log/syslog (Debian) or /var/log/messages (RHEL), with logrotate.conf's global
 `rotate` and period as its defaults; retention in days is rotate x period.
+
+The journal's real retention: `journalctl --list-boots --output=json` gives each
+boot's first entry (microseconds since the epoch), so the oldest is what the journal
+still holds and `retained_days` its age now. MaxRetentionSec alone only caps it (an
+unset cap keeps nothing longer when SystemMaxUse fills), hence the measured age. Read
+only as root: another user's journalctl sees only its own journal, so its answer is
+unknown, not short. No journal files at all: nothing retained (0 days).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import datetime
 from typing import Any
 
 from agent.collectors.base import (
     CollectContext,
     Collected,
+    CollectorError,
     ErrorKind,
     Issue,
     host_has,
     list_dir,
     read_file_or_issue,
+    rfc3339_utc,
+    run_tool,
     running_commands,
 )
 
@@ -37,6 +49,8 @@ SYSLOG_DAEMONS = (
 )
 MAIN_LOGS = ("/var/log/syslog", "/var/log/messages")
 JOURNALD_PROCESS = "systemd-journal"  # comm is cut at 15 characters
+LIST_BOOTS = ["journalctl", "--list-boots", "--output=json", "--no-pager"]
+LIST_BOOTS_TIMEOUT = 20.0
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
 _SPAN_UNITS = {
     "us": 1e-6,
@@ -125,7 +139,49 @@ def _journald(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
         "running": _journald_running(ctx, issues),
         "system_max_use": values.get("SystemMaxUse") or None,
         "max_retention_sec": time_span_seconds(retention) if retention else None,
+        **_journal_age(ctx, issues),
     }
+
+
+def parse_boots(text: str, now: datetime) -> tuple[str | None, float]:
+    """(oldest entry, its age in days) from `journalctl --list-boots --output=json`;
+    no output (no journal files) is (None, 0.0). Raises ValueError on anything else."""
+    if not text.strip():
+        return None, 0.0
+    boots = json.loads(text)
+    if not isinstance(boots, list):
+        raise TypeError("not a list of boots")
+    if not boots:
+        return None, 0.0
+    firsts = [b.get("first_entry") if isinstance(b, dict) else None for b in boots]
+    stamps = [f for f in firsts if isinstance(f, int) and f > 0]
+    if len(stamps) != len(firsts):
+        raise ValueError(f"first_entry not a timestamp in {boots[:3]!r}"[:256])
+    oldest = min(stamps) / 1e6
+    return rfc3339_utc(int(oldest)), max(0.0, round((now.timestamp() - oldest) / 86400, 1))
+
+
+def _journal_age(ctx: CollectContext, issues: list[Issue]) -> dict[str, Any]:
+    unknown: dict[str, Any] = {"oldest_entry_at": None, "retained_days": None}
+    if not ctx.system.is_privileged():
+        issues.append(
+            Issue(
+                ErrorKind.PERMISSION,
+                "journald: retained_days: journalctl shows another user only its own "
+                "journal; run as root",
+            )
+        )
+        return unknown
+    try:
+        text = run_tool(ctx, LIST_BOOTS, LIST_BOOTS_TIMEOUT)
+        oldest, days = parse_boots(text, ctx.now())
+    except CollectorError as e:
+        issues.append(Issue(e.kind, f"journald: retained_days: {e.reason}"))
+        return unknown
+    except (ValueError, KeyError, TypeError) as e:
+        issues.append(Issue(ErrorKind.FAILED, f"journald: retained_days: {e}"))
+        return unknown
+    return {"oldest_entry_at": oldest, "retained_days": days}
 
 
 def _journald_running(ctx: CollectContext, issues: list[Issue]) -> bool | None:

@@ -7,6 +7,7 @@ each recording comes from).
 
 from __future__ import annotations
 
+from agent.collectors.logs import LIST_BOOTS
 from agent.collectors.platforms.debian import APT_CONFIG, APT_LIST, DPKG_QUERY
 from agent.collectors.platforms.rhel import RPM_QUERY
 from agent.collectors.services import LIST_FILES, LIST_UNITS
@@ -35,6 +36,7 @@ def systemd_runs() -> list[tuple[tuple[str, ...], CommandResult]]:
         result(LIST_UNITS, recorded("systemctl-list-units.txt")),
         result(LIST_FILES, recorded("systemctl-list-unit-files.txt")),
         result(["timedatectl", "show"], recorded("timedatectl-show.txt")),
+        result(LIST_BOOTS, recorded("journalctl-list-boots.remote-journal.json")),
     ]
 
 

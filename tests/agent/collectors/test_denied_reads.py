@@ -98,6 +98,7 @@ def test_unreadable_logging_configuration_is_named_and_the_rest_reported(root: P
         ],
         # this root has no /proc: whether journald runs is unknown, and said so
         ["failed", "journald: running: unknown, no process visible under /proc"],
+        ["unsupported", "journald: retained_days: journalctl is not installed"],
         ["permission", "rotation: /etc/logrotate.d/rsyslog: Permission denied"],
     ]
     # journald.conf itself was read; the stanza for /var/log/syslog was not.

@@ -210,6 +210,9 @@ def test_logging() -> None:
             "running": True,
             "system_max_use": "2G",
             "max_retention_sec": 6 * 2629800,
+            # journalctl --list-boots recorded over a journal written here (data README)
+            "oldest_entry_at": "2024-10-27T03:33:20Z",
+            "retained_days": 761.2,
         },
         "syslog": {"daemon": "rsyslog", "running": False},
         "rotation": {

@@ -51,6 +51,9 @@ def test_no_logging_at_all_fails(tmp_path: Path) -> None:
         "running": False,
         "system_max_use": None,
         "max_retention_sec": None,
+        # RecordedRunner has no journalctl: the journal's age is unknown, said so
+        "oldest_entry_at": None,
+        "retained_days": None,
     }
     assert data["syslog"] == {"daemon": None, "running": None}
     assert status is Status.FAIL
