@@ -75,7 +75,7 @@ MAX_FILES = 2000
 MAX_FILE_BYTES = 1024 * 1024
 MAX_CERTIFICATES = 5000
 PROBE_TIMEOUT = 2.0  # per handshake to a configured (possibly remote) endpoint
-LOCAL_PROBE_TIMEOUT = 1.0  # per handshake on the host itself: a TLS peer answers in ms
+LOCAL_PROBE_TIMEOUT = 2.0  # per handshake on the host itself; loaded hosts answer slowly
 PROBE_WORKERS = 16
 MAX_LOCAL_PROBES = 96  # local listeners probed a cycle; configured endpoints come first
 # All probing, well inside the domain's budget (registry.BUDGETS): a probe still in
