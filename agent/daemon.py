@@ -34,6 +34,7 @@ from agent.app import HostAccess, collect, state_directory
 from agent.config import AgentConfig
 from agent.delivery.spool import DrainResult, Outcome, Spool, Spooled, SpoolError, SpoolLimits
 from agent.delivery.transport import Delivery, Transport
+from agent.document import WATCHDOG, Watchdog
 from agent.errors import AgentError, ShippingError
 from agent.output.events import EventLog, Level
 from agent.output.messages import (
@@ -51,6 +52,12 @@ FIRST_DELAY_MAX = 10.0
 SPLAY_FRACTION = 0.05  # of the interval, at most SPLAY_MAX seconds
 SPLAY_MAX = 60.0
 STOP_GRACE_SECONDS = 20.0
+# The watchdog's reasons are the runner's English text: a Vietnamese line says what
+# happened in Vietnamese and leaves the details to the JSON fields and the report.
+_WATCHDOG_LINE = {
+    "en": "collector {domain} went over its resource budget; skipped for {minutes} min: {reason}",
+    "vi": "bộ thu thập {domain} vượt giới hạn tài nguyên; tạm bỏ qua {minutes} phút",
+}
 
 
 def open_spool(
@@ -158,6 +165,7 @@ class Daemon:
         host: HostAccess | None = None,
         stop_grace: float = STOP_GRACE_SECONDS,
         rng: random.Random | None = None,
+        watchdog: Watchdog = WATCHDOG,
     ) -> None:
         self._load = load
         self._log = log
@@ -168,6 +176,14 @@ class Daemon:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload = False
+        watchdog.listener = self._on_watchdog
+        self._skip_minutes = round(watchdog.skip_seconds / 60)
+
+    def _on_watchdog(self, domain: object, reason: str) -> None:
+        line = _WATCHDOG_LINE["en" if self._lang == "en" else "vi"].format(
+            domain=printable(str(domain)), minutes=self._skip_minutes, reason=printable(reason)
+        )
+        self._log.event(Level.WARNING, "collector_stopped", line, domain=str(domain), reason=reason)
 
     # signals ---------------------------------------------------------------------------
 

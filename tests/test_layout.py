@@ -176,6 +176,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "agent.errors",
         "agent.config",
         "agent.delivery",
+        "agent.document",
         "agent.output",
         "agent.app",
     },

@@ -4,6 +4,7 @@ collector that ran it is reported and skipped for a while, then runs again."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 
 from agent.collectors.base import CollectContext, Collected, ErrorKind, Issue, run_tool
+from agent.daemon import Daemon
 from agent.document import Watchdog, run_collectors
+from agent.output.events import EventLog
 from agent.runner import MIB, ChildLimits, CommandOverBudget, SubprocessRunner, take_overruns
 from rules.facts import Domain
 from tests.support import require_tool
@@ -139,3 +142,28 @@ def test_within_budget_nothing_is_skipped(cpu: float) -> None:
     watchdog = Watchdog(cpu_budget=0.2)
     watchdog.check(Domain.SSH, cpu, [])
     assert watchdog.skipped(Domain.SSH) is None
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        (
+            "en",
+            "collector firewall went over its resource budget; skipped for 60 min: "
+            "sh stopped: over its CPU budget of 1 s",
+        ),
+        ("vi", "bộ thu thập firewall vượt giới hạn tài nguyên; tạm bỏ qua 60 phút"),
+    ],
+)
+def test_the_daemon_logs_a_stop_with_the_collector_name(lang: str, line: str) -> None:
+    watchdog = Watchdog()
+    stream = io.StringIO()
+    Daemon(_no_setup, EventLog(stream), lang, watchdog=watchdog)
+    watchdog.stop(Domain.FIREWALL, "sh stopped: over its CPU budget of 1 s")
+    (logged,) = stream.getvalue().splitlines()
+    assert logged.split(" ", 1)[1] == f"warning collector_stopped: {line}"
+    assert watchdog.skipped(Domain.FIREWALL) is not None
+
+
+def _no_setup() -> Any:
+    raise AssertionError("the daemon is not started here")
