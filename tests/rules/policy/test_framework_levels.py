@@ -48,18 +48,19 @@ def test_level_levels_and_none_decide_where_a_requirement_applies(tmp_path: Path
             """  - {id: "a", group: g, level: 1, title: {vi: A, en: A}, rules: []}
   - {id: "b", group: g, levels: [5, 3, 4], title: {vi: B, en: B}, rules: []}
   - {id: "c", group: g, title: {vi: C, en: C}, rules: []}
+  - {id: "d", group: g, level: null, title: {vi: D, en: D}, rules: []}
 """,
         )
     )
-    a, b, c = framework.requirements
+    a, b, c, d = framework.requirements
     assert (a.level, a.levels) == (1, (1,))
     assert (b.level, b.levels) == (None, (3, 4, 5))  # sorted; no single level
-    assert (c.level, c.levels) == (None, ())
-    assert [r.id for r in framework.requirements_at(1)] == ["a", "c"]
-    assert [r.id for r in framework.requirements_at(2)] == ["c"]
-    assert [r.id for r in framework.requirements_at(4)] == ["b", "c"]
+    assert (c.level, c.levels) == (d.level, d.levels) == (None, ())
+    assert [r.id for r in framework.requirements_at(1)] == ["a", "c", "d"]
+    assert [r.id for r in framework.requirements_at(2)] == ["c", "d"]
+    assert [r.id for r in framework.requirements_at(4)] == ["b", "c", "d"]
     # an unknown level keeps everything: nothing is dropped for a host nobody classified
-    assert [r.id for r in framework.requirements_at(None)] == ["a", "b", "c"]
+    assert [r.id for r in framework.requirements_at(None)] == ["a", "b", "c", "d"]
 
 
 def test_bad_levels_are_reported_with_their_positions(tmp_path: Path) -> None:
