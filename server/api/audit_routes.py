@@ -4,6 +4,9 @@ The same documents as `canhgac-server audit`, one route per format and scope
 (`/api/v1/audit/{json,html,pdf,csv,xlsx}/agencies/{agency_id}` and `.../province`),
 so the OpenAPI document names the one media type each returns: JSON is the
 `AuditReport` model; the others come with a download file name.
+
+An agency-scoped token reads only its own agency's audit: another agency's is a 404
+and the province's a 403 (the audit model enforces both from the token's scope).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from server.api.common import Runtime
-from server.api.read_routes import answer_with
+from server.api.read_routes import Scope, answer_scoped
 from server.api.schemas import error_responses
 from server.errors import IngestError, UnprocessableError
 from server.read.audit import AuditPolicy, build_audit
@@ -99,7 +102,7 @@ def audit_router(runtime: Runtime) -> APIRouter:
                 "invalid_request", "previous must be a day before as_of", "previous"
             )
 
-        def work(session: Session) -> AuditReport:
+        def work(session: Session, scope: Scope) -> AuditReport:
             return build_audit(
                 session,
                 policy,
@@ -107,9 +110,10 @@ def audit_router(runtime: Runtime) -> APIRouter:
                 agency=agency,
                 stale_after_seconds=int(runtime.config.stale_after_seconds),
                 previous_as_of=earlier,
+                scope=scope,
             )
 
-        report = await answer_with(runtime, request, "viewer", work)
+        report = await answer_scoped(runtime, request, "viewer", work)
         # Rendering (Chromium for PDF) is slow work: off the event loop.
         try:
             data = await run_in_threadpool(render_audit, report, fmt, lang)

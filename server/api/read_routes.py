@@ -3,6 +3,10 @@
 Every answer comes from the database, so replicas behind a load balancer agree.
 Agent tokens (`cgt_`) are refused here: only API tokens (`cga_`) read. Each route's
 answer is the model of `server.read.views` it declares.
+
+An agency-scoped token's agency is passed to every query as its `scope`: the read
+side filters by it in SQL, so another agency's host is a 404 (its existence is not
+revealed), and lists and rankings hold only the token's agency.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from server.read import queries, views
 from server.storage.models import FindingStatus
 
 T = TypeVar("T")
+Scope = str | None  # the agency an agency-scoped token reads; None: every agency
 # The errors of every read route: bad token, wrong role, bad parameter, no database.
 READ_ERRORS = error_responses(401, 403, 422, 503)
 READ_ONE_ERRORS = error_responses(401, 403, 404, 422, 503)
@@ -34,8 +39,8 @@ def read_router(runtime: Runtime) -> APIRouter:
     def stale_before() -> datetime:
         return runtime.clock() - timedelta(seconds=runtime.config.stale_after_seconds)
 
-    async def answer(request: Request, role: str, work: Callable[[Session], T]) -> T:
-        return await answer_with(runtime, request, role, work)
+    async def answer(request: Request, role: str, work: Callable[[Session, Scope], T]) -> T:
+        return await answer_scoped(runtime, request, role, work)
 
     @router.get(
         "/hosts",
@@ -56,8 +61,8 @@ def read_router(runtime: Runtime) -> APIRouter:
         return await answer(
             request,
             "viewer",
-            lambda s: queries.list_hosts(
-                s, stale_before(), page, agency=agency, os=os, stale=stale
+            lambda s, scope: queries.list_hosts(
+                s, stale_before(), page, agency=agency, os=os, stale=stale, scope=scope
             ),
         )
 
@@ -68,8 +73,8 @@ def read_router(runtime: Runtime) -> APIRouter:
         responses=READ_ONE_ERRORS,
     )
     async def host(request: Request, agent_id: str) -> dict[str, Any]:
-        def work(session: Session) -> dict[str, Any]:
-            detail = queries.host_detail(session, agent_id, stale_before())
+        def work(session: Session, scope: Scope) -> dict[str, Any]:
+            detail = queries.host_detail(session, agent_id, stale_before(), scope=scope)
             if detail is None:
                 raise NotFoundError("not_found", f"no host with agent id {agent_id!r}")
             return detail
@@ -98,7 +103,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         return await answer(
             request,
             "viewer",
-            lambda s: queries.list_findings(
+            lambda s, scope: queries.list_findings(
                 s,
                 runtime.clock(),
                 page,
@@ -108,6 +113,7 @@ def read_router(runtime: Runtime) -> APIRouter:
                 status=status,
                 min_age_days=min_age_days,
                 agent_id=agent_id,
+                scope=scope,
             ),
         )
 
@@ -122,7 +128,9 @@ def read_router(runtime: Runtime) -> APIRouter:
         return await answer(
             request,
             "viewer",
-            lambda s: {"items": queries.agencies_ranked(s, weights, stale_before())},
+            lambda s, scope: {
+                "items": queries.agencies_ranked(s, weights, stale_before(), scope=scope)
+            },
         )
 
     @router.get(
@@ -132,8 +140,8 @@ def read_router(runtime: Runtime) -> APIRouter:
         responses=READ_ONE_ERRORS,
     )
     async def host_score(request: Request, agent_id: str) -> dict[str, Any]:
-        def work(session: Session) -> dict[str, Any]:
-            detail = queries.host_detail(session, agent_id, stale_before())
+        def work(session: Session, scope: Scope) -> dict[str, Any]:
+            detail = queries.host_detail(session, agent_id, stale_before(), scope=scope)
             if detail is None:
                 raise NotFoundError("not_found", f"no host with agent id {agent_id!r}")
             keys = ("agent_id", "agency", "label", "score", "stale", "score_history")
@@ -150,8 +158,9 @@ def read_router(runtime: Runtime) -> APIRouter:
     async def agency_score(request: Request, agency_id: str) -> dict[str, Any]:
         weights = runtime.policy.weights
 
-        def work(session: Session) -> dict[str, Any]:
-            for entry in queries.agencies_ranked(session, weights, stale_before()):
+        def work(session: Session, scope: Scope) -> dict[str, Any]:
+            ranked = queries.agencies_ranked(session, weights, stale_before(), scope=scope)
+            for entry in ranked:
                 if entry["agency"] == agency_id:
                     return entry
             raise NotFoundError("not_found", f"no agency {agency_id!r}")
@@ -169,9 +178,9 @@ def read_router(runtime: Runtime) -> APIRouter:
     ) -> dict[str, Any]:
         policy = runtime.policy
 
-        def work(session: Session) -> dict[str, Any]:
+        def work(session: Session, scope: Scope) -> dict[str, Any]:
             items = queries.requirement_scores(
-                session, policy.frameworks, framework_id, policy.weights, agency
+                session, policy.frameworks, framework_id, policy.weights, agency, scope=scope
             )
             if items is None:
                 raise NotFoundError("not_found", f"no framework {framework_id!r} is loaded")
@@ -191,10 +200,23 @@ def read_router(runtime: Runtime) -> APIRouter:
         return await answer(
             request,
             "viewer",
-            lambda s: {"by": by, "items": queries.remediation_times(s, by, runtime.clock())},
+            lambda s, scope: {
+                "by": by,
+                "items": queries.remediation_times(s, by, runtime.clock(), scope=scope),
+            },
         )
 
     return router
+
+
+async def answer_scoped(
+    runtime: Runtime, request: Request, role: str, work: Callable[[Session, Scope], T]
+) -> T:
+    """Like `answer_with`, and `work` gets the token's agency scope (None: every agency)."""
+    credential = await api_credential(runtime, request, role)
+    return await run_in_threadpool(
+        _in_session, runtime, lambda s: work(s, credential.agency), role == "admin"
+    )
 
 
 async def answer_with(

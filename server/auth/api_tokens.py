@@ -1,8 +1,10 @@
 """API tokens for people and tools reading the API: `cga_<id>_<secret>` with a role.
 
-`viewer` reads everything under /api/v1 (hosts, findings, scores, agencies);
-`admin` also manages (agencies, agent revocation). Agent tokens are a different kind
-(`cgt_`) and are refused by every read endpoint.
+`viewer` reads everything under /api/v1 (hosts, findings, scores, agencies, audit);
+`admin` also manages (agencies, agent revocation). A viewer token may be scoped to
+one agency (an agency's own IT staff): it then reads only that agency, and the read
+side filters by the scope in its queries. Admin tokens are always province-wide.
+Agent tokens are a different kind (`cgt_`) and are refused by every read endpoint.
 
 Each successful authentication stamps the token's `last_used_at` (what `api-token
 list` shows), at most once per `LAST_USED_RESOLUTION` per token, so reading the API
@@ -23,7 +25,7 @@ from server.auth.agent_tokens import hash_secret, new_secret, parse_secret, secr
 from server.clock import Clock, utc_now
 from server.errors import DatabaseError, InvalidArgumentError, UnauthorizedError
 from server.storage.database import Database
-from server.storage.models import ApiToken
+from server.storage.models import Agency, ApiToken
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +40,28 @@ class ApiCredential:
     token_id: str
     name: str
     role: str
+    agency: str | None = None  # the one agency this token reads; None = every agency
 
     def allows(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
-def create_api_token(session: Session, name: str, role: str, clock: Clock) -> tuple[str, str]:
-    """(token id, plain token); the plain token is shown once and never stored."""
+def create_api_token(
+    session: Session, name: str, role: str, clock: Clock, agency: str | None = None
+) -> tuple[str, str]:
+    """(token id, plain token); the plain token is shown once and never stored.
+
+    `agency` scopes a viewer token to that (existing) agency; an admin manages the
+    whole province, so an admin token cannot be scoped."""
     if role not in ROLES:
         raise InvalidArgumentError(f"role must be one of {', '.join(ROLES)}")
     if not name.strip() or len(name) > 255:
         raise InvalidArgumentError("the token name must be 1-255 characters")
+    if agency is not None:
+        if role != "viewer":
+            raise InvalidArgumentError("only a viewer token can be scoped to an agency")
+        if session.get(Agency, agency) is None:
+            raise InvalidArgumentError(f"no agency {agency!r}")
     token_id, secret, plain = new_secret(API_PREFIX)
     session.add(
         ApiToken(
@@ -59,6 +72,7 @@ def create_api_token(session: Session, name: str, role: str, clock: Clock) -> tu
             created_at=clock(),
             revoked_at=None,
             last_used_at=None,
+            agency_id=agency,
         )
     )
     session.flush()
@@ -105,7 +119,8 @@ def verify_api_token(
         raise UnauthorizedError("invalid_token", "the API token has been revoked")
     now = clock()
     due = row.last_used_at is None or row.last_used_at <= now - LAST_USED_RESOLUTION
-    return ApiCredential(row.id, row.name, row.role), now if due else None
+    credential = ApiCredential(row.id, row.name, row.role, row.agency_id)
+    return credential, now if due else None
 
 
 def authenticate_api_token(

@@ -181,12 +181,18 @@ def api_token() -> None:
 @with_config
 @click.option("--name", required=True, help="Who or what uses it.")
 @click.option("--role", type=click.Choice(ROLES), default="viewer", show_default=True)
-def api_token_create(config: ServerConfig, name: str, role: str) -> None:
+@click.option(
+    "--agency",
+    "agency_id",
+    help="Scope a viewer token to this agency: it reads only this agency's data.",
+)
+def api_token_create(config: ServerConfig, name: str, role: str, agency_id: str | None) -> None:
     """Create an API token and print it (only this once)."""
     with migrated(config) as database, database.write() as session:
-        token_id, plain = create_api_token(session, name, role, utc_now)
+        token_id, plain = create_api_token(session, name, role, utc_now, agency_id)
     click.echo(plain)
-    click.echo(f"API token {token_id} ({role}) created; it is shown only once", err=True)
+    scope = f"agency {printable(agency_id)}" if agency_id is not None else "every agency"
+    click.echo(f"API token {token_id} ({role}, {scope}) created; it is shown only once", err=True)
 
 
 @api_token.command("list")
@@ -200,13 +206,14 @@ def api_token_list(config: ServerConfig) -> None:
                 t.id,
                 t.name,
                 t.role,
+                t.agency_id if t.agency_id is not None else "*",
                 time_text(t.created_at),
                 time_text(t.last_used_at),
                 "revoked " + time_text(t.revoked_at) if t.revoked_at else "active",
             )
             for t in tokens
         ]
-    print_table(("TOKEN ID", "NAME", "ROLE", "CREATED", "LAST USED", "STATE"), rows)
+    print_table(("TOKEN ID", "NAME", "ROLE", "AGENCY", "CREATED", "LAST USED", "STATE"), rows)
 
 
 @api_token.command("revoke")

@@ -29,7 +29,7 @@ from rules.policy.frameworks import Framework
 from rules.policy.scoring import RequirementStatus, requirement_status, score_results
 from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
-from server.errors import NotFoundError
+from server.errors import ForbiddenError, NotFoundError
 from server.read.audit_history import excluded_hosts, remediation, waiver_rows
 from server.read.audit_hosts import host_row, load_host_facts
 from server.read.audit_views import (
@@ -146,20 +146,25 @@ def _standings(
     cutoff: datetime,
     previous: datetime,
     stale_after: timedelta,
+    *,
+    scope: str | None,
 ) -> tuple[list[AgencyStanding], list[_HostState]]:
-    now_states = _host_states(session, cutoff, None)
+    now_states = _host_states(session, cutoff, scope)
     before = defaultdict(list)
-    for state in _host_states(session, previous, None):
+    for state in _host_states(session, previous, scope):
         before[state.agency].append(state.results)
     # The trend: the agency score at evenly spaced cut-offs from the previous period
     # to this one (each one a pooled score over the hosts' results at that time).
     step = (cutoff - previous) / TREND_POINTS
     moments = [previous + step * i for i in range(1, TREND_POINTS)]
     trend: dict[str, list[TrendPoint]] = defaultdict(list)
-    agencies = list(session.execute(select(Agency.id, Agency.name)))
+    agencies_query = select(Agency.id, Agency.name)
+    if scope is not None:
+        agencies_query = agencies_query.where(Agency.id == scope)
+    agencies = list(session.execute(agencies_query))
     for moment in moments:
         pooled: dict[str, list[RuleResult]] = defaultdict(list)
-        for state in _host_states(session, moment, None):
+        for state in _host_states(session, moment, scope):
             pooled[state.agency].extend(state.results)
         for agency_id, _name in agencies:
             ratio = score_results(pooled.get(agency_id, []), policy.weights).ratio
@@ -336,12 +341,19 @@ def build_audit(
     agency: str | None,
     stale_after_seconds: int,
     previous_as_of: datetime | None = None,
+    scope: str | None = None,
 ) -> AuditReport:
     """The audit of `agency` (or of every agency when None) as observed before `as_of`.
 
     `previous_as_of` (default: one year earlier) is the period the change is
-    measured from. Raises UnknownAgencyError for an agency that does not exist.
+    measured from. Raises NotFoundError for an agency that does not exist. `scope`
+    (an agency-scoped token's agency) reads that agency alone, in the queries:
+    another agency is not found, the province forbidden, the ranking its own.
     """
+    if scope is not None and agency is None:
+        raise ForbiddenError("insufficient_scope", "this token reads only its own agency")
+    if scope is not None and agency != scope:
+        raise NotFoundError("not_found", f"no agency {agency!r}")
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     previous = previous_as_of or as_of - timedelta(days=365)
@@ -350,7 +362,7 @@ def build_audit(
     if agency is not None and session.get(Agency, agency) is None:
         raise NotFoundError("not_found", f"no agency {agency!r}")
     stale_after = timedelta(seconds=stale_after_seconds)
-    ranking, states = _standings(session, policy, as_of, previous, stale_after)
+    ranking, states = _standings(session, policy, as_of, previous, stale_after, scope=scope)
     chosen = [s for s in ranking if agency is None or s.agency == agency]
     audits = []
     for standing in chosen:

@@ -4,6 +4,10 @@ Plain functions over a session, returning JSON-ready dicts, so the HTTP layer st
 thin and every replica answers the same from the same database (nothing here reads
 process memory). `server.read.views` declares the shape of each answer; the API
 validates every answer against it.
+
+`scope` (an agency id, from an agency-scoped API token) limits every answer to that
+agency in the SQL itself, so a router that forgot a check still cannot leak another
+agency: its hosts are "not found", and rankings hold only the scope's agency.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVarTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, Severity
@@ -26,6 +30,7 @@ from server.storage.fact_store import load_facts
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
 _NO_TITLE = Localized("", "")
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,9 @@ def list_hosts(
     agency: str | None = None,
     os: str | None = None,
     stale: bool | None = None,
+    scope: str | None = None,
 ) -> dict[str, Any]:
-    query = select(Host)
+    query = _scoped(select(Host), scope)
     if agency is not None:
         query = query.where(Host.agency_id == agency)
     if os is not None:
@@ -95,14 +101,26 @@ def list_hosts(
     }
 
 
+def _scoped(query: Select[*Ts], scope: str | None) -> Select[*Ts]:
+    """`query` (which selects or joins `Host`) limited to the scope's agency."""
+    return query if scope is None else query.where(Host.agency_id == scope)
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def host_detail(
-    session: Session, agent_id: str, stale_before: datetime, history: int = 200
+    session: Session,
+    agent_id: str,
+    stale_before: datetime,
+    history: int = 200,
+    *,
+    scope: str | None = None,
 ) -> dict[str, Any] | None:
-    host = session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
+    """The host's detail; None when it does not exist or is outside `scope`."""
+    query = _scoped(select(Host).where(Host.agent_id == agent_id), scope)
+    host = session.scalars(query).one_or_none()
     if host is None:
         return None
     detail = host_summary(host, stale_before)
@@ -181,8 +199,9 @@ def list_findings(
     status: FindingStatus | None = None,
     min_age_days: float | None = None,
     agent_id: str | None = None,
+    scope: str | None = None,
 ) -> dict[str, Any]:
-    query = select(Finding, Host).join(Host, Finding.host_id == Host.id)
+    query = _scoped(select(Finding, Host).join(Host, Finding.host_id == Host.id), scope)
     if agency is not None:
         query = query.where(Host.agency_id == agency)
     if agent_id is not None:
@@ -208,11 +227,13 @@ def list_findings(
 
 
 def _latest_results(
-    session: Session, agency: str | None = None
+    session: Session, agency: str | None = None, scope: str | None = None
 ) -> dict[int, list[tuple[str, str, str]]]:
     """host id -> [(rule_id, severity, status)] of the host's current results."""
     query = select(Host.id, RuleResultRow.rule_id, RuleResultRow.severity, RuleResultRow.status)
-    query = query.join(RuleResultRow, RuleResultRow.report_pk == Host.results_report_pk)
+    query = _scoped(
+        query.join(RuleResultRow, RuleResultRow.report_pk == Host.results_report_pk), scope
+    )
     if agency is not None:
         query = query.where(Host.agency_id == agency)
     results: dict[int, list[tuple[str, str, str]]] = defaultdict(list)
@@ -233,14 +254,23 @@ def pooled_score(
 
 
 def agencies_ranked(
-    session: Session, weights: Mapping[Severity, float], stale_before: datetime
+    session: Session,
+    weights: Mapping[Severity, float],
+    stale_before: datetime,
+    *,
+    scope: str | None = None,
 ) -> list[dict[str, Any]]:
-    results = _latest_results(session)
+    """Agencies best first; with a scope, only that agency (ranked among what the
+    token may see: the province's ranking is province data)."""
+    results = _latest_results(session, scope=scope)
     hosts_by_agency: dict[str, list[Host]] = defaultdict(list)
-    for host in session.scalars(select(Host)):
+    for host in session.scalars(_scoped(select(Host), scope)):
         hosts_by_agency[host.agency_id].append(host)
     ranked: list[dict[str, Any]] = []
-    for agency in session.scalars(select(Agency)):
+    agencies = select(Agency)
+    if scope is not None:
+        agencies = agencies.where(Agency.id == scope)
+    for agency in session.scalars(agencies):
         hosts = hosts_by_agency.get(agency.id, [])
         pooled = [row for host in hosts for row in results.get(host.id, [])]
         ranked.append(
@@ -256,10 +286,12 @@ def agencies_ranked(
         )
     open_counts = dict(
         session.execute(
-            select(Host.agency_id, func.count(Finding.id))
-            .join(Finding, Finding.host_id == Host.id)
-            .where(Finding.status == FindingStatus.OPEN)
-            .group_by(Host.agency_id)
+            _scoped(
+                select(Host.agency_id, func.count(Finding.id))
+                .join(Finding, Finding.host_id == Host.id)
+                .where(Finding.status == FindingStatus.OPEN),
+                scope,
+            ).group_by(Host.agency_id)
         ).all()
     )
     for entry in ranked:
@@ -277,12 +309,15 @@ def requirement_scores(
     framework_id: str,
     weights: Mapping[Severity, float],
     agency: str | None,
+    *,
+    scope: str | None = None,
 ) -> list[dict[str, Any]] | None:
     """Per requirement of a framework: the pooled score of the rules mapped to it."""
     framework = _framework(frameworks, framework_id)
     if framework is None:
         return None
-    rows = [row for host_rows in _latest_results(session, agency).values() for row in host_rows]
+    latest = _latest_results(session, agency, scope)
+    rows = [row for host_rows in latest.values() for row in host_rows]
     by_rule: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
     for row in rows:
         by_rule[row[0]].append(row)
@@ -309,16 +344,19 @@ def _framework(frameworks: Iterable[Framework] | None, framework_id: str) -> Fra
 
 
 def remediation_times(
-    session: Session, by: Literal["agency", "rule"], now: datetime
+    session: Session,
+    by: Literal["agency", "rule"],
+    now: datetime,
+    *,
+    scope: str | None = None,
 ) -> list[dict[str, Any]]:
     """Time to remediate, grouped by agency or rule: resolved count, median and mean
     hours from first seen to resolved, and how many are still open (and the oldest)."""
     key = Host.agency_id if by == "agency" else Finding.rule_id
-    rows = session.execute(
-        select(key, Finding.status, Finding.first_seen, Finding.resolved_at).join(
-            Host, Finding.host_id == Host.id
-        )
-    ).all()
+    query = select(key, Finding.status, Finding.first_seen, Finding.resolved_at).join(
+        Host, Finding.host_id == Host.id
+    )
+    rows = session.execute(_scoped(query, scope)).all()
     groups: dict[str, dict[str, Any]] = {}
     for name, status, first_seen, resolved_at in rows:
         group = groups.setdefault(name, {"durations": [], "open": 0, "oldest_open": 0.0})

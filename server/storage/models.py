@@ -129,7 +129,8 @@ class EnrolSecret(Base):
 
 
 class ApiToken(Base):
-    """A token of a person or tool reading the API (`cga_<id>_<secret>`), with a role."""
+    """A token of a person or tool reading the API (`cga_<id>_<secret>`), with a role,
+    optionally scoped to one agency."""
 
     __tablename__ = "api_tokens"
 
@@ -140,6 +141,8 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # The one agency a viewer token may read; NULL = every agency (revision 0004).
+    agency_id: Mapped[str | None] = mapped_column(ForeignKey("agencies.id"))
 
 
 class PolicyState(Base):

@@ -7,8 +7,11 @@ unknown/revoked credential of the wrong kind; 403: a known credential without th
 right); an allowed cell must get neither 401 nor 403 and no 5xx (404 for an
 unknown id is fine: that is past authorization).
 
-Not covered yet: agency-scoped API tokens (they need a schema change; see the
-issue's closing note).
+Agency-scoped viewers: one of agent-1's agency (so-test), one of another agency
+(so-other). The other agency's viewer must get 404 (not 403: the id's existence is
+not revealed) for so-test's host and agency ids, and both get 403 for the province
+audit and the admin routes. What the scoped lists hold is checked in
+test_agency_scope.py.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 import requests
 
-from server.auth.api_tokens import api_token_id_of, revoke_api_token
+from server.auth.api_tokens import api_token_id_of, create_api_token, revoke_api_token
 from server.clock import utc_now
 from tests.server.conftest import LiveServer
 from tests.server.helpers import (
@@ -38,6 +41,8 @@ CREDENTIALS = (
     "agent",
     "other_agency_agent",
     "viewer",
+    "agency_viewer",
+    "other_agency_viewer",
     "admin",
     "enrol_secret",
 )
@@ -50,10 +55,20 @@ _READ: Expected = {
     "agent": 401,
     "other_agency_agent": 401,
     "viewer": OK,
+    "agency_viewer": OK,
+    "other_agency_viewer": OK,
     "admin": OK,
     "enrol_secret": 401,
 }
-_ADMIN: Expected = {**_READ, "viewer": 403}
+# Paths naming agent-1 or its agency: another agency's scoped viewer is told "not found".
+_READ_ONE: Expected = {**_READ, "other_agency_viewer": 404}
+_PROVINCE: Expected = {**_READ, "agency_viewer": 403, "other_agency_viewer": 403}
+_ADMIN: Expected = {
+    **_READ,
+    "viewer": 403,
+    "agency_viewer": 403,
+    "other_agency_viewer": 403,
+}
 _OPEN: Expected = dict.fromkeys(CREDENTIALS, OK)
 _REPORTS: Expected = {
     "none": 401,
@@ -62,6 +77,8 @@ _REPORTS: Expected = {
     "agent": OK,
     "other_agency_agent": 403,
     "viewer": 401,
+    "agency_viewer": 401,
+    "other_agency_viewer": 401,
     "admin": 401,
     "enrol_secret": 401,
 }
@@ -92,9 +109,28 @@ def _credentials(live: LiveServer) -> dict[str, str | None]:
         "agent": new_token(database),
         "other_agency_agent": other,
         "viewer": new_api_token(database, "viewer"),
+        "agency_viewer": _scoped_viewer(live, "so-test"),
+        "other_agency_viewer": _scoped_viewer(live, "so-other"),
         "admin": new_api_token(database, "admin"),
         "enrol_secret": new_enrol_secret(database),
     }
+
+
+def _scoped_viewer(live: LiveServer, agency: str) -> str:
+    with live.database.write() as session:
+        _, plain = create_api_token(session, f"viewer of {agency}", "viewer", utc_now, agency)
+    return plain
+
+
+def _expected(label: str, tag: str) -> Expected:
+    """The row of a route: its audience, narrowed for ids and the province audit."""
+    if label in SPECIAL:
+        return SPECIAL[label]
+    if tag == "audit" and label.endswith("/province"):
+        return _PROVINCE
+    if tag in ("read", "audit") and ("{agent_id}" in label or "{agency_id}" in label):
+        return _READ_ONE
+    return AUDIENCE[tag]
 
 
 def _post_report(url: str, token: str | None, agent_id: str) -> requests.Response:
@@ -134,7 +170,7 @@ def test_authorization_matrix(live_server: LiveServer) -> None:
             label = f"{method.upper()} {path}"
             if label in SKIPPED:
                 continue
-            expected = SPECIAL.get(label) or AUDIENCE[operation["tags"][0]]
+            expected = _expected(label, operation["tags"][0])
             for name in CREDENTIALS:
                 token = credentials[name]
                 if label == "POST /api/v1/reports":

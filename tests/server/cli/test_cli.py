@@ -31,7 +31,7 @@ def db_flag(db_url: str) -> str:
 def test_db_upgrade(db_flag: str) -> None:
     code, out, _ = run("db", "upgrade", "--db", db_flag)
     assert code == 0
-    assert "revision 0003" in out
+    assert "revision 0004" in out
 
 
 def test_token_create_prints_the_token_once_and_list_never(db_flag: str) -> None:
