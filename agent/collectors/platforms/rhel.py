@@ -24,6 +24,7 @@ from agent.collectors.base import (
     rfc3339_utc,
     run_tool,
 )
+from agent.collectors.platforms.cache import CACHE, RHEL_INPUTS
 
 RPM_QUERY = [
     "rpm",
@@ -50,10 +51,16 @@ class RhelPlatform:
         tool = _tool(ctx)
         installed = {p["name"] + "." + p["architecture"]: p for p in self.packages(ctx)}
         # check-update exits 100 when updates are available, 0 when none.
-        listing = run_tool(ctx, [tool, "-q", "-C", "check-update"], DNF_TIMEOUT, ok_codes=(0, 100))
+        # Both reused while the rpm database and dnf's cache are unchanged (platforms.cache).
+        listing = CACHE.run(
+            ctx, [tool, "-q", "-C", "check-update"], DNF_TIMEOUT, RHEL_INPUTS, ok_codes=(0, 100)
+        )
         try:
-            advisories = run_tool(
-                ctx, [tool, "-q", "-C", "updateinfo", "list", "--security"], DNF_TIMEOUT
+            advisories = CACHE.run(
+                ctx,
+                [tool, "-q", "-C", "updateinfo", "list", "--security"],
+                DNF_TIMEOUT,
+                RHEL_INPUTS,
             )
         except CollectorError as e:
             issues.append(Issue(e.kind, f"security classification: {e.reason}"))

@@ -1,0 +1,146 @@
+"""Reusing a package manager's answer while what it reads is unchanged.
+
+`apt list --upgradable` is most of a steady-state cycle's CPU, yet the pending updates
+it prints change only when the package index (`apt-get update`), the installed set
+(dpkg) or the apt configuration changes. So its output is kept, in this process (the
+daemon's cycles share it), keyed by the command, the root and a fingerprint of those
+inputs: path, inode, size and modification time of each file, and of each entry of each
+directory (one level). Any change, or `MAX_AGE_SECONDS`, runs the command again.
+
+Only the real runner's output is kept (a test's recorded runner is never cached), and
+a fingerprint that cannot be taken (a directory that cannot be read) means no reuse.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.collectors.base import CollectContext, run_tool
+from agent.runner import SubprocessRunner
+
+MAX_AGE_SECONDS = 6 * 3600.0  # a bound on anything the fingerprint could miss
+MAX_DIR_ENTRIES = 5000
+
+Stamp = tuple[str, int, int, int] | tuple[str, None]
+Fingerprint = tuple[Stamp, ...]
+
+DEBIAN_INPUTS = (
+    "/var/lib/dpkg/status",
+    "/var/lib/apt/lists",
+    "/etc/apt/sources.list",
+    "/etc/apt/sources.list.d",
+    "/etc/apt/preferences",
+    "/etc/apt/preferences.d",
+    "/etc/apt/apt.conf.d",
+)
+RHEL_INPUTS = (
+    "/var/lib/rpm",
+    "/usr/lib/sysimage/rpm",
+    "/var/cache/dnf",
+    "/var/cache/yum",
+    "/etc/yum.repos.d",
+    "/etc/dnf",
+    "/etc/yum.conf",
+)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    fingerprint: Fingerprint
+    stdout: str
+    stored: float
+
+
+class OutputCache:
+    """Command outputs kept while their inputs' fingerprint holds."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, max_age: float = MAX_AGE_SECONDS
+    ) -> None:
+        self._clock = clock
+        self._max_age = max_age
+        self._entries: dict[tuple[str, ...], _Entry] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def run(
+        self,
+        ctx: CollectContext,
+        argv: list[str],
+        timeout: float,
+        inputs: tuple[str, ...],
+        *,
+        ok_codes: tuple[int, ...] = (0,),
+    ) -> str:
+        """`run_tool(ctx, argv, ...)`, or its last output while `inputs` are unchanged."""
+        fingerprint = fingerprint_of(ctx, inputs) if isinstance(ctx.run, SubprocessRunner) else None
+        if fingerprint is None:
+            return run_tool(ctx, argv, timeout, ok_codes=ok_codes)
+        key = (str(ctx.root), *argv)
+        with self._lock:
+            entry = self._entries.get(key)
+        if (
+            entry is not None
+            and entry.fingerprint == fingerprint
+            and self._clock() - entry.stored < self._max_age
+        ):
+            self.hits += 1
+            return entry.stdout
+        self.misses += 1
+        stdout = run_tool(ctx, argv, timeout, ok_codes=ok_codes)
+        # Taken again after the run: an index refreshed meanwhile must not be
+        # remembered as the state this output describes.
+        if fingerprint_of(ctx, inputs) == fingerprint:
+            with self._lock:
+                self._entries[key] = _Entry(fingerprint, stdout, self._clock())
+        return stdout
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _stamp(path: str, st: os.stat_result) -> Stamp:
+    return (path, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def fingerprint_of(ctx: CollectContext, inputs: tuple[str, ...]) -> Fingerprint | None:
+    """The stamps of `inputs` (host paths) and of their directories' entries, or None
+    when one cannot be read."""
+    stamps: list[Stamp] = []
+    for host_path in inputs:
+        path = ctx.path(host_path)
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            stamps.append((host_path, None))
+            continue
+        except OSError:
+            return None
+        stamps.append(_stamp(host_path, st))
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        try:
+            with os.scandir(path) as entries:
+                names = sorted(entry.name for entry in entries)
+        except OSError:
+            return None
+        if len(names) > MAX_DIR_ENTRIES:
+            return None
+        for name in names:
+            try:
+                stamps.append(_stamp(f"{host_path}/{name}", os.stat(path / name)))
+            except FileNotFoundError:
+                stamps.append((f"{host_path}/{name}", None))  # a dangling link, or gone
+            except OSError:
+                return None
+    return tuple(stamps)
+
+
+CACHE = OutputCache()
