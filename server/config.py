@@ -74,6 +74,8 @@ class ServerConfig:
     metrics_basic_password_sha256: str | None = None
     # Opt-in per-host detail: canhgac_rule_failing series at most this many (0: off).
     metrics_rule_failing_max_series: int = 0
+    # ... and canhgac_cert_not_after_timestamp_seconds series at most this many (0: off).
+    metrics_cert_max_series: int = 0
 
     @property
     def stale_after_seconds(self) -> float:
@@ -219,6 +221,12 @@ def _weights(value: Any) -> dict[Severity, float]:
     return weights
 
 
+def _check_series_caps(config: ServerConfig) -> None:
+    for name in ("metrics_rule_failing_max_series", "metrics_cert_max_series"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"server.{name} must be 0 (off) or positive")
+
+
 def _validated(config: ServerConfig) -> ServerConfig:
     parse_listen(config.listen)
     for name in (
@@ -251,8 +259,7 @@ def _validated(config: ServerConfig) -> ServerConfig:
         raise ConfigError(
             "server.metrics_basic_user and server.metrics_basic_password_sha256 go together"
         )
-    if config.metrics_rule_failing_max_series < 0:
-        raise ConfigError("server.metrics_rule_failing_max_series must be 0 (off) or positive")
+    _check_series_caps(config)
     skew = config.future_skew_seconds
     if not math.isfinite(skew) or skew < 0:
         raise ConfigError("server.future_skew_seconds must be a non-negative number")

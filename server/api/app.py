@@ -69,6 +69,7 @@ def create_app(
         frameworks=lambda: service.policy.frameworks,
         weights=lambda: service.policy.weights,
         rule_failing_cap=config.metrics_rule_failing_max_series,
+        cert_cap=config.metrics_cert_max_series,
     )
     metrics_access = MetricsAccess(
         config.metrics_bearer_sha256,

@@ -19,6 +19,7 @@ from rules.language.model import Rule, Severity
 from rules.policy.frameworks import Framework
 from rules.results import Status
 from server.metrics import textformat as tf
+from server.metrics.certificates import CERT_NOT_AFTER, CertificateIndex
 from server.metrics.results import Aggregate, ResultsIndex
 
 RULE_HOSTS = "canhgac_rule_hosts"
@@ -102,12 +103,16 @@ class ResultsExposition:
         frameworks: Callable[[], Iterable[Framework]],
         weights: Callable[[], Mapping[Severity, float]],
         rule_failing_cap: int = 0,
+        certificates: CertificateIndex | None = None,
+        cert_cap: int = 0,
     ) -> None:
         self._index = index
         self._rules = rules
         self._frameworks = frameworks
         self._weights = weights
         self._cap = rule_failing_cap
+        self._certificates = certificates
+        self._cert_cap = cert_cap
         self._lock = threading.Lock()
         self._cached: tuple[object, bytes] | None = None
         self.dropped = Counter(
@@ -117,6 +122,7 @@ class ResultsExposition:
             registry=registry,
         )
         self.dropped.labels(family=RULE_FAILING)
+        self.dropped.labels(family=CERT_NOT_AFTER)
 
     def chunks(self) -> list[bytes]:
         rules = self._rules()
@@ -135,6 +141,11 @@ class ResultsExposition:
             out = [self._cached[1]]
         if self._cap > 0:
             out.append(self._failing().encode())
+        if self._certificates is not None and self._cert_cap > 0:
+            text, dropped = self._certificates.render(self._cert_cap)
+            if dropped:
+                self.dropped.labels(family=CERT_NOT_AFTER).inc(dropped)
+            out.append(text.encode())
         return out
 
     def _failing(self) -> str:

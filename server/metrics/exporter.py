@@ -404,6 +404,7 @@ def build_registry(
     frameworks: Callable[[], Iterable[Framework]] = tuple,
     weights: Callable[[], Mapping[Severity, float]] = lambda: DEFAULT_WEIGHTS,
     rule_failing_cap: int = 0,
+    cert_cap: int = 0,
 ) -> tuple[Exporter, IngestMetrics]:
     """A registry of our own: the process-global one would mix in every import's metrics."""
     # `_created` series double every counter for no use on dashboards; the switch is
@@ -420,5 +421,7 @@ def build_registry(
         frameworks=frameworks,
         weights=weights,
         rule_failing_cap=rule_failing_cap,
+        certificates=cache.track_certificates() if cert_cap > 0 else None,
+        cert_cap=cert_cap,
     )
     return Exporter(hosts, registry, rules, results), IngestMetrics(registry)

@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 
 from rules.language.model import Severity
 from server.clock import Clock, utc_now
+from server.metrics.certificates import CertificateIndex
 from server.metrics.results import ResultsIndex
 from server.storage.database import Database
 from server.storage.models import Host
@@ -135,6 +136,8 @@ class HostStateCache:
     ) -> None:
         # Each host's latest rule results, brought up to date by every refresh.
         self.results = results if results is not None else ResultsIndex()
+        # Every host's certificates: only when the opt-in detail is on (track_certificates).
+        self.certificates: CertificateIndex | None = None
         # How a refresh reads the database (seams for tests): `loader` reads every
         # host; `changes` only the hosts stamped since the previous refresh began,
         # minus `margin` (transactions still open then, replicas' clock skew). Every
@@ -157,6 +160,12 @@ class HostStateCache:
     def refreshed_at(self) -> float | None:
         """Unix time of the last completed refresh from the database (None: never)."""
         return self._refreshed_at
+
+    def track_certificates(self) -> CertificateIndex:
+        """Keep every host's certificates from the next refresh on (opt-in detail)."""
+        if self.certificates is None:
+            self.certificates = CertificateIndex()
+        return self.certificates
 
     def put(self, snapshot: HostSnapshot) -> None:
         with self._lock:
@@ -202,6 +211,8 @@ class HostStateCache:
                 self._hosts = loaded
             # Still under the refresh lock (one writer); reads only changed hosts' rows.
             self.results.update(database, loaded.values())
+            if self.certificates is not None:
+                self.certificates.update(database, loaded.values())
             with self._lock:
                 self._refreshed_at = time.time()
 

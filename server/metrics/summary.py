@@ -16,7 +16,7 @@ from typing import Any
 from server.storage.report_store import HostPosture
 
 
-def _timestamp(value: object) -> datetime | None:
+def timestamp_of(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -40,7 +40,7 @@ def _updates(updates: object) -> dict[str, Any]:
     items = updates.get("pending")
     if isinstance(items, list):
         seen = [
-            _timestamp(item.get("first_seen_at"))
+            timestamp_of(item.get("first_seen_at"))
             for item in items
             if isinstance(item, Mapping) and item.get("security") is True
         ]
@@ -61,7 +61,7 @@ def _earliest_expiry(certificates: object) -> datetime | None:
     if not isinstance(certificates, list):
         return None
     expiries = [
-        _timestamp(item.get("not_after")) for item in certificates if isinstance(item, Mapping)
+        timestamp_of(item.get("not_after")) for item in certificates if isinstance(item, Mapping)
     ]
     known = [t for t in expiries if t is not None]
     return min(known) if known else None

@@ -140,6 +140,7 @@ def collector(tmp_path: Path) -> Iterator[tuple[str, str]]:
         # The opt-in detail on, with a cap below the fleet's failing pairs: the
         # exposition linted below then holds the capped family and its drop counter.
         "  metrics_rule_failing_max_series: 3\n"
+        "  metrics_cert_max_series: 100\n"
     )
     with running_collector("--db", db_url, "--config", str(config), log_dir=tmp_path) as served:
         yield served.url, db_url
@@ -289,6 +290,7 @@ def test_every_panel_and_rule_returns_data(
             "canhgac_rule_hosts{",
             "canhgac_framework_requirement_ratio{",
             "canhgac_rule_failing{",
+            'canhgac_cert_not_after_timestamp_seconds{agency="so-a",host="web-so-a-1",',
         ):
             assert family in exposition, family
         assert exposition.count("\ncanhgac_rule_failing{") == 3
