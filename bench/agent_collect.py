@@ -7,6 +7,9 @@ Prints, as medians over BENCH_RUNS fresh processes (default 5):
   time (user + system, children included) and peak RSS, from wait4's rusage,
 - each collector alone, in this process (median wall time of BENCH_RUNS calls), so a
   slow domain is visible,
+- steady-state cycles, in this process as the daemon runs them: the CPU (this process
+  and its children) of a full cycle with the pending-updates cache cleared before
+  each (the baseline) beside cycles that reuse it (platforms.cache), medians,
 - `lynis audit system --quick` once (when lynis is installed and BENCH_LYNIS is not
   0), for scale: the ratio of its wall time to the agent's.
 
@@ -25,7 +28,9 @@ import time
 from pathlib import Path
 
 from agent.collectors.base import CollectContext
+from agent.collectors.platforms.cache import CACHE
 from agent.collectors.registry import COLLECTORS
+from agent.document import Watchdog, run_collectors
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BIN = Path(sys.executable).parent
@@ -66,6 +71,26 @@ def per_collector() -> list[tuple[str, float]]:
     return timings
 
 
+def cycle_cpu(*, reuse: bool) -> float:
+    """CPU seconds (this process and its children) of one full cycle of collectors."""
+    if not reuse:
+        CACHE.clear()
+    before = os.times()
+    run_collectors(CollectContext(), COLLECTORS, 60, watchdog=Watchdog(cpu_budget=1e9))
+    after = os.times()
+    return sum(after[i] - before[i] for i in range(4))
+
+
+def steady_state() -> tuple[float, float]:
+    """Median cycle CPU without and with the updates cache (interleaved runs)."""
+    cycle_cpu(reuse=False)  # warm the imports and the page cache for both
+    full, steady = [], []
+    for _ in range(RUNS):
+        full.append(cycle_cpu(reuse=False))
+        steady.append(cycle_cpu(reuse=True))
+    return statistics.median(full), statistics.median(steady)
+
+
 def scapy_free() -> bool:
     code = "import sys, agent.cli.main, agent.document; sys.exit('scapy' in sys.modules)"
     return subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
@@ -86,7 +111,13 @@ def main() -> None:
         f" cpu {(full[1] - base[1]) * 1e3:.1f} ms, RSS {(full[2] - base[2]) / 1024:.1f} MiB"
     )
     print(f"importing the agent pulls in scapy: {'no' if scapy_free() else 'YES'}")
-    print("per collector (in-process, sequential, median):")
+    full_cycle, steady_cycle = steady_state()
+    print(
+        f"cycle CPU, in-process: full {full_cycle:.3f} s (updates cache cleared, baseline),"
+        f" steady state {steady_cycle:.3f} s (cache reused);"
+        f" steady / full = {steady_cycle / full_cycle:.2f}"
+    )
+    print("per collector (in-process, sequential, median; updates with its cache warm):")
     for domain, seconds in per_collector():
         print(f"  {domain:<20} {seconds * 1e3:8.1f} ms")
     lynis = shutil.which("lynis")
