@@ -6,12 +6,13 @@ per-rule status. A scrape never queries the database, so the host-state refresh
 `rule_results` only for the hosts whose results changed (another `results_report_pk`,
 or a re-evaluation stamped in `evaluated_at`) and moves the per-agency counts by the
 difference. Memory stays small at tens of thousands of hosts: a host's statuses are
-one byte per rule (rule ids interned once), not a dict of strings.
+four bytes per rule (rule ids interned once), not a dict of strings.
 """
 
 from __future__ import annotations
 
 import threading
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # hoststate imports this module: annotations only
 
 STATUSES = tuple(Status)  # code n (1-based) is STATUSES[n - 1]; 0 is "no result"
 _CODE = {status.value: index + 1 for index, status in enumerate(STATUSES)}
+_WIDTH = 8  # slots per rule: status codes 1..5 fit
 _BATCH = 500  # report ids per IN (...) query: well under every database's limits
 
 ResultsKey = tuple[int | None, datetime | None]  # (results_report_pk, evaluated_at)
@@ -42,13 +44,13 @@ def key_of(snapshot: HostSnapshot) -> ResultsKey:
 
 @dataclass(frozen=True)
 class HostResults:
-    """One host's latest results: status codes by interned rule index, and the
+    """One host's latest results: a slot per rule (4 bytes each), and the
     failing (rule_id, severity) pairs for the opt-in detail series."""
 
     key: ResultsKey
     agency_id: str
     label: str
-    codes: bytes
+    slots: array[int]  # rule index * _WIDTH + status code, one per rule with a result
     failing: tuple[tuple[str, str], ...]
 
 
@@ -89,50 +91,53 @@ class ResultsIndex:
         self._rule_index: dict[str, int] = {}
         self._rule_ids: list[str] = []
         self._hosts: dict[str, HostResults] = {}
-        self._counts: dict[str, dict[tuple[int, int], int]] = {}
+        # Per agency, hosts by slot = rule index * _WIDTH + status code: a flat list
+        # moved by one addition per result, and no dict lookups.
+        self._counts: dict[str, list[int]] = {}
+        self._seen: dict[str, HostSnapshot] = {}  # the snapshots of the last update
         self._version = 0
 
     def update(self, database: Database, snapshots: Iterable[HostSnapshot]) -> None:
-        wanted = {snapshot.agent_id: snapshot for snapshot in snapshots}
         with self._lock:
             current = dict(self._hosts)
-        stale = [
-            s
-            for s in wanted.values()
-            if (known := current.get(s.agent_id)) is None or known.key != key_of(s)
-        ]
+        seen = self._seen
+        wanted: dict[str, HostSnapshot] = {}
+        stale: list[HostSnapshot] = []
+        moved: list[HostSnapshot] = []
+        for snapshot in snapshots:
+            agent_id = snapshot.agent_id
+            wanted[agent_id] = snapshot
+            if seen.get(agent_id) is snapshot:
+                continue  # the cache keeps an unchanged host's snapshot object
+            known = current.get(agent_id)
+            if known is None or known.key != key_of(snapshot):
+                stale.append(snapshot)
+            elif (known.agency_id, known.label) != (snapshot.agency_id, snapshot.label):
+                moved.append(snapshot)  # same results, other agency or label: no read
         pks = sorted({s.results_report_pk for s in stale if s.results_report_pk is not None})
         rows = self._loader(database, pks) if pks else {}  # outside the lock: I/O
         with self._lock:
-            changed = False
-            for agent_id in [a for a in self._hosts if a not in wanted]:
+            gone = [agent_id for agent_id in self._hosts if agent_id not in wanted]
+            for agent_id in gone:
                 self._apply(self._hosts.pop(agent_id), -1)
-                changed = True
             for snapshot in stale:
                 pk = snapshot.results_report_pk
                 fresh = self._build(snapshot, rows.get(pk, []) if pk is not None else [])
                 self._replace(snapshot.agent_id, fresh)
-                changed = True
-            for agent_id, snapshot in wanted.items():
-                known = self._hosts[agent_id]
-                if (known.agency_id, known.label) != (snapshot.agency_id, snapshot.label):
-                    # Moved or relabelled with the same results: no read needed.
-                    self._replace(
-                        agent_id,
-                        HostResults(
-                            known.key,
-                            snapshot.agency_id,
-                            snapshot.label,
-                            known.codes,
-                            known.failing,
-                        ),
-                    )
-                    changed = True
-            if changed:
+            for snapshot in moved:
+                known = self._hosts[snapshot.agent_id]
+                self._replace(
+                    snapshot.agent_id,
+                    HostResults(
+                        known.key, snapshot.agency_id, snapshot.label, known.slots, known.failing
+                    ),
+                )
+            if gone or stale or moved:
                 self._version += 1
+        self._seen = wanted
 
     def _build(self, snapshot: HostSnapshot, rows: list[Row]) -> HostResults:
-        codes: dict[int, int] = {}
+        slots: dict[int, int] = {}  # rule index -> slot (one status per rule)
         failing = []
         for rule_id, severity, status in rows:
             code = _CODE.get(status)
@@ -142,17 +147,14 @@ class ResultsIndex:
             if index is None:
                 index = self._rule_index[rule_id] = len(self._rule_ids)
                 self._rule_ids.append(rule_id)
-            codes[index] = code
+            slots[index] = index * _WIDTH + code
             if status == Status.FAIL.value:
                 failing.append((rule_id, severity))
-        packed = bytearray(max(codes, default=-1) + 1)
-        for index, code in codes.items():
-            packed[index] = code
         return HostResults(
             key_of(snapshot),
             snapshot.agency_id,
             snapshot.label,
-            bytes(packed),
+            array("I", sorted(slots.values())),
             tuple(sorted(failing)),
         )
 
@@ -164,16 +166,15 @@ class ResultsIndex:
         self._apply(fresh, +1)
 
     def _apply(self, host: HostResults, sign: int) -> None:
-        counts = self._counts.setdefault(host.agency_id, {})
-        for index, code in enumerate(host.codes):
-            if code:
-                pair = (index, code)
-                value = counts.get(pair, 0) + sign
-                if value:
-                    counts[pair] = value
-                else:
-                    del counts[pair]
-        if not counts:
+        counts = self._counts.get(host.agency_id)
+        size = len(self._rule_ids) * _WIDTH
+        if counts is None:
+            counts = self._counts[host.agency_id] = [0] * size
+        elif len(counts) < size:
+            counts.extend([0] * (size - len(counts)))  # rules first seen since
+        for slot in host.slots:
+            counts[slot] += sign
+        if sign < 0 and not any(counts):
             del self._counts[host.agency_id]
 
     @property
@@ -184,8 +185,12 @@ class ResultsIndex:
         with self._lock:
             ids = self._rule_ids
             counts = {
-                agency: {(ids[index], STATUSES[code - 1]): n for (index, code), n in pairs.items()}
-                for agency, pairs in self._counts.items()
+                agency: {
+                    (ids[slot // _WIDTH], STATUSES[slot % _WIDTH - 1]): n
+                    for slot, n in enumerate(slots)
+                    if n
+                }
+                for agency, slots in self._counts.items()
             }
             return Aggregate(self._version, counts)
 
