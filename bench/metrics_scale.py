@@ -14,6 +14,14 @@ baseline and the growth ratio (time at the largest size / time at the smallest).
 The exporter renders in a worker thread in the collector, so the event loop (and
 /healthz) never waits for it; this measures the CPU a scrape costs.
 
+Second table, the per-rule aggregates (`canhgac_rule_hosts`, the framework
+requirement ratio) over 100 rules per host: the first refresh (every host's results
+indexed), a refresh with 1 % of the hosts' results changed (the usual case), and the
+scrape's render of the aggregates after such a refresh, beside the baseline of
+counting every host's results at each scrape with prometheus_client. The rows come
+from a synthetic loader, so the database read of the changed hosts' rows is not in
+these figures (it is one indexed `IN (...)` query per 500 hosts).
+
     python bench/metrics_scale.py [--sizes 1000,10000,50000] [--repeat 3]
 """
 
@@ -34,9 +42,16 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from rules.language.model import Severity
+from rules.language.model import Localized, Severity
+from rules.policy.frameworks import Framework, Requirement
+from server.metrics.aggregates import (
+    render_requirement_ratios,
+    render_rule_hosts,
+    requirement_ratios,
+)
 from server.metrics.exporter import build_registry
 from server.metrics.hoststate import HostSnapshot, HostStateCache
+from server.metrics.results import ResultsIndex, Row
 
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
@@ -169,6 +184,98 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     }
 
 
+RULES = [f"RULE-{r:03d}" for r in range(100)]
+SEVERITIES = {rule: list(Severity)[r % 4] for r, rule in enumerate(RULES)}
+STATUS_CYCLE = ("pass", "pass", "pass", "fail", "error", "not_applicable", "pass", "waived")
+FRAMEWORK = Framework(
+    id="bench",
+    version="1",
+    title=Localized(vi="b", en="b"),
+    reference="",
+    confidence="verified",
+    groups=(),
+    requirements=tuple(
+        Requirement(
+            id=f"R{k}",
+            group="G",
+            title=Localized(vi="r", en="r"),
+            rules=tuple(RULES[k * 3 : k * 3 + 3]),
+            confidence="verified",
+        )
+        for k in range(33)
+    ),
+)
+
+
+def rows_of(pk: int) -> list[Row]:
+    return [
+        (rule, SEVERITIES[rule].value, STATUS_CYCLE[(pk + r) % len(STATUS_CYCLE)])
+        for r, rule in enumerate(RULES)
+    ]
+
+
+def synthetic_loader(_database: object, pks: list[int]) -> dict[int, list[Row]]:
+    return {pk: rows_of(pk) for pk in pks}
+
+
+def naive_rule_hosts(index: dict[str, tuple[str, list[Row]]]) -> bytes:
+    """The baseline: count every host's results at each scrape (prometheus_client)."""
+    family = GaugeMetricFamily("canhgac_rule_hosts", "h", labels=["agency", "rule_id", "result"])
+    counts: dict[tuple[str, str, str], int] = {}
+    for agency, rows in index.values():
+        for rule, _severity, status in rows:
+            counts[(agency, rule, status)] = counts.get((agency, rule, status), 0) + 1
+    for key, value in sorted(counts.items()):
+        family.add_metric(list(key), value)
+
+    class One(Collector):
+        def collect(self) -> Iterator[Metric]:
+            yield family
+
+    registry = CollectorRegistry()
+    registry.register(One())
+    return generate_latest(registry)
+
+
+def measure_results(size: int, repeat: int) -> dict[str, float]:
+    hosts = [replace(h, results_report_pk=i + 1) for i, h in enumerate(fleet(size))]
+    first_times, churn_times, render_times = [], [], []
+    weights = {
+        Severity.CRITICAL: 10.0,
+        Severity.HIGH: 5.0,
+        Severity.MEDIUM: 2.0,
+        Severity.LOW: 1.0,
+        Severity.INFO: 0.0,
+    }
+    for round_ in range(repeat):
+        index = ResultsIndex(synthetic_loader)  # type: ignore[arg-type]
+        started = time.perf_counter()
+        index.update(None, hosts)  # type: ignore[arg-type]
+        first_times.append(time.perf_counter() - started)
+        changed = [
+            replace(h, results_report_pk=size + 1 + i + round_)
+            for i, h in enumerate(hosts[: max(1, size // 100)])
+        ]
+        moved = changed + hosts[len(changed) :]
+        started = time.perf_counter()
+        index.update(None, moved)  # type: ignore[arg-type]
+        churn_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        aggregate = index.aggregate()
+        body = render_rule_hosts(aggregate) + render_requirement_ratios(
+            requirement_ratios(aggregate, (FRAMEWORK,), SEVERITIES, weights)
+        )
+        render_times.append(time.perf_counter() - started)
+    naive_index = {h.agent_id: (h.agency_id, rows_of(h.results_report_pk or 0)) for h in hosts}
+    return {
+        "first": statistics.median(first_times),
+        "churn": statistics.median(churn_times),
+        "render": statistics.median(render_times),
+        "naive": median_seconds(lambda: naive_rule_hosts(naive_index), repeat),
+        "series": float(sum(1 for line in body.splitlines() if not line.startswith("#"))),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
@@ -193,6 +300,18 @@ def main() -> None:
         print(
             f"growth {sizes[-1]}/{sizes[0]} hosts: canhgac 1% chg "
             f"{large['churn'] / small['churn']:.1f}x, naive {large['naive'] / small['naive']:.1f}x"
+        )
+    print()
+    print("per-rule aggregates, 100 rules per host, 40 agencies, 33 requirements:")
+    print(
+        f"{'hosts':>7} {'series':>7} {'1st refresh s':>13} {'1% refresh s':>12} "
+        f"{'render s':>9} {'naive s':>8} {'naive/render':>12}"
+    )
+    for size in sizes:
+        r = measure_results(size, args.repeat)
+        print(
+            f"{size:>7} {int(r['series']):>7} {r['first']:>13.3f} {r['churn']:>12.4f} "
+            f"{r['render']:>9.4f} {r['naive']:>8.3f} {r['naive'] / r['render']:>11.1f}x"
         )
 
 
