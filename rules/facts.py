@@ -36,6 +36,10 @@ class Domain(StrEnum):
     AUDIT = "audit"
     FILE_PERMISSIONS = "file_permissions"
     CORE_DUMPS = "core_dumps"
+    MOUNTS = "mounts"
+    BRUTE_FORCE = "brute_force"
+    DELETED_LIBRARIES = "deleted_libraries"
+    PACKAGE_SOURCES = "package_sources"
     DISCOVERY = "discovery"
 
 

@@ -12,15 +12,19 @@ from agent.collectors.accounts import collect_accounts
 from agent.collectors.audit import collect_audit
 from agent.collectors.authpolicy import collect_auth_policy
 from agent.collectors.base import CollectorFn
+from agent.collectors.bruteforce import collect_brute_force
 from agent.collectors.certificates import collect_certificates
 from agent.collectors.coredump import collect_core_dumps
+from agent.collectors.deletedlibs import collect_deleted_libraries
 from agent.collectors.fileperms import collect_file_permissions
 from agent.collectors.firewall import collect_firewall
 from agent.collectors.host import collect_host
 from agent.collectors.listening import collect_listening
 from agent.collectors.logs import collect_logging
 from agent.collectors.malware import collect_malware_protection
+from agent.collectors.mounts import collect_mounts
 from agent.collectors.packages import collect_packages
+from agent.collectors.pkgsources import collect_package_sources
 from agent.collectors.services import collect_services
 from agent.collectors.ssh import collect_ssh
 from agent.collectors.sysctl import collect_sysctl
@@ -46,6 +50,10 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.AUDIT: collect_audit,
     Domain.FILE_PERMISSIONS: collect_file_permissions,
     Domain.CORE_DUMPS: collect_core_dumps,
+    Domain.MOUNTS: collect_mounts,
+    Domain.BRUTE_FORCE: collect_brute_force,
+    Domain.DELETED_LIBRARIES: collect_deleted_libraries,
+    Domain.PACKAGE_SOURCES: collect_package_sources,
 }
 
 DEFAULT_BUDGET = 30.0

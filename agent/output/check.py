@@ -119,6 +119,12 @@ _DOMAINS: dict[str, Localized] = {
     "audit": Localized("ghi vết hệ thống", "system auditing"),
     "file_permissions": Localized("quyền truy cập tệp", "file permissions"),
     "core_dumps": Localized("tệp kết xuất bộ nhớ", "core dumps"),
+    "mounts": Localized("phân vùng và tùy chọn gắn kết", "partitions and mount options"),
+    "brute_force": Localized("chống dò mật khẩu", "brute-force protection"),
+    "deleted_libraries": Localized(
+        "tiến trình dùng thư viện đã bị thay thế", "processes using replaced libraries"
+    ),
+    "package_sources": Localized("nguồn cài đặt phần mềm", "package sources"),
     "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
 }
 _KINDS: dict[str, Localized] = {
