@@ -1,4 +1,5 @@
-"""Per-rule and per-requirement aggregates, and the opt-in per-host failing rules.
+"""Per-rule series (info, hosts by result), per-requirement ratios, and the opt-in
+per-host failing rules.
 
 Rendered at scrape time from `ResultsIndex` (memory only). Bounded by rules x
 agencies x results (zero counts are not exported). The requirement ratio is the
@@ -170,3 +171,23 @@ class ResultsExposition:
         if dropped:
             self.dropped.labels(family=RULE_FAILING).inc(dropped)
         return "".join(out)
+
+
+def render_rule_info(rules: Iterable[Rule]) -> str:
+    name = "canhgac_rule_info"
+    out = [tf.header(name, "gauge", "The collector's rules: id, English title, severity.")]
+    for rule in sorted(rules, key=lambda r: r.id):
+        out.append(
+            tf.sample(
+                name,
+                tf.labels(
+                    [
+                        ("rule_id", rule.id),
+                        ("title", rule.title.en),
+                        ("severity", rule.severity.value),
+                    ]
+                ),
+                1,
+            )
+        )
+    return "".join(out)

@@ -15,8 +15,7 @@ stored label, decided once when it was first seen.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -28,16 +27,15 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from rules.language.model import Rule, Severity
 from rules.policy.frameworks import Framework
 from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.clock import Clock, utc_now
 from server.metrics import textformat as tf
-from server.metrics.aggregates import ResultsExposition
+from server.metrics.aggregates import ResultsExposition, render_rule_info
 from server.metrics.hoststate import HostSnapshot, HostStateCache
+from server.metrics.selfmetrics import BuildInfoCollector, StateAgeCollector
 
 OUTCOMES = (
     "accepted",
@@ -287,60 +285,6 @@ class HostExposition:
             )
         out.append("".join(tail).encode())
         return out
-
-
-def render_rule_info(rules: Iterable[Rule]) -> str:
-    name = "canhgac_rule_info"
-    out = [tf.header(name, "gauge", "The collector's rules: id, English title, severity.")]
-    for rule in sorted(rules, key=lambda r: r.id):
-        out.append(
-            tf.sample(
-                name,
-                tf.labels(
-                    [
-                        ("rule_id", rule.id),
-                        ("title", rule.title.en),
-                        ("severity", rule.severity.value),
-                    ]
-                ),
-                1,
-            )
-        )
-    return "".join(out)
-
-
-class BuildInfoCollector(Collector):
-    def __init__(self, version: str) -> None:
-        self._version = version
-
-    def collect(self) -> Iterator[Metric]:
-        info = InfoMetricFamily("canhgac_build", "The collector's version.")
-        info.add_metric([], {"version": self._version})
-        yield info
-
-
-class StateAgeCollector(Collector):
-    """How old the host-state snapshot is: a replica whose refresh fails shows it."""
-
-    def __init__(self, cache: HostStateCache) -> None:
-        self._cache = cache
-
-    def collect(self) -> Iterator[Metric]:
-        refreshed = self._cache.refreshed_at
-        family = GaugeMetricFamily(
-            "canhgac_state_refresh_timestamp_seconds",
-            "When this replica last refreshed its host state from the database (Unix time).",
-        )
-        if refreshed is not None:
-            family.add_metric([], refreshed)
-        yield family
-        age = GaugeMetricFamily(
-            "canhgac_state_age_seconds",
-            "Seconds since this replica last refreshed its host state from the database.",
-        )
-        if refreshed is not None:
-            age.add_metric([], max(0.0, time.time() - refreshed))
-        yield age
 
 
 class IngestMetrics:
