@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from rules.language.model import Localized
 from rules.policy.frameworks import Framework, Requirement
 from server.config import ServerConfig, from_mapping
 from server.errors import ConfigError
-from server.evaluation.loaded_policy import ServerPolicy
+from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
+from server.evaluation.reeval import Reevaluator
 from server.ingest.service import IngestService
 from server.metrics.exporter import Exporter, build_registry
 from server.metrics.hoststate import HostStateCache
 from server.metrics.results import ResultsIndex, Row, load_results
 from server.storage.database import Database
-from tests.server.helpers import body_of, make_facts, new_token, telnet
+from tests.server.helpers import RULES_DIR, body_of, make_facts, new_token, telnet
 from tests.support import require_tool
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -210,3 +213,25 @@ def test_rule_failing_cap_config() -> None:
     for bad in (-1, "many", True):
         with pytest.raises(ConfigError, match="metrics_rule_failing_max_series"):
             from_mapping({"metrics_rule_failing_max_series": bad})
+
+
+def test_re_evaluation_refreshes_the_counts(
+    service: IngestService, database: Database, policy: ServerPolicy, tmp_path: Path
+) -> None:
+    """A re-evaluation rewrites the rows of the same report (same results_report_pk):
+    its evaluated_at stamp makes the next refresh read them again."""
+    fleet(service, database)
+    replica = HostStateCache()
+    replica.refresh(database)
+    before = rule_hosts(parse(exporter_of(replica, policy).render().decode()))
+    assert before[("so-a", "TEST-TELNET", "fail")] == 1
+    pack = yaml.safe_load((RULES_DIR / "server-tests.yaml").read_text("utf-8"))
+    pack["rules"] = [r for r in pack["rules"] if r["id"] != "TEST-TELNET"]
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "pack.yaml").write_text(yaml.safe_dump(pack, allow_unicode=True))
+    changed = load_server_policy(ServerConfig(rules=(tmp_path / "rules",)))
+    assert Reevaluator(database).run(changed).hosts == 3
+    replica.refresh(database)
+    after = rule_hosts(parse(exporter_of(replica, changed).render().decode()))
+    assert not any(rule == "TEST-TELNET" for _, rule, _ in after)
+    assert after[("so-b", "TEST-ARCH", "fail")] == 1
