@@ -150,7 +150,7 @@ class _PackParser(ExpressionParser):
             pack_id = self.string(header, "id", "pack", pattern=PACK_ID) or ""
             version = self.string(header, "version", "pack") or ""
             title = self.localized(header, "title", "pack")
-        elif header is not None:
+        elif "pack" in data:  # present but not a mapping (null included: never silent)
             self.problem(data.value_at("pack"), "'pack' must be a mapping with id, version, title")
         rules: list[Rule] = []
         if isinstance(rules_node, LocatedList):
@@ -160,7 +160,7 @@ class _PackParser(ExpressionParser):
                 rule = self.rule(node, rules_node.item_at(index), pack_id)
                 if rule is not None:
                     rules.append(rule)
-        elif rules_node is not None:
+        elif "rules" in data:
             self.problem(data.value_at("rules"), "'rules' must be a list of rules")
         if self.problems or title is None:
             return None
