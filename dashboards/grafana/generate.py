@@ -470,6 +470,18 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 "Series returned by the last scrape.",
                 [('scrape_samples_scraped{job="canhgac"}', "{{instance}}")],
             ),
+            panel(
+                "timeseries",
+                "Chuỗi chi tiết bị lược bỏ do giới hạn",
+                "Opt-in detail series left out by their configured cap, per second "
+                "(above 0: raise metrics_rule_failing_max_series or metrics_cert_max_series).",
+                [
+                    (
+                        "sum by (family) (rate(canhgac_metrics_series_dropped_total[5m]))",
+                        "{{family}}",
+                    )
+                ],
+            ),
         ],
         [],
     )
