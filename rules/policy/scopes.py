@@ -127,7 +127,9 @@ class _ScopesParser(SelectorParser):
         return self.groups(data), self.overrides(data)
 
     def groups(self, data: LocatedMap) -> list[HostGroup]:
-        nodes = data.get("groups", [])
+        if "groups" not in data:  # optional: a file may hold only groups or only params
+            return []
+        nodes = data["groups"]
         if not isinstance(nodes, LocatedList):
             self.problem(data.value_at("groups"), "'groups' must be a list")
             return []
@@ -157,7 +159,9 @@ class _ScopesParser(SelectorParser):
         return groups
 
     def overrides(self, data: LocatedMap) -> list[ParamOverride]:
-        nodes = data.get("params", [])
+        if "params" not in data:  # optional: a file may hold only groups or only params
+            return []
+        nodes = data["params"]
         if not isinstance(nodes, LocatedList):
             self.problem(data.value_at("params"), "'params' must be a list")
             return []

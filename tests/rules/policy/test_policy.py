@@ -13,6 +13,7 @@ from rules.errors import RuleLoadError
 from rules.language.loader import builtin_packs_dir
 from rules.policy.bundle import Policy, Subject, evaluate_policy, load_policy
 from rules.policy.frameworks import load_frameworks
+from rules.policy.scopes import load_scopes
 from rules.policy.scoring import (
     DEFAULT_WEIGHTS,
     RequirementStatus,
@@ -195,3 +196,25 @@ def test_requirement_status_and_pooled_agency_score(policy: Policy) -> None:
     # host a fails only telnet (critical, weight 10); host b passes everything
     assert score_results(telnet_host.values()).ratio == pytest.approx((possible - 10) / possible)
     assert pooled.ratio == pytest.approx((possible - 10 + possible) / (2 * possible))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "groups:\n  - id: web\n    members: [{host: 'web*'}]\n",
+        "params:\n  - selector: {agency: so-tttt}\n    rule: NET-TELNET-EXPOSED\n"
+        "    params: {ports: [23]}\n",
+    ],
+)
+def test_a_scopes_file_may_hold_only_groups_or_only_params(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "scopes.yaml"
+    path.write_text(text, "utf-8")
+    scopes = load_scopes([path])
+    assert len(scopes.groups) + len(scopes.overrides) == 1
+
+
+def test_a_scopes_key_of_the_wrong_shape_is_still_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scopes.yaml"
+    path.write_text("groups: {}\n", "utf-8")
+    with pytest.raises(RuleLoadError, match="'groups' must be a list"):
+        load_scopes([path])
