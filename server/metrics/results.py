@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # hoststate imports this module: annotations only
 STATUSES = tuple(Status)  # code n (1-based) is STATUSES[n - 1]; 0 is "no result"
 _CODE = {status.value: index + 1 for index, status in enumerate(STATUSES)}
 _WIDTH = 8  # slots per rule: status codes 1..5 fit
+_HOSTS_PER_LOAD = 2000
 _BATCH = 500  # report ids per IN (...) query: well under every database's limits
 
 ResultsKey = tuple[int | None, datetime | None]  # (results_report_pk, evaluated_at)
@@ -95,6 +96,7 @@ class ResultsIndex:
         # moved by one addition per result, and no dict lookups.
         self._counts: dict[str, list[int]] = {}
         self._seen: dict[str, HostSnapshot] = {}  # the snapshots of the last update
+        self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._version = 0
 
     def update(self, database: Database, snapshots: Iterable[HostSnapshot]) -> None:
@@ -114,16 +116,21 @@ class ResultsIndex:
                 stale.append(snapshot)
             elif (known.agency_id, known.label) != (snapshot.agency_id, snapshot.label):
                 moved.append(snapshot)  # same results, other agency or label: no read
-        pks = sorted({s.results_report_pk for s in stale if s.results_report_pk is not None})
-        rows = self._loader(database, pks) if pks else {}  # outside the lock: I/O
+        # In batches of hosts: the first refresh of a large fleet would otherwise hold
+        # every host's rows at once (5 million tuples at 50,000 hosts x 100 rules).
+        for start in range(0, len(stale), _HOSTS_PER_LOAD):
+            batch = stale[start : start + _HOSTS_PER_LOAD]
+            pks = sorted({s.results_report_pk for s in batch if s.results_report_pk is not None})
+            rows = self._loader(database, pks) if pks else {}  # outside the lock: I/O
+            with self._lock:
+                for snapshot in batch:
+                    pk = snapshot.results_report_pk
+                    fresh = self._build(snapshot, rows.get(pk, []) if pk is not None else [])
+                    self._replace(snapshot.agent_id, fresh)
         with self._lock:
             gone = [agent_id for agent_id in self._hosts if agent_id not in wanted]
             for agent_id in gone:
                 self._apply(self._hosts.pop(agent_id), -1)
-            for snapshot in stale:
-                pk = snapshot.results_report_pk
-                fresh = self._build(snapshot, rows.get(pk, []) if pk is not None else [])
-                self._replace(snapshot.agent_id, fresh)
             for snapshot in moved:
                 known = self._hosts[snapshot.agent_id]
                 self._replace(
@@ -149,7 +156,8 @@ class ResultsIndex:
                 self._rule_ids.append(rule_id)
             slots[index] = index * _WIDTH + code
             if status == Status.FAIL.value:
-                failing.append((rule_id, severity))
+                pair = (rule_id, severity)
+                failing.append(self._pairs.setdefault(pair, pair))  # one object per pair
         return HostResults(
             key_of(snapshot),
             snapshot.agency_id,
