@@ -17,6 +17,14 @@ handshake is not: most listeners (SSH, databases) do not speak TLS at all.
 a listener's against every name the host is known by (`localnames`: host name, FQDN,
 /etc/hosts, the web servers' virtual hosts), so a virtual host's certificate is not a
 mismatch and a certificate naming none of them is.
+
+Probing has a bounded share of the domain's budget, because any local user can open
+listeners: the configured endpoints first, then at most `MAX_LOCAL_PROBES` local
+listeners a cycle (privileged ports first, which only root can open; then system
+accounts' listeners; ordinary users' last), each handshake bounded by
+`LOCAL_PROBE_TIMEOUT`, all probes within `PROBE_DEADLINE`. Endpoints left unprobed are
+named in one `errors` entry of kind `skipped`; the certificate files, read first, are
+always returned.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ MAX_LOCAL_PROBES = 96  # local listeners probed a cycle; configured endpoints co
 # All probing, well inside the domain's budget (registry.BUDGETS): a probe still in
 # flight at the deadline ends on its own handshake timeout, abandoned.
 PROBE_DEADLINE = 15.0
+FIRST_USER_UID = 1000  # UID_MIN of Debian's and RHEL's login.defs
 MAX_NAMED_SKIPS = 20  # endpoints named in the `skipped` entry; the rest are counted
 
 
@@ -274,18 +283,40 @@ class Target(NamedTuple):
 
 
 def _local_targets(ctx: CollectContext, hostname: str) -> list[Target]:
-    """Every TCP listener of the host, dialled on loopback or its own address."""
-    targets: dict[tuple[str, int], Target] = {}
+    """Every TCP listener of the host, dialled on loopback or its own address, in the
+    order they are worth probing (see `_rank`)."""
+    targets: dict[tuple[str, int], tuple[tuple[bool, int], Target]] = {}
+    owners: dict[int | None, int] = {}
     for row in ctx.system.inet_sockets():
         if row.type != socket.SOCK_STREAM or not is_listener(row):
             continue
         kind = exposure(row.address)
         v6 = row.family == socket.AF_INET6
         connect = ("::1" if v6 else "127.0.0.1") if kind == "all" else row.address.split("%")[0]
+        if row.pid not in owners:
+            owners[row.pid] = _owner_class(ctx, row.pid)
         targets.setdefault(
-            (row.address, row.port), Target(connect, row.address, row.port, kind, hostname)
+            (row.address, row.port),
+            (
+                (row.port >= 1024, owners[row.pid]),
+                Target(connect, row.address, row.port, kind, hostname),
+            ),
         )
-    return sorted(targets.values(), key=lambda t: (t.port, t.address))
+    ranked = sorted(targets.values(), key=lambda r: (r[0], r[1].port, r[1].address))
+    return [target for _, target in ranked]
+
+
+def _owner_class(ctx: CollectContext, pid: int | None) -> int:
+    """0: a system account's process (uid < 1000: root, daemons); 1: not visible;
+    2: an ordinary user's. Ordinary users' listeners are probed last, so that one of
+    them opening many cannot crowd out the services', even on high ports."""
+    if pid is None:
+        return 1
+    try:
+        uid = ctx.path(f"/proc/{pid}").stat().st_uid  # owned by the process's uid
+    except OSError:
+        return 1
+    return 0 if uid < FIRST_USER_UID else 2
 
 
 def parse_endpoint(value: str) -> tuple[str, int]:
@@ -312,9 +343,7 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
             local = _local_targets(ctx, hostname)
         except Exception as e:  # noqa: BLE001 - file certificates are still worth reporting
             issues.append(Issue(ErrorKind.FAILED, f"listeners: {type(e).__name__}: {e}"))
-    # The administrator asked for the configured ones; of the local ones, privileged
-    # ports first, since an unprivileged user cannot crowd those out.
-    local.sort(key=lambda t: (t.port >= 1024, t.port, t.address))
+    # The administrator asked for the configured ones; the local ones come ranked.
     over_cap = local[MAX_LOCAL_PROBES:]
     targets = configured + local[:MAX_LOCAL_PROBES]
     if not targets:

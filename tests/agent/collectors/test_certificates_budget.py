@@ -199,3 +199,33 @@ def test_probes_still_waiting_at_the_deadline_are_named(monkeypatch: pytest.Monk
         "1 of 3 TLS endpoints not probed (1 not answered within the 0.5s probing deadline):"
         " 0.0.0.0:5432"
     ]
+
+
+def test_an_ordinary_users_listeners_come_after_the_services(tmp_path: Path) -> None:
+    # Owners read from /proc/<pid> under the root: a root daemon (pid 1) on a high port
+    # and a user's (pid 2, uid 1000) many listeners on lower ones.
+    for pid, uid in ((1, 0), (2, 1000)):
+        (tmp_path / "proc" / str(pid)).mkdir(parents=True)
+        os.chown(tmp_path / "proc" / str(pid), uid, uid)
+    asked: list[int] = []
+
+    def prober(host: str, port: int, sni: str | None, timeout: float) -> Probe | ProbeFailure:
+        asked.append(port)
+        return ProbeFailure(FailureKind.NOT_TLS, "WRONG_VERSION_NUMBER")
+
+    user_ports = list(range(2000, 2000 + 2 * MAX_LOCAL_PROBES))
+    system = FakeSystem(
+        sockets=[tcp("127.0.0.1", p, pid=2) for p in user_ports] + [tcp("0.0.0.0", 9443, pid=1)]
+    )
+    ctx = CollectContext(
+        root=tmp_path,
+        run=RecordedRunner(),
+        system=system,
+        settings=CollectSettings(certificate_paths=()),
+        tls_prober=prober,
+    )
+    collected = collect_certificates(ctx)
+    assert 9443 in asked
+    assert sorted(asked) == [*user_ports[: MAX_LOCAL_PROBES - 1], 9443]
+    (issue,) = collected.issues
+    assert f"127.0.0.1:{user_ports[MAX_LOCAL_PROBES - 1]}" in issue.reason
