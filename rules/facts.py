@@ -40,6 +40,8 @@ class Domain(StrEnum):
     BRUTE_FORCE = "brute_force"
     DELETED_LIBRARIES = "deleted_libraries"
     PACKAGE_SOURCES = "package_sources"
+    HOME_DIRECTORIES = "home_directories"
+    LOG_FILES = "log_files"
     DISCOVERY = "discovery"
 
 

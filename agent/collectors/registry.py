@@ -18,8 +18,10 @@ from agent.collectors.coredump import collect_core_dumps
 from agent.collectors.deletedlibs import collect_deleted_libraries
 from agent.collectors.fileperms import collect_file_permissions
 from agent.collectors.firewall import collect_firewall
+from agent.collectors.homedirs import collect_home_directories
 from agent.collectors.host import collect_host
 from agent.collectors.listening import collect_listening
+from agent.collectors.logfiles import collect_log_files
 from agent.collectors.logs import collect_logging
 from agent.collectors.malware import collect_malware_protection
 from agent.collectors.mounts import collect_mounts
@@ -54,6 +56,8 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.BRUTE_FORCE: collect_brute_force,
     Domain.DELETED_LIBRARIES: collect_deleted_libraries,
     Domain.PACKAGE_SOURCES: collect_package_sources,
+    Domain.HOME_DIRECTORIES: collect_home_directories,
+    Domain.LOG_FILES: collect_log_files,
 }
 
 DEFAULT_BUDGET = 30.0

@@ -125,6 +125,8 @@ _DOMAINS: dict[str, Localized] = {
         "tiến trình dùng thư viện đã bị thay thế", "processes using replaced libraries"
     ),
     "package_sources": Localized("nguồn cài đặt phần mềm", "package sources"),
+    "home_directories": Localized("thư mục nhà của người dùng", "home directories"),
+    "log_files": Localized("quyền truy cập tệp nhật ký", "log file permissions"),
     "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
 }
 _KINDS: dict[str, Localized] = {
