@@ -16,6 +16,8 @@ resident set growing by more than `RSS_GROWTH_BUDGET_BYTES` during a cycle is tr
 the same way, against the collector that used the most CPU (threads share one heap:
 that is the best guess there is). osquery's watchdog (200 MB, 10 % CPU over 12 s) is
 the ceiling: 5 CPU-s a cycle is 0.6 % of a core at the default 15-minute interval.
+A collector abandoned at its time limit is not started again while that run still
+hangs (`skipped`), so a hung collector costs one thread, not one more every cycle.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ CPU_BUDGET_SECONDS = 5.0  # a collector's own thread, per cycle
 # (bench/agent_daemon.py), so this keeps it under osquery's 200 MB.
 RSS_GROWTH_BUDGET_BYTES = 128 * 1024 * 1024
 SKIP_SECONDS = 3600.0
+ABANDONED_GRACE_SECONDS = 0.5
 
 WatchdogListener = Callable[[Domain, str], None]
 
@@ -73,13 +76,27 @@ class Watchdog:
         self.cpu_budget, self.rss_budget, self.skip_seconds = cpu_budget, rss_budget, skip_seconds
         self._clock = clock
         self._until: dict[Domain, tuple[float, str]] = {}
+        self._abandoned: dict[Domain, threading.Thread] = {}
         self._lock = threading.Lock()
         # Told of every stop (the daemon logs it); the document says it in `errors`.
         self.listener: WatchdogListener | None = None
 
+    def abandoned(self, domain: Domain, thread: threading.Thread) -> None:
+        """`domain`'s collector outlived its time budget and still runs in `thread`."""
+        with self._lock:
+            self._abandoned[domain] = thread
+
     def skipped(self, domain: Domain) -> str | None:
         """Why `domain` is skipped this cycle, or None when it may run."""
         with self._lock:
+            # Threads cannot be killed: starting the collector again while its last
+            # run still hangs would pile up one more thread every cycle.
+            previous = self._abandoned.get(domain)
+            if previous is not None:
+                previous.join(ABANDONED_GRACE_SECONDS)  # it may be just finishing
+                if previous.is_alive():
+                    return "skipped: its previous run, abandoned at its time limit, still runs"
+                del self._abandoned[domain]
             until = self._until.get(domain)
             if until is None:
                 return None
@@ -173,6 +190,7 @@ def run_collectors(
         if slot.cpu_seconds is not None and (slowest is None or slot.cpu_seconds > slowest[0]):
             slowest = (slot.cpu_seconds, domain)
         if thread.is_alive():
+            watchdog.abandoned(domain, thread)
             outcomes[domain] = Issue(
                 ErrorKind.TIMEOUT, f"collector did not finish within {allowed:g}s"
             )

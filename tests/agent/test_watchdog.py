@@ -167,3 +167,30 @@ def test_the_daemon_logs_a_stop_with_the_collector_name(lang: str, line: str) ->
 
 def _no_setup() -> Any:
     raise AssertionError("the daemon is not started here")
+
+
+def test_a_hung_collector_is_not_started_again_while_it_still_runs() -> None:
+    watchdog = Watchdog()
+    release = threading.Event()
+    started: list[int] = []
+
+    def hung(ctx: CollectContext) -> Collected:
+        started.append(1)
+        release.wait(30)
+        return Collected([])
+
+    first = run_collectors(CollectContext(), {Domain.AUDIT: hung}, 0.2, watchdog=watchdog)
+    assert first[Domain.AUDIT] == Issue(ErrorKind.TIMEOUT, "collector did not finish within 0.2s")
+    second = run_collectors(CollectContext(), {Domain.AUDIT: hung}, 0.2, watchdog=watchdog)
+    assert second[Domain.AUDIT] == Issue(
+        ErrorKind.SKIPPED, "skipped: its previous run, abandoned at its time limit, still runs"
+    )
+    assert len(started) == 1
+    release.set()
+    for _ in range(100):
+        if watchdog.skipped(Domain.AUDIT) is None:
+            break
+        time.sleep(0.05)
+    third = run_collectors(CollectContext(), {Domain.AUDIT: hung}, 5, watchdog=watchdog)
+    assert third[Domain.AUDIT] == Collected([])
+    assert len(started) == 2
