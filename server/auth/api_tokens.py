@@ -43,6 +43,10 @@ class ApiCredential:
     agency: str | None = None  # the one agency this token reads; None = every agency
 
     def allows(self, role: str) -> bool:
+        # An admin manages the province: a scoped row with role admin (never made by
+        # `create_api_token`, but a hand-edited database could hold one) is no admin.
+        if role == "admin" and self.agency is not None:
+            return False
         return ROLES.index(self.role) >= ROLES.index(role)
 
 

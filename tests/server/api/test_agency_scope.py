@@ -14,7 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from server.auth.api_tokens import create_api_token, verify_api_token
+from server.auth.api_tokens import ApiCredential, create_api_token, verify_api_token
 from server.cli.main import main
 from server.clock import utc_now
 from server.errors import ForbiddenError, InvalidArgumentError, NotFoundError
@@ -162,6 +162,13 @@ def test_only_viewer_tokens_of_existing_agencies_can_be_scoped(database: Databas
     with database.session() as session:
         assert verify_api_token(session, plain)[0].agency == "so-a"
         assert verify_api_token(session, admin)[0].agency is None
+
+
+def test_a_scoped_admin_row_is_no_admin() -> None:
+    """Defence in depth: such a row can only come from editing the database by hand."""
+    assert not ApiCredential("t", "n", "admin", "so-a").allows("admin")
+    assert ApiCredential("t", "n", "admin", "so-a").allows("viewer")
+    assert ApiCredential("t", "n", "admin", None).allows("admin")
 
 
 def _cli(*args: str) -> tuple[int, str, str]:
