@@ -6,9 +6,11 @@ Prints, beside a baseline measured in the same run:
   median CPU seconds (user + system, children included) and peak RSS per run;
 - the daemon, `canhgac-agent run --interval 1s`, over BENCH_CYCLES delivered cycles
   (default 20; the issue's figure is 1,000): CPU seconds per cycle (median of the
-  per-cycle deltas) and the ratio to the one-shot baseline, its RSS after the first
-  cycle and at the end, and the growth between them; with glibc's default malloc
-  arenas and with MALLOC_ARENA_MAX=2 as canhgac-agent.service sets it;
+  per-cycle deltas; steady state, the pending-updates listing reused) beside its
+  first cycle (start-up and a full collection) and the ratio to the one-shot baseline,
+  its RSS after the first cycle and at the end, and the growth between them; with
+  glibc's default malloc arenas and with MALLOC_ARENA_MAX=2 as canhgac-agent.service
+  sets it;
 - the drain of a full 72-hour spool (288 reports, one per 15 minutes) into the
   collector: wall time with no rate cap, beside one report sent alone (median of
   BENCH_RUNS) times 288.
@@ -70,8 +72,11 @@ def cpu_of(process: psutil.Process) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def daemon(agent_args: list[str], db: Path, env: dict[str, str]) -> tuple[list[float], int, int]:
-    """Per-cycle CPU deltas, RSS after the first cycle and at the end (bytes)."""
+def daemon(
+    agent_args: list[str], db: Path, env: dict[str, str]
+) -> tuple[list[float], float, int, int]:
+    """Per-cycle CPU deltas, the first cycle's CPU (start-up included), RSS after the
+    first cycle and at the end (bytes)."""
     before = reports(db)
     process = subprocess.Popen(
         [str(BIN / "canhgac-agent"), "run", "--interval", "1s", *agent_args],
@@ -81,7 +86,7 @@ def daemon(agent_args: list[str], db: Path, env: dict[str, str]) -> tuple[list[f
     )
     watched = psutil.Process(process.pid)
     deltas: list[float] = []
-    first_rss = 0
+    first_rss, first_cpu = 0, 0.0
     seen, last_cpu = before, 0.0
     try:
         while seen - before < CYCLES:
@@ -91,7 +96,7 @@ def daemon(agent_args: list[str], db: Path, env: dict[str, str]) -> tuple[list[f
                 continue
             cpu = cpu_of(watched)
             if seen == before:
-                first_rss = watched.memory_info().rss
+                first_rss, first_cpu = watched.memory_info().rss, cpu
             else:
                 deltas.append((cpu - last_cpu) / (now - seen))
             seen, last_cpu = now, cpu
@@ -99,7 +104,7 @@ def daemon(agent_args: list[str], db: Path, env: dict[str, str]) -> tuple[list[f
     finally:
         process.terminate()
         process.wait(timeout=60)
-    return deltas, first_rss, end_rss
+    return deltas, first_cpu, first_rss, end_rss
 
 
 def drain_72h(url: str, token: str, directory: Path) -> tuple[float, float]:
@@ -155,12 +160,12 @@ def main() -> None:
             drain, single = drain_72h(collector.url, token, tmp / "drain")
     print(f"one-shot `run --once` (baseline, median of {RUNS}):")
     print(f"  CPU {once_cpu:.3f} s   peak RSS {once_rss / 1024:.1f} MiB")
-    for name, (deltas, first_rss, end_rss) in runs.items():
+    for name, (deltas, first_cpu, first_rss, end_rss) in runs.items():
         cycle_cpu = statistics.median(deltas)
         print(f"daemon `run --interval 1s`, {CYCLES} delivered cycles, {name}:")
         print(
             f"  CPU per cycle {cycle_cpu:.3f} s (median)   ratio to one-shot"
-            f" {cycle_cpu / once_cpu:.2f}"
+            f" {cycle_cpu / once_cpu:.2f}; first cycle {first_cpu:.3f} s"
         )
         print(
             f"  RSS after the first cycle {first_rss / 2**20:.1f} MiB, at the end"
