@@ -140,6 +140,7 @@ class CollectorNote:
     domain: str
     kind: str
     reason: str
+    partial: bool = False  # the domain is in the document: only part of it is missing
 
     def __str__(self) -> str:
         return f"{self.domain}: {self.kind}: {self.reason}"
@@ -174,7 +175,12 @@ def collector_notes(facts: Mapping[str, Any]) -> list[CollectorNote]:
     if not isinstance(errors, list):
         return []
     return [
-        CollectorNote(str(entry.get("domain")), str(entry.get("kind")), str(entry.get("reason")))
+        CollectorNote(
+            str(entry.get("domain")),
+            str(entry.get("kind")),
+            str(entry.get("reason")),
+            partial=facts.get(str(entry.get("domain"))) is not None,
+        )
         for entry in errors
         if isinstance(entry, dict)
     ]

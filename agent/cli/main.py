@@ -193,7 +193,7 @@ def check(
             click.echo(printable(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the rules") from e
     for note in outcome.notes:
-        click.echo(note_line(note.domain, note.kind, note.reason, lang), err=True)
+        click.echo(note_line(note.domain, note.kind, note.reason, lang, note.partial), err=True)
 
     results = outcome.results
     if output_format == "json":

@@ -191,13 +191,16 @@ def why_not_checked(result: RuleResult, lang: str) -> str:
     return "dữ liệu thu thập không đúng dạng quy tắc cần (chi tiết: --format json)."
 
 
-def note_line(domain: str, kind: str, reason: str, lang: str) -> str:
+def note_line(domain: str, kind: str, reason: str, lang: str, partial: bool = False) -> str:
     """A collector that failed, as `check` notes it on stderr. In English the host's
     own words (the reason) follow; in Vietnamese only the framing, since the reason
-    is English system text."""
+    is English system text. `partial`: the domain was reported, only part is missing
+    (e.g. endpoints not probed while every certificate file was read)."""
     if lang == "en":
         return f"note: {printable(domain)}: {printable(kind)}: {printable(reason)}"
     how = _KINDS.get(kind, _KINDS["failed"]).vi
+    if partial:
+        return f"lưu ý: tác tử chỉ đọc được một phần {_domain(domain, 'vi')}: {how}"
     return f"lưu ý: tác tử không đọc được {_domain(domain, 'vi')}: {how}"
 
 

@@ -209,6 +209,7 @@ def test_cli_all_and_terminal_width(tmp_path: Path) -> None:
 def test_collector_notes_in_vietnamese_have_no_english_reason(tmp_path: Path) -> None:
     facts = _facts()
     facts["errors"] = [{"domain": "certificates", "kind": "permission", "reason": "denied: /x"}]
+    facts.pop("certificates", None)  # the whole domain is missing, not a part of it
     path = tmp_path / "facts.json"
     path.write_text(json.dumps(facts))
     base = ["check", "--rules", str(PACK), "--facts", str(path)]
@@ -240,3 +241,13 @@ def test_every_facts_domain_has_a_name_in_both_languages() -> None:
     print its English key in Vietnamese mode."""
     missing = [d.value for d in Domain if d.value not in check_output._DOMAINS]
     assert missing == []
+
+
+def test_a_partly_read_domain_is_not_called_unread_in_vietnamese() -> None:
+    """Endpoints skipped while every certificate file was read: the note says part of
+    the certificates was read, not that none was."""
+    partial = check_output.note_line("certificates", "skipped", "904 endpoints", "vi", True)
+    whole = check_output.note_line("certificates", "skipped", "904 endpoints", "vi")
+    assert "chỉ đọc được một phần chứng thư số" in partial
+    assert "không đọc được chứng thư số" in whole
+    assert "endpoints" not in partial + whole  # no English system text in Vietnamese
