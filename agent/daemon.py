@@ -46,7 +46,7 @@ from agent.output.messages import (
     shipping_message,
     spool_error_line,
 )
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 FIRST_DELAY_MAX = 10.0
 SPLAY_FRACTION = 0.05  # of the interval, at most SPLAY_MAX seconds

@@ -116,6 +116,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     # rules: language -> results -> engine -> policy -> tooling
     "rules": set(),
     "rules.errors": set(),
+    "rules.terminal": set(),  # terminal-safe text, shared by both CLIs
     "rules.facts": {"rules.errors"},
     "rules.derived": set(),
     "rules.language": {"rules.errors"},
@@ -151,7 +152,13 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.derived",
     },
     "agent.delivery": {"agent", "agent.errors"},
-    "agent.output": {"agent.errors", "rules.language", "rules.results", "rules.policy"},
+    "agent.output": {
+        "rules.terminal",
+        "agent.errors",
+        "rules.language",
+        "rules.results",
+        "rules.policy",
+    },
     "agent.discovery": {"agent.errors", "agent.runner", "rules.facts"},
     "agent.app": {
         "agent",
@@ -172,6 +179,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "agent.daemon": {
+        "rules.terminal",
         "agent",
         "agent.errors",
         "agent.config",
@@ -181,6 +189,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "agent.app",
     },
     "agent.cli": {
+        "rules.terminal",
         "agent",
         "agent.daemon",
         "agent.discovery",
@@ -288,6 +297,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.cli": {
+        "rules.terminal",
         "server",
         "server.errors",
         "server.clock",

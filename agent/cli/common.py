@@ -10,7 +10,7 @@ import click
 
 from agent.app import ENROL_SECRET_ENV, TOKEN_ENV
 from agent.errors import AgentError, ConfigError
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 LANGS = ("vi", "en")
 SEVERITIES = ("critical", "high", "medium", "low", "info")

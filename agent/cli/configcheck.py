@@ -15,7 +15,7 @@ from agent import app
 from agent.cli.common import UsageFailure, config_option, lang_option
 from agent.config import InvalidConfigError, load_config
 from agent.errors import ConfigError
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 
 @click.group()

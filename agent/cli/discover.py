@@ -19,7 +19,7 @@ from agent.discovery.facts import result_dict
 from agent.discovery.model import PortState, ScanResult
 from agent.discovery.scan import run_scan
 from agent.discovery.targets import Plan, attached_subnets, make_plan
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 TEXT = {
     "plan": ("Sẽ dò {hosts} địa chỉ, {ports} cổng TCP, tối đa {pps} gói/giây:",

@@ -20,7 +20,7 @@ from agent.cli.common import (
 from agent.config import load_config
 from agent.errors import ShippingError
 from agent.output.messages import enrolled_line, enrolment_message
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 
 @click.command()

@@ -52,10 +52,10 @@ from agent.output.messages import (
     shipping_message,
     spool_error_line,
 )
-from agent.output.terminal import printable
 from rules.errors import RuleLoadError
 from rules.language.loader import load_rules
 from rules.language.model import Severity
+from rules.terminal import printable
 from rules.tooling.cli import rules_group
 
 

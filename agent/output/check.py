@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.output.terminal import printable
 from rules.language.model import Localized, RuleSet, Severity
 from rules.policy.scoring import Score
 from rules.results import RuleResult, Status
+from rules.terminal import printable
 
 _STATUS_ORDER = {
     Status.FAIL: 0,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 
 class LogFormat(enum.Enum):

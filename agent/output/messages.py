@@ -6,7 +6,7 @@ administrator's language (vi or en). The framing is translated; the low-level ca
 from __future__ import annotations
 
 from agent.errors import ShippingError
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 _SHIPPING_FRAMES = {
     "vi": {

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from rules.terminal import printable
 from server.auth.agent_tokens import (
     create_token,
     list_tokens,
@@ -19,7 +20,6 @@ from server.auth.api_tokens import ROLES, api_token_id_of, create_api_token, lis
 from server.auth.api_tokens import revoke_api_token as revoke_api
 from server.auth.enrolment import add_agency, list_agencies, rotate_enrol_secret
 from server.cli.common import CONTEXT, migrated, print_table, time_text, with_config
-from server.cli.terminal import printable
 from server.clock import utc_now
 from server.config import ServerConfig
 from server.errors import InvalidArgumentError

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from server.cli.terminal import printable
+from rules.terminal import printable
 from server.config import ServerConfig, load_config
 from server.errors import ConfigError, InvalidArgumentError, ServerError
 from server.storage import migrate

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cli.terminal import printable
+from rules.terminal import printable
 
 SERVER = Path(sys.executable).parent / "canhgac-server"
 HOSTILE_NAME = "web01\x1b[2J\x1b[31m\nfake-row  so-x  active"

@@ -1,12 +1,12 @@
-"""Making untrusted text safe to print on the administrator's terminal.
+"""Making untrusted text safe to print on a terminal: the one helper of both CLIs.
 
-Token names come from enrolment requests (an agent's hostname), agency names and
-agent ids from whoever ran the command before; printed raw, an ESC byte could
-recolour, rewrite or hide lines, a newline could fake a table row, and bidirectional
-overrides could make text read differently from what it is. Every such character is
-shown as a visible escape instead. The agent has the same rule in
-`agent/output/terminal.py`; the collector may not import the agent, hence this copy
-of a dozen lines, tested on its own.
+The agent prints facts from the host (hostnames, process names, os-release fields)
+and answers from the network; the collector prints token names that come from
+enrolment requests and agency names typed by someone else. Printed raw, an ESC byte
+could recolour, rewrite or hide lines of the administrator's terminal, a newline
+could fake a table row, and bidirectional overrides could make text read differently
+from what it is. Every such character is shown as a visible escape instead. It lives
+in `rules`, the package both CLIs may import.
 """
 
 from __future__ import annotations

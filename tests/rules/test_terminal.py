@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.output.terminal import printable
+from rules.terminal import printable
 
 
 @pytest.mark.parametrize(
