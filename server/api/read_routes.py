@@ -42,6 +42,13 @@ def read_router(runtime: Runtime) -> APIRouter:
     async def answer(request: Request, role: str, work: Callable[[Session, Scope], T]) -> T:
         return await answer_scoped(runtime, request, role, work)
 
+    def host_or_404(session: Session, agent_id: str, scope: Scope) -> dict[str, Any]:
+        """The host's detail, or 404 (also for another agency's host: scope hides it)."""
+        detail = queries.host_detail(session, agent_id, stale_before(), scope=scope)
+        if detail is None:
+            raise NotFoundError("not_found", f"no host with agent id {agent_id!r}")
+        return detail
+
     @router.get(
         "/hosts",
         summary="Hosts, filtered and paginated",
@@ -73,13 +80,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         responses=READ_ONE_ERRORS,
     )
     async def host(request: Request, agent_id: str) -> dict[str, Any]:
-        def work(session: Session, scope: Scope) -> dict[str, Any]:
-            detail = queries.host_detail(session, agent_id, stale_before(), scope=scope)
-            if detail is None:
-                raise NotFoundError("not_found", f"no host with agent id {agent_id!r}")
-            return detail
-
-        return await answer(request, "viewer", work)
+        return await answer(request, "viewer", lambda s, scope: host_or_404(s, agent_id, scope))
 
     @router.get(
         "/findings",
@@ -141,9 +142,7 @@ def read_router(runtime: Runtime) -> APIRouter:
     )
     async def host_score(request: Request, agent_id: str) -> dict[str, Any]:
         def work(session: Session, scope: Scope) -> dict[str, Any]:
-            detail = queries.host_detail(session, agent_id, stale_before(), scope=scope)
-            if detail is None:
-                raise NotFoundError("not_found", f"no host with agent id {agent_id!r}")
+            detail = host_or_404(session, agent_id, scope)
             keys = ("agent_id", "agency", "label", "score", "stale", "score_history")
             return {key: detail[key] for key in keys}
 
