@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support import free_port, require_tool
+from tests.support import require_tool
 
 from .conftest import create_token, run_agent_once
+from .prometheus_process import running_prometheus
 
 AGENCY = "so-tttt-prom"
 
@@ -25,32 +26,8 @@ AGENCY = "so-tttt-prom"
 @pytest.fixture
 def prometheus(collector: tuple[str, str], tmp_path: Path) -> Iterator[str]:
     binary = require_tool("prometheus")
-    target = collector[0].removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "scrape_configs:\n"
-        "  - job_name: canhgac\n"
-        f"    static_configs: [{{targets: ['{target}']}}]\n"
-    )
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    with running_prometheus(binary, collector[0], tmp_path) as url:
+        yield url
 
 
 def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:

@@ -30,9 +30,10 @@ import yaml
 
 from tests.collector_process import running_collector
 from tests.server.helpers import body_of, iso, make_facts, telnet
-from tests.support import free_port, require_tool
+from tests.support import require_tool
 
 from .conftest import create_token, run_agent_once
+from .prometheus_process import running_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "dashboards" / "grafana"
@@ -153,33 +154,9 @@ def prometheus(collector: tuple[str, str], tmp_path: Path) -> Iterator[str]:
     rules.mkdir()
     for name in ("recording.yml", "alerts.yml"):
         shutil.copy(RULES / name, rules / name)  # loaded as shipped
-    target = collector[0].removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        f"rule_files: ['{rules}/recording.yml', '{rules}/alerts.yml']\n"
-        "scrape_configs:\n"
-        "  - job_name: canhgac\n"
-        f"    static_configs: [{{targets: ['{target}']}}]\n"
-    )
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
+    rule_files = [rules / "recording.yml", rules / "alerts.yml"]
+    with running_prometheus(binary, collector[0], tmp_path, rule_files) as url:
+        yield url
 
 
 def api(prometheus: str, path: str, **params: Any) -> Any:
