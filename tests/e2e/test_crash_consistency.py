@@ -14,46 +14,25 @@ import signal
 import sqlite3
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 
 from tests.collector_process import running_collector
-from tests.server.helpers import body_of, make_facts, telnet
 
+from .burst_agent import BurstAgent
 from .conftest import create_token
 
 AGENCY = "so-test"
 AGENTS = 6
 
 
-class Agent:
+class Agent(BurstAgent):
     def __init__(self, index: int, token: str) -> None:
-        self.agent_id = f"crash-agent-{index}"
-        self.token = token
-        self.seq = 0
+        super().__init__(f"crash-agent-{index}", token)
         self.acknowledged: list[str] = []
         self.unanswered: list[bytes] = []  # bodies whose outcome is unknown
         self.unanswered_ids: list[str] = []
-
-    def body(self) -> tuple[str, bytes]:
-        self.seq += 1
-        facts = make_facts(
-            agent_id=self.agent_id,
-            seq=self.seq,
-            collected_at=datetime.now(UTC) - timedelta(seconds=5),
-            listening=[telnet(port=1000 + self.seq)],  # changed facts: a full write each time
-        )
-        return str(facts["report_id"]), body_of(facts, compress=True)
-
-    def post(self, url: str, body: bytes) -> requests.Response:
-        return requests.post(
-            f"{url}/api/v1/reports",
-            data=body,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip"},
-            timeout=30,
-        )
 
     def run(self, url: str, stop: threading.Event) -> None:
         while not stop.is_set():

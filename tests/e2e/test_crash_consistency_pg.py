@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
 
 from tests.collector_process import running_collector
-from tests.server.helpers import body_of, make_facts, telnet
 
+from .burst_agent import BurstAgent
 from .conftest import create_token
 from .private_postgres import private_postgres
 
@@ -30,32 +29,12 @@ AGENCY = "so-test"
 AGENTS = 6
 
 
-class Agent:
+class Agent(BurstAgent):
     def __init__(self, index: int, token: str) -> None:
-        self.agent_id = f"pg-crash-agent-{index}"
-        self.token = token
-        self.seq = 0
+        super().__init__(f"pg-crash-agent-{index}", token)
         self.acknowledged: list[str] = []
         self.pending: dict[str, bytes] = {}  # report id -> body: refused (503) or unanswered
         self.statuses: list[int] = []
-
-    def body(self) -> tuple[str, bytes]:
-        self.seq += 1
-        facts = make_facts(
-            agent_id=self.agent_id,
-            seq=self.seq,
-            collected_at=datetime.now(UTC) - timedelta(seconds=5),
-            listening=[telnet(port=1000 + self.seq)],  # changed facts: a full write each time
-        )
-        return str(facts["report_id"]), body_of(facts, compress=True)
-
-    def post(self, url: str, body: bytes) -> requests.Response:
-        return requests.post(
-            f"{url}/api/v1/reports",
-            data=body,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip"},
-            timeout=30,
-        )
 
     def send(self, url: str, report_id: str, body: bytes) -> bool:
         """True when the collector answered for the report (accepted or duplicate)."""
