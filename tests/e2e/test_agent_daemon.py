@@ -130,9 +130,20 @@ class Agent:
         log.close()
 
     def stop(self) -> int:
+        """SIGTERM, once this run's daemon has said it started: a SIGTERM that comes
+        before it installs its handlers ends the process by the default action (-15),
+        which is correct for a daemon still starting but not what these tests stop."""
         assert self.process is not None
+        wait_for(self.started, 30, "the daemon to start")
         self.process.send_signal(signal.SIGTERM)
         return self.process.wait(timeout=40)
+
+    def started(self) -> bool:
+        """True once this run's daemon has logged that it started."""
+        text = (self.directory / f"agent-{self.runs}.log").read_text()
+        # only whole lines: the last one may still be being written
+        lines = [line for line in text.split("\n")[:-1] if line.startswith("{")]
+        return any(json.loads(line).get("event") == "started" for line in lines)
 
     def events(self) -> list[dict[str, object]]:
         lines: list[dict[str, object]] = []
