@@ -11,7 +11,7 @@ help:
 	@echo "make demo-stop  stop the demo collector"
 	@echo "make test       lint (ruff), type-check (mypy --strict) and run the whole test suite"
 	@echo "                (tests/packaging also builds the wheel and runs its rules lint/test)"
-	@echo "make bench      run the benchmarks under bench/ (prints figures; not part of the tests)"
+	@echo "make bench      run every benchmark under bench/: one table of figures, var/bench.json"
 	@echo "make packages   build the agent's .deb (dpkg-deb) and .rpm (rpmbuild) into dist/"
 
 $(STAMP): pyproject.toml
@@ -45,7 +45,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python bench/figures.py bench --json var/bench.json
 
 packages:
 	@bash packaging/build-packages.sh all
