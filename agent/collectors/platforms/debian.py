@@ -28,7 +28,9 @@ from agent.collectors.platforms.cache import CACHE, DEBIAN_INPUTS
 DPKG_QUERY = [
     "dpkg-query",
     "-W",
-    "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${db:Status-Abbrev}\\n",
+    # source:Version last, so output recorded before it was added still parses.
+    "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${db:Status-Abbrev}"
+    "\\t${source:Version}\\n",
 ]
 # Empty cache file names make apt build its package cache in memory: as root it would
 # otherwise (re)write /var/cache/apt/*.bin, and the agent writes nothing on the host.
@@ -99,12 +101,16 @@ def parse_dpkg_query(text: str) -> list[dict[str, Any]]:
         if len(parts) < 5 or not parts[0]:
             continue
         name, version, arch, source, abbrev = parts[:5]
+        # Vulnerability feeds are keyed by source package and source version (a binNMU
+        # "+b1" binary keeps its source's version).
+        source_version = parts[5] if len(parts) > 5 else ""
         rows.append(
             {
                 "name": clip(name, 256),
                 "version": clip(version, 256),
                 "architecture": clip(arch, 64),
                 "source": clip(source, 256) or None,
+                "source_version": clip(source_version, 256) or None,
                 "_installed": abbrev[1:2] == "i",
                 "_want": abbrev[:1],
             }

@@ -30,7 +30,9 @@ RPM_QUERY = [
     "rpm",
     "-qa",
     "--qf",
-    "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n",
+    # MODULARITYLABEL last, so output recorded before it was added still parses.
+    "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}"
+    "\\t%{MODULARITYLABEL}\\n",
 ]
 RPM_TIMEOUT = 30.0
 DNF_TIMEOUT = 40.0
@@ -92,12 +94,16 @@ def parse_rpm_query(text: str) -> list[dict[str, Any]]:
         if len(parts) < 4 or not parts[0] or parts[0] == "gpg-pubkey":
             continue  # imported signing keys are rpm entries, not packages
         name, version, arch, srpm = parts[:4]
+        module = parts[4] if len(parts) > 4 and parts[4] != "(none)" else ""
         packages.append(
             {
                 "name": clip(name, 256),
                 "version": clip(version, 256),
                 "architecture": clip(arch, 64),
                 "source": _srpm_name(srpm),
+                # The SRPM file name carries no epoch: the binary's epoch is the source's.
+                "source_version": _srpm_version(srpm, version),
+                "module": clip(module, 256) or None,
             }
         )
     return packages
@@ -109,6 +115,18 @@ def _srpm_name(srpm: str) -> str | None:
         return None
     parts = srpm[: -len(".src.rpm")].rsplit("-", 2)
     return clip(parts[0], 256) if len(parts) == 3 else None
+
+
+def _srpm_version(srpm: str, version: str) -> str | None:
+    """ "openssl-3.0.7-27.el9.src.rpm", "1:3.0.7-27.el9.0.1" -> "1:3.0.7-27.el9"."""
+    if not srpm.endswith(".src.rpm"):
+        return None
+    parts = srpm[: -len(".src.rpm")].rsplit("-", 2)
+    if len(parts) != 3:
+        return None
+    epoch, sep, _ = version.partition(":")
+    prefix = f"{epoch}:" if sep else ""
+    return clip(f"{prefix}{parts[1]}-{parts[2]}", 256)
 
 
 def _split_name_arch(value: str) -> tuple[str, str]:

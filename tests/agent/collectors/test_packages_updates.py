@@ -13,8 +13,17 @@ from typing import Any
 
 from agent.collectors.base import CollectContext, ErrorKind
 from agent.collectors.packages import collect_packages
-from agent.collectors.platforms.debian import APT_LIST, parse_apt_upgradable
-from agent.collectors.platforms.rhel import parse_check_update, parse_security_names
+from agent.collectors.platforms.debian import (
+    APT_LIST,
+    DPKG_QUERY,
+    parse_apt_upgradable,
+    parse_dpkg_query,
+)
+from agent.collectors.platforms.rhel import (
+    parse_check_update,
+    parse_rpm_query,
+    parse_security_names,
+)
 from agent.collectors.updates import collect_updates, kernel_key, newest_kernel
 from agent.document import collect_facts
 from agent.errors import CommandTimeout
@@ -46,7 +55,36 @@ def test_dpkg_packages_from_the_recorded_query() -> None:
         "version": "3.134",
         "architecture": "all",
         "source": "adduser",
+        "source_version": None,  # recorded before ${source:Version} was queried
     }
+
+
+def test_dpkg_source_version_from_this_machine() -> None:
+    """The real dpkg-query with the agent's format: binNMU binaries (bash 5.2.15-2+b8 on
+    Debian 12) keep their source's version, which the vulnerability feeds use."""
+    require_tool("dpkg-query")
+    output = subprocess.run(
+        DPKG_QUERY, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    rows = {row["name"]: row for row in parse_dpkg_query(output)}
+    assert all(row["source_version"] for row in rows.values() if row["_installed"])
+    binnmu = [r for r in rows.values() if r["source_version"] != r["version"]]
+    assert binnmu, "a Debian 12 system has binNMU or differently versioned binaries"
+    for row in binnmu:
+        assert row["version"].startswith(row["source_version"]) or row["name"] != row["source"]
+
+
+def test_rpm_module_label_and_source_version() -> None:
+    line = (
+        "nodejs\t1:18.20.2-1.module+el9.4.0+21731+46b5c8cd\tx86_64\t"
+        "nodejs-18.20.2-1.module+el9.4.0+21731+46b5c8cd.src.rpm\t"
+        "nodejs:18:9040020240426160930:rhel9\n"
+        "bash\t5.1.8-9.el9\tx86_64\tbash-5.1.8-9.el9.src.rpm\t(none)\n"
+    )
+    nodejs, bash = parse_rpm_query(line)
+    assert nodejs["module"] == "nodejs:18:9040020240426160930:rhel9"
+    assert nodejs["source_version"] == "1:18.20.2-1.module+el9.4.0+21731+46b5c8cd"
+    assert bash["module"] is None and bash["source_version"] == "5.1.8-9.el9"
 
 
 def test_apt_pending_security_and_held() -> None:
@@ -165,6 +203,8 @@ def test_rpm_and_dnf_on_rocky(validate: Callable[[Any], Any]) -> None:
         "version": "1:1.20.1-14.el9_2.1",
         "architecture": "x86_64",
         "source": "nginx",
+        "source_version": "1:1.20.1-14.el9_2.1",  # the binary's epoch: SRPM names have none
+        "module": None,
     }
     collected = collect_updates(ctx)
     data = collected.data
