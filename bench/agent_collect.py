@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from figures import record
+
 from agent.collectors.base import CollectContext
 from agent.collectors.platforms.cache import CACHE
 from agent.collectors.registry import COLLECTORS
@@ -106,28 +108,39 @@ def main() -> None:
             f"{name:<24} wall {wall * 1e3:7.1f} ms  cpu {cpu * 1e3:7.1f} ms"
             f"  peak RSS {rss / 1024:6.1f} MiB"
         )
-    print(
-        f"collect minus baseline: wall {(full[0] - base[0]) * 1e3:.1f} ms,"
-        f" cpu {(full[1] - base[1]) * 1e3:.1f} ms, RSS {(full[2] - base[2]) / 1024:.1f} MiB"
+    pass_ = "python -c pass"
+    record("collect process wall", full[0] * 1e3, "ms", baseline=base[0] * 1e3, baseline_name=pass_)
+    record("collect process CPU", full[1] * 1e3, "ms", baseline=base[1] * 1e3, baseline_name=pass_)
+    record(
+        "collect process peak RSS",
+        full[2] / 1024,
+        "MiB",
+        baseline=base[2] / 1024,
+        baseline_name=pass_,
     )
-    print(f"importing the agent pulls in scapy: {'no' if scapy_free() else 'YES'}")
+    record("agent import pulls in scapy", 0 if scapy_free() else 1, "yes/no", goal="0")
     full_cycle, steady_cycle = steady_state()
-    print(
-        f"cycle CPU, in-process: full {full_cycle:.3f} s (updates cache cleared, baseline),"
-        f" steady state {steady_cycle:.3f} s (cache reused);"
-        f" steady / full = {steady_cycle / full_cycle:.2f}"
+    record(
+        "cycle CPU in-process, updates cache reused",
+        steady_cycle,
+        "s",
+        baseline=full_cycle,
+        baseline_name="cache cleared",
     )
     print("per collector (in-process, sequential, median; updates with its cache warm):")
     for domain, seconds in per_collector():
-        print(f"  {domain:<20} {seconds * 1e3:8.1f} ms")
+        record(f"collector {domain}", seconds * 1e3, "ms")
     lynis = shutil.which("lynis")
     if lynis and os.environ.get("BENCH_LYNIS", "1") != "0":
         wall, cpu, rss = measure(
             [lynis, "audit", "system", "--quick", "--no-colors", "--no-log"], check=False
         )
-        print(
-            f"lynis audit system --quick (1 run): wall {wall:.1f} s, cpu {cpu:.1f} s,"
-            f" peak RSS {rss / 1024:.1f} MiB; lynis / agent wall = {wall / full[0]:.0f}x"
+        record(
+            "collect process wall beside lynis",
+            full[0],
+            "s",
+            baseline=wall,
+            baseline_name="lynis audit system --quick, 1 run",
         )
     else:
         print("lynis: not installed (or BENCH_LYNIS=0); skipped")

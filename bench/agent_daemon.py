@@ -35,6 +35,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from figures import record
+
 from agent.app import HostAccess, collect_local
 from agent.config import AgentConfig
 from agent.delivery.spool import Spool, SpoolLimits
@@ -158,25 +160,35 @@ def main() -> None:
             once_rss = statistics.median(r for _, r in once)
             runs = {name: daemon(args, db, env) for name, env in DAEMON_ENVS.items()}
             drain, single = drain_72h(collector.url, token, tmp / "drain")
-    print(f"one-shot `run --once` (baseline, median of {RUNS}):")
-    print(f"  CPU {once_cpu:.3f} s   peak RSS {once_rss / 1024:.1f} MiB")
+    one_shot_name = f"run --once, median of {RUNS}"
+    record("one-shot run --once CPU", once_cpu, "s")
+    record("one-shot run --once peak RSS", once_rss / 1024, "MiB")
     for name, (deltas, first_cpu, first_rss, end_rss) in runs.items():
         cycle_cpu = statistics.median(deltas)
         print(f"daemon `run --interval 1s`, {CYCLES} delivered cycles, {name}:")
-        print(
-            f"  CPU per cycle {cycle_cpu:.3f} s (median)   ratio to one-shot"
-            f" {cycle_cpu / once_cpu:.2f}; first cycle {first_cpu:.3f} s"
+        record(
+            f"daemon CPU per cycle, {name}",
+            cycle_cpu,
+            "s",
+            baseline=once_cpu,
+            baseline_name=one_shot_name,
         )
-        print(
-            f"  RSS after the first cycle {first_rss / 2**20:.1f} MiB, at the end"
-            f" {end_rss / 2**20:.1f} MiB, growth {(end_rss - first_rss) / 2**20:+.2f} MiB"
+        record(f"daemon first cycle CPU, {name}", first_cpu, "s")
+        record(
+            f"daemon RSS at the end, {name}",
+            end_rss / 2**20,
+            "MiB",
+            baseline=first_rss / 2**20,
+            baseline_name="after the first cycle",
         )
     spacing = SpoolLimits().min_spacing_seconds
-    print(f"drain of a full spool ({SPOOL_72H} reports; 288 = 72 hours), default cap:")
-    print(
-        f"  {drain:.1f} s   vs one report alone {single * 1000:.0f} ms x {SPOOL_72H}"
-        f" = {single * SPOOL_72H:.1f} s, plus the cap {spacing:g} s x {SPOOL_72H - 1}"
-        f" = {single * SPOOL_72H + spacing * (SPOOL_72H - 1):.1f} s"
+    alone = single * SPOOL_72H + spacing * (SPOOL_72H - 1)
+    record(
+        f"drain of a full spool ({SPOOL_72H} reports = 72 h), default cap",
+        drain,
+        "s",
+        baseline=alone,
+        baseline_name=f"one report alone x {SPOOL_72H} + the cap {spacing:g} s",
     )
 
 

@@ -43,6 +43,8 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from figures import record  # noqa: E402
+
 from server.config import ServerConfig  # noqa: E402
 from server.errors import IngestError  # noqa: E402
 from server.ingest.payload import decode_document, gunzip_capped  # noqa: E402
@@ -163,9 +165,17 @@ def _print_pair(title: str, baseline: str, now: str, workdir: Path) -> None:
             f"  {label:<28} peak RSS +{r['rss_growth_mib']:8.1f} MiB"
             f"  {r['seconds'] * 1000:9.1f} ms  {r['outcome']}"
         )
-    ratio_mem = new["rss_growth_mib"] / old["rss_growth_mib"] if old["rss_growth_mib"] else 0
-    ratio_time = new["seconds"] / old["seconds"] if old["seconds"] else 0
-    print(f"  ratio now/baseline: memory {ratio_mem:.3f}, time {ratio_time:.3f}", flush=True)
+    for what, key, scale, unit in (
+        ("peak RSS growth", "rss_growth_mib", 1, "MiB"),
+        ("time", "seconds", 1000, "ms"),
+    ):
+        record(
+            f"{title}: {what} ({now})",
+            new[key] * scale,
+            unit,
+            baseline=old[key] * scale,
+            baseline_name=baseline,
+        )
 
 
 def _flood(header_timeout: str, workdir: Path) -> tuple[int, list[float]]:
@@ -207,10 +217,24 @@ def main() -> None:
         _print_pair("gzip: the same body, default member cap", "gzip_old", "gzip_new", work)
         print("flood: 250 half-sent requests, collector limited to 128 descriptors")
         results = {t: _flood(t, work) for t in ("100000", "10")}
-    for timeout, (answered, latencies) in results.items():
-        median = f"{statistics.median(latencies):.2f} s" if latencies else "-"
-        label = "baseline (no deadline)" if timeout == "100000" else "now (10 s deadline)"
-        print(f"  {label:<24} /healthz answered {answered}/5, median latency {median}")
+    (old_answered, old_latencies), (answered, latencies) = results["100000"], results["10"]
+    record(
+        "flood: /healthz answered of 5 (10 s header deadline)",
+        answered,
+        "answers",
+        baseline=old_answered,
+        baseline_name="no deadline",
+        goal="5",
+    )
+    if latencies:
+        old_median = statistics.median(old_latencies) if old_latencies else None
+        record(
+            "flood: /healthz median latency (10 s header deadline)",
+            statistics.median(latencies),
+            "s",
+            baseline=old_median,
+            baseline_name="no deadline",
+        )
 
 
 if __name__ == "__main__":

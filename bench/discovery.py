@@ -33,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from figures import record  # noqa: E402
+
 from agent.discovery.config import DEFAULT_PPS  # noqa: E402
 from tests.agent.discovery.netlan import Lan, lan  # noqa: E402
 from tests.agent.discovery.test_lan import PORTS, SPECS  # noqa: E402
@@ -145,9 +147,14 @@ def main() -> None:
         print(f"{f'agent SYN probe, {pps} pps':<34}{syn[0]:>9.3f}{syn[1]:>9.3f}"
               f"{syn[0] / base_ss[0]:>9.2f}{syn[1] / max(base_ss[1], 1e-3):>9.2f}")  # fmt: skip
         print(f"{'scapy import (once per process)':<34}{imp[0]:>9.3f}{imp[1]:>9.3f}")
+        record(f"agent ARP sweep wall, {pps} pps", arp[0], "s", baseline=base_sn[0],
+               baseline_name="nmap -sn")  # fmt: skip
+        record(f"agent SYN probe wall, {pps} pps", syn[0], "s", baseline=base_ss[0],
+               baseline_name="nmap -sS -T4")  # fmt: skip
     whole = m["discover (whole process)"]
     print(f"{'canhgac-agent discover, default':<34}{whole[0]:>9.3f}{whole[1]:>9.3f}")
-    print(f"agent peak RSS during discover: {result['rss_kib'] / 1024:.1f} MiB")
+    record("canhgac-agent discover wall, default", whole[0], "s")
+    record("canhgac-agent discover peak RSS", result["rss_kib"] / 1024, "MiB")
 
 
 if __name__ == "__main__":

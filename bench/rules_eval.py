@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from figures import record
+
 from rules.engine import evaluate
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.results import Status
@@ -89,11 +91,15 @@ def main() -> None:
         engine = median_seconds(lambda d=document: evaluate(ruleset, d))
         statuses = [r.status for r in evaluate(ruleset, document)]
         counts = {s.value: statuses.count(s) for s in Status if statuses.count(s)}
-        print(
-            f"{name:12s} {len(text) / 1024:6.0f} KiB  {len(ruleset.rules)} rules  "
-            f"evaluate median {engine * 1e3:6.2f} ms  json.loads median {baseline * 1e3:6.2f} ms  "
-            f"ratio {engine / baseline:4.1f}x  ({1 / engine:5.0f} docs/s on one core)  {counts}"
+        print(f"{name}: {len(text) / 1024:.0f} KiB, {len(ruleset.rules)} rules, {counts}")
+        record(
+            f"evaluate, {name}",
+            engine * 1e3,
+            "ms",
+            baseline=baseline * 1e3,
+            baseline_name="json.loads of the document",
         )
+        record(f"documents evaluated per second, {name}", 1 / engine, "docs/s")
 
 
 if __name__ == "__main__":
