@@ -38,6 +38,7 @@ from agent.state.store import StateStore, default_state_dir
 from rules.engine import evaluate
 from rules.facts import SCHEMA_ID, Domain
 from rules.language.loader import builtin_packs_dir, load_rules
+from rules.language.model import RuleSet
 from rules.policy.scoring import Score, score_results
 from rules.results import RuleResult
 
@@ -151,6 +152,9 @@ class CheckOutcome:
     results: list[RuleResult]
     score: Score
     notes: list[CollectorNote]
+    # The rules evaluated, kept so the report's remediation texts (which live in the
+    # rules, not in the results) need no second load: that load was a quarter of `check`.
+    ruleset: RuleSet
 
 
 def rule_paths_for(config: AgentConfig, given: Sequence[Path]) -> list[Path]:
@@ -165,7 +169,12 @@ def check(rule_paths: Sequence[Path], facts: Mapping[str, Any]) -> CheckOutcome:
     """
     ruleset = load_rules(list(rule_paths))
     results = evaluate(ruleset, facts)
-    return CheckOutcome(results=results, score=score_results(results), notes=collector_notes(facts))
+    return CheckOutcome(
+        results=results,
+        score=score_results(results),
+        notes=collector_notes(facts),
+        ruleset=ruleset,
+    )
 
 
 def collector_notes(facts: Mapping[str, Any]) -> list[CollectorNote]:

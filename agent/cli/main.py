@@ -53,7 +53,6 @@ from agent.output.messages import (
     spool_error_line,
 )
 from rules.errors import RuleLoadError
-from rules.language.loader import load_rules
 from rules.language.model import Severity
 from rules.terminal import printable
 from rules.tooling.cli import rules_group
@@ -203,9 +202,7 @@ def check(
         }
         click.echo(_dump(payload), nl=False)
     else:
-        # The remediation texts live in the rules, not in the results; the rules
-        # loaded fine a moment ago, so loading them again cannot fail differently.
-        fixes = remediations(load_rules(paths))
+        fixes = remediations(outcome.ruleset)
         width = shutil.get_terminal_size((100, 24)).columns
         command = check_command(facts_path, rule_paths, config_path, lang)
         layout = Layout(width=width, show_all=show_all, command=command)

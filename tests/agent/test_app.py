@@ -74,6 +74,9 @@ def test_check_returns_results_score_and_collector_notes(tmp_path: Path) -> None
         "TEST-HOSTNAME",
         "TEST-SSH",
     }
+    # The outcome carries the ruleset it evaluated (the report's remediations come from
+    # it, without loading the packs a second time).
+    assert [rule.id for rule in outcome.ruleset.rules] == [r.rule_id for r in outcome.results]
     assert outcome.score.failed >= 1
     # listening was reported, with 2 of 5 owners unreadable: a partial note
     assert app.CollectorNote("listening", "permission", "2 of 5", partial=True) in outcome.notes
