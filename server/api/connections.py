@@ -14,6 +14,11 @@ process of descriptors. Here:
 - `server_options` derives uvicorn's connection cap from the process's file limit,
   keeping a reserve for the database, logs and TLS files, so the cap is reached
   (uvicorn answers 503) before the descriptors run out.
+- `HandshakeDeadlineLoop` is asyncio's event loop giving a TLS handshake
+  `handshake_timeout` seconds: the header deadline starts only once the handshake is
+  done (the HTTP protocol sees no connection before), and uvicorn leaves asyncio's
+  60 s default, so a client that opened TLS and sent nothing held a descriptor for a
+  minute, outside the connection cap (which counts only handshaken connections).
 - `quiet_accept_errors` turns asyncio's accept failures when descriptors do run out
   (EMFILE) into one log line per interval instead of a traceback each time.
 """
@@ -44,6 +49,7 @@ _ACCEPT_LOG_INTERVAL = 10.0
 @dataclass(frozen=True)
 class ConnectionLimits:
     header_timeout: float = 10.0  # to send a request line and headers
+    handshake_timeout: float = 10.0  # to complete a TLS handshake (before any header)
     body_timeout: float = 60.0  # to send a whole body (a 10 MiB report at ~1.4 Mbit/s)
     keep_alive: float = 5.0  # idle between requests on one connection
     max_connections: int | None = None  # None: from the file limit
@@ -65,7 +71,33 @@ def server_options(limits: ConnectionLimits) -> dict[str, Any]:
         "limit_concurrency": connection_cap(limits.max_connections),
         "timeout_keep_alive": max(1, round(limits.keep_alive)),
         "h11_max_incomplete_event_size": limits.max_header_bytes,
+        # uvicorn takes a loop factory as "module:name"; it calls it with no argument.
+        "loop": f"{__name__}:{HandshakeDeadlineLoop.__name__}",
     }
+
+
+class HandshakeDeadlineLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop, whose TLS servers give a handshake `handshake_timeout` seconds.
+
+    uvicorn (0.54) creates its servers with `ssl=` only, leaving asyncio's 60 s
+    handshake deadline; this loop supplies the deadline to every TLS server it makes.
+    `set_handshake_deadline` sets it before the servers are created.
+    """
+
+    handshake_timeout: float = ConnectionLimits.handshake_timeout
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
+        if kwargs.get("ssl") is not None:
+            kwargs.setdefault("ssl_handshake_timeout", self.handshake_timeout)
+        return await super().create_server(*args, **kwargs)
+
+
+def set_handshake_deadline(loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+    """Give TLS handshakes on `loop` (a HandshakeDeadlineLoop) `seconds` to complete."""
+    if not isinstance(loop, HandshakeDeadlineLoop):
+        # Serving TLS without the deadline would quietly bring back the 60 s hold.
+        raise TypeError(f"the collector runs on HandshakeDeadlineLoop, not {type(loop)}")
+    loop.handshake_timeout = seconds
 
 
 def guarded_h11(header_timeout: float) -> type[H11Protocol]:

@@ -29,6 +29,7 @@ from server.api.connections import (
     ConnectionLimits,
     quiet_accept_errors,
     server_options,
+    set_handshake_deadline,
 )
 from server.cli import admin as cli_admin
 from server.cli.audit import audit as audit_command
@@ -105,6 +106,13 @@ main.add_command(audit_command)
     help="Seconds a client has to send a request's headers.",
 )
 @click.option(
+    "--tls-handshake-timeout",
+    type=click.FloatRange(min=0.1),
+    default=ConnectionLimits.handshake_timeout,
+    show_default=True,
+    help="Seconds a client has to complete the TLS handshake.",
+)
+@click.option(
     "--body-timeout",
     type=click.FloatRange(min=0.1),
     default=ConnectionLimits.body_timeout,
@@ -128,6 +136,7 @@ def serve(
     no_migrate: bool,
     log_level: str,
     header_timeout: float,
+    tls_handshake_timeout: float,
     body_timeout: float,
     max_connections: int | None,
 ) -> None:
@@ -159,6 +168,7 @@ def serve(
             migrate.upgrade(config.database_url)
         limits = ConnectionLimits(
             header_timeout=header_timeout,
+            handshake_timeout=tls_handshake_timeout,
             body_timeout=body_timeout,
             max_connections=max_connections,
         )
@@ -189,6 +199,7 @@ def serve(
                 **tls,
             ),
             banner,
+            limits.handshake_timeout,
         )
         # uvicorn re-raises the SIGINT it handled; stopping is the normal end.
         with contextlib.suppress(KeyboardInterrupt):
@@ -204,12 +215,14 @@ def serve(
 class BannerServer(uvicorn.Server):
     """uvicorn's server, printing `banner` once it serves (never before or instead)."""
 
-    def __init__(self, config: uvicorn.Config, banner: str) -> None:
+    def __init__(self, config: uvicorn.Config, banner: str, handshake_timeout: float) -> None:
         super().__init__(config)
         self.banner = banner
+        self.handshake_timeout = handshake_timeout
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         quiet_accept_errors(asyncio.get_running_loop())
+        set_handshake_deadline(asyncio.get_running_loop(), self.handshake_timeout)
         await super().startup(sockets)
         if self.started:
             click.echo(self.banner, err=True)
