@@ -11,7 +11,6 @@ so the agent, the collector and the schema cannot disagree.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -82,12 +81,52 @@ def _objects(facts: Any, container: str) -> Iterator[dict[str, Any]]:
 
 
 def strip_derived(facts: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of `facts` without the derived fields (what the collector stores)."""
-    stripped = copy.deepcopy(dict(facts))
+    """`facts` without the derived fields (what the collector stores), in one pass.
+
+    `facts` is left unchanged. Only the containers on the way to a derived field are
+    copied (the host object, the certificate list and its items...); every other
+    subtree (the package list, say) is shared with `facts`, not deep-copied: the
+    caller must not modify the result in place beyond what it owns.
+    """
+    stripped = dict(facts)
+    copied = {id(stripped)}
     for derived in DERIVED:
-        for obj in _objects(stripped, derived.container):
+        for obj in _owned_objects(stripped, derived.container, copied):
             obj.pop(derived.field, None)
     return stripped
+
+
+def _owned(parent: dict[str, Any] | list[Any], key: Any, copied: set[int]) -> Any:
+    """parent[key], replaced by a shallow copy of itself unless it is one already."""
+    child = parent[key]
+    if isinstance(child, dict | list) and id(child) not in copied:
+        child = dict(child) if isinstance(child, dict) else list(child)
+        copied.add(id(child))
+        parent[key] = child
+    return child
+
+
+def _owned_objects(
+    root: dict[str, Any], container: str, copied: set[int]
+) -> Iterator[dict[str, Any]]:
+    """Like `_objects`, each object (and every container above it) copied once."""
+    node: Any = root
+    for step in container.removesuffix("[]").split("."):
+        if not isinstance(node, dict) or step not in node:
+            return
+        node = _owned(node, step, copied)
+    if container.endswith("[]"):
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, dict):
+                    yield _owned(node, index, copied)
+    elif isinstance(node, dict):
+        yield node
+
+
+def strip_domain(name: str, value: Any) -> Any:
+    """One domain's value without its derived fields (see `strip_derived`)."""
+    return strip_derived({name: value})[name]
 
 
 def add_derived(facts: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -15,12 +15,12 @@ import json
 import math
 import re
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from json.decoder import scanstring as _scanstring  # type: ignore[attr-defined]
 from typing import Any
-
-import fastjsonschema
 
 from rules.facts import SCHEMA_ID, load_schema
 from server.errors import (
@@ -29,6 +29,12 @@ from server.errors import (
     UnprocessableError,
     UnsupportedEncodingError,
 )
+from server.ingest.schema_check import DOMAINS, check_schema, sent_digest
+
+# Which domains of an agent's report need no validation, given its envelope and the
+# digests of its domains as sent (see schema_check): the ingest service asks storage.
+TrustedFor = Callable[[Mapping[str, Any], Mapping[str, str]], Collection[str]]
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
 
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw zlib
 _IDENTITY = {"", "identity"}
@@ -77,6 +83,8 @@ class FactsDocument:
     agent_version: str
     seq_epoch: str | None = None
     dropped_keys: tuple[str, ...] = ()  # top-level keys the schema does not define
+    # domain -> digest of its bytes as received (schema_check.sent_digest)
+    sent: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def hostname(self) -> str:
@@ -95,7 +103,11 @@ class FactsDocument:
 
 
 def decode_document(
-    body: bytes, content_encoding: str | None, limits: Limits, now: datetime
+    body: bytes,
+    content_encoding: str | None,
+    limits: Limits,
+    now: datetime,
+    trusted_for: TrustedFor | None = None,
 ) -> FactsDocument:
     """Run every check on `body` in order; raise the first IngestError met."""
     if len(body) > limits.max_body_bytes:
@@ -110,8 +122,17 @@ def decode_document(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadRequestError("invalid_utf8", f"the body is not valid UTF-8: {e.reason}") from e
-    data = parse_json(text, limits.max_json_depth, limits.max_list_items)
-    return validate_facts(text, data, limits.future_skew, now, limits.earliest_collected_at)
+    data, spans = parse_json_spans(text, limits.max_json_depth, limits.max_list_items)
+    sent = {k: sent_digest(text[start:end]) for k, (start, end) in spans.items() if k in DOMAINS}
+    return validate_facts(
+        text,
+        data,
+        limits.future_skew,
+        now,
+        limits.earliest_collected_at,
+        sent=sent,
+        trusted_for=trusted_for,
+    )
 
 
 def decode_content(
@@ -234,6 +255,13 @@ class _Duplicated(dict[str, Any]):
 def parse_json(text: str, max_depth: int, max_items: int = 100_000) -> dict[str, Any]:
     """Parse a JSON object no deeper than `max_depth`, with no array longer than
     `max_items`, no repeated object key and no number out of the float range."""
+    return parse_json_spans(text, max_depth, max_items)[0]
+
+
+def parse_json_spans(
+    text: str, max_depth: int, max_items: int = 100_000
+) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+    """`parse_json`, and where each top-level value's text is: key -> (start, end)."""
     duplicates = 0
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -251,13 +279,16 @@ def parse_json(text: str, max_depth: int, max_items: int = 100_000) -> dict[str,
             seen.add(key)
         return marked
 
+    decoder = json.JSONDecoder(
+        parse_constant=_refuse_constant,
+        parse_float=_finite_float,
+        object_pairs_hook=pairs_hook,
+    )
+    spans: dict[str, tuple[int, int]] = {}
     try:
-        data = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-            object_pairs_hook=pairs_hook,
-        )
+        data = _top_level(decoder, text, spans)
+        if data is None:  # not an object: the whole parse says what it is
+            data = decoder.decode(text)
     except RecursionError as e:
         # The C parser recurses per level; far past max_depth it stops here, cleanly.
         raise BadRequestError("json_too_deep", f"JSON nesting exceeds {max_depth} levels") from e
@@ -282,7 +313,50 @@ def parse_json(text: str, max_depth: int, max_items: int = 100_000) -> dict[str,
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError as e:
             raise BadRequestError("invalid_unicode", "the JSON contains a lone surrogate") from e
-    return data
+    return data, spans
+
+
+def _skip_whitespace(text: str, position: int) -> int:
+    match = _WHITESPACE.match(text, position)
+    return match.end() if match else position
+
+
+def _top_level(decoder: json.JSONDecoder, text: str, spans: dict[str, tuple[int, int]]) -> Any:
+    """The top-level object parsed member by member (each value by the decoder, with
+    its hooks), recording each value's span; None when `text` is not an object."""
+    ws = _skip_whitespace
+    end = ws(text, 0)
+    if text[end : end + 1] != "{":
+        return None
+    pairs: list[tuple[str, Any]] = []
+    end = ws(text, end + 1)
+    if text[end : end + 1] == "}":
+        end += 1
+    else:
+        while True:
+            if text[end : end + 1] != '"':
+                raise json.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", text, end
+                )
+            key, end = _scanstring(text, end + 1)
+            end = ws(text, end)
+            if text[end : end + 1] != ":":
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, end)
+            start = ws(text, end + 1)
+            value, end = decoder.raw_decode(text, start)
+            spans[key] = (start, end)
+            pairs.append((key, value))
+            end = ws(text, end)
+            delimiter = text[end : end + 1]
+            end += 1
+            if delimiter == "}":
+                break
+            if delimiter != ",":
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, end - 1)
+            end = ws(text, end)
+    if ws(text, end) != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return decoder.object_pairs_hook(pairs)
 
 
 def _contains_nul(data: Any) -> bool:
@@ -378,20 +452,18 @@ def json_depth(value: Any, limit: int) -> int:
     return deepest
 
 
-@cache
-def _validator() -> Any:
-    # Compiled once per process: compiling generates and execs Python source.
-    # use_default=False: the document evaluated is exactly the document stored.
-    return fastjsonschema.compile(load_schema(), use_default=False)
-
-
 def validate_facts(
     text: str,
     data: dict[str, Any],
     future_skew: timedelta,
     now: datetime,
     earliest: datetime = EARLIEST_COLLECTED_AT,
+    *,
+    sent: Mapping[str, str] | None = None,
+    trusted_for: TrustedFor | None = None,
 ) -> FactsDocument:
+    """The checked document. `trusted_for` (with `sent`, the digests of the domains
+    as received) names domains validated before and skipped now (schema_check)."""
     schema = data.get("schema")
     if schema is None:
         raise UnprocessableError("schema_violation", "missing required field schema", "schema")
@@ -401,11 +473,11 @@ def validate_facts(
             f"schema {schema!r} is not supported; this collector accepts {SCHEMA_ID}",
             "schema",
         )
-    try:
-        _validator()(data)
-    except fastjsonschema.JsonSchemaValueException as e:
-        field, message = _describe(e)
-        raise UnprocessableError("schema_violation", message, field) from e
+    digests = sent or {}
+    check_schema(
+        data,
+        None if trusted_for is None or not digests else lambda d: trusted_for(d, digests),
+    )
     if type(data["seq"]) is not int:
         # JSON Schema's "integer" admits 5.0; a float seq would order reports wrongly.
         raise UnprocessableError("schema_violation", "seq must be an integer", "seq")
@@ -439,27 +511,13 @@ def validate_facts(
         agent_version=data["agent_version"],
         seq_epoch=data.get("seq_epoch"),
         dropped_keys=dropped,
+        sent=digests,
     )
 
 
 @cache
 def _top_level_keys() -> frozenset[str]:
     return frozenset(load_schema()["properties"])
-
-
-def _describe(error: Any) -> tuple[str | None, str]:
-    """(dotted field path, message) from a fastjsonschema error, without its `data` prefix."""
-    parts = error.path[1:]  # path[0] is fastjsonschema's name for the root, "data"
-    if error.rule == "required" and isinstance(error.value, dict):
-        missing = [key for key in error.rule_definition if key not in error.value]
-        if missing:
-            required = ".".join([*parts, missing[0]])
-            return required, f"missing required field {required}"
-    field = ".".join(parts) or None
-    name = error.name or ""
-    message: str = error.message
-    detail = message[len(name) :].strip() if message.startswith(name) else message
-    return field, f"{field or 'the document'} {detail}"
 
 
 def _parse_timestamp(value: str) -> datetime:

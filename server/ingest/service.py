@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
-from rules.derived import strip_derived
 from rules.policy.scoring import score_results
 from server.auth.agent_tokens import Credential, bind_token, check_host_token, verify_token
 from server.clock import Clock, utc_now
@@ -35,12 +34,13 @@ from server.errors import (
     UnauthorizedError,
 )
 from server.evaluation.loaded_policy import ServerPolicy
-from server.ingest.payload import FactsDocument, Limits, decode_document
+from server.ingest.payload import FactsDocument, Limits, TrustedFor, decode_document
 from server.ingest.ratelimit import RateLimiter
+from server.ingest.schema_check import compile_validators
 from server.metrics.hoststate import HostSnapshot, snapshot_of
 from server.metrics.summary import posture_of
 from server.storage.database import Database
-from server.storage.fact_store import SplitFacts, split_facts
+from server.storage.fact_store import SplitFacts, split_facts, unchanged_domains
 from server.storage.models import Host, Report
 from server.storage.report_store import (
     DuplicateReport,
@@ -122,7 +122,8 @@ def header_of(document: FactsDocument) -> ReportHeader:
 
 
 def _check_stored_size(split: SplitFacts) -> None:
-    size = len(split.envelope.encode()) + sum(len(t.encode()) for t, _ in split.domains.values())
+    # Domains sent as the host's current ones are stored already (and were checked).
+    size = split.new_bytes()
     if size > MAX_STORED_BYTES:
         raise PayloadTooLargeError(
             "report_too_large_to_store",
@@ -164,6 +165,7 @@ class IngestService:
         self._decoding = threading.Semaphore(max_concurrent_decodes)
         self._decode_wait = decode_wait
         self._write_failed_at: float | None = None  # monotonic time of the last failure
+        compile_validators()  # now, not on the first request
 
     @property
     def limits(self) -> Limits:
@@ -189,7 +191,17 @@ class IngestService:
         self, credential: Credential, body: bytes, content_encoding: str | None
     ) -> IngestResult:
         received_at = self._clock()
-        document = self._decode(body, content_encoding, received_at)
+        hosts: dict[str, Host | None] = {}
+
+        def trusted_for(envelope: Mapping[str, Any], sent: Mapping[str, str]) -> frozenset[str]:
+            """Domains sent exactly as this host's current ones: validated already."""
+            agent_id = envelope["agent_id"]
+            if credential.agent_id is not None and credential.agent_id != agent_id:
+                return frozenset()  # refused below: read nothing of another agent
+            hosts[agent_id] = host = self._read_host(agent_id)
+            return unchanged_domains(host.domain_blobs if host else None, sent)
+
+        document = self._decode(body, content_encoding, received_at, trusted_for)
         if credential.agent_id is not None and credential.agent_id != document.agent_id:
             # Checked again, authoritatively, inside the transaction (bind_token).
             raise ForbiddenError(
@@ -201,12 +213,23 @@ class IngestService:
             # The common retry after a lost acknowledgement: skip the evaluation.
             return IngestResult(DUPLICATE, document.report_id)
         policy = self.policy
+        if document.agent_id in hosts:
+            host = hosts[document.agent_id]
+        else:
+            host = self._read_host(document.agent_id)
         # Ages derived from timestamps change with every report while nothing on the
-        # host did: store and compare without them (load_facts puts them back).
-        split = split_facts(strip_derived(document.data))
+        # host did: split_facts stores and compares without them (load_facts puts
+        # them back), and reuses the hash of a domain sent as the host's current one.
+        split = split_facts(document.data, host.domain_blobs if host else None, document.sent)
         _check_stored_size(split)
         evaluated = None
-        if not self._unchanged(document, split, policy, received_at):
+        # A cheap read before the transaction: may evaluation be skipped? (The
+        # transaction decides again; if the answer changed meanwhile it evaluates.)
+        if not (
+            host is not None
+            and is_newest(host, header_of(document))
+            and can_reuse_results(host, split.digest, policy.fingerprint, received_at)
+        ):
             evaluated = self._evaluate(policy, document, credential, received_at)
         try:
             stored = self._store(
@@ -251,14 +274,20 @@ class IngestService:
         return problems
 
     def _decode(
-        self, body: bytes, content_encoding: str | None, received_at: datetime
+        self,
+        body: bytes,
+        content_encoding: str | None,
+        received_at: datetime,
+        trusted_for: TrustedFor,
     ) -> FactsDocument:
         if not self._decoding.acquire(timeout=self._decode_wait):
             raise TooManyRequestsError(
                 "overloaded", "the collector is decoding too many reports; retry later", 30.0
             )
         try:
-            document = decode_document(body, content_encoding, self._limits, received_at)
+            document = decode_document(
+                body, content_encoding, self._limits, received_at, trusted_for
+            )
         finally:
             self._decoding.release()
         if document.dropped_keys:
@@ -283,20 +312,10 @@ class IngestService:
         )
         return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
 
-    def _unchanged(
-        self, document: FactsDocument, split: SplitFacts, policy: ServerPolicy, now: datetime
-    ) -> bool:
-        """A cheap read before the transaction: may evaluation be skipped? (The
-        transaction decides again; if the answer changed meanwhile it evaluates.)"""
+    def _read_host(self, agent_id: str) -> Host | None:
+        """The agent's host row as it is now (detached; read outside any write)."""
         with self._database.session() as session:
-            host = session.scalars(
-                select(Host).where(Host.agent_id == document.agent_id)
-            ).one_or_none()
-        return (
-            host is not None
-            and is_newest(host, header_of(document))
-            and can_reuse_results(host, split.digest, policy.fingerprint, now)
-        )
+            return session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
 
     def _store(
         self,

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rules.derived import add_derived, parse_timestamp
+from rules.derived import add_derived, parse_timestamp, strip_domain
 from rules.facts import Domain
 from server.storage.models import FactsBlob, Host, Report
 
@@ -40,22 +41,60 @@ def canonical(value: Any) -> str:
 @dataclass(frozen=True)
 class SplitFacts:
     envelope: str  # canonical JSON of the non-domain keys
-    domains: dict[str, tuple[str, str]]  # domain -> (canonical JSON, sha256)
+    # domain -> (canonical JSON without derived fields, its sha256); the JSON is None
+    # for a domain reused as it was sent last time (`text_of` computes it if needed)
+    domains: dict[str, tuple[str | None, str]]
     digest: str  # sha256 over everything a rule can read except the volatile keys
+    sent: Mapping[str, str] = field(default_factory=dict)  # domain -> digest as sent
+    data: Mapping[str, Any] = field(default_factory=dict)  # the document, with ages
+
+    def text_of(self, domain: str) -> str:
+        text = self.domains[domain][0]
+        return text if text is not None else canonical(strip_domain(domain, self.data[domain]))
+
+    def new_bytes(self) -> int:
+        """What storing this report's envelope and canonicalised domains may add."""
+        texts = (t for t, _ in self.domains.values() if t is not None)
+        return len(self.envelope.encode()) + sum(len(t.encode()) for t in texts)
 
 
-def split_facts(data: dict[str, Any]) -> SplitFacts:
+def split_facts(
+    data: Mapping[str, Any],
+    known: Mapping[str, Any] | None = None,
+    sent: Mapping[str, str] | None = None,
+) -> SplitFacts:
+    """Split `data` (with its derived ages: they are left out here) by domain.
+
+    `known` is the host's `domain_blobs` and `sent` the digests of the report's
+    domains as received: a domain sent exactly as the host's current one keeps that
+    one's hash without being stripped or serialised again."""
     envelope = {k: v for k, v in data.items() if k not in DOMAINS}
-    domains: dict[str, tuple[str, str]] = {}
+    domains: dict[str, tuple[str | None, str]] = {}
+    sent = sent or {}
     for key, value in data.items():
-        if key in DOMAINS:
-            text = canonical(value)
-            domains[key] = (text, hashlib.sha256(text.encode()).hexdigest())
+        if key not in DOMAINS:
+            continue
+        entry = (known or {}).get(key)
+        as_sent = sent.get(key)
+        if as_sent is not None and isinstance(entry, list) and entry[2:3] == [as_sent]:
+            domains[key] = (None, str(entry[1]))
+            continue
+        text = canonical(strip_domain(key, value))
+        domains[key] = (text, hashlib.sha256(text.encode()).hexdigest())
     stable = canonical({k: v for k, v in envelope.items() if k not in _VOLATILE})
     digest = hashlib.sha256(stable.encode())
     for key in sorted(domains):
         digest.update(f"\0{key}\0{domains[key][1]}".encode())
-    return SplitFacts(canonical(envelope), domains, digest.hexdigest())
+    return SplitFacts(canonical(envelope), domains, digest.hexdigest(), dict(sent), data)
+
+
+def unchanged_domains(known: Mapping[str, Any] | None, sent: Mapping[str, str]) -> frozenset[str]:
+    """The domains sent exactly as the host's current ones (`known`: its domain_blobs)."""
+    return frozenset(
+        domain
+        for domain, entry in (known or {}).items()
+        if isinstance(entry, list) and domain in sent and entry[2:3] == [sent[domain]]
+    )
 
 
 def store_domains(
@@ -68,29 +107,29 @@ def store_domains(
     """
     known: dict[str, Any] = dict(host.domain_blobs or {})
     ids: dict[str, int] = {}
-    missing: dict[str, tuple[str, str]] = {}
-    for domain, (text, digest) in split.domains.items():
+    missing: dict[str, str] = {}
+    for domain, (_, digest) in split.domains.items():
         entry = known.get(domain)
         if entry is not None and entry[1] == digest:
             ids[domain] = int(entry[0])
         else:
-            missing[domain] = (text, digest)
+            missing[domain] = digest
     if missing:
         found = session.execute(
             select(FactsBlob.id, FactsBlob.domain, FactsBlob.content_hash).where(
                 FactsBlob.host_id == host.id,
-                FactsBlob.content_hash.in_([d for _, d in missing.values()]),
+                FactsBlob.content_hash.in_(list(missing.values())),
             )
         ).all()
         existing = {(domain, digest): blob_id for blob_id, domain, digest in found}
-        for domain, (text, digest) in missing.items():
+        for domain, digest in missing.items():
             blob_id = existing.get((domain, digest))
             if blob_id is None:
                 blob = FactsBlob(
                     host_id=host.id,
                     domain=domain,
                     content_hash=digest,
-                    content=text,
+                    content=split.text_of(domain),
                     first_seen_at=now,
                     superseded_at=None if current else now,
                 )
@@ -114,7 +153,12 @@ def store_domains(
             if domain not in ids or int(entry[0]) != ids[domain]
         ]
         _set_superseded(session, replaced, now)
-        host.domain_blobs = {d: [ids[d], split.domains[d][1]] for d in sorted(ids)}
+        # The third element, the digest as sent, lets the next report skip checking
+        # and serialising this domain again when it sends the same bytes.
+        host.domain_blobs = {
+            d: [ids[d], split.domains[d][1], *([split.sent[d]] if d in split.sent else [])]
+            for d in sorted(ids)
+        }
     return ids
 
 

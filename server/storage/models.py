@@ -210,7 +210,7 @@ class Host(Base):
     failing_info: Mapped[int] = mapped_column(Integer)
     # What the current state was computed from: skip re-evaluating unchanged facts.
     facts_digest: Mapped[str | None] = mapped_column(String(64))
-    domain_blobs: Mapped[dict[str, Any] | None]  # domain -> [blob id, sha256]
+    domain_blobs: Mapped[dict[str, Any] | None]  # domain -> [blob id, sha256, sent digest]
     policy_fingerprint: Mapped[str | None] = mapped_column(String(64))
     evaluated_at: Mapped[datetime | None]
     results_report_pk: Mapped[int | None] = mapped_column(BigInteger)
