@@ -20,6 +20,7 @@ from server.api.agent_routes import REPORTS_PATH, agent_router
 from server.api.audit_routes import audit_router
 from server.api.common import Runtime
 from server.api.error_handlers import install_error_handlers
+from server.api.lan_routes import lan_router
 from server.api.read_routes import read_router
 from server.api.readiness import readiness_router
 from server.api.schemas import Health, error_responses
@@ -68,6 +69,7 @@ def create_app(
         rules=lambda: service.policy.ruleset.rules,  # the policy now, after any reload
         frameworks=lambda: service.policy.frameworks,
         weights=lambda: service.policy.weights,
+        scopes=lambda: service.policy.policy.scopes,  # security levels of hosts
         rule_failing_cap=config.metrics_rule_failing_max_series,
         cert_cap=config.metrics_cert_max_series,
     )
@@ -128,6 +130,7 @@ def create_app(
     app.include_router(agent_router(runtime))
     app.include_router(read_router(runtime))
     app.include_router(audit_router(runtime))
+    app.include_router(lan_router(runtime))
     app.include_router(admin_router(runtime))
     app.include_router(readiness_router(runtime))
 

@@ -30,11 +30,13 @@ from prometheus_client import (
 
 from rules.language.model import Rule, Severity
 from rules.policy.frameworks import Framework
+from rules.policy.scopes import Scopes
 from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.clock import Clock, utc_now
 from server.metrics import textformat as tf
 from server.metrics.aggregates import ResultsExposition, render_rule_info
 from server.metrics.hoststate import HostSnapshot, HostStateCache
+from server.metrics.lan import LanCollector
 from server.metrics.selfmetrics import BuildInfoCollector, StateAgeCollector
 
 OUTCOMES = (
@@ -347,6 +349,7 @@ def build_registry(
     *,
     frameworks: Callable[[], Iterable[Framework]] = tuple,
     weights: Callable[[], Mapping[Severity, float]] = lambda: DEFAULT_WEIGHTS,
+    scopes: Callable[[], Scopes | None] = lambda: None,
     rule_failing_cap: int = 0,
     cert_cap: int = 0,
 ) -> tuple[Exporter, IngestMetrics]:
@@ -357,6 +360,7 @@ def build_registry(
     registry = CollectorRegistry(auto_describe=True)
     registry.register(BuildInfoCollector(version))
     registry.register(StateAgeCollector(cache))
+    registry.register(LanCollector(cache.lan))
     hosts = HostExposition(cache, stale_after_seconds, clock)
     results = ResultsExposition(
         cache.results,
@@ -364,6 +368,7 @@ def build_registry(
         rules=rules,
         frameworks=frameworks,
         weights=weights,
+        scopes=scopes,
         rule_failing_cap=rule_failing_cap,
         certificates=cache.track_certificates() if cert_cap > 0 else None,
         cert_cap=cert_cap,

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from rules.language.model import Severity
 from server.clock import Clock, utc_now
 from server.metrics.certificates import CertificateIndex
+from server.metrics.lan import LanIndex
 from server.metrics.results import ResultsIndex
 from server.storage.database import Database
 from server.storage.models import Host
@@ -138,6 +139,8 @@ class HostStateCache:
         self.results = results if results is not None else ResultsIndex()
         # Every host's certificates: only when the opt-in detail is on (track_certificates).
         self.certificates: CertificateIndex | None = None
+        # Every agency's LAN devices (canhgac_lan_devices), from the hosts' latest facts.
+        self.lan = LanIndex()
         # How a refresh reads the database (seams for tests): `loader` reads every
         # host; `changes` only the hosts stamped since the previous refresh began,
         # minus `margin` (transactions still open then, replicas' clock skew). Every
@@ -213,6 +216,7 @@ class HostStateCache:
             self.results.update(database, loaded.values())
             if self.certificates is not None:
                 self.certificates.update(database, loaded.values())
+            self.lan.update(database, loaded.values())
             with self._lock:
                 self._refreshed_at = time.time()
 
