@@ -101,6 +101,12 @@ def security_level(scopes: Scopes, subject: Subject) -> int | None:
     return max(found) if found else None
 
 
+def declares_levels(scopes: Scopes) -> bool:
+    """Whether any host can have a known level (a `security-level-<N>` group exists):
+    without one, every requirement applies to every host and nothing needs reading."""
+    return any(SECURITY_LEVEL_GROUP.format(level) in scopes.groups for level in SECURITY_LEVELS)
+
+
 class _FrameworkParser(LocatedParser):
     def framework(self, data: Any) -> Framework | None:
         if not isinstance(data, LocatedMap):

@@ -69,6 +69,7 @@ def create_app(
         rules=lambda: service.policy.ruleset.rules,  # the policy now, after any reload
         frameworks=lambda: service.policy.frameworks,
         weights=lambda: service.policy.weights,
+        scopes=lambda: service.policy.policy.scopes,  # security levels of hosts
         rule_failing_cap=config.metrics_rule_failing_max_series,
         cert_cap=config.metrics_cert_max_series,
     )

@@ -93,6 +93,7 @@ def audit_router(runtime: Runtime) -> APIRouter:
             loaded.weights,
             loaded.fingerprint,
             loaded.policy.waivers,
+            loaded.policy.scopes,
         )
         now = runtime.clock()
         cutoff = cut_off(as_of, now)

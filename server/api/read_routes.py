@@ -179,7 +179,13 @@ def read_router(runtime: Runtime) -> APIRouter:
 
         def work(session: Session, scope: Scope) -> dict[str, Any]:
             items = queries.requirement_scores(
-                session, policy.frameworks, framework_id, policy.weights, agency, scope=scope
+                session,
+                policy.frameworks,
+                framework_id,
+                policy.weights,
+                agency,
+                scope=scope,
+                scopes=policy.policy.scopes,
             )
             if items is None:
                 raise NotFoundError("not_found", f"no framework {framework_id!r} is loaded")

@@ -69,7 +69,12 @@ def audit(
             click.echo(str(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the policy files") from e
     policy = AuditPolicy(
-        loaded.ruleset, loaded.frameworks, loaded.weights, loaded.fingerprint, loaded.policy.waivers
+        loaded.ruleset,
+        loaded.frameworks,
+        loaded.weights,
+        loaded.fingerprint,
+        loaded.policy.waivers,
+        loaded.policy.scopes,
     )
     for name, value in (("--as-of", as_of), ("--previous", previous)):
         if value is not None and not FIRST_DAY <= value.date() <= LAST_DAY:

@@ -5,7 +5,10 @@ Rendered at scrape time from `ResultsIndex` (memory only). Bounded by rules x
 agencies x results (zero counts are not exported). The requirement ratio is the
 score formula of docs/scoring.md over the requirement's mapped rules, pooled over
 the agency's hosts: it is linear in the per-rule counts, so it is computed from them
-without visiting hosts. `canhgac_rule_failing` is per host and therefore off unless
+without visiting hosts. A requirement of some security levels only is judged over
+the agency's hosts of those levels and of unknown level: the counts of the hosts at
+the other levels are subtracted; with none left it is not applicable, and absent
+like an unassessed one (never 0). `canhgac_rule_failing` is per host and therefore off unless
 a series cap is configured; series beyond the cap are counted, never silently lost.
 """
 
@@ -17,7 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from prometheus_client import CollectorRegistry, Counter
 
 from rules.language.model import Rule, Severity
-from rules.policy.frameworks import Framework
+from rules.policy.frameworks import Framework, Requirement
+from rules.policy.scopes import Scopes
 from rules.results import Status
 from server.metrics import textformat as tf
 from server.metrics.certificates import CERT_NOT_AFTER, CertificateIndex
@@ -65,13 +69,29 @@ def requirement_ratios(
             ]
             for agency in sorted(aggregate.counts):
                 counts = aggregate.counts[agency]
+                outside = _outside(requirement, aggregate.by_level.get(agency, {}))
                 earned = possible = 0.0
                 for rule_id, weight in mapped:
-                    earned += weight * counts.get((rule_id, Status.PASS), 0)
-                    possible += weight * sum(counts.get((rule_id, s), 0) for s in _COUNTED)
+                    passed = counts.get((rule_id, Status.PASS), 0)
+                    earned += weight * (passed - _sum(outside, rule_id, (Status.PASS,)))
+                    counted = sum(counts.get((rule_id, s), 0) for s in _COUNTED)
+                    possible += weight * (counted - _sum(outside, rule_id, _COUNTED))
                 if possible > 0:
                     out.append((framework.id, requirement.id, agency, earned / possible))
     return out
+
+
+def _outside(
+    requirement: Requirement, by_level: Mapping[int, Mapping[tuple[str, Status], int]]
+) -> list[Mapping[tuple[str, Status], int]]:
+    """The counts of the agency's hosts at levels the requirement does not belong to."""
+    return [counts for level, counts in by_level.items() if not requirement.applies_at(level)]
+
+
+def _sum(
+    tables: Iterable[Mapping[tuple[str, Status], int]], rule_id: str, statuses: Iterable[Status]
+) -> int:
+    return sum(table.get((rule_id, s), 0) for table in tables for s in statuses)
 
 
 def render_requirement_ratios(rows: Iterable[tuple[str, str, str, float]]) -> str:
@@ -79,8 +99,9 @@ def render_requirement_ratios(rows: Iterable[tuple[str, str, str, float]]) -> st
         tf.header(
             REQUIREMENT_RATIO,
             "gauge",
-            "Score of the requirement's mapped rules pooled over the agency's hosts "
-            "(docs/scoring.md), 0-1; absent when nothing mapped was assessed.",
+            "Score of the requirement's mapped rules pooled over the agency's hosts of "
+            "its security levels (docs/scoring.md), 0-1; absent when nothing mapped was "
+            "assessed or no host is at its levels (not applicable).",
         )
     ]
     for framework, requirement, agency, ratio in rows:
@@ -103,6 +124,7 @@ class ResultsExposition:
         rules: Callable[[], Iterable[Rule]],
         frameworks: Callable[[], Iterable[Framework]],
         weights: Callable[[], Mapping[Severity, float]],
+        scopes: Callable[[], Scopes | None] = lambda: None,
         rule_failing_cap: int = 0,
         certificates: CertificateIndex | None = None,
         cert_cap: int = 0,
@@ -111,6 +133,7 @@ class ResultsExposition:
         self._rules = rules
         self._frameworks = frameworks
         self._weights = weights
+        self._scopes = scopes
         self._cap = rule_failing_cap
         self._certificates = certificates
         self._cert_cap = cert_cap
@@ -129,6 +152,8 @@ class ResultsExposition:
         rules = self._rules()
         frameworks = self._frameworks()
         weights = self._weights()
+        # Levels first: a changed scopes file moves hosts and bumps the index version.
+        self._index.set_scopes(self._scopes())
         with self._lock:
             # Identity of the policy objects: a reload replaces them.
             tag = (self._index.version, id(rules), id(frameworks), id(weights))

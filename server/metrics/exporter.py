@@ -30,6 +30,7 @@ from prometheus_client import (
 
 from rules.language.model import Rule, Severity
 from rules.policy.frameworks import Framework
+from rules.policy.scopes import Scopes
 from rules.policy.scoring import DEFAULT_WEIGHTS
 from server.clock import Clock, utc_now
 from server.metrics import textformat as tf
@@ -348,6 +349,7 @@ def build_registry(
     *,
     frameworks: Callable[[], Iterable[Framework]] = tuple,
     weights: Callable[[], Mapping[Severity, float]] = lambda: DEFAULT_WEIGHTS,
+    scopes: Callable[[], Scopes | None] = lambda: None,
     rule_failing_cap: int = 0,
     cert_cap: int = 0,
 ) -> tuple[Exporter, IngestMetrics]:
@@ -366,6 +368,7 @@ def build_registry(
         rules=rules,
         frameworks=frameworks,
         weights=weights,
+        scopes=scopes,
         rule_failing_cap=rule_failing_cap,
         certificates=cache.track_certificates() if cert_cap > 0 else None,
         cert_cap=cert_cap,

@@ -7,6 +7,11 @@ per-rule status. A scrape never queries the database, so the host-state refresh
 or a re-evaluation stamped in `evaluated_at`) and moves the per-agency counts by the
 difference. Memory stays small at tens of thousands of hosts: a host's statuses are
 four bytes per rule (rule ids interned once), not a dict of strings.
+
+Hosts of a known security level (cấp độ, from the scopes' `security-level-<N>`
+groups) are counted a second time per (agency, level), so a requirement of some
+levels only is judged over those hosts; with no level declared that second count is
+empty and costs nothing. A changed scopes file re-levels every host (`set_scopes`).
 """
 
 from __future__ import annotations
@@ -14,12 +19,14 @@ from __future__ import annotations
 import threading
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import select
 
+from rules.policy.frameworks import declares_levels, security_level
+from rules.policy.scopes import Scopes, Subject
 from rules.results import Status
 from server.storage.database import Database
 from server.storage.models import RuleResultRow
@@ -33,6 +40,7 @@ _WIDTH = 8  # slots per rule: status codes 1..5 fit
 _HOSTS_PER_LOAD = 2000
 _BATCH = 500  # report ids per IN (...) query: well under every database's limits
 
+K = TypeVar("K", str, tuple[str, int])  # a count table's key: agency, (agency, level)
 ResultsKey = tuple[int | None, datetime | None]  # (results_report_pk, evaluated_at)
 Row = tuple[str, str, str]  # rule_id, severity, status
 Loader = Callable[[Database, Sequence[int]], Mapping[int, list[Row]]]
@@ -51,6 +59,9 @@ class HostResults:
     key: ResultsKey
     agency_id: str
     label: str
+    hostname: str
+    agent_id: str
+    level: int | None  # security level from the scopes; None: unknown
     slots: array[int]  # rule index * _WIDTH + status code, one per rule with a result
     failing: tuple[tuple[str, str], ...]
 
@@ -74,10 +85,14 @@ def load_results(database: Database, report_pks: Sequence[int]) -> dict[int, lis
 
 @dataclass(frozen=True)
 class Aggregate:
-    """A consistent copy for one scrape: counts[agency][(rule_id, status)] = hosts."""
+    """A consistent copy for one scrape: counts[agency][(rule_id, status)] = hosts,
+    and the same counts of the hosts of each known level: by_level[agency][level]."""
 
     version: int
     counts: Mapping[str, Mapping[tuple[str, Status], int]]
+    by_level: Mapping[str, Mapping[int, Mapping[tuple[str, Status], int]]] = field(
+        default_factory=dict
+    )
 
 
 class ResultsIndex:
@@ -95,6 +110,8 @@ class ResultsIndex:
         # Per agency, hosts by slot = rule index * _WIDTH + status code: a flat list
         # moved by one addition per result, and no dict lookups.
         self._counts: dict[str, list[int]] = {}
+        self._level_counts: dict[tuple[str, int], list[int]] = {}
+        self._scopes: Scopes | None = None  # the security levels' source
         self._seen: dict[str, HostSnapshot] = {}  # the snapshots of the last update
         self._pairs: dict[tuple[str, str], tuple[str, str]] = {}
         self._version = 0
@@ -114,8 +131,12 @@ class ResultsIndex:
             known = current.get(agent_id)
             if known is None or known.key != key_of(snapshot):
                 stale.append(snapshot)
-            elif (known.agency_id, known.label) != (snapshot.agency_id, snapshot.label):
-                moved.append(snapshot)  # same results, other agency or label: no read
+            elif (known.agency_id, known.label, known.hostname) != (
+                snapshot.agency_id,
+                snapshot.label,
+                snapshot.hostname,
+            ):
+                moved.append(snapshot)  # same results, other agency or name: no read
         # In batches of hosts: the first refresh of a large fleet would otherwise hold
         # every host's rows at once (5 million tuples at 50,000 hosts x 100 rules).
         for start in range(0, len(stale), _HOSTS_PER_LOAD):
@@ -135,8 +156,12 @@ class ResultsIndex:
                 known = self._hosts[snapshot.agent_id]
                 self._replace(
                     snapshot.agent_id,
-                    HostResults(
-                        known.key, snapshot.agency_id, snapshot.label, known.slots, known.failing
+                    replace(
+                        known,
+                        agency_id=snapshot.agency_id,
+                        label=snapshot.label,
+                        hostname=snapshot.hostname,
+                        level=self._level(snapshot.agency_id, snapshot.hostname, known.agent_id),
                     ),
                 )
             if gone or stale or moved:
@@ -162,9 +187,34 @@ class ResultsIndex:
             key_of(snapshot),
             snapshot.agency_id,
             snapshot.label,
+            snapshot.hostname,
+            snapshot.agent_id,
+            self._level(snapshot.agency_id, snapshot.hostname, snapshot.agent_id),
             array("I", sorted(slots.values())),
             tuple(sorted(failing)),
         )
+
+    def _level(self, agency_id: str, hostname: str, agent_id: str) -> int | None:
+        if self._scopes is None:
+            return None
+        return security_level(self._scopes, Subject(agency_id, hostname, agent_id))
+
+    def set_scopes(self, scopes: Scopes | None) -> None:
+        """Judge levels by `scopes` from now on (the policy's, after each reload): every
+        host whose level changed is moved between the per-level counts."""
+        chosen = scopes if scopes is not None and declares_levels(scopes) else None
+        with self._lock:
+            if chosen is self._scopes:
+                return
+            self._scopes = chosen
+            changed = False
+            for agent_id, host in list(self._hosts.items()):
+                level = self._level(host.agency_id, host.hostname, host.agent_id)
+                if level != host.level:
+                    self._replace(agent_id, replace(host, level=level))
+                    changed = True
+            if changed:
+                self._version += 1
 
     def _replace(self, agent_id: str, fresh: HostResults) -> None:
         old = self._hosts.get(agent_id)
@@ -174,16 +224,21 @@ class ResultsIndex:
         self._apply(fresh, +1)
 
     def _apply(self, host: HostResults, sign: int) -> None:
-        counts = self._counts.get(host.agency_id)
+        self._move(self._counts, host.agency_id, host, sign)
+        if host.level is not None:
+            self._move(self._level_counts, (host.agency_id, host.level), host, sign)
+
+    def _move(self, table: dict[K, list[int]], key: K, host: HostResults, sign: int) -> None:
+        counts = table.get(key)
         size = len(self._rule_ids) * _WIDTH
         if counts is None:
-            counts = self._counts[host.agency_id] = [0] * size
+            counts = table[key] = [0] * size
         elif len(counts) < size:
             counts.extend([0] * (size - len(counts)))  # rules first seen since
         for slot in host.slots:
             counts[slot] += sign
         if sign < 0 and not any(counts):
-            del self._counts[host.agency_id]
+            del table[key]
 
     @property
     def version(self) -> int:
@@ -192,15 +247,19 @@ class ResultsIndex:
     def aggregate(self) -> Aggregate:
         with self._lock:
             ids = self._rule_ids
-            counts = {
-                agency: {
+
+            def named(slots: list[int]) -> dict[tuple[str, Status], int]:
+                return {
                     (ids[slot // _WIDTH], STATUSES[slot % _WIDTH - 1]): n
                     for slot, n in enumerate(slots)
                     if n
                 }
-                for agency, slots in self._counts.items()
-            }
-            return Aggregate(self._version, counts)
+
+            counts = {agency: named(slots) for agency, slots in self._counts.items()}
+            by_level: dict[str, dict[int, dict[tuple[str, Status], int]]] = {}
+            for (agency, level), slots in self._level_counts.items():
+                by_level.setdefault(agency, {})[level] = named(slots)
+            return Aggregate(self._version, counts, by_level)
 
     def failing(self) -> list[HostResults]:
         """Hosts with at least one failing rule, by (agency, host label)."""

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, RuleSet, Severity
 from rules.policy.frameworks import Framework
-from rules.policy.scoring import RequirementStatus, requirement_status, score_results
+from rules.policy.scopes import Scopes
+from rules.policy.scoring import score_results
 from rules.policy.waivers import Waiver
 from rules.results import RuleResult, Status
 from server.errors import ForbiddenError, NotFoundError
+from server.read.audit_compliance import compliance, text_of
 from server.read.audit_history import excluded_hosts, remediation, waiver_rows
 from server.read.audit_hosts import host_row, load_host_facts
 from server.read.audit_views import (
@@ -39,22 +40,18 @@ from server.read.audit_views import (
     AgencyStanding,
     AuditFinding,
     AuditReport,
-    FrameworkCompliance,
     HostRow,
     PackVersion,
-    RequirementRow,
     SeverityCounts,
-    Text,
     TrendPoint,
     UrgentAction,
 )
+from server.read.levels import host_levels
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
 URGENT_ACTIONS = 10
 TREND_POINTS = 4  # intervals between the previous period and the cut-off (quarters)
 _NO_TITLE = Localized("", "")
-# Worst first: how one rule's results over several hosts pool into one (docs/scoring.md).
-_WORST = (Status.FAIL, Status.ERROR, Status.PASS, Status.WAIVED, Status.NOT_APPLICABLE)
 _CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
 
 
@@ -67,13 +64,8 @@ class AuditPolicy:
     weights: Mapping[Severity, float]
     fingerprint: str
     waivers: tuple[Waiver, ...] = ()
-
-
-def _text(value: Localized | Mapping[str, Any] | None) -> Text:
-    if isinstance(value, Localized):
-        return Text(vi=value.vi, en=value.en)
-    value = value or {}
-    return Text(vi=str(value.get("vi", "")), en=str(value.get("en", "")))
+    # The security levels (cấp độ) of hosts: `security-level-<N>` groups.
+    scopes: Scopes = field(default_factory=Scopes)
 
 
 @dataclass(frozen=True)
@@ -226,13 +218,13 @@ def _findings(
                 host=label,
                 agent_id=agent_id,
                 rule_id=finding.rule_id,
-                title=_text(rule.title if rule else None),
+                title=text_of(rule.title if rule else None),
                 severity=Severity(finding.severity),
                 status=FindingStatus.WAIVED if waived else FindingStatus.OPEN,
                 item_key=finding.item_key,
                 evidence=finding.evidence,
-                message=_text(finding.message),
-                remediation=_text(rule.remediation if rule else None),
+                message=text_of(finding.message),
+                remediation=text_of(rule.remediation if rule else None),
                 first_seen=finding.first_seen,
                 age_days=max(0.0, (cutoff - finding.first_seen).total_seconds() / 86400),
             )
@@ -247,6 +239,8 @@ def _hosts(
     states: list[_HostState],
     cutoff: datetime,
     stale_after: timedelta,
+    *,
+    levels: Mapping[int, int | None],
 ) -> list[HostRow]:
     facts = load_host_facts(session, (s.report_pk for s in states))
     return [
@@ -259,6 +253,7 @@ def _hosts(
             weights=policy.weights,
             cutoff=cutoff,
             stale_after=stale_after,
+            security_level=levels.get(s.host_id),
         )
         for s in sorted(states, key=lambda s: s.label)
     ]
@@ -283,54 +278,6 @@ def _urgent(findings: Iterable[AuditFinding]) -> list[UrgentAction]:
     ]
     actions.sort(key=lambda a: (-a.severity.rank, -a.hosts, a.oldest_first_seen, a.rule_id))
     return actions[:URGENT_ACTIONS]
-
-
-def _worst(results: list[RuleResult]) -> RuleResult:
-    statuses = {r.status for r in results}
-    status = next(s for s in _WORST if s in statuses)
-    return next(r for r in results if r.status is status)
-
-
-def _compliance(
-    frameworks: Iterable[Framework], states: list[_HostState]
-) -> list[FrameworkCompliance]:
-    by_rule: dict[str, list[RuleResult]] = defaultdict(list)
-    failing: dict[str, set[str]] = defaultdict(set)
-    for state in states:
-        for result in state.results:
-            by_rule[result.rule_id].append(result)
-            if result.status is Status.FAIL:
-                failing[result.rule_id].add(state.label)
-    pooled = {rule_id: _worst(results) for rule_id, results in by_rule.items()}
-    answer = []
-    for framework in frameworks:
-        rows = [
-            RequirementRow(
-                requirement=req.id,
-                group=req.group,
-                title=_text(req.title),
-                confidence=req.confidence,
-                status=requirement_status(req.rules, pooled),
-                rules=list(req.rules),
-                failing_hosts=sorted({h for rule in req.rules for h in failing.get(rule, ())}),
-            )
-            for req in framework.requirements
-        ]
-        counted = (RequirementStatus.PASS, RequirementStatus.FAIL, RequirementStatus.NOT_ASSESSED)
-        answer.append(
-            FrameworkCompliance(
-                framework=framework.id,
-                version=framework.version,
-                title=_text(framework.title),
-                confidence=framework.confidence,
-                met=sum(1 for r in rows if r.status is RequirementStatus.PASS),
-                not_met=sum(1 for r in rows if r.status is RequirementStatus.FAIL),
-                not_assessed=sum(1 for r in rows if r.status is RequirementStatus.NOT_ASSESSED),
-                other=sum(1 for r in rows if r.status not in counted),
-                requirements=rows,
-            )
-        )
-    return answer
 
 
 def build_audit(
@@ -364,8 +311,10 @@ def build_audit(
     stale_after = timedelta(seconds=stale_after_seconds)
     ranking, states = _standings(session, policy, as_of, previous, stale_after, scope=scope)
     chosen = [s for s in ranking if agency is None or s.agency == agency]
+    levels = host_levels(session, policy.scopes, agency=agency)
     audits = []
     for standing in chosen:
+        own = [s for s in states if s.agency == standing.agency]
         findings = _findings(session, policy, as_of, standing.agency)
         counts: dict[str, int] = defaultdict(int)
         for finding in findings:
@@ -381,17 +330,9 @@ def build_audit(
                 excluded_hosts=excluded_hosts(
                     session, standing.agency, {s.host_id for s in states}, as_of
                 ),
-                hosts=_hosts(
-                    session,
-                    policy,
-                    [s for s in states if s.agency == standing.agency],
-                    as_of,
-                    stale_after,
-                ),
+                hosts=_hosts(session, policy, own, as_of, stale_after, levels=levels),
                 urgent_actions=_urgent(findings),
-                frameworks=_compliance(
-                    policy.frameworks, [s for s in states if s.agency == standing.agency]
-                ),
+                frameworks=compliance(policy.frameworks, own, levels),
                 findings=findings,
             )
         )

@@ -121,6 +121,7 @@ def host_row(
     weights: Mapping[Severity, float],
     cutoff: datetime,
     stale_after: timedelta,
+    security_level: int | None = None,
 ) -> HostRow:
     unread = _unread(facts, DOMAINS_SHOWN)
     updates = facts.get("updates") if all(u.domain != "updates" for u in unread) else None
@@ -136,6 +137,7 @@ def host_row(
         collected_at=collected_at,
         stale=collected_at < cutoff - stale_after,
         score=score_results(results, weights).ratio,
+        security_level=security_level,
         security_updates=updates.get("security_count") if isinstance(updates, dict) else None,
         oldest_security_update=min(security) if security else None,
         reboot_required=updates.get("reboot_required") if isinstance(updates, dict) else None,

@@ -76,7 +76,13 @@ class RequirementRow(AuditView):
     group: str
     title: Text
     confidence: str = Field(description="verified | unverified: the mapping's own confidence")
-    status: RequirementStatus
+    levels: list[int] = Field(
+        default_factory=list, description="security levels it belongs to; empty: every level"
+    )
+    status: RequirementStatus = Field(
+        description="pooled over the hosts of its levels; not_applicable when the agency "
+        "has hosts but none at its levels (or every mapped rule is not applicable)"
+    )
     rules: list[str]
     failing_hosts: list[str] = Field(description="hosts whose result fails a mapped rule")
 
@@ -89,7 +95,8 @@ class FrameworkCompliance(AuditView):
     met: int
     not_met: int
     not_assessed: int
-    other: int = Field(description="error, waived or not applicable")
+    not_applicable: int = Field(0, description="requirements above (or beside) the levels")
+    other: int = Field(description="error or waived")
     requirements: list[RequirementRow]
 
 
@@ -176,6 +183,9 @@ class HostRow(AuditView):
     collected_at: datetime
     stale: bool
     score: float | None
+    security_level: int | None = Field(
+        None, description="cấp độ 1-5 from the scopes' security-level-<N> groups; null: unknown"
+    )
     security_updates: int | None = Field(description="null: the updates could not be read")
     oldest_security_update: datetime | None = Field(description="first seen pending")
     reboot_required: bool | None

@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, Severity
 from rules.policy.frameworks import Framework
+from rules.policy.scopes import Scopes
 from rules.policy.scoring import score_results
 from rules.results import RuleResult, Status
+from server.read.levels import host_levels
 from server.storage.fact_store import load_facts
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
 
@@ -311,24 +313,46 @@ def requirement_scores(
     agency: str | None,
     *,
     scope: str | None = None,
+    scopes: Scopes | None = None,
 ) -> list[dict[str, Any]] | None:
-    """Per requirement of a framework: the pooled score of the rules mapped to it."""
+    """Per requirement of a framework: the pooled score of the rules mapped to it,
+    over the hosts whose security level (from `scopes`) the requirement belongs to.
+
+    A requirement no host is judged by (every host has a known level and none of
+    them is one of the requirement's) is not applicable: no score, `applicable`
+    false; that is neither "not met" nor "not assessed". A host of unknown level is
+    judged by every requirement (see `Requirement.applies_at`).
+    """
     framework = _framework(frameworks, framework_id)
     if framework is None:
         return None
     latest = _latest_results(session, agency, scope)
-    rows = [row for host_rows in latest.values() for row in host_rows]
-    by_rule: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for row in rows:
-        by_rule[row[0]].append(row)
+    levels = host_levels(session, scopes, agency=agency, scope=scope)
+    # Rows by (level, rule) and hosts by level: at most six levels (1-5, unknown),
+    # so each requirement pools a few lists instead of visiting every host.
+    by_rule: dict[tuple[int | None, str], list[tuple[str, str, str]]] = defaultdict(list)
+    hosts_at: dict[int | None, int] = defaultdict(int)
+    for host_id, host_rows in latest.items():
+        level = levels.get(host_id)
+        hosts_at[level] += 1
+        for row in host_rows:
+            by_rule[(level, row[0])].append(row)
     answer = []
     for requirement in framework.requirements:
-        rule_ids = list(requirement.rules)
-        pooled = [row for rule_id in rule_ids for row in by_rule.get(rule_id, [])]
+        judged = [level for level in hosts_at if requirement.applies_at(level)]
+        pooled = [
+            row
+            for level in judged
+            for rule_id in requirement.rules
+            for row in by_rule.get((level, rule_id), [])
+        ]
         answer.append(
             {
                 "requirement": requirement.id,
-                "rules": rule_ids,
+                "rules": list(requirement.rules),
+                "levels": list(requirement.levels),
+                "applicable": bool(judged) or not latest,
+                "hosts": sum(hosts_at[level] for level in judged),
                 "score": pooled_score(pooled, weights),
                 "failing": sum(1 for row in pooled if row[2] == Status.FAIL.value),
             }

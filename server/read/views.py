@@ -155,6 +155,12 @@ class RequirementScore(View):
 
     requirement: str
     rules: list[str]
+    levels: list[int] = Field(description="security levels it belongs to; empty: every level")
+    applicable: bool = Field(
+        description="false: every host has a known security level and none is one of "
+        "the requirement's (not applicable: neither not met nor not assessed)"
+    )
+    hosts: int = Field(description="hosts judged by the requirement (by their level)")
     score: Ratio | None
     failing: int
 

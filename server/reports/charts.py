@@ -80,16 +80,20 @@ def score_trend(points: Sequence[TrendPoint], lang: Lang, esc: Escape) -> str:
 
 
 def coverage_bar(framework: FrameworkCompliance, lang: Lang, esc: Escape) -> str:
-    """One stacked bar: met, not met, not assessed (and the rest) of the requirements."""
+    """One stacked bar: met, not met, not assessed, the rest, and not applicable."""
     total = max(1, len(framework.requirements))
     counts = {
         "met": framework.met,
         "not_met": framework.not_met,
         "not_assessed": framework.not_assessed,
+        "not_applicable": framework.not_applicable,
     }
     x = 0.0
     parts = []
-    for key, colour in (*COVERAGE_COLOURS, ("other", "#6a1b9a")):
+    # Not applicable (above the system's level) is drawn, light, so the bar still
+    # spans every requirement of the framework.
+    colours = (*COVERAGE_COLOURS, ("other", "#6a1b9a"), ("not_applicable", "#e0e0e0"))
+    for key, colour in colours:
         value = counts.get(key, framework.other)
         width = 400 * value / total
         if width > 0:

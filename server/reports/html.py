@@ -86,11 +86,12 @@ def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
     counts = (
         f"{esc(t('met', lang))}: {framework.met} · {esc(t('not_met', lang))}: "
         f"{framework.not_met} · {esc(t('not_assessed', lang))}: {framework.not_assessed} · "
+        f"{esc(t('not_applicable', lang))}: {framework.not_applicable} · "
         f"{esc(t('other', lang))}: {framework.other}"
     )
     rows = [
         [
-            esc(r.requirement),
+            esc(r.requirement) + _levels(r.levels, lang),
             esc(pick(r.title, lang)),
             f'<span class="status-{esc(r.status.value)}">'
             f"{esc(t(f'status.{r.status.value}', lang))}</span>",
@@ -108,6 +109,20 @@ def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
     )
 
 
+def _levels(levels: Iterable[int], lang: Lang) -> str:
+    """The security levels a requirement belongs to (nothing: every level)."""
+    shown = ", ".join(str(level) for level in levels)
+    return f"<br>{esc(t('levels', lang).format(levels=shown))}" if shown else ""
+
+
+def _host_levels(audit: AgencyAudit, lang: Lang) -> str:
+    known = sorted({h.security_level for h in audit.hosts if h.security_level is not None})
+    parts = [str(level) for level in known]
+    if not audit.hosts or any(h.security_level is None for h in audit.hosts):
+        parts.append(t("unknown", lang))
+    return esc(", ".join(parts))
+
+
 def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
     s = audit.standing
     counts = audit.severity_counts.model_dump()
@@ -117,6 +132,7 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
         [esc(t("change", lang)), esc(change_text(s.change, lang))],
         [esc(t("hosts", lang)), str(s.hosts)],
         [esc(t("stale_hosts", lang)), str(s.stale_hosts)],
+        [esc(t("security_levels", lang)), _host_levels(audit, lang)],
         [esc(t("waived_findings", lang)), str(audit.waived_findings)],
     ]
     urgent = [
@@ -304,7 +320,8 @@ def _methodology(report: AuditReport, lang: Lang) -> str:
     ]
     return (
         f"<h2>{esc(t('methodology', lang))}</h2><p>{esc(t('formula', lang))}</p>"
-        f"<p>{esc(t('hosts_note', lang))}</p>{_table([t('methodology', lang), ''], rows)}"
+        f"<p>{esc(t('hosts_note', lang))}</p><p>{esc(t('levels_note', lang))}</p>"
+        f"{_table([t('methodology', lang), ''], rows)}"
     )
 
 

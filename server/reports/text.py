@@ -54,6 +54,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "not_met": ("Không đạt", "Not met"),
     "not_assessed": ("Chưa đánh giá", "Not assessed"),
     "other": ("Khác", "Other"),
+    "not_applicable": ("Không áp dụng", "Not applicable"),
+    "security_levels": (
+        "Cấp độ an toàn hệ thống thông tin của máy chủ",
+        "Security levels of the hosts",
+    ),
+    "levels": ("Cấp độ {levels}", "Levels {levels}"),
+    "levels_note": (
+        "Mỗi yêu cầu chỉ áp dụng cho máy chủ thuộc các cấp độ có yêu cầu đó; yêu cầu cao "
+        "hơn cấp độ của hệ thống là không áp dụng; máy chủ chưa khai báo cấp độ được đánh "
+        "giá theo mọi yêu cầu.",
+        "Each requirement applies only to hosts of the security levels that contain it; a "
+        "requirement above the system's level is not applicable; a host whose level is not "
+        "declared is judged by every requirement.",
+    ),
     "findings": ("Phát hiện theo mức độ", "Findings by severity"),
     "rule": ("Luật", "Rule"),
     "host": ("Máy chủ", "Host"),

@@ -86,7 +86,12 @@ def server_policy() -> ServerPolicy:
 
 def audit_policy(policy: ServerPolicy) -> AuditPolicy:
     return AuditPolicy(
-        policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint, policy.policy.waivers
+        policy.ruleset,
+        policy.frameworks,
+        policy.weights,
+        policy.fingerprint,
+        policy.policy.waivers,
+        policy.policy.scopes,
     )
 
 
