@@ -34,10 +34,11 @@ from agent.app import HostAccess, collect, state_directory
 from agent.config import AgentConfig
 from agent.delivery.spool import DrainResult, Outcome, Spool, Spooled, SpoolError, SpoolLimits
 from agent.delivery.transport import Delivery, Transport
-from agent.document import WATCHDOG, Watchdog
-from agent.errors import AgentError, ShippingError
+from agent.document import WATCHDOG, Watchdog, keep_carried, restore_carried
+from agent.errors import AgentError, ShippingError, StateError
 from agent.output.events import EventLog, Level
 from agent.output.messages import (
+    carry_error_line,
     daemon_line,
     delivery_line,
     dropped_line,
@@ -100,6 +101,9 @@ class Shipped:
     spool_error: SpoolError | None = None
     direct: Delivery | None = None
     direct_error: ShippingError | None = None
+    # The updates cache and watchdog skips handed between processes (agent.state.carry)
+    # could not be read or written: the cycle went on without them.
+    carry_error: StateError | None = None
 
     @property
     def delivery(self) -> Delivery | None:
@@ -124,7 +128,17 @@ def collect_and_ship(
     A spool that cannot be written does not stop the agent: the report is sent
     directly (at most once) and the problem is returned for the caller to log.
     """
+    directory = state_directory(config, state_dir)
+    restored = restore_carried(directory)
     document = collect(config, state_dir, host)
+    carry_error = keep_carried(directory) or restored
+    shipped = _ship(document, spool, wait)
+    return replace(shipped, carry_error=carry_error) if carry_error else shipped
+
+
+def _ship(
+    document: dict[str, object], spool: Spool, wait: Callable[[float], bool] | None
+) -> Shipped:
     report_id = str(document["report_id"])
     try:
         spooled = spool.put(document)
@@ -297,6 +311,8 @@ class Daemon:
 
 def report_log(log: EventLog, shipped: Shipped, lang: str) -> None:
     """One event per spooled report attempted, dropped reports and spool trouble."""
+    if shipped.carry_error is not None:
+        log.event(Level.WARNING, "carry_error", carry_error_line(shipped.carry_error, lang))
     if shipped.spool_error is not None:
         log.event(Level.ERROR, "spool_error", spool_error_line(shipped.spool_error, lang))
     if shipped.direct is not None:

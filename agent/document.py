@@ -18,6 +18,8 @@ that is the best guess there is). osquery's watchdog (200 MB, 10 % CPU over 12 s
 the ceiling: 5 CPU-s a cycle is 0.6 % of a core at the default 15-minute interval.
 A collector abandoned at its time limit is not started again while that run still
 hangs (`skipped`), so a hung collector costs one thread, not one more every cycle.
+`restore_carried` and `keep_carried` hand the watchdog's skips and the updates cache
+from one process to the next (`run --once` from a timer), through `agent.state.carry`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agent import __version__
@@ -43,8 +46,11 @@ from agent.collectors.base import (
     clip,
     rfc3339_utc,
 )
+from agent.collectors.platforms.cache import CACHE, OutputCache
 from agent.collectors.registry import COLLECTORS, budget_of
+from agent.errors import StateError
 from agent.runner import take_overruns
+from agent.state.carry import Carried, SavedSkip, load_carried, save_carried
 from agent.state.identity import Identity
 from rules.derived import add_derived, parse_timestamp
 from rules.facts import SCHEMA_ID, Domain
@@ -112,6 +118,27 @@ class Watchdog:
         if self.listener is not None:
             self.listener(domain, reason)
 
+    def saved(self) -> list[SavedSkip]:
+        """The skips still running, with the seconds left."""
+        now = self._clock()
+        with self._lock:
+            until = list(self._until.items())
+        return [SavedSkip(d.value, end - now, why) for d, (end, why) in until if end > now]
+
+    def restore(self, skips: Iterable[SavedSkip]) -> None:
+        """Adopt a previous process's skips for domains this one has not stopped; never
+        for longer than this watchdog would skip. A domain this agent does not know
+        (written by another version) is left out: it has no collector to skip."""
+        now = self._clock()
+        known = {d.value: d for d in Domain}
+        with self._lock:
+            for skip in skips:
+                domain = known.get(skip.domain)
+                if domain is None or domain in self._until or skip.left_seconds <= 0:
+                    continue
+                left = min(skip.left_seconds, self.skip_seconds)
+                self._until[domain] = (now + left, skip.reason)
+
     def check(self, domain: Domain, cpu_seconds: float | None, overruns: list[str]) -> None:
         """After a collector ran: over any budget, it is stopped for a while."""
         if overruns:
@@ -123,6 +150,31 @@ class Watchdog:
 
 
 WATCHDOG = Watchdog()
+
+
+def restore_carried(
+    directory: Path, watchdog: Watchdog = WATCHDOG, cache: OutputCache = CACHE
+) -> StateError | None:
+    """Take over what the previous process left in `directory`; the problem, if any
+    (the run goes on without it)."""
+    try:
+        carried = load_carried(directory)
+    except StateError as e:
+        return e
+    cache.restore(list(carried.outputs))
+    watchdog.restore(carried.skips)
+    return None
+
+
+def keep_carried(
+    directory: Path, watchdog: Watchdog = WATCHDOG, cache: OutputCache = CACHE
+) -> StateError | None:
+    """Leave the updates cache and the watchdog's skips for the next process."""
+    try:
+        save_carried(directory, Carried(tuple(cache.saved()), tuple(watchdog.saved())))
+    except StateError as e:
+        return e
+    return None
 
 
 def rss_bytes() -> int | None:

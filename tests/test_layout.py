@@ -146,6 +146,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "agent.document": {
         "agent",
         "agent.collectors",
+        "agent.errors",
         "agent.runner",
         "agent.state",
         "rules.facts",

@@ -45,6 +45,7 @@ from agent.output.check import (
 )
 from agent.output.events import EventLog, LogFormat
 from agent.output.messages import (
+    carry_error_line,
     delivery_line,
     dropped_line,
     kept_line,
@@ -312,6 +313,8 @@ def run(
 def _print_once(shipped: Shipped, lang: str) -> None:
     """Receipts on stdout, spool events on stderr; exit 1 unless this run's report
     reached the collector (it then waits in the spool for the next run)."""
+    if shipped.carry_error is not None:
+        click.echo(printable(carry_error_line(shipped.carry_error, lang)), err=True)
     if shipped.spool_error is not None:
         click.echo(printable(spool_error_line(shipped.spool_error, lang)), err=True)
     if shipped.spooled is not None and shipped.spooled.dropped:

@@ -112,6 +112,13 @@ def dropped_line(count: int, lang: str) -> str:
     )
 
 
+def carry_error_line(error: Exception, lang: str) -> str:
+    """The updates cache and collector pauses kept between runs could not be used."""
+    if lang == "en":
+        return f"the cache kept between runs is ignored (rebuilt this run): {error}"
+    return f"bỏ qua bộ nhớ đệm giữ giữa các lần chạy (tạo lại ở lần này): {error}"
+
+
 def spool_error_line(error: Exception, lang: str) -> str:
     """The spool cannot be written: the report is sent without it, once."""
     if lang == "en":

@@ -9,10 +9,16 @@ directory (one level). Any change, or `MAX_AGE_SECONDS`, runs the command again.
 
 Only the real runner's output is kept (a test's recorded runner is never cached), and
 a fingerprint that cannot be taken (a directory that cannot be read) means no reuse.
+
+`run --once` from a timer is a new process each time: `saved()` and `restore()` let
+`agent.state.carry` keep the entries in the state directory between runs. An entry
+holds a SHA-256 digest of its fingerprint, not the fingerprint (thousands of stamps).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 import threading
@@ -51,9 +57,23 @@ RHEL_INPUTS = (
 
 @dataclass(frozen=True)
 class _Entry:
-    fingerprint: Fingerprint
+    digest: str  # of the inputs' fingerprint
     stdout: str
     stored: float
+
+
+@dataclass(frozen=True)
+class SavedOutput:
+    """One cached output as kept between processes: its age instead of a clock reading."""
+
+    key: tuple[str, ...]
+    digest: str
+    stdout: str
+    age_seconds: float
+
+
+def digest_of(fingerprint: Fingerprint) -> str:
+    return hashlib.sha256(json.dumps(fingerprint).encode("utf-8")).hexdigest()
 
 
 class OutputCache:
@@ -83,12 +103,13 @@ class OutputCache:
         if fingerprint is None:
             return run_tool(ctx, argv, timeout, ok_codes=ok_codes)
         key = (str(ctx.root), *argv)
+        digest = digest_of(fingerprint)
         with self._lock:
             entry = self._entries.get(key)
         if (
             entry is not None
-            and entry.fingerprint == fingerprint
-            and self._clock() - entry.stored < self._max_age
+            and entry.digest == digest
+            and 0 <= self._clock() - entry.stored < self._max_age
         ):
             self.hits += 1
             return entry.stdout
@@ -98,12 +119,37 @@ class OutputCache:
         # remembered as the state this output describes.
         if fingerprint_of(ctx, inputs) == fingerprint:
             with self._lock:
-                self._entries[key] = _Entry(fingerprint, stdout, self._clock())
+                self._entries[key] = _Entry(digest, stdout, self._clock())
         return stdout
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def saved(self) -> list[SavedOutput]:
+        """The entries still fresh, youngest first."""
+        now = self._clock()
+        with self._lock:
+            entries = list(self._entries.items())
+        kept = [
+            SavedOutput(key, e.digest, e.stdout, now - e.stored)
+            for key, e in entries
+            if 0 <= now - e.stored < self._max_age
+        ]
+        return sorted(kept, key=lambda s: s.age_seconds)
+
+    def restore(self, saved: list[SavedOutput]) -> int:
+        """Adopt saved entries still fresh whose key this process has not cached
+        (its own entries are newer); how many were adopted."""
+        now = self._clock()
+        adopted = 0
+        with self._lock:
+            for item in saved:
+                if item.key in self._entries or not 0 <= item.age_seconds < self._max_age:
+                    continue
+                self._entries[item.key] = _Entry(item.digest, item.stdout, now - item.age_seconds)
+                adopted += 1
+        return adopted
 
 
 def _stamp(path: str, st: os.stat_result) -> Stamp:
