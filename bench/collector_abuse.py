@@ -13,6 +13,11 @@ Memory and time figures each run in a fresh interpreter (peak RSS is per process
   previous decoder (kept here verbatim, quadratic in the number of members). Now:
   the linear decoder with the cap lifted, and with the default cap (refused).
 
+Per request, in a real `canhgac-server serve` on loopback (a fresh one per case, warmed
+by one small report): the collector process's peak RSS (VmHWM) after one request
+minus its RSS before it, for a small report (the baseline), the largest accepted
+report, the amplification body and the gzip-members body.
+
 Then a real `canhgac-server serve` on loopback, its file limit lowered to 128, under
 a flood of 250 half-sent requests: /healthz answers counted and timed, with the
 header deadline at its default (10 s) beside the same server with the deadline
@@ -32,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 import zlib
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -54,6 +60,7 @@ from tests.server.helpers import make_facts  # noqa: E402
 
 NOW = datetime.now(UTC)
 EMPTY_MEMBERS = 200_000
+SERVER = str(Path(sys.executable).parent / "canhgac-server")
 
 
 def _status_mib(field: str) -> float:
@@ -178,6 +185,62 @@ def _print_pair(title: str, baseline: str, now: str, workdir: Path) -> None:
         )
 
 
+def _process_mib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/{pid}/status")
+
+
+def _per_request_rss(case: str, body: bytes, workdir: Path) -> tuple[float, int]:
+    """(peak RSS growth of the collector process in MiB, HTTP status) for one request
+    with `body`, in a fresh collector warmed by one small report."""
+    db_url = f"sqlite:///{workdir / f'rss-{case}.db'}"
+    token = subprocess.run(
+        [SERVER, "token", "create", "--db", db_url, "--agency", "so-bench"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+    }
+    with running_collector("--db", db_url, "--log-level", "warning", log_dir=workdir) as served:
+        url = f"{served.url}/api/v1/reports"
+        warm = gzip.compress(json.dumps(make_facts(seq=1, collected_at=NOW)).encode())
+        requests.post(url, data=warm, headers=headers, timeout=60).raise_for_status()
+        before = _process_mib(served.process.pid, "VmRSS")
+        status = requests.post(url, data=body, headers=headers, timeout=120).status_code
+        return _process_mib(served.process.pid, "VmHWM") - before, status
+
+
+def _record_per_request(workdir: Path) -> None:
+    large = json.loads(_large_report())
+    large.update(seq=3, report_id=str(uuid.uuid4()))
+    bodies = {
+        "small report": gzip.compress(json.dumps(make_facts(seq=2, collected_at=NOW)).encode()),
+        "largest accepted report (20,000 packages)": gzip.compress(json.dumps(large).encode()),
+        "amplification (15 million empty lists)": (workdir / "amp.body").read_bytes(),
+        f"gzip: a report + {EMPTY_MEMBERS} empty members": (workdir / "gzip.body").read_bytes(),
+    }
+    growth = {
+        case: _per_request_rss(str(n), body, workdir)
+        for n, (case, body) in enumerate(bodies.items())
+    }
+    small, _ = growth["small report"]
+    for case, (mib, status) in growth.items():
+        if case != "small report":
+            record(
+                f"collector peak RSS per request: {case} (HTTP {status})",
+                mib,
+                "MiB",
+                baseline=small,
+                baseline_name="a small report",
+            )
+
+
 def _flood(header_timeout: str, workdir: Path) -> tuple[int, list[float]]:
     """(/healthz answers of 5 tries, their latencies) during a flood of 250 half-sent
     requests against a collector limited to 128 descriptors."""
@@ -215,6 +278,7 @@ def main() -> None:
         members = f"gzip: a report + {EMPTY_MEMBERS} empty members"
         _print_pair(members, "gzip_old", "gzip_new_uncapped", work)
         _print_pair("gzip: the same body, default member cap", "gzip_old", "gzip_new", work)
+        _record_per_request(work)
         print("flood: 250 half-sent requests, collector limited to 128 descriptors")
         results = {t: _flood(t, work) for t in ("100000", "10")}
     (old_answered, old_latencies), (answered, latencies) = results["100000"], results["10"]
