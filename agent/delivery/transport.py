@@ -15,8 +15,11 @@ from __future__ import annotations
 import gzip
 import ipaddress
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -29,6 +32,11 @@ from agent.errors import ConfigError, ShippingError
 REPORTS_PATH = "/api/v1/reports"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _MAX_ERROR_TEXT = 500
+# The longest wait a Retry-After may ask for: a day (the spool's backoff is minutes).
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
+# An IMF-fixdate is 29 characters, the obsolete forms a few more; longer is not parsed.
+_MAX_RETRY_AFTER_TEXT = 64
+_DELAY_SECONDS = re.compile(r"[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -197,12 +205,28 @@ def rejection(url: str, response: requests.Response) -> ShippingError:
     )
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds; the HTTP-date form is not used by the collector, so
-    anything but a non-negative integer is ignored (the spool's own backoff applies)."""
-    if value is None or not value.strip().isdigit():
+def _retry_after(
+    value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> float | None:
+    """Retry-After (RFC 9110, 10.2.3) in seconds from now, at most a day: delay-seconds
+    or an HTTP-date (a proxy or load balancer in front of the collector may send
+    either); a date already past is 0. Anything else is None: the spool's own backoff
+    applies."""
+    if value is None:
         return None
-    return float(min(int(value.strip()), 24 * 3600))
+    text = value.strip()
+    if len(text) > _MAX_RETRY_AFTER_TEXT:
+        return None
+    if _DELAY_SECONDS.fullmatch(text):
+        return min(float(int(text)), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses naive; an HTTP-date is always GMT
+        when = when.replace(tzinfo=UTC)
+    seconds = (when - now()).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _receipt(url: str, response: requests.Response) -> Delivery:

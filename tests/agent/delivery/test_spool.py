@@ -7,6 +7,8 @@ import gzip
 import json
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +252,47 @@ def test_a_collector_with_an_untrusted_certificate_is_refused_and_the_report_kep
     assert "CERTIFICATE_VERIFY_FAILED" in attempt.error.detail
     assert spool.count() == 1 and spool.quarantined() == []
     assert stub.requests == []  # nothing, token included, went to the unverified server
+
+
+@pytest.mark.parametrize(
+    ("status", "ahead", "low", "high"),
+    [
+        (503, 120.0, 118.0, 120.0),  # an HTTP-date has whole seconds
+        (429, 365 * 86400.0, 86400.0, 86400.0),  # bounded like the seconds form: a day
+        (503, -3600.0, None, None),  # already past: no wait asked (the next cycle retries)
+    ],
+)
+def test_retry_after_as_an_http_date_is_honoured(
+    tmp_path: Path, status: int, ahead: float, low: float | None, high: float | None
+) -> None:
+    """RFC 9110 allows Retry-After as an IMF-fixdate; a proxy in front of the
+    collector may send that form. A real loopback server answers with it."""
+    clock = Clock()
+    when = datetime.now(UTC) + timedelta(seconds=ahead)
+    with serve() as stub:
+        stub.status = status
+        stub.answer = {"error": {"code": "overloaded", "message": "later"}}
+        stub.extra_headers = {"Retry-After": format_datetime(when, usegmt=True)}
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST, clock=clock)
+        spool.put(document(1))
+        result = spool.drain()
+    assert result.pending == 1 and len(stub.requests) == 1
+    assert result.attempts[0].error is not None
+    if low is None:
+        assert result.retry_in is None
+    else:
+        assert result.retry_in is not None and low <= result.retry_in <= (high or low)
+
+
+@pytest.mark.parametrize("value", ["soon", "Wed, 99 Oct 2015 07:28:00 GMT", "1.5", "x" * 100])
+def test_an_unreadable_retry_after_leaves_the_spools_backoff(tmp_path: Path, value: str) -> None:
+    clock = Clock()
+    with serve() as stub:
+        stub.status = 503
+        stub.answer = {"error": {"code": "overloaded", "message": "later"}}
+        stub.extra_headers = {"Retry-After": value}
+        spool = Spool(tmp_path, HttpTransport(stub.url, "t"), FAST, clock=clock)
+        spool.put(document(1))
+        result = spool.drain()
+    # FAST's first backoff step is 10 s with equal jitter: between 5 and 10 s.
+    assert result.retry_in is not None and 5.0 <= result.retry_in <= 10.0
