@@ -138,25 +138,22 @@ def _standings(
     cutoff: datetime,
     previous: datetime,
     stale_after: timedelta,
-    *,
-    scope: str | None,
 ) -> tuple[list[AgencyStanding], list[_HostState]]:
-    now_states = _host_states(session, cutoff, scope)
+    """Every agency's standing, ranked (the rank is among all of them), and the
+    hosts' states at the cut-off."""
+    now_states = _host_states(session, cutoff, None)
     before = defaultdict(list)
-    for state in _host_states(session, previous, scope):
+    for state in _host_states(session, previous, None):
         before[state.agency].append(state.results)
     # The trend: the agency score at evenly spaced cut-offs from the previous period
     # to this one (each one a pooled score over the hosts' results at that time).
     step = (cutoff - previous) / TREND_POINTS
     moments = [previous + step * i for i in range(1, TREND_POINTS)]
     trend: dict[str, list[TrendPoint]] = defaultdict(list)
-    agencies_query = select(Agency.id, Agency.name)
-    if scope is not None:
-        agencies_query = agencies_query.where(Agency.id == scope)
-    agencies = list(session.execute(agencies_query))
+    agencies = list(session.execute(select(Agency.id, Agency.name)))
     for moment in moments:
         pooled: dict[str, list[RuleResult]] = defaultdict(list)
-        for state in _host_states(session, moment, scope):
+        for state in _host_states(session, moment, None):
             pooled[state.agency].extend(state.results)
         for agency_id, _name in agencies:
             ratio = score_results(pooled.get(agency_id, []), policy.weights).ratio
@@ -294,8 +291,10 @@ def build_audit(
 
     `previous_as_of` (default: one year earlier) is the period the change is
     measured from. Raises NotFoundError for an agency that does not exist. `scope`
-    (an agency-scoped token's agency) reads that agency alone, in the queries:
-    another agency is not found, the province forbidden, the ranking its own.
+    (an agency-scoped token's agency) reads that agency alone: another agency is not
+    found, the province forbidden, and the ranking holds its own standing only, at
+    its rank among every agency (`ranked_agencies` of them): the rank is public for
+    the evaluation, the other agencies' scores and names are not.
     """
     if scope is not None and agency is None:
         raise ForbiddenError("insufficient_scope", "this token reads only its own agency")
@@ -309,7 +308,11 @@ def build_audit(
     if agency is not None and session.get(Agency, agency) is None:
         raise NotFoundError("not_found", f"no agency {agency!r}")
     stale_after = timedelta(seconds=stale_after_seconds)
-    ranking, states = _standings(session, policy, as_of, previous, stale_after, scope=scope)
+    ranking, states = _standings(session, policy, as_of, previous, stale_after)
+    ranked_agencies = len(ranking)
+    if scope is not None:
+        ranking = [s for s in ranking if s.agency == scope]
+        states = [s for s in states if s.agency == scope]
     chosen = [s for s in ranking if agency is None or s.agency == agency]
     levels = host_levels(session, policy.scopes, agency=agency)
     audits = []
@@ -346,5 +349,6 @@ def build_audit(
         weights={s.value: float(policy.weights.get(s, 0.0)) for s in SEVERITIES},
         stale_after_seconds=stale_after_seconds,
         ranking=ranking,
+        ranked_agencies=ranked_agencies,
         agencies=audits,
     )

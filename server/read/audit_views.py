@@ -238,7 +238,10 @@ class AuditReport(AuditView):
     packs: list[PackVersion]
     weights: dict[str, float]
     stale_after_seconds: int
-    ranking: list[AgencyStanding] = Field(description="every agency, best first")
+    ranking: list[AgencyStanding] = Field(
+        description="every agency, best first (an agency-scoped token: its own only)"
+    )
+    ranked_agencies: int = Field(description="how many agencies the ranks are among")
     agencies: list[AgencyAudit]
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

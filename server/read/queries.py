@@ -7,7 +7,9 @@ validates every answer against it.
 
 `scope` (an agency id, from an agency-scoped API token) limits every answer to that
 agency in the SQL itself, so a router that forgot a check still cannot leak another
-agency: its hosts are "not found", and rankings hold only the scope's agency.
+agency: its hosts are "not found", and rankings hold only the scope's agency. Its
+rank is the one among every agency (the evaluation's ranking is public; the other
+agencies' scores and names are not), so the ranking alone reads every agency.
 """
 
 from __future__ import annotations
@@ -262,17 +264,15 @@ def agencies_ranked(
     *,
     scope: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Agencies best first; with a scope, only that agency (ranked among what the
-    token may see: the province's ranking is province data)."""
-    results = _latest_results(session, scope=scope)
+    """Agencies best first, each with its rank and the number ranked; with a scope,
+    only that agency, at its rank among every agency (the rank is public, the other
+    agencies' entries are not returned)."""
+    results = _latest_results(session)
     hosts_by_agency: dict[str, list[Host]] = defaultdict(list)
-    for host in session.scalars(_scoped(select(Host), scope)):
+    for host in session.scalars(select(Host)):
         hosts_by_agency[host.agency_id].append(host)
     ranked: list[dict[str, Any]] = []
-    agencies = select(Agency)
-    if scope is not None:
-        agencies = agencies.where(Agency.id == scope)
-    for agency in session.scalars(agencies):
+    for agency in session.scalars(select(Agency)):
         hosts = hosts_by_agency.get(agency.id, [])
         pooled = [row for host in hosts for row in results.get(host.id, [])]
         ranked.append(
@@ -292,7 +292,7 @@ def agencies_ranked(
                 select(Host.agency_id, func.count(Finding.id))
                 .join(Finding, Finding.host_id == Host.id)
                 .where(Finding.status == FindingStatus.OPEN),
-                scope,
+                scope,  # only the entries returned need it
             ).group_by(Host.agency_id)
         ).all()
     )
@@ -302,7 +302,8 @@ def agencies_ranked(
     ranked.sort(key=lambda e: (e["score"] is None, -(e["score"] or 0.0), e["agency"]))
     for rank, entry in enumerate(ranked, start=1):
         entry["rank"] = rank
-    return ranked
+        entry["ranked_agencies"] = len(ranked)
+    return [entry for entry in ranked if scope is None or entry["agency"] == scope]
 
 
 def requirement_scores(

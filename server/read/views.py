@@ -143,7 +143,8 @@ class AgencyScore(View):
     score: Ratio | None
     failing: int = Field(description="failing rules, summed over its hosts")
     open_findings: int
-    rank: int
+    rank: int = Field(description="among every agency, 1 is best (also for a scoped token)")
+    ranked_agencies: int = Field(description="how many agencies the rank is among")
 
 
 class AgencyRanking(View):

@@ -335,7 +335,7 @@ def render_html(report: AuditReport, lang: Lang) -> bytes:
     if report.scope == "province":
         body.append(f"<h2>{esc(t('ranking', lang))}</h2>")
         body.append(_table(_standing_head(lang), _standing_rows(report.ranking, lang)))
-    body.extend(_agency(audit, len(report.ranking), lang) for audit in report.agencies)
+    body.extend(_agency(audit, report.ranked_agencies, lang) for audit in report.agencies)
     body.append(_methodology(report, lang))
     page = (
         f'<!DOCTYPE html><html lang="{lang.value}"><head><meta charset="utf-8">'

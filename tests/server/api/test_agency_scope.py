@@ -91,7 +91,13 @@ def test_scoped_viewer_reads_only_its_agency_over_http(fleet: LiveServer) -> Non
     assert _get(fleet, "/findings", scoped, agent_id="agent-app").json()["total"] == 0
 
     ranking = _get(fleet, "/agencies", scoped).json()["items"]
-    assert [(e["agency"], e["rank"]) for e in ranking] == [("so-a", 1)]
+    assert [(e["agency"], e["rank"], e["ranked_agencies"]) for e in ranking] == [("so-a", 1, 2)]
+    # so-b's rank is its real one among every agency (public), not 1 of 1; so-a's
+    # entry stays out of its answer.
+    so_b = _get(fleet, "/agencies", _viewer_of(fleet.database, "so-b")).json()["items"]
+    assert [(e["agency"], e["rank"], e["ranked_agencies"]) for e in so_b] == [("so-b", 2, 2)]
+    everyone = _get(fleet, "/agencies", province).json()["items"]
+    assert [(e["agency"], e["rank"]) for e in everyone] == [("so-a", 1), ("so-b", 2)]
     remediation = _get(fleet, "/remediation", scoped, by="agency").json()["items"]
     assert [row["agency"] for row in remediation] == ["so-a"]
     by_rule = _get(fleet, "/remediation", scoped, by="rule").json()["items"]
@@ -107,11 +113,29 @@ def test_scoped_viewer_audit_own_agency_only(fleet: LiveServer) -> None:
     assert [a["standing"]["agency"] for a in body["agencies"]] == ["so-a"]
     assert [s["agency"] for s in body["ranking"]] == ["so-a"]  # no other agency's score
     assert "so-b" not in own.text and "agent-app" not in own.text
+    assert (body["agencies"][0]["standing"]["rank"], body["ranked_agencies"]) == (1, 2)
     other = _get(fleet, "/audit/html/agencies/so-b", scoped)
     assert other.status_code == 404 and "app01" not in other.text
     province = _get(fleet, "/audit/csv/province", scoped)
     assert province.status_code == 403
     assert province.json()["error"]["code"] == "insufficient_scope"
+
+
+def test_scoped_audit_shows_the_real_rank_among_all_agencies(fleet: LiveServer) -> None:
+    """so-b ranks second of two: its audit says so, without so-a's name or score."""
+    scoped = _viewer_of(fleet.database, "so-b")
+    body = _get(fleet, "/audit/json/agencies/so-b", scoped).json()
+    standing = body["agencies"][0]["standing"]
+    assert (standing["agency"], standing["rank"], body["ranked_agencies"]) == ("so-b", 2, 2)
+    assert [s["agency"] for s in body["ranking"]] == ["so-b"]
+    page = _get(fleet, "/audit/html/agencies/so-b", scoped, lang="en")
+    assert page.status_code == 200, page.text
+    assert "<td>Rank</td><td>2 / 2</td>" in page.text
+    assert "so-a" not in page.text and "web01" not in page.text
+    # The province's viewer sees the same rank in the same agency's audit.
+    province = new_api_token(fleet.database, "viewer")
+    same = _get(fleet, "/audit/json/agencies/so-b", province).json()
+    assert same["agencies"][0]["standing"]["rank"] == 2 and same["ranked_agencies"] == 2
 
 
 def test_read_side_queries_filter_by_scope_themselves(
@@ -129,7 +153,7 @@ def test_read_side_queries_filter_by_scope_themselves(
         assert found["total"] >= 1
         assert {f["agency"] for f in found["items"]} == {"so-b"}
         ranked = queries.agencies_ranked(session, policy.weights, stale_before, scope="so-b")
-        assert [e["agency"] for e in ranked] == ["so-b"]
+        assert [(e["agency"], e["rank"]) for e in ranked] == [("so-b", 2)]
         times = queries.remediation_times(session, "agency", datetime.now(UTC), scope="so-b")
         assert [row["agency"] for row in times] == ["so-b"]
         audit_policy = AuditPolicy(
@@ -142,7 +166,8 @@ def test_read_side_queries_filter_by_scope_themselves(
         as_of = datetime.now(UTC) + timedelta(minutes=5)
         common: dict[str, Any] = {"as_of": as_of, "stale_after_seconds": 86400}
         audit = build_audit(session, audit_policy, agency="so-b", scope="so-b", **common)
-        assert [s.agency for s in audit.ranking] == ["so-b"]
+        assert [(s.agency, s.rank) for s in audit.ranking] == [("so-b", 2)]
+        assert audit.ranked_agencies == 2
         assert audit.agencies[0].hosts and audit.agencies[0].standing.hosts == 1
         with pytest.raises(NotFoundError):
             build_audit(session, audit_policy, agency="so-a", scope="so-b", **common)
