@@ -61,3 +61,17 @@ def load_schema() -> dict[str, Any]:
     """
     schema: dict[str, Any] = json.loads(schema_text())
     return schema
+
+
+@cache
+def _derived_text() -> str:
+    return resources.files("rules").joinpath("schema/derived-v1.schema.json").read_text("utf-8")
+
+
+def load_rule_schema() -> dict[str, Any]:
+    """What rules may read: the facts document plus the domains the collector derives
+    at evaluation (`schema/derived-v1.schema.json`, never accepted from agents)."""
+    schema = load_schema()
+    derived: dict[str, Any] = json.loads(_derived_text())
+    schema["properties"] = {**schema["properties"], **derived["properties"]}
+    return schema

@@ -154,6 +154,8 @@ async def policy_forever(replica: Replica, reload_requested: asyncio.Event) -> N
 def policy_files_signature(config: ServerConfig) -> PolicyFiles:
     """Path, mtime and size of every policy file: cheap enough to compare every minute."""
     paths = [*config.rule_paths(), *config.waivers, *config.scopes, *(config.frameworks or ())]
+    # The vulnerability feed store too: an import (a new file swapped in) re-matches.
+    paths.append(config.vulndb_file)
     signature = []
     for path in expand_paths(paths):
         try:

@@ -76,6 +76,10 @@ class ServerConfig:
     metrics_rule_failing_max_series: int = 0
     # ... and canhgac_cert_not_after_timestamp_seconds series at most this many (0: off).
     metrics_cert_max_series: int = 0
+    # The vulnerability feed store (`vulndb import`); None: vulndb.sqlite in data_dir.
+    vulndb_path: Path | None = None
+    # Feeds older than this make every host's vulnerability status an error (stale).
+    vulndb_max_age_days: float = 7.0
 
     @property
     def stale_after_seconds(self) -> float:
@@ -90,6 +94,10 @@ class ServerConfig:
         if self.db_url:
             return self.db_url
         return f"sqlite:///{self.data_dir / 'canhgac.db'}"
+
+    @property
+    def vulndb_file(self) -> Path:
+        return self.vulndb_path or self.data_dir / "vulndb.sqlite"
 
     def rule_paths(self) -> tuple[Path, ...]:
         if self.rules is not None:
@@ -176,7 +184,7 @@ def _convert(key: str, value: Any, base_dir: Path) -> Any:
         if not isinstance(items, Sequence) or not all(isinstance(p, str) for p in items):
             raise ConfigError(f"server.{key} must be a list of paths")
         return tuple(base_dir / p for p in items)
-    if key in {"tls_cert", "tls_key", "tls_client_ca"}:
+    if key in {"tls_cert", "tls_key", "tls_client_ca", "vulndb_path"}:
         return base_dir / _expect(key, value, str)
     if key == "allow_plain_http":
         if not isinstance(value, bool):
@@ -198,6 +206,7 @@ _FLOAT_KEYS = {
     "report_interval_seconds",
     "stale_after_intervals",
     "policy_check_seconds",
+    "vulndb_max_age_days",
 }
 
 
@@ -247,6 +256,7 @@ def _validated(config: ServerConfig) -> ServerConfig:
         "report_interval_seconds",
         "stale_after_intervals",
         "policy_check_seconds",
+        "vulndb_max_age_days",
     ):
         number = getattr(config, name)
         if not math.isfinite(number) or number <= 0:

@@ -221,7 +221,10 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.auth": {"server.errors", "server.clock", "server.storage"},
+    # Known vulnerabilities: feeds, the feed store (its own SQLite file), matching.
+    "server.vulns": {"server.errors", "server.clock", "server.config", "rules.language"},
     "server.evaluation": {
+        "server.vulns",
         "server.errors",
         "server.clock",
         "server.config",
@@ -233,6 +236,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.read": {
+        "server.vulns",
         "server.errors",
         "server.clock",
         "server.storage",
@@ -247,6 +251,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.language",
     },
     "server.metrics": {
+        "server.vulns",
         "server.errors",
         "server.clock",
         "server.storage",
@@ -280,6 +285,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.api": {
+        "server.vulns",
         "server",
         "server.errors",
         "server.clock",
@@ -298,6 +304,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.cli": {
+        "server.vulns",
         "rules.terminal",
         "server",
         "server.errors",

@@ -15,7 +15,7 @@ from typing import TypeVar
 import click
 
 from rules.errors import Problem, RuleLoadError
-from rules.facts import load_schema
+from rules.facts import load_rule_schema
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.language.model import RuleSet
 from rules.policy.bundle import load_policy
@@ -107,8 +107,8 @@ def lint(
     except RuleLoadError as e:
         _fail(e.problems)
         return
-    problems = lint_rules(policy.ruleset, load_schema(), fixtures)
-    fixture_problems = lint_fixture_documents(fixtures, load_schema())
+    problems = lint_rules(policy.ruleset, load_rule_schema(), fixtures)
+    fixture_problems = lint_fixture_documents(fixtures, load_rule_schema())
     if fixture_problems is None:
         click.echo("note: fastjsonschema not installed; fixture documents not checked", err=True)
     if problems or fixture_problems:

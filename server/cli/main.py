@@ -34,6 +34,7 @@ from server.api.connections import (
 from server.cli import admin as cli_admin
 from server.cli.audit import audit as audit_command
 from server.cli.common import CONTEXT, migrated, with_config
+from server.cli.vulndb import vulndb as vulndb_command
 from server.clock import utc_now
 from server.config import ServerConfig, is_loopback, parse_listen
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
@@ -62,6 +63,7 @@ server_rules = click.Group(
 main.add_command(server_rules)
 cli_admin.register(main)
 main.add_command(audit_command)
+main.add_command(vulndb_command)
 
 
 @main.command(context_settings=CONTEXT)

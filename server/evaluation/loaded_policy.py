@@ -5,8 +5,9 @@ evaluates (packs + waivers + scoped parameters), and this module adds what only 
 collector has, the configured score weights.
 
 `fingerprint` names everything that can change a result: every loaded file's
-content and the score weights. Hosts store the fingerprint of the policy they were
-evaluated with; a replica that loads a different one re-evaluates them (`reeval`).
+content, the score weights and the vulnerability feed store's generation. Hosts
+store the fingerprint of the policy they were evaluated with; a replica that loads a
+different one re-evaluates them (`reeval`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rules.policy.bundle import Policy, Subject, evaluate_policy, load_policy
 from rules.policy.frameworks import Framework, builtin_frameworks_dir
 from rules.results import RuleResult
 from server.config import ServerConfig
+from server.vulns.matching import VulnMatcher
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class ServerPolicy:
     policy: Policy
     fingerprint: str
     weights: Mapping[Severity, float]
+    # Adds the derived `vulnerabilities` domain at evaluation (None: no such domain).
+    vulns: VulnMatcher | None = None
 
     @property
     def ruleset(self) -> RuleSet:
@@ -57,6 +61,8 @@ class ServerPolicy:
         self, facts: Mapping[str, Any], agency: str, hostname: str, agent_id: str, today: date
     ) -> Outcome:
         subject = Subject(agency=agency, hostname=hostname, agent_id=agent_id)
+        if self.vulns is not None:
+            facts = self.vulns.enrich(facts, today)
         evaluation = evaluate_policy(self.policy, facts, subject, today)
         return Outcome(list(evaluation.results), list(evaluation.expired_waivers))
 
@@ -74,8 +80,12 @@ def load_server_policy(config: ServerConfig) -> ServerPolicy:
         frameworks=frameworks,
     )
     weights_text = ",".join(f"{s.value}={w!r}" for s, w in sorted(config.weights.items()))
-    fingerprint = _sha256(f"{policy.fingerprint}|weights:{weights_text}")
-    return ServerPolicy(policy, fingerprint, config.weights)
+    # The feed store's generation: an import re-evaluates every host (reeval).
+    vulns = VulnMatcher(config.vulndb_file, config.vulndb_max_age_days)
+    fingerprint = _sha256(
+        f"{policy.fingerprint}|weights:{weights_text}|vulns:{vulns.generation}"
+    )
+    return ServerPolicy(policy, fingerprint, config.weights, vulns)
 
 
 def _sha256(text: str) -> str:

@@ -1,0 +1,62 @@
+"""Read one feed file: size limit first, then the format from its content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from server.vulns.errors import VulnDbError
+from server.vulns.feeds import debian, priority
+from server.vulns.model import FeedData
+
+MAX_FEED_BYTES = 1024 * 1024 * 1024
+
+
+def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
+    """Parse and validate `path`; `fetched_at` (from a bundle's manifest) dates the
+    data, else the file's modification time does (when it was downloaded)."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FEED_BYTES:
+            raise VulnDbError(f"{path}: {size} bytes is over the {MAX_FEED_BYTES} byte limit")
+        data = path.read_bytes()
+        mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError as e:
+        raise VulnDbError(f"{path}: cannot read: {e.strerror or e}") from e
+    when = (fetched_at or mtime).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = hashlib.sha256(data).hexdigest()
+    where = str(path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise VulnDbError(f"{where}: not UTF-8 text") from e
+    if priority.looks_like_epss(text):
+        score_date, scores = priority.parse_epss(text, where)
+        dated = _day(score_date, when)
+        return FeedData("epss", priority.EPSS_FORMAT, dated, digest, size, epss=scores)
+    try:
+        document = json.loads(text)
+    except ValueError as e:
+        # a truncated download ends here: refused whole
+        raise VulnDbError(f"{where}: not valid JSON ({e})") from e
+    if priority.looks_like_kev(document):
+        released, entries = priority.parse_kev(document, where)
+        return FeedData("kev", priority.KEV_FORMAT, _day(released, when), digest, size, kev=entries)
+    if debian.looks_like(document):
+        advisories = debian.parse(document, where)
+        return FeedData(debian.FEED, debian.FORMAT, when, digest, size, advisories=advisories)
+    raise VulnDbError(f"{where}: not a known feed format (Debian tracker JSON, KEV, EPSS)")
+
+
+def _day(stated: str, fallback: str) -> str:
+    """A feed's own date (the older of it and the file's) as RFC 3339 UTC."""
+    try:
+        parsed = datetime.fromisoformat(stated.replace("Z", "+00:00"))
+    except ValueError:
+        return fallback
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    text = parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return min(text, fallback)
