@@ -184,3 +184,28 @@ def test_every_shipped_framework_loads_against_the_builtin_rules() -> None:
     confidence = {r.id: r.confidence for r in layers.requirements}
     assert {confidence[i] for i in ("1", "2", "3", "4", "2983-AV")} == {"verified"}
     assert {confidence[f"BP-{i}"] for i in range(1, 7)} == {"unverified"}
+
+
+@pytest.mark.parametrize("level", [3, 4, 5])
+def test_every_shipped_rule_evidences_a_tcvn_11930_clause_from_level_3(
+    tcvn_11930: Framework, level: int
+) -> None:
+    """Levels 3-5 have every clause a host can evidence: a rule that no clause of the
+    level names would never count in that level's compliance (levels 1-2 have no
+    vulnerability clause, no access-from-inside clause at 1, logs wording unread)."""
+    policy = load_policy([builtin_packs_dir()])
+    mapped = {
+        rule for requirement in tcvn_11930.requirements_at(level) for rule in requirement.rules
+    }
+    assert sorted(r.id for r in policy.ruleset.rules if r.id not in mapped) == []
+
+
+def test_the_newest_rules_have_their_clauses(tcvn_11930: Framework) -> None:
+    """The project's reading for the rules added after the rewrite (file header)."""
+    clauses = {r.id: set(r.rules) for r in tcvn_11930.requirements}
+    for level in range(5, 10):
+        assert {"ACCT-SYSTEM-LOGIN-SHELL", "HOME-DIRS-ACCESSIBLE"} <= clauses[f"{level}.2.2.2"]
+        assert {"LOG-FILES-WRITABLE", "LOG-FILES-WORLD-READABLE"} <= clauses[f"{level}.2.2.3"]
+        assert {"MOUNT-OPTIONS-MISSING", "BRUTE-FORCE-UNPROTECTED"} <= clauses[f"{level}.2.2.4"]
+        assert {"CERT-EXPIRY-SOON", "CERT-EXPIRY-CRITICAL"} <= clauses[f"{level}.2.3.1"]
+        assert {"PROCESSES-DELETED-LIBRARIES", "PKG-SOURCE-UNVERIFIED"} <= clauses[f"{level}.1.5.2"]
