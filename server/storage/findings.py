@@ -25,8 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from rules.results import ItemResult, RuleResult, Status
@@ -49,63 +50,127 @@ class FindingChanges:
     resolved: int = 0
 
 
+# Ids per IN list: well under every database's bound-parameter limit.
+_ID_BATCH = 500
+
+
+@dataclass
+class _Known:
+    """One stored finding, as much of it as the lifecycle compares (no ORM row)."""
+
+    id: int
+    status: FindingStatus
+    severity: str
+    reopened_count: int
+    evidence: dict[str, Any]
+    message: dict[str, Any]
+
+
 def update_findings(
     session: Session, host_id: int, results: Iterable[RuleResult], observed_at: datetime
 ) -> FindingChanges:
+    """Apply the lifecycle with set-based statements: the host's findings are read as
+    plain columns, new ones inserted in one statement, those only seen again get
+    `last_seen` in one UPDATE, and only findings whose state, severity, evidence or
+    message changed are rewritten row by row."""
     changes = FindingChanges()
-    existing: defaultdict[str, dict[str, Finding]] = defaultdict(dict)
-    for finding in session.scalars(select(Finding).where(Finding.host_id == host_id)):
-        existing[finding.rule_id][finding.item_key] = finding
+    existing: defaultdict[str, dict[str, _Known]] = defaultdict(dict)
+    columns = select(
+        Finding.id,
+        Finding.rule_id,
+        Finding.item_key,
+        Finding.status,
+        Finding.severity,
+        Finding.reopened_count,
+        Finding.evidence,
+        Finding.message,
+    ).where(Finding.host_id == host_id)
+    for row in session.execute(columns):
+        existing[row.rule_id][row.item_key] = _Known(
+            row.id, row.status, row.severity, row.reopened_count, row.evidence, row.message
+        )
     results = list(results)
-    changes.resolved += _resolve_removed_rules(existing, results, observed_at)
+    inserts: list[dict[str, Any]] = []
+    rewrites: list[dict[str, Any]] = []
+    seen_again: list[int] = []
+    resolved = _removed_rule_findings(existing, results)
     for result in results:
         known = existing.get(result.rule_id, {})
         failing = _failing_items(result) if result.status in _REPORTS_VIOLATIONS else {}
         for key, item in failing.items():
             waived = item.waiver is not None or result.status is Status.WAIVED
             status = FindingStatus.WAIVED if waived else FindingStatus.OPEN
+            message = item.message.to_dict()
             found = known.get(key)
             if found is None:
-                session.add(_new_finding(host_id, result, key, item, observed_at, status=status))
+                inserts.append(_new_finding(host_id, result, key, item, observed_at, status=status))
                 changes.opened += 1
                 continue
-            finding = found
-            if finding.status is FindingStatus.RESOLVED:
-                finding.resolved_at = None
-                finding.reopened_count += 1
+            reopened = found.status is FindingStatus.RESOLVED
+            if reopened:
                 changes.reopened += 1
             else:
                 changes.refreshed += 1
-            finding.status = status
-            finding.severity = result.severity.value
-            finding.last_seen = observed_at
-            finding.evidence = item.evidence
-            finding.message = item.message.to_dict()
+            if (
+                reopened
+                or found.status is not status
+                or found.severity != result.severity.value
+                or found.evidence != item.evidence
+                or found.message != message
+            ):
+                rewrites.append(
+                    {
+                        "id": found.id,
+                        "status": status,
+                        "severity": result.severity.value,
+                        "last_seen": observed_at,
+                        "resolved_at": None,
+                        "reopened_count": found.reopened_count + (1 if reopened else 0),
+                        "evidence": item.evidence,
+                        "message": message,
+                    }
+                )
+            else:
+                seen_again.append(found.id)
         if result.status not in _JUDGED:
             continue
-        for key, finding in known.items():
-            if finding.status.active and key not in failing:
-                finding.status = FindingStatus.RESOLVED
-                finding.resolved_at = observed_at
-                changes.resolved += 1
+        resolved.extend(
+            finding.id
+            for key, finding in known.items()
+            if finding.status.active and key not in failing
+        )
+    changes.resolved += len(resolved)
+    if inserts:
+        session.execute(insert(Finding), inserts)
+    if rewrites:
+        session.execute(update(Finding), rewrites)
+    _set_by_ids(session, seen_again, last_seen=observed_at)
+    _set_by_ids(session, resolved, status=FindingStatus.RESOLVED, resolved_at=observed_at)
     return changes
 
 
-def _resolve_removed_rules(
-    existing: dict[str, dict[str, Finding]], results: list[RuleResult], observed_at: datetime
-) -> int:
-    """Resolve the open findings of rules that are no longer in the results."""
+def _set_by_ids(session: Session, ids: list[int], **values: Any) -> None:
+    for start in range(0, len(ids), _ID_BATCH):
+        session.execute(
+            update(Finding)
+            .where(Finding.id.in_(ids[start : start + _ID_BATCH]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _removed_rule_findings(
+    existing: dict[str, dict[str, _Known]], results: list[RuleResult]
+) -> list[int]:
+    """The active findings of rules that are no longer in the results: to resolve."""
     evaluated_rules = {result.rule_id for result in results}
-    resolved = 0
-    for rule_id, known in existing.items():
-        if rule_id in evaluated_rules:
-            continue
-        for finding in known.values():
-            if finding.status.active:
-                finding.status = FindingStatus.RESOLVED
-                finding.resolved_at = observed_at
-                resolved += 1
-    return resolved
+    return [
+        finding.id
+        for rule_id, known in existing.items()
+        if rule_id not in evaluated_rules
+        for finding in known.values()
+        if finding.status.active
+    ]
 
 
 def touch_open_findings(session: Session, host_id: int, observed_at: datetime) -> None:
@@ -152,17 +217,17 @@ def _new_finding(
     observed_at: datetime,
     *,
     status: FindingStatus,
-) -> Finding:
-    return Finding(
-        host_id=host_id,
-        rule_id=result.rule_id,
-        item_key=key,
-        severity=result.severity.value,
-        status=status,
-        first_seen=observed_at,
-        last_seen=observed_at,
-        resolved_at=None,
-        reopened_count=0,
-        evidence=item.evidence,
-        message=item.message.to_dict(),
-    )
+) -> dict[str, Any]:
+    return {
+        "host_id": host_id,
+        "rule_id": result.rule_id,
+        "item_key": key,
+        "severity": result.severity.value,
+        "status": status,
+        "first_seen": observed_at,
+        "last_seen": observed_at,
+        "resolved_at": None,
+        "reopened_count": 0,
+        "evidence": item.evidence,
+        "message": item.message.to_dict(),
+    }

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Severity
@@ -195,16 +195,22 @@ def store_report(
 
 
 def add_results(session: Session, report_pk: int, results: list[RuleResult]) -> None:
-    session.add_all(
-        RuleResultRow(
-            report_pk=report_pk,
-            rule_id=result.rule_id,
-            severity=result.severity.value,
-            status=result.status.value,
-            items=[item.to_dict() for item in result.items],
-            errors=list(result.errors),
-        )
-        for result in results
+    """One INSERT statement (executemany) for every rule's result, no ORM rows."""
+    if not results:
+        return
+    session.execute(
+        insert(RuleResultRow),
+        [
+            {
+                "report_pk": report_pk,
+                "rule_id": result.rule_id,
+                "severity": result.severity.value,
+                "status": result.status.value,
+                "items": [item.to_dict() for item in result.items],
+                "errors": list(result.errors),
+            }
+            for result in results
+        ],
     )
 
 
