@@ -228,8 +228,11 @@ def run_collectors(
             outcomes[domain] = Issue(ErrorKind.SKIPPED, why)
             continue
         slot = _Slot()
+        # The collector is told when it will be abandoned, so bounded work of its own
+        # (the certificates probes) ends in time for its result to be used.
+        own = dataclasses.replace(ctx, deadline=started + min(budget_seconds, budgets(domain)))
         thread = threading.Thread(
-            target=slot.run, args=(fn, ctx), name=f"collector-{domain}", daemon=True
+            target=slot.run, args=(fn, own), name=f"collector-{domain}", daemon=True
         )
         thread.start()
         running.append((domain, thread, slot))

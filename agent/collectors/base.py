@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,6 +127,14 @@ class CollectContext:
     now: Callable[[], datetime] = _utc_now
     # TLS handshakes go through here like every other I/O, so tests can inject them.
     tls_prober: TlsProber = probe
+    # time.monotonic() by which this collector's thread is abandoned (its own budget
+    # within the collection's), set by agent.document for each collector; None: none
+    # known. Work with its own deadline (the certificates probes) keeps inside it.
+    deadline: float | None = None
+
+    def seconds_left(self) -> float | None:
+        """Seconds until `deadline` (never negative), None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def path(self, absolute: str) -> Path:
         """`absolute` (a path on the host, like "/etc/os-release") under `root`."""

@@ -89,6 +89,9 @@ MAX_LOCAL_PROBES = 96  # local listeners probed a cycle; configured endpoints co
 # All probing, well inside the domain's budget (registry.BUDGETS): a probe still in
 # flight at the deadline ends on its own handshake timeout, abandoned.
 PROBE_DEADLINE = 15.0
+# Kept back from what remains of the collector's budget when that is shorter than
+# PROBE_DEADLINE: the time to turn the answers into items before being abandoned.
+PROBE_MARGIN = 0.5
 FIRST_USER_UID = 1000  # UID_MIN of Debian's and RHEL's login.defs
 MAX_NAMED_SKIPS = 20  # endpoints named in the `skipped` entry; the rest are counted
 
@@ -349,7 +352,8 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
     if not targets:
         return []
     # Handshakes wait on the network, not the CPU: probe in parallel, each one bounded,
-    # all of them within the deadline.
+    # all of them within the deadline, which never outlasts the collector's budget.
+    deadline = probe_deadline(ctx.seconds_left())
     found_or_none = run_within(
         [
             partial(
@@ -362,11 +366,11 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
             for t in targets
         ],
         PROBE_WORKERS,
-        PROBE_DEADLINE,
+        deadline,
     )
     late = [t for t, f in zip(targets, found_or_none, strict=True) if f is None]
     if late or over_cap:
-        issues.append(_skipped_issue(late, over_cap, len(configured) + len(local)))
+        issues.append(_skipped_issue(late, over_cap, len(configured) + len(local), deadline))
     answered = {t: f for t, f in zip(targets, found_or_none, strict=True) if f is not None}
     # Items keep the order of the report: local listeners by port, then configured.
     probed_local = sorted(local[:MAX_LOCAL_PROBES], key=lambda t: (t.port, t.address))
@@ -397,13 +401,23 @@ def _from_endpoints(ctx: CollectContext, issues: list[Issue]) -> list[Item]:
     return items
 
 
-def _skipped_issue(late: list[Target], over_cap: list[Target], total: int) -> Issue:
+def probe_deadline(seconds_left: float | None) -> float:
+    """Seconds all probes may take: PROBE_DEADLINE, or less when the collector's budget
+    has less left (minus PROBE_MARGIN to build the items)."""
+    if seconds_left is None:
+        return PROBE_DEADLINE
+    return max(0.0, min(PROBE_DEADLINE, seconds_left - PROBE_MARGIN))
+
+
+def _skipped_issue(
+    late: list[Target], over_cap: list[Target], total: int, deadline: float
+) -> Issue:
     """One `skipped` entry naming the endpoints whose certificates were not read."""
     why = []
     if over_cap:
         why.append(f"{len(over_cap)} beyond the cap of {MAX_LOCAL_PROBES} local listeners")
     if late:
-        why.append(f"{len(late)} not answered within the {PROBE_DEADLINE:g}s probing deadline")
+        why.append(f"{len(late)} not answered within the {deadline:.3g}s probing deadline")
     skipped = late + over_cap
     named = ", ".join(_where(t) for t in skipped[:MAX_NAMED_SKIPS])
     more = f" and {len(skipped) - MAX_NAMED_SKIPS} more" if len(skipped) > MAX_NAMED_SKIPS else ""
