@@ -263,6 +263,24 @@ def test_malware_protection(tmp_path: Path) -> None:
     # The age is the document's, derived from signature_updated_at as of collected_at.
     document = _built(tmp_path, Domain.MALWARE_PROTECTION)
     assert document["malware_protection"]["products"][0]["signature_age_days"] == 3.0
+
+
+def test_a_wazuh_agent_is_no_antivirus(tmp_path: Path) -> None:
+    """Wazuh is a HIDS and file integrity monitor: installed and running, it leaves
+    the host without malware protection (AV-NOT-RUNNING fails, not passes)."""
+    (tmp_path / "var/ossec/bin").mkdir(parents=True)
+    (tmp_path / "var/ossec/bin/wazuh-agentd").write_text("")
+    (tmp_path / "proc/812").mkdir(parents=True)
+    (tmp_path / "proc/812/comm").write_text("wazuh-agentd\n")
+    collected = collect_malware_protection(_ctx(tmp_path))
+    assert collected.issues == ()
+    assert collected.data == {"any_installed": False, "any_running": False, "products": []}
+    # ClamAV beside it is still found: only Wazuh is not counted.
+    (tmp_path / "usr/sbin").mkdir(parents=True)
+    (tmp_path / "usr/sbin/clamd").write_text("")
+    again = collect_malware_protection(_ctx(tmp_path))
+    assert [p["name"] for p in again.data["products"]] == ["ClamAV"]
+    assert again.data["any_installed"] is True and again.data["any_running"] is False
     empty = collect_malware_protection(_ctx(Path("/nonexistent"))).data
     assert empty == {"any_installed": False, "any_running": False, "products": []}
 
