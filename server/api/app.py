@@ -23,6 +23,7 @@ from server.api.error_handlers import install_error_handlers
 from server.api.lan_routes import lan_router
 from server.api.read_routes import read_router
 from server.api.readiness import readiness_router
+from server.api.vulnerability_routes import vulnerability_router
 from server.api.schemas import Health, error_responses
 from server.background import policy_files_signature, replica_background
 from server.clock import Clock, utc_now
@@ -129,6 +130,7 @@ def create_app(
 
     app.include_router(agent_router(runtime))
     app.include_router(read_router(runtime))
+    app.include_router(vulnerability_router(runtime))
     app.include_router(audit_router(runtime))
     app.include_router(lan_router(runtime))
     app.include_router(admin_router(runtime))

@@ -1,0 +1,96 @@
+"""GET /api/v1/vulnerabilities over real HTTP against the real app (SQLite and
+PostgreSQL): recorded Debian 12 facts posted by agents of two agencies, matched at
+read time against an imported store; filters, agency scope, unmatched hosts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from rules.language.loader import builtin_packs_dir
+from server.auth.api_tokens import create_api_token
+from server.clock import utc_now
+from server.config import ServerConfig
+from server.evaluation.loaded_policy import load_server_policy
+from server.storage.database import Database
+from tests.server.conftest import LiveServers
+from tests.server.helpers import body_of, iso, new_api_token, new_token
+from tests.server.vulns.conftest import import_samples, recorded_facts, with_kernels
+
+TIMEOUT = 60
+
+
+def _post(url: str, token: str, facts: dict[str, Any], agent_id: str) -> None:
+    facts.update(
+        agent_id=agent_id, seq=1, report_id=str(uuid.uuid4()), collected_at=iso(datetime.now(UTC))
+    )
+    answer = requests.post(
+        f"{url}/api/v1/reports",
+        data=body_of(facts),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _get(url: str, token: str | None, **params: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return requests.get(
+        f"{url}/api/v1/vulnerabilities", params=params, headers=headers, timeout=TIMEOUT
+    )
+
+
+def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_path: Path) -> None:
+    store = tmp_path / "vulndb.sqlite"
+    import_samples(store, ("debian-tracker.json", "kev.json", "epss.csv"))
+    # A long max age: the samples are dated 29/11/2026 and this runs on the real clock.
+    config = ServerConfig(
+        rules=(builtin_packs_dir() / "vulnerabilities.yaml",),
+        vulndb_path=store,
+        vulndb_max_age_days=3650,
+    )
+    server = live_servers.start(policy=load_server_policy(config))
+    _post(server.url, new_token(database, "so-a"), with_kernels(recorded_facts()), "web-a")
+    rocky = recorded_facts()
+    rocky["host"]["os"].update(id="rocky", version_codename=None)
+    _post(server.url, new_token(database, "so-a"), rocky, "rocky-a")
+    _post(server.url, new_token(database, "so-b"), recorded_facts(), "web-b")
+
+    viewer = new_api_token(database)
+    everything = _get(server.url, viewer, limit=1000).json()
+    by_host: dict[str, set[str]] = {}
+    for item in everything["items"]:
+        by_host.setdefault(item["agent_id"], set()).add(item["cve"])
+    assert by_host["web-a"] - by_host["web-b"] == {"CVE-2099-1012"}  # only web-a runs 6.1.0-41
+    assert everything["total"] == 8 + 7
+    assert [(h["agent_id"], "no imported feed covers rocky" in h["reason"])
+            for h in everything["unmatched"]] == [("rocky-a", True)]  # fmt: skip
+
+    kev = _get(server.url, viewer, kev="true", agency="so-a").json()["items"]
+    assert {(i["cve"], i["package"]) for i in kev} == {
+        ("CVE-2099-1001", "openssl"),
+        ("CVE-2099-1012", "linux"),
+    }
+    pending = _get(server.url, viewer, state="fix_pending", host="web-b").json()["items"]
+    assert [(i["package"], i["installed_version"], i["fixed_version"]) for i in pending] == [
+        ("glibc", "2.36-9+deb12u14", "2.36-9+deb12u15")
+    ]
+    minor = _get(server.url, viewer, severity="negligible", host="web-b").json()["items"]
+    assert [(i["package"], i["no_dsa"], i["state"]) for i in minor] == [
+        ("bash", True, "affected_no_fix")
+    ]
+    page = _get(server.url, viewer, limit=2, offset=14).json()
+    assert (page["total"], len(page["items"])) == (15, 1)
+
+    with database.write() as session:
+        _, scoped = create_api_token(session, "IT of so-b", "viewer", utc_now, "so-b")
+    own = _get(server.url, scoped, limit=1000).json()
+    assert {i["agency"] for i in own["items"]} == {"so-b"} and own["unmatched"] == []
+    assert _get(server.url, scoped, agency="so-a").json()["total"] == 0
+
+    assert _get(server.url, None).status_code == 401
+    assert _get(server.url, viewer, state="clean").status_code == 422
