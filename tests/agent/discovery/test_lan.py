@@ -211,6 +211,14 @@ def test_collect_has_the_discovery_domain_only_when_enabled(
         opened = {p for p, s in expected_states(spec).items() if s == "open"}
         assert {p["port"] for p in found[ip]["ports"]} == opened
         assert found[ip]["mac"] == spec.mac
+    # The same open ports listed flat for the rules: one item per (device, port).
+    assert domain["complete"] is True
+    assert sorted((o["ip"], o["port"], o["mac"]) for o in domain["open_ports"]) == sorted(
+        (ip, port, spec.mac)
+        for ip, spec in agency_lan.hosts.values()
+        for port, state in expected_states(spec).items()
+        if state == "open"
+    )
 
 
 def test_the_packets_per_second_cap_bounds_the_sweep(agency_lan: Lan, tmp_path: Path) -> None:

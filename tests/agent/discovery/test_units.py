@@ -14,7 +14,7 @@ import pytest
 from agent.config import load_config
 from agent.discovery.config import DEFAULT_PORTS, DiscoveryConfig, parse_discovery, parse_ports
 from agent.discovery.errors import DiscoveryConfigError, SubnetRefusedError
-from agent.discovery.facts import result_dict
+from agent.discovery.facts import incomplete_reason, result_dict
 from agent.discovery.model import Device, Method, Port, PortState, ScanResult
 from agent.discovery.oui import parse_manuf, table_lookup, vendor_lookup, vendor_of
 from agent.discovery.targets import Attached, make_plan
@@ -102,6 +102,17 @@ def test_vendor_from_a_wireshark_manuf_file_longest_prefix_first(tmp_path: Path)
     assert vendor_of("00:50:56:aa:bb:01", empty) == ""  # no table on the machine
 
 
+MINIMAL: dict[str, Any] = {
+    "schema": "canhgac.facts/v1",
+    "report_id": "0b7e5a3e-1c1d-4f5e-9a6b-1234567890ab",
+    "agent_id": "a",
+    "seq": 0,
+    "collected_at": "2026-11-30T08:00:00Z",
+    "agent_version": "0.1.0",
+    "errors": [],
+}
+
+
 def test_facts_domain_fits_the_schema_and_keeps_only_open_ports(
     validate: Callable[[Any], Any],
 ) -> None:
@@ -129,9 +140,41 @@ def test_facts_domain_fits_the_schema_and_keeps_only_open_ports(
         "errors": [],
     }
     validate(document)
+    # The open ports listed flat, one item per (device, port), for the rules.
+    assert domain["complete"] is True
+    assert domain["open_ports"] == [
+        {
+            "ip": "10.1.2.7",
+            "mac": "00:50:56:aa:bb:01",
+            "vendor": "VMware, Inc.",
+            "port": 23,
+            "protocol": "tcp",
+            "service": "telnet",
+            "found_by": "syn",
+        }
+    ]
     document["discovery"]["devices"][0]["mac"] = "not a mac"
     with pytest.raises(fastjsonschema.JsonSchemaValueException, match=r"mac"):
         validate(document)
+
+
+def test_a_cap_makes_the_domain_incomplete_and_open_ports_null(
+    validate: Callable[[Any], Any],
+) -> None:
+    """More open ports than reported: the rules over `open_ports` must not pass on a
+    part of the LAN, so the list is null and the reason goes to the errors entry."""
+    ports = tuple(Port(p, PortState.OPEN, Method.SYN, "", "syn-ack") for p in range(1, 1025))
+    devices = tuple(
+        Device(f"10.1.{n // 250}.{n % 250 + 1}", None, "", Method.ARP, ports) for n in range(9)
+    )
+    result = ScanResult(("10.1.0.0/22",), tuple(range(1, 1025)), Method.SYN, devices)
+    assert incomplete_reason(result) == "9216 open ports found, more than the 8192 reported"
+    domain = result_dict(result)
+    assert domain["complete"] is False and domain["open_ports"] is None
+    assert domain["open_port_count"] == 9216
+    validate({**MINIMAL, "discovery": domain})
+    below = ScanResult(("10.1.0.0/22",), tuple(range(1, 1025)), Method.SYN, devices[:8])
+    assert incomplete_reason(below) is None and len(result_dict(below)["open_ports"]) == 8192
 
 
 def test_the_agent_and_a_dry_run_never_import_scapy() -> None:
