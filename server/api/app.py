@@ -23,8 +23,8 @@ from server.api.error_handlers import install_error_handlers
 from server.api.lan_routes import lan_router
 from server.api.read_routes import read_router
 from server.api.readiness import readiness_router
-from server.api.vulnerability_routes import vulnerability_router
 from server.api.schemas import Health, error_responses
+from server.api.vulnerability_routes import vulnerability_router
 from server.background import policy_files_signature, replica_background
 from server.clock import Clock, utc_now
 from server.config import ServerConfig
@@ -36,6 +36,7 @@ from server.ingest.service import IngestService, limits_of
 from server.metrics.access import MetricsAccess
 from server.metrics.exporter import build_registry
 from server.metrics.hoststate import HostStateCache
+from server.metrics.vulnerabilities import VulnerabilityMetrics, vulnerability_refresh
 from server.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ def create_app(
         rule_failing_cap=config.metrics_rule_failing_max_series,
         cert_cap=config.metrics_cert_max_series,
     )
+    # Counted in the background, from the policy's feed store as of now (after reloads).
+    vuln_metrics = VulnerabilityMetrics(database, lambda: service.policy.vulns, host_cache, clock)
+    exporter.registry.register(vuln_metrics)
     metrics_access = MetricsAccess(
         config.metrics_bearer_sha256,
         config.metrics_basic_user,
@@ -101,7 +105,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        async with replica_background(runtime):
+        refresh = max(config.metrics_refresh_seconds * 4, 1.0)  # matching costs more
+        async with replica_background(runtime), vulnerability_refresh(vuln_metrics, refresh):
             yield
 
     app = FastAPI(

@@ -4,22 +4,27 @@ read time against an imported store; filters, agency scope, unmatched hosts."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from rules.language.loader import builtin_packs_dir
 from server.auth.api_tokens import create_api_token
 from server.clock import utc_now
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import load_server_policy
+from server.metrics.vulnerabilities import VULNDB_AGE
 from server.storage.database import Database
 from tests.server.conftest import LiveServers
 from tests.server.helpers import body_of, iso, new_api_token, new_token
 from tests.server.vulns.conftest import import_samples, recorded_facts, with_kernels
+from tests.support import require_tool
 
 TIMEOUT = 60
 
@@ -94,3 +99,49 @@ def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_
 
     assert _get(server.url, None).status_code == 401
     assert _get(server.url, viewer, state="clean").status_code == 422
+
+
+def test_vulnerability_metrics_without_cve_labels(
+    live_servers: LiveServers, database: Database, tmp_path: Path
+) -> None:
+    store = tmp_path / "vulndb.sqlite"
+    import_samples(store, ("debian-tracker.json", "kev.json", "epss.csv"))
+    config = ServerConfig(
+        rules=(builtin_packs_dir() / "vulnerabilities.yaml",),
+        vulndb_path=store,
+        vulndb_max_age_days=3650,
+    )
+    server = live_servers.start(policy=load_server_policy(config))
+    _post(server.url, new_token(database, "so-a"), with_kernels(recorded_facts()), "web-a")
+    rocky = recorded_facts()
+    rocky["host"]["os"].update(id="rocky", version_codename=None)
+    rocky["host"]["hostname"] = 'rocky"\nevil'  # escaped, never a second line
+    _post(server.url, new_token(database, "so-a"), rocky, "rocky-a")
+    deadline = time.monotonic() + 20
+    while True:
+        text = requests.get(f"{server.url}/metrics", timeout=TIMEOUT).text
+        if "canhgac_host_vulnerabilities_unmatched{" in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith(("canhgac_host_vulnerabilities", "canhgac_vulndb"))
+    }
+    web = ("agency", "so-a"), ("host", "debian-vuln-01")
+    assert found[("canhgac_host_vulnerabilities", (*web, ("severity", "high"),
+                  ("state", "fix_available")))] == 2  # fmt: skip
+    assert found[("canhgac_host_vulnerabilities", (*web, ("severity", "medium"),
+                  ("state", "fix_pending")))] == 1  # fmt: skip
+    assert sum(v for (name, _), v in found.items() if name == "canhgac_host_vulnerabilities") == 8
+    assert not any("cve" in dict(labels) for _, labels in found)
+    unmatched = [dict(labels) for name, labels in found if name.endswith("_unmatched")]
+    assert [u["agency"] for u in unmatched] == ["so-a"] and "\n" not in unmatched[0]["host"]
+    ages = {dict(labels)["feed"]: v for (name, labels), v in found.items() if name == VULNDB_AGE}
+    assert set(ages) == {"debian-tracker", "kev", "epss"} and all(v > 0 for v in ages.values())
+    promtool = require_tool("promtool")
+    lint = subprocess.run(
+        [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
+    )
+    assert lint.returncode == 0 and lint.stdout + lint.stderr == b"", lint.stdout + lint.stderr
