@@ -2,8 +2,10 @@
 
 Prints, beside a baseline measured in the same run:
 
-- baseline: `canhgac-agent run --once` as fresh processes (BENCH_RUNS, default 5):
-  median CPU seconds (user + system, children included) and peak RSS per run;
+- baseline: `canhgac-agent run --once` as fresh processes (BENCH_RUNS, default 5),
+  nothing carried over from the previous run (carried.json removed, as before issue
+  9): median CPU seconds (user + system, children included) and peak RSS per run;
+  beside it, each followed by a run that takes over the updates cache it left;
 - the daemon, `canhgac-agent run --interval 1s`, over BENCH_CYCLES delivered cycles
   (default 20; the issue's figure is 1,000): CPU seconds per cycle (median of the
   per-cycle deltas; steady state, the pending-updates listing reused) beside its
@@ -41,6 +43,7 @@ from agent.app import HostAccess, collect_local
 from agent.config import AgentConfig
 from agent.delivery.spool import Spool, SpoolLimits
 from agent.delivery.transport import HttpTransport
+from agent.state.carry import CARRY_FILE
 from tests.collector_process import running_collector
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -151,17 +154,27 @@ def main() -> None:
             token_file.write_text(token + "\n")
             args = ["--server", collector.url, "--token-file", str(token_file)]
             args += ["--state-dir", str(tmp / "state")]
-            once = [one_shot([str(BIN / "canhgac-agent"), "run", "--once", *args])]
-            once += [
-                one_shot([str(BIN / "canhgac-agent"), "run", "--once", *args])
-                for _ in range(RUNS - 1)
-            ]
+            argv = [str(BIN / "canhgac-agent"), "run", "--once", *args]
+            carried = tmp / "state" / CARRY_FILE
+            once, warm = [], []
+            for _ in range(RUNS):
+                carried.unlink(missing_ok=True)  # as before issue 9: nothing carried over
+                once.append(one_shot(argv))
+                warm.append(one_shot(argv))  # takes over what the previous run left
             once_cpu = statistics.median(c for c, _ in once)
             once_rss = statistics.median(r for _, r in once)
+            warm_cpu = statistics.median(c for c, _ in warm)
             runs = {name: daemon(args, db, env) for name, env in DAEMON_ENVS.items()}
             drain, single = drain_72h(collector.url, token, tmp / "drain")
-    one_shot_name = f"run --once, median of {RUNS}"
-    record("one-shot run --once CPU", once_cpu, "s")
+    one_shot_name = f"run --once, nothing carried, median of {RUNS}"
+    record("one-shot run --once CPU, nothing carried (as before)", once_cpu, "s")
+    record(
+        "one-shot run --once CPU, cache and skips carried from the previous run",
+        warm_cpu,
+        "s",
+        baseline=once_cpu,
+        baseline_name="nothing carried",
+    )
     record("one-shot run --once peak RSS", once_rss / 1024, "MiB")
     for name, (deltas, first_cpu, first_rss, end_rss) in runs.items():
         cycle_cpu = statistics.median(deltas)
@@ -184,7 +197,7 @@ def main() -> None:
     spacing = SpoolLimits().min_spacing_seconds
     alone = single * SPOOL_72H + spacing * (SPOOL_72H - 1)
     record(
-        f"drain of a full spool ({SPOOL_72H} reports = 72 h), default cap",
+        f"drain of a full spool ({SPOOL_72H} reports; 288 = 72 h), default cap",
         drain,
         "s",
         baseline=alone,
