@@ -35,6 +35,7 @@ from server.cli import admin as cli_admin
 from server.cli.audit import audit as audit_command
 from server.cli.common import CONTEXT, migrated, with_config
 from server.cli.vulndb import vulndb as vulndb_command
+from server.cli.workers import fork_workers
 from server.clock import utc_now
 from server.config import ServerConfig, is_loopback, parse_listen
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
@@ -126,6 +127,13 @@ main.add_command(vulndb_command)
     type=click.IntRange(min=1),
     help="Open connections served at once (default: the file limit minus a reserve).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=1,
+    show_default=True,
+    help="Worker processes serving the one socket (each a replica of the collector).",
+)
 def serve(
     *,
     config: ServerConfig,
@@ -141,6 +149,7 @@ def serve(
     tls_handshake_timeout: float,
     body_timeout: float,
     max_connections: int | None,
+    workers: int,
 ) -> None:
     """Run the collector: migrate the database, load the policy, serve HTTP(S)."""
     config = config.with_overrides(
@@ -162,6 +171,13 @@ def serve(
     # Bind before anything slow or noisy: a taken port is the commonest failure and
     # must be told plainly, before migrations and without a listening banner.
     listener = bind_listener(host, port)
+    worker = 0
+    if workers > 1:
+        # Migrate once, before forking; each worker then opens its own engine.
+        if not no_migrate:
+            migrate.upgrade(config.database_url)
+        no_migrate = True
+        worker = fork_workers(workers)
     database = open_database(config.database_url)
     try:
         if no_migrate:
@@ -183,6 +199,7 @@ def serve(
         banner = (
             f"canhgac collector: {len(policy.ruleset.rules)} rules, database {database.url},"
             f" listening on {scheme}://{config.listen}{mtls}"
+            + (f", {workers} workers" if workers > 1 else "")
         )
         tls: dict[str, Any] = {}
         if config.tls:
@@ -200,7 +217,7 @@ def serve(
                 **server_options(limits),
                 **tls,
             ),
-            banner,
+            banner if worker == 0 else "",  # one banner, not one per worker
             limits.handshake_timeout,
         )
         # uvicorn re-raises the SIGINT it handled; stopping is the normal end.
@@ -226,7 +243,7 @@ class BannerServer(uvicorn.Server):
         quiet_accept_errors(asyncio.get_running_loop())
         set_handshake_deadline(asyncio.get_running_loop(), self.handshake_timeout)
         await super().startup(sockets)
-        if self.started:
+        if self.started and self.banner:
             click.echo(self.banner, err=True)
 
 
