@@ -5,8 +5,15 @@ failures in a jail; sshguard does the same for SSH without jails. Reported: whic
 them run (process names under /proc: `fail2ban-server`, `sshguard`; null when no
 process is visible at all) and the jails fail2ban's configuration enables, read as
 fail2ban reads it: jail.conf, jail.d/*.conf, jail.local, jail.d/*.local, later files
-overriding a jail's `enabled`. The configuration needs no running server to read
-(`fail2ban-client status` does, and root), so it is known even when fail2ban stopped.
+overriding a jail's `enabled`. The configuration needs no running server to read,
+so it is known even when fail2ban stopped.
+
+Configured is not active: a jail can be stopped at run time (`fail2ban-client stop
+<jail>`), or configured after the server started and never reloaded. So when
+fail2ban runs, its live state is asked too
+(`fail2ban-client status`, through the command runner: root, as the agent runs) and
+its jail list reported as `fail2ban_active_jails`; `[]` when it does not run, null
+(with the reason in `errors`) when it runs but could not be asked.
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from typing import Any
 from agent.collectors.base import (
     CollectContext,
     Collected,
+    CollectorError,
     ErrorKind,
     Issue,
+    clip,
     list_dir,
     read_file_or_issue,
+    run_tool,
     running_commands,
 )
 
@@ -28,6 +38,9 @@ FAIL2BAN = "/etc/fail2ban"
 FAIL2BAN_PROCESS = "fail2ban-server"
 SSHGUARD_PROCESS = "sshguard"
 MAX_JAILS = 256
+FAIL2BAN_STATUS = ["fail2ban-client", "status"]
+STATUS_TIMEOUT = 10.0  # seconds: the client asks a local socket and answers at once
+_JAIL_LIST = "Jail list:"
 
 
 def collect_brute_force(ctx: CollectContext) -> Collected:
@@ -36,13 +49,51 @@ def collect_brute_force(ctx: CollectContext) -> Collected:
     if not running:
         issues.append(Issue(ErrorKind.FAILED, "running: unknown, no process visible under /proc"))
     installed = ctx.path(FAIL2BAN).is_dir()
+    fail2ban_running = (FAIL2BAN_PROCESS in running) if running else None
     data: dict[str, Any] = {
         "fail2ban_installed": installed,
-        "fail2ban_running": (FAIL2BAN_PROCESS in running) if running else None,
+        "fail2ban_running": fail2ban_running,
         "fail2ban_jails": fail2ban_jails(ctx, issues) if installed else [],
+        "fail2ban_active_jails": active_jails(ctx, fail2ban_running, issues),
         "sshguard_running": (SSHGUARD_PROCESS in running) if running else None,
     }
     return Collected(data, tuple(issues))
+
+
+def active_jails(
+    ctx: CollectContext, running: bool | None, issues: list[Issue]
+) -> list[str] | None:
+    """The jails the running server has active (its `Jail list`), in name order;
+    `[]` when fail2ban does not run, None when that or the answer is unknown."""
+    if running is None:
+        return None  # the process list was unreadable: already reported
+    if not running:
+        return []
+    try:
+        output = run_tool(ctx, FAIL2BAN_STATUS, STATUS_TIMEOUT)
+    except CollectorError as e:
+        issues.append(Issue(e.kind, f"fail2ban_active_jails: {e.reason}"))
+        return None
+    jails = parse_status(output)
+    if jails is None:
+        issues.append(
+            Issue(
+                ErrorKind.FAILED,
+                clip(f"fail2ban_active_jails: no '{_JAIL_LIST}' line in: {output!r}", 1024),
+            )
+        )
+    return jails
+
+
+def parse_status(text: str) -> list[str] | None:
+    """The jail names of `fail2ban-client status` ("`- Jail list:\tsshd, recidive"),
+    sorted; None when the output has no jail list line."""
+    for line in text.splitlines():
+        _, found, names = line.partition(_JAIL_LIST)
+        if found:
+            jails = {name.strip() for name in names.split(",")} - {""}
+            return sorted(jails)[:MAX_JAILS]
+    return None
 
 
 def fail2ban_jails(ctx: CollectContext, issues: list[Issue]) -> list[str]:

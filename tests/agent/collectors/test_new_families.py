@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 
 from agent.collectors.base import CollectContext, ErrorKind
-from agent.collectors.bruteforce import collect_brute_force, parse_jails
+from agent.collectors.bruteforce import (
+    FAIL2BAN_STATUS,
+    collect_brute_force,
+    parse_jails,
+    parse_status,
+)
 from agent.collectors.deletedlibs import collect_deleted_libraries, deleted_libraries
 from agent.collectors.mounts import collect_mounts, parse_mounts
 from agent.collectors.pkgsources import (
@@ -22,9 +27,10 @@ from agent.collectors.pkgsources import (
     parse_repo,
 )
 from tests.agent.conftest import DATA
+from tests.agent.fakes import RecordedRunner
 from tests.agent.privileges import as_unprivileged
-from tests.agent.recordings import recorded
-from tests.support import require_root, require_tool
+from tests.agent.recordings import recorded, result
+from tests.support import require, require_root, require_tool
 
 ROOTS = DATA / "roots"
 
@@ -80,6 +86,7 @@ def test_fail2ban_debian12_configuration() -> None:
         "fail2ban_installed": True,
         "fail2ban_running": None,
         "fail2ban_jails": ["sshd"],  # jail.d/defaults-debian.conf
+        "fail2ban_active_jails": None,  # running unknown: the server is not asked
         "sshguard_running": None,
     }
     assert [i.kind for i in collected.issues] == [ErrorKind.FAILED]
@@ -91,12 +98,122 @@ def test_jail_overrides() -> None:
     assert parse_jails("[sshd]\nport = ssh\n") == (False, {"sshd": False})
 
 
+def _fail2ban_root(tmp_path: Path, process: str = "fail2ban-server") -> Path:
+    shutil.copytree(ROOTS / "fail2ban-debian12", tmp_path, dirs_exist_ok=True)
+    (tmp_path / "proc/7").mkdir(parents=True)
+    (tmp_path / "proc/7/comm").write_text(f"{process}\n")
+    return tmp_path
+
+
+def _status(stdout: str, code: int = 0, stderr: str = "") -> RecordedRunner:
+    return RecordedRunner(dict([result(FAIL2BAN_STATUS, stdout, code, stderr)]))
+
+
 def test_fail2ban_running_and_absent(tmp_path: Path) -> None:
     (tmp_path / "proc/7").mkdir(parents=True)
     (tmp_path / "proc/7/comm").write_text("fail2ban-server\n")
-    data = collect_brute_force(CollectContext(root=tmp_path)).data
+    runner = _status(recorded("fail2ban-client-status.debian12.txt"))
+    data = collect_brute_force(CollectContext(root=tmp_path, run=runner)).data
     assert (data["fail2ban_installed"], data["fail2ban_running"]) == (False, True)
     assert (data["fail2ban_jails"], data["sshguard_running"]) == ([], False)
+
+
+def test_fail2ban_live_jails_from_recorded_status(tmp_path: Path) -> None:
+    """`fail2ban-client status` of fail2ban 1.0.2 (Debian 12), recorded from a private
+    server (tests/data/agent README): the jails really active, not the configured."""
+    root = _fail2ban_root(tmp_path)
+    runner = _status(recorded("fail2ban-client-status.debian12.txt"))
+    collected = collect_brute_force(CollectContext(root=root, run=runner))
+    assert collected.issues == ()
+    assert collected.data["fail2ban_active_jails"] == ["sshd"]
+    assert runner.calls == [tuple(FAIL2BAN_STATUS)]
+    two = _status(recorded("fail2ban-client-status.two-jails.debian12.txt"))
+    data = collect_brute_force(CollectContext(root=root, run=two)).data
+    assert data["fail2ban_active_jails"] == ["recidive", "sshd"]
+    assert data["fail2ban_jails"] == ["sshd"]  # configured here: only jail.d's sshd
+
+
+def test_fail2ban_that_cannot_be_asked_is_unknown_with_its_reason(tmp_path: Path) -> None:
+    root = _fail2ban_root(tmp_path)
+    # Recorded: the client when the server's socket is not there (exit 255).
+    down = recorded("fail2ban-client-status.not-running.debian12.stderr.txt")
+    collected = collect_brute_force(CollectContext(root=root, run=_status("", 255, down)))
+    assert collected.data["fail2ban_active_jails"] is None
+    [issue] = collected.issues
+    assert issue.kind is ErrorKind.FAILED
+    assert "fail2ban-client status exited with 255" in issue.reason
+    assert "Is fail2ban running?" in issue.reason
+    # Not root: the socket is root's (the client's own words), a permission problem.
+    denied = "Permission denied to socket: /var/run/fail2ban/fail2ban.sock, (you must be root)"
+    collected = collect_brute_force(CollectContext(root=root, run=_status("", 255, denied)))
+    assert [i.kind for i in collected.issues] == [ErrorKind.PERMISSION]
+    # The client missing while the server runs, and an answer without a jail list.
+    missing = collect_brute_force(CollectContext(root=root, run=RecordedRunner()))
+    assert missing.data["fail2ban_active_jails"] is None
+    assert [i.kind for i in missing.issues] == [ErrorKind.UNSUPPORTED]
+    odd = collect_brute_force(CollectContext(root=root, run=_status("Status\n")))
+    assert odd.data["fail2ban_active_jails"] is None
+    assert "no 'Jail list:' line" in odd.issues[0].reason
+
+
+def test_fail2ban_not_running_is_not_asked(tmp_path: Path) -> None:
+    root = _fail2ban_root(tmp_path, process="sshd")
+    runner = RecordedRunner()
+    data = collect_brute_force(CollectContext(root=root, run=runner)).data
+    assert (data["fail2ban_running"], data["fail2ban_active_jails"]) == (False, [])
+    assert runner.calls == []
+
+
+def test_status_parser_edges() -> None:
+    assert parse_status("Status\n|- Number of jail:\t0\n`- Jail list:\t\n") == []
+    assert parse_status("`- Jail list:\tsshd,  nginx-http-auth , sshd\n") == [
+        "nginx-http-auth",
+        "sshd",
+    ]
+    assert parse_status("") is None
+
+
+def test_fail2ban_status_of_the_real_client(tmp_path: Path) -> None:
+    """A private fail2ban server (its own configuration, socket and log in tmp_path;
+    the `dummy` ban action, so no firewall is touched and no traffic leaves): the
+    real client's answer parses to the jails it really runs: a jail stopped at run
+    time is still in the configuration but no longer active."""
+    client = require_tool("fail2ban-client")
+    require(Path("/etc/fail2ban/filter.d/sshd.conf").is_file(), "fail2ban's filters absent")
+    conf = tmp_path / "conf"
+    shutil.copytree("/etc/fail2ban", conf)
+    for extra in conf.glob("jail.d/*"):
+        extra.unlink()
+    (tmp_path / "auth.log").write_text("")
+    (tmp_path / "fail2ban.log").write_text("")  # recidive's log: it must exist to start
+    (conf / "fail2ban.local").write_text(
+        "[Definition]\n"
+        f"logtarget = {tmp_path}/fail2ban.log\n"
+        f"socket = {tmp_path}/fail2ban.sock\n"
+        f"pidfile = {tmp_path}/fail2ban.pid\n"
+        "dbfile = :memory:\n"
+    )
+    (conf / "jail.local").write_text(
+        "[DEFAULT]\nbackend = polling\nbanaction = dummy\nbanaction_allports = dummy\n"
+        f"[sshd]\nenabled = true\nlogpath = {tmp_path}/auth.log\n"
+        f"[recidive]\nenabled = true\nlogpath = {tmp_path}/fail2ban.log\n"
+    )
+    base = [client, "-c", str(conf)]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [*base, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    try:
+        run("start")
+        assert parse_status(run("status")) == ["recidive", "sshd"]
+        run("stop", "recidive")
+        assert parse_status(run("status")) == ["sshd"]
+    finally:
+        subprocess.run([*base, "stop"], capture_output=True, timeout=60, check=False)
 
 
 def test_deleted_library_lines() -> None:
