@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from figures import record  # noqa: E402
+from figures import record, skip  # noqa: E402
 
 from agent.discovery.config import DEFAULT_PPS  # noqa: E402
 from tests.agent.discovery.netlan import Lan, lan  # noqa: E402
@@ -130,6 +131,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pps", type=int, default=2000, help="a second, higher cap to time")
     args = parser.parse_args()
+    if os.geteuid() != 0:
+        skip("needs root (it builds a LAN of network namespaces)")
+    for tool in ("ip", "nft", "nmap"):
+        if shutil.which(tool) is None:
+            skip(f"{tool} is not installed")
     pps_values = [DEFAULT_PPS, args.pps]
     with tempfile.TemporaryDirectory() as work, lan(SPECS, Path(work)) as net:
         result = run(net, args.repeat, pps_values)

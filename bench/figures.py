@@ -9,7 +9,9 @@ Run as a script, this module is the runner: it runs every `*.py` of a bench dire
 interpreter, each with CANHGAC_BENCH_JSON set to its own file, lets their output
 through as it comes, then prints ONE table of every figure (bench, figure, value,
 unit, baseline, ratio, goal) and writes them all to one JSON file. A bench that fails
-is shown failed in the table and makes the runner exit 1, after the others ran.
+is shown failed in the table and makes the runner exit 1, after the others ran; a
+bench whose prerequisite is missing (root, a tool) calls `skip(reason)` and is shown
+skipped with its reason, which is not a failure.
 
     python bench/figures.py [BENCH_DIR] [--json var/bench.json] [--only NAME ...]
 """
@@ -26,9 +28,10 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 JSON_ENV = "CANHGAC_BENCH_JSON"
+SKIPPED_EXIT = 77  # automake's exit status for "skipped"
 HERE = Path(__file__).resolve()
 
 
@@ -82,6 +85,16 @@ def record(
         handle.write(json.dumps(item) + "\n")
 
 
+def skip(reason: str) -> NoReturn:
+    """End this bench as skipped: a prerequisite is missing (said in the table)."""
+    print(f"SKIPPED: {reason}", flush=True)
+    target = os.environ.get(JSON_ENV)
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"skipped": reason}) + "\n")
+    raise SystemExit(SKIPPED_EXIT)
+
+
 @dataclass(frozen=True)
 class BenchRun:
     """One bench script's run: its exit status, wall time and recorded figures."""
@@ -91,9 +104,12 @@ class BenchRun:
     seconds: float
     figures: tuple[dict[str, Any], ...]
     error: str = ""
+    skipped: str = ""  # the reason, when the bench said it could not run here
 
     @property
     def failed(self) -> bool:
+        if self.skipped and self.returncode == SKIPPED_EXIT and not self.error:
+            return False
         return self.returncode != 0 or bool(self.error)
 
 
@@ -106,20 +122,25 @@ def bench_scripts(directory: Path) -> list[Path]:
     )
 
 
-def _read_figures(path: Path) -> tuple[tuple[dict[str, Any], ...], str]:
-    """The figures a bench appended, and an error if a line was not a figure object."""
-    if not path.exists():
-        return (), ""
+def _read_figures(path: Path) -> tuple[tuple[dict[str, Any], ...], str, str]:
+    """The figures a bench appended, an error if a line was not a figure object, and
+    the reason it gave for skipping, if it did."""
     figures: list[dict[str, Any]] = []
+    skipped = ""
+    if not path.exists():
+        return (), "", ""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             item = json.loads(line)
         except json.JSONDecodeError as e:
-            return tuple(figures), f"figures line {number} is not JSON: {e}"
+            return tuple(figures), f"figures line {number} is not JSON: {e}", skipped
+        if isinstance(item, dict) and isinstance(item.get("skipped"), str):
+            skipped = item["skipped"]
+            continue
         if not isinstance(item, dict) or not {"figure", "value", "unit"} <= item.keys():
-            return tuple(figures), f"figures line {number} is not a figure object"
+            return tuple(figures), f"figures line {number} is not a figure object", skipped
         figures.append(item)
-    return tuple(figures), ""
+    return tuple(figures), "", skipped
 
 
 def run_bench(script: Path, workdir: Path, extra_env: dict[str, str] | None = None) -> BenchRun:
@@ -133,8 +154,8 @@ def run_bench(script: Path, workdir: Path, extra_env: dict[str, str] | None = No
     started = time.perf_counter()
     done = subprocess.run([sys.executable, str(script)], env=env, check=False)
     seconds = time.perf_counter() - started
-    figures, error = _read_figures(figures_file)
-    return BenchRun(script.stem, done.returncode, seconds, figures, error)
+    figures, error, skipped = _read_figures(figures_file)
+    return BenchRun(script.stem, done.returncode, seconds, figures, error, skipped)
 
 
 def table(runs: list[BenchRun]) -> str:
@@ -160,6 +181,8 @@ def table(runs: list[BenchRun]) -> str:
         if run.failed:
             why = run.error or f"exit {run.returncode}"
             rows.append((run.bench, f"FAILED ({why})", "-", "", "-", "-", ""))
+        elif run.skipped:
+            rows.append((run.bench, f"SKIPPED ({run.skipped})", "-", "", "-", "-", ""))
         elif not run.figures:
             rows.append((run.bench, "(no figures recorded)", "-", "", "-", "-", ""))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

@@ -26,6 +26,10 @@ record("before the crash", 1.0, "s", baseline=4.0)
 raise SystemExit(3)
 """
 QUIET = "print('nothing to record')\n"
+SKIPPED = """
+from figures import skip
+skip("needs root")
+"""
 
 
 def _bench_dir(tmp_path: Path) -> Path:
@@ -34,6 +38,7 @@ def _bench_dir(tmp_path: Path) -> Path:
     (directory / "a_fast.py").write_text(FAST)
     (directory / "b_broken.py").write_text(BROKEN)
     (directory / "c_quiet.py").write_text(QUIET)
+    (directory / "d_skipped.py").write_text(SKIPPED)
     (directory / "_helper.py").write_text("raise SystemExit('a helper is not a bench')\n")
     return directory
 
@@ -54,6 +59,7 @@ def test_runner_table_json_and_failure(tmp_path: Path) -> None:
         "== a_fast.py",
         "== b_broken.py",
         "== c_quiet.py",
+        "== d_skipped.py",
     ]
     table = done.stdout.split("\n\n")[-1].splitlines()
     assert table[0].split() == ["bench", "figure", "value", "unit", "baseline", "ratio", "goal"]
@@ -64,12 +70,14 @@ def test_runner_table_json_and_failure(tmp_path: Path) -> None:
         "b_broken before the crash 1 s 4 0.25",
         "b_broken FAILED (exit 3) - - -",
         "c_quiet (no figures recorded) - - -",
+        "d_skipped SKIPPED (needs root) - - -",
     ]
     data = json.loads(out.read_text())
     assert [(b["bench"], b["returncode"], b["failed"]) for b in data["benches"]] == [
         ("a_fast", 0, False),
         ("b_broken", 3, True),
         ("c_quiet", 0, False),
+        ("d_skipped", 77, False),
     ]
     assert data["figures"][0] == {
         "bench": "a_fast",
@@ -88,7 +96,7 @@ def test_runner_table_json_and_failure(tmp_path: Path) -> None:
 
 def test_runner_all_passing_exits_zero_and_only_filters(tmp_path: Path) -> None:
     directory = _bench_dir(tmp_path)
-    done = _run(str(directory), "--only", "a_fast", "c_quiet")
+    done = _run(str(directory), "--only", "a_fast", "c_quiet", "d_skipped")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "b_broken" not in done.stdout
     unknown = _run(str(directory), "--only", "nope")
