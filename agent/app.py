@@ -21,14 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from agent.collectors.base import CollectContext, Collected, CollectorError, CollectorFn
+from agent.collectors.base import CollectContext, CollectorError, CollectorFn
 from agent.collectors.host import read_machine_id
 from agent.collectors.registry import COLLECTORS
 from agent.config import AgentConfig
 from agent.delivery.enrolment import TOKEN_FILE_NAME, Enrolment, save_token
 from agent.delivery.enrolment import enroll as request_enrolment
 from agent.delivery.transport import Delivery, HttpTransport, Transport
-from agent.discovery.collector import discovery_domain
+from agent.discovery.collector import discovery_collector
 from agent.discovery.config import parse_discovery
 from agent.document import DEFAULT_BUDGET_SECONDS, collect_facts
 from agent.errors import ConfigError
@@ -88,7 +88,7 @@ def collect(config: AgentConfig, state_dir: Path | None, host: HostAccess) -> Fa
         settings=config.collect_settings(),
         first_seen=store.load().pending_seen,
     )
-    document = _collect(config, ctx, identity, host)
+    document = _collect(config, ctx, identity, host, state_directory(config, state_dir))
     remember_pending(store, document)
     return document
 
@@ -112,23 +112,30 @@ def collect_local(
 
 
 def _collect(
-    config: AgentConfig, ctx: CollectContext, identity: Identity, host: HostAccess
+    config: AgentConfig,
+    ctx: CollectContext,
+    identity: Identity,
+    host: HostAccess,
+    state_dir: Path | None = None,
 ) -> FactsDocument:
     return collect_facts(
         ctx,
         identity,
         budget_seconds=config.budget_seconds or DEFAULT_BUDGET_SECONDS,
-        registry=collectors_for(config),
+        registry=collectors_for(config, state_dir),
         now=host.clock,
     )
 
 
-def collectors_for(config: AgentConfig) -> Mapping[Domain, CollectorFn]:
-    """Every collector, plus LAN discovery where `agent.discovery.enabled` is set."""
+def collectors_for(
+    config: AgentConfig, state_dir: Path | None = None
+) -> Mapping[Domain, CollectorFn]:
+    """Every collector, plus LAN discovery where `agent.discovery.enabled` is set (its
+    last sweep kept in `state_dir`; without one, every collection sweeps)."""
     settings = parse_discovery(config.discovery)
     if not settings.enabled:
         return COLLECTORS
-    return {**COLLECTORS, Domain.DISCOVERY: lambda _ctx: Collected(discovery_domain(settings))}
+    return {**COLLECTORS, Domain.DISCOVERY: discovery_collector(settings, state_dir)}
 
 
 # check -------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.results",
         "rules.policy",
     },
-    "agent.discovery": {"agent.errors", "agent.runner", "rules.facts"},
+    "agent.discovery": {"agent.errors", "agent.runner", "agent.collectors", "rules.facts"},
     "agent.app": {
         "agent",
         "agent.discovery",

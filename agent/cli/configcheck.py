@@ -14,6 +14,8 @@ import click
 from agent import app
 from agent.cli.common import UsageFailure, config_option, lang_option
 from agent.config import InvalidConfigError, load_config
+from agent.discovery.config import parse_discovery
+from agent.discovery.errors import DiscoveryConfigError
 from agent.errors import ConfigError
 from rules.terminal import printable
 
@@ -37,8 +39,22 @@ def check_config(config_path: Path | None, lang: str) -> None:
         raise UsageFailure(f"{len(e.problems)} {noun}") from e
     except ConfigError as e:
         raise UsageFailure(printable(e)) from e
+    try:
+        discovery = parse_discovery(config.discovery)
+    except DiscoveryConfigError as e:
+        where = f"{config_path}: " if config_path is not None else ""
+        for problem in e.problems:
+            click.echo(printable(where + problem), err=True)
+        noun = "vấn đề" if lang == "vi" else "problem(s)"
+        raise UsageFailure(f"{len(e.problems)} {noun}") from e
     interval = f"{config.interval_seconds:g}"
+    sweep = f"{discovery.interval_seconds:g}"
     if lang == "vi":
-        click.echo(f"cấu hình hợp lệ; thu thập mỗi {interval.replace('.', ',')} giây")
+        line = f"cấu hình hợp lệ; thu thập mỗi {interval.replace('.', ',')} giây"
+        if discovery.enabled:
+            line += f"; dò tìm thiết bị mạng nội bộ mỗi {sweep.replace('.', ',')} giây"
     else:
-        click.echo(f"configuration valid; collecting every {interval} s")
+        line = f"configuration valid; collecting every {interval} s"
+        if discovery.enabled:
+            line += f"; LAN discovery every {sweep} s"
+    click.echo(line)

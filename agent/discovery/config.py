@@ -21,6 +21,8 @@ DEFAULT_PORTS: tuple[int, ...] = (
 )  # fmt: skip
 DEFAULT_PPS = 1000  # ARP and SYN alike; nmap -T4 sends far faster
 DEFAULT_MAX_HOSTS = 1024  # a /22
+DEFAULT_INTERVAL = 86400.0  # a sweep a day; reports in between carry the last one
+MIN_INTERVAL = 60.0
 MAX_PORTS = 1024
 KEYS = (
     "enabled",
@@ -30,6 +32,7 @@ KEYS = (
     "max_hosts",
     "allow_public",
     "timeout_seconds",
+    "interval_seconds",
 )
 
 
@@ -42,6 +45,7 @@ class DiscoveryConfig:
     max_hosts: int = DEFAULT_MAX_HOSTS
     allow_public: bool = False
     timeout_seconds: float = 1.0  # wait for answers after each pass
+    interval_seconds: float = DEFAULT_INTERVAL  # between sweeps (agent/discovery/schedule.py)
 
 
 def parse_ports(text: str) -> tuple[int, ...]:
@@ -114,7 +118,10 @@ def parse_discovery(
         max_hosts=int(positive("max_hosts", DEFAULT_MAX_HOSTS, integer=True)),
         allow_public=flag("allow_public"),
         timeout_seconds=positive("timeout_seconds", 1.0, integer=False),
+        interval_seconds=positive("interval_seconds", DEFAULT_INTERVAL, integer=False),
     )
+    if config.interval_seconds < MIN_INTERVAL:
+        problems.append(f"{where}.interval_seconds must be at least {MIN_INTERVAL:g}")
     if problems:
-        raise DiscoveryConfigError("; ".join(problems))
+        raise DiscoveryConfigError("; ".join(problems), tuple(problems))
     return config

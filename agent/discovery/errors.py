@@ -10,7 +10,12 @@ class DiscoveryError(AgentError):
 
 
 class DiscoveryConfigError(ConfigError):
-    """The `agent.discovery` section or a `discover` option is invalid."""
+    """The `agent.discovery` section or a `discover` option is invalid; `problems` has
+    each problem with its key's path (`config check` prints one per line)."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems or (message,)
 
 
 class SubnetRefusedError(DiscoveryConfigError):

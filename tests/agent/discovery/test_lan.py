@@ -221,6 +221,43 @@ def test_collect_has_the_discovery_domain_only_when_enabled(
     )
 
 
+def test_collect_keeps_the_sweep_between_runs(agency_lan: Lan, tmp_path: Path) -> None:
+    """`collect` with a state directory: the first run sweeps, the next reports the kept
+    sweep (same swept_at), other ports sweep again and keep each device's first seen."""
+
+    def collect(ports: list[int]) -> dict[str, Any]:
+        config = tmp_path / "agent.yaml"
+        discovery = {"enabled": True, "ports": ports, "interval_seconds": 3600}
+        config.write_text(json.dumps({"agent": {"discovery": discovery}}))
+        done = subprocess.run(
+            agency_lan.exec(
+                AGENT, "collect", "--config", str(config), "--state-dir", str(tmp_path / "state")
+            ),
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        domain: dict[str, Any] = json.loads(done.stdout)["discovery"]
+        return domain
+
+    first = collect([23, 445])
+    assert len(first["devices"]) == len(SPECS)
+    assert all(d["first_seen"] == d["last_seen"] == first["swept_at"] for d in first["devices"])
+    assert collect([23, 445]) == first  # within the interval: the kept sweep
+    time.sleep(1.1)  # the next sweep's second differs
+    again = collect([23, 445, 5432])
+    assert again["swept_at"] > first["swept_at"]
+    assert {d["ip"]: d["first_seen"] for d in again["devices"]} == {
+        d["ip"]: first["swept_at"] for d in first["devices"]
+    }
+    assert all(d["last_seen"] == again["swept_at"] for d in again["devices"])
+    assert sorted((o["ip"], o["port"]) for o in again["open_ports"]) == sorted(
+        [
+            (agency_lan.ip_of(name), port)
+            for name, port in (("telnet", 23), ("smb", 445), ("db", 5432))
+        ]
+    )
+
+
 def test_the_packets_per_second_cap_bounds_the_sweep(agency_lan: Lan, tmp_path: Path) -> None:
     config = tmp_path / "slow.yaml"
     # short waits, so the sending rate, not the waiting, sets the duration (an uncapped
