@@ -167,15 +167,21 @@ def main() -> None:
             runs = {name: daemon(args, db, env) for name, env in DAEMON_ENVS.items()}
             drain, single = drain_72h(collector.url, token, tmp / "drain")
     one_shot_name = f"run --once, nothing carried, median of {RUNS}"
-    record("one-shot run --once CPU, nothing carried (as before)", once_cpu, "s")
+    record(
+        "one-shot run --once CPU, nothing carried (as before)",
+        once_cpu,
+        "s",
+        goal="< 1.5 CPU-s (a first collect)",
+    )
     record(
         "one-shot run --once CPU, cache and skips carried from the previous run",
         warm_cpu,
         "s",
         baseline=once_cpu,
         baseline_name="nothing carried",
+        goal="< 0.25 CPU-s (steady state)",
     )
-    record("one-shot run --once peak RSS", once_rss / 1024, "MiB")
+    record("one-shot run --once peak RSS", once_rss / 1024, "MiB", goal="< 60 MB")
     for name, (deltas, first_cpu, first_rss, end_rss) in runs.items():
         cycle_cpu = statistics.median(deltas)
         print(f"daemon `run --interval 1s`, {CYCLES} delivered cycles, {name}:")
@@ -185,6 +191,7 @@ def main() -> None:
             "s",
             baseline=once_cpu,
             baseline_name=one_shot_name,
+            goal="< 0.25 CPU-s",
         )
         record(f"daemon first cycle CPU, {name}", first_cpu, "s")
         record(
@@ -193,6 +200,13 @@ def main() -> None:
             "MiB",
             baseline=first_rss / 2**20,
             baseline_name="after the first cycle",
+            goal="< 50 MB",
+        )
+        record(
+            f"daemon RSS growth over {CYCLES} cycles, {name}",
+            (end_rss - first_rss) / 2**20,
+            "MiB",
+            goal="< 1 MB over 1,000 cycles",
         )
     spacing = SpoolLimits().min_spacing_seconds
     alone = single * SPOOL_72H + spacing * (SPOOL_72H - 1)
