@@ -26,6 +26,8 @@ TEXT = {
              "Would probe {hosts} addresses, {ports} TCP ports, at most {pps} packets/s:"),
     "subnet": ("  mạng {net} qua {iface} (địa chỉ của máy này {own}): {first} .. {last}",
                "  subnet {net} via {iface} (this host {own}): {first} .. {last}"),
+    "routed": ("  mạng {net} sau bộ định tuyến (ICMP echo, TCP 443 và 80): {first} .. {last}",
+               "  subnet {net} behind a router (ICMP echo, TCP 443 and 80): {first} .. {last}"),
     "ports": ("  cổng: {ports}", "  ports: {ports}"),
     "found": ("{devices} thiết bị trên {subnets}; cổng dò bằng {method}",
               "{devices} devices on {subnets}; ports probed by {method}"),
@@ -97,6 +99,9 @@ def _print_plan(plan: Plan, output_format: str, lang: str) -> None:
                 }
                 for t in plan.targets
             ],
+            "routed": [
+                {"subnet": str(r.network), "hosts": [str(h) for h in r.hosts]} for r in plan.routed
+            ],
             "ports": list(plan.ports),
             "packets_per_second": plan.packets_per_second,
         }
@@ -113,6 +118,9 @@ def _print_plan(plan: Plan, output_format: str, lang: str) -> None:
                    first=first, last=last)
             )
         )  # fmt: skip
+    for r in plan.routed:
+        first, last = (r.hosts[0], r.hosts[-1]) if r.hosts else ("-", "-")
+        click.echo(_t("routed", lang, net=r.network, first=first, last=last))
     click.echo(_t("ports", lang, ports=",".join(str(p) for p in plan.ports)))
 
 

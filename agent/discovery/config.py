@@ -33,6 +33,7 @@ KEYS = (
     "allow_public",
     "timeout_seconds",
     "interval_seconds",
+    "routed_subnets",
 )
 
 
@@ -40,6 +41,8 @@ KEYS = (
 class DiscoveryConfig:
     enabled: bool = False
     subnets: tuple[str, ...] = ()  # empty: the attached subnets
+    # Subnets behind a router, swept by ICMP echo and TCP probes (never by default).
+    routed_subnets: tuple[str, ...] = ()
     ports: tuple[int, ...] = DEFAULT_PORTS
     packets_per_second: int = DEFAULT_PPS
     max_hosts: int = DEFAULT_MAX_HOSTS
@@ -102,6 +105,10 @@ def parse_discovery(
     if not isinstance(subnets, list) or not all(isinstance(s, str) and s for s in subnets):
         problems.append(f"{where}.subnets must be a list of CIDR strings")
         subnets = []
+    routed = raw.get("routed_subnets", [])
+    if not isinstance(routed, list) or not all(isinstance(s, str) and s for s in routed):
+        problems.append(f"{where}.routed_subnets must be a list of CIDR strings")
+        routed = []
     ports = DEFAULT_PORTS
     if raw.get("ports") is not None:
         value = raw["ports"]
@@ -113,6 +120,7 @@ def parse_discovery(
     config = DiscoveryConfig(
         enabled=flag("enabled"),
         subnets=tuple(s.strip() for s in subnets),
+        routed_subnets=tuple(s.strip() for s in routed),
         ports=ports,
         packets_per_second=int(positive("packets_per_second", DEFAULT_PPS, integer=True)),
         max_hosts=int(positive("max_hosts", DEFAULT_MAX_HOSTS, integer=True)),

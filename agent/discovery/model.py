@@ -19,6 +19,8 @@ class Method(StrEnum):
     """How a device or a port state was found."""
 
     ARP = "arp"  # layer-2 ARP request answered
+    ICMP = "icmp"  # a routed host answered an ICMP echo request
+    TCP = "tcp"  # a routed host answered a TCP probe (SYN to 443 or ACK to 80) only
     SYN = "syn"  # raw TCP SYN
     CONNECT = "connect"  # the kernel's TCP connect (no raw sockets)
 

@@ -12,9 +12,9 @@ from agent.discovery.connect import connect_probe
 from agent.discovery.errors import DiscoveryError
 from agent.discovery.model import Device, Method, Port, ScanResult
 from agent.discovery.oui import vendor_lookup, vendor_of
-from agent.discovery.packets import arp_sweep, syn_probe
+from agent.discovery.packets import arp_sweep, ping_sweep, syn_probe, syn_probe_routed
 from agent.discovery.services import service_guess
-from agent.discovery.targets import Plan
+from agent.discovery.targets import Plan, RoutedTarget, Target
 
 NEIGHBOURS = Path("/proc/net/arp")
 ARP_COMPLETE = 0x2
@@ -47,7 +47,8 @@ def run_scan(plan: Plan, *, refusal: Callable[[], str | None] = raw_refusal) -> 
     except OSError as e:
         raise DiscoveryError(f"scan failed: {e.strerror or e}") from e
     return ScanResult(
-        subnets=tuple(str(t.network) for t in plan.targets),
+        subnets=tuple(str(t.network) for t in plan.targets)
+        + tuple(str(r.network) for r in plan.routed),
         ports=plan.ports,
         port_method=method if any(d.ports for d in devices) else None,
         devices=tuple(sorted(devices, key=lambda d: socket.inet_aton(d.ip))),
@@ -73,18 +74,37 @@ def _raw_scan(plan: Plan) -> list[Device]:
                 for port in plan.ports
             )  # fmt: skip
             devices.append(Device(ip, mac, vendor_of(mac, lookup), Method.ARP, ports))
+    routed = [str(h) for r in plan.routed for h in r.hosts]
+    if routed:
+        alive = ping_sweep(routed, plan.packets_per_second, plan.timeout_seconds)
+        answers = (
+            syn_probe_routed(list(alive), plan.ports, plan.packets_per_second,
+                             plan.timeout_seconds)
+            if alive and plan.ports
+            else {}
+        )  # fmt: skip
+        for ip, how in alive.items():
+            ports = tuple(
+                Port(port, answers[(ip, port)][0], Method.SYN, service_guess(port),
+                     answers[(ip, port)][1])
+                for port in plan.ports
+            )  # fmt: skip
+            # Behind a router no MAC is learnt: the router's would be the only one seen.
+            devices.append(Device(ip, None, "", Method(how), ports))
     return devices
 
 
 def _connect_scan(plan: Plan) -> list[Device]:
     """Without raw sockets a host is live when any port answers (open or refused);
     its MAC comes from the kernel's neighbour table the connects filled."""
-    pairs = [(str(h), p) for t in plan.targets for h in t.hosts for p in plan.ports]
+    groups: list[Target | RoutedTarget] = [*plan.targets, *plan.routed]
+    addresses = [h for t in groups for h in t.hosts]
+    pairs = [(str(h), p) for h in addresses for p in plan.ports]
     verdicts = connect_probe(pairs, plan.packets_per_second, plan.timeout_seconds)
     neighbours = _neighbours()
     lookup = vendor_lookup(scapy_loaded=False)
     devices: list[Device] = []
-    for target in plan.targets:
+    for target in groups:
         for host in (str(h) for h in target.hosts):
             states = [verdicts[(host, p)] for p in plan.ports]
             if not any(reason in ("connected", "refused") for _, reason in states):

@@ -1,10 +1,12 @@
 """What may be probed: subnet safety and the scan plan.
 
 Only IPv4 subnets that lie inside a subnet attached to one of this host's interfaces
-are swept (ARP is layer 2); a subnet given on the command line or in the
-configuration is checked the same way. Public ranges are refused unless
-`allow_public` is set, and a subnet with more hosts than `max_hosts` is refused. The
-plan lists exactly the addresses and ports a scan would touch: `--dry-run` prints it.
+are swept by ARP (layer 2); a subnet given on the command line or in the
+configuration is checked the same way. Subnets behind a router are swept only when
+listed in `routed_subnets` (ICMP echo and TCP probes, layer 3), never an attached
+one. Public ranges are refused unless `allow_public` is set, and a subnet with more
+hosts than `max_hosts` is refused. The plan lists exactly the addresses and ports a
+scan would touch: `--dry-run` prints it.
 """
 
 from __future__ import annotations
@@ -37,15 +39,24 @@ class Target:
 
 
 @dataclass(frozen=True)
+class RoutedTarget:
+    """A subnet behind a router: reached through the routing table, no MAC learnt."""
+
+    network: IPv4Network
+    hosts: tuple[IPv4Address, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     targets: tuple[Target, ...]
     ports: tuple[int, ...]
     packets_per_second: int
     timeout_seconds: float
+    routed: tuple[RoutedTarget, ...] = ()
 
     @property
     def host_count(self) -> int:
-        return sum(len(t.hosts) for t in self.targets)
+        return sum(len(t.hosts) for t in self.targets) + sum(len(r.hosts) for r in self.routed)
 
 
 def attached_subnets() -> tuple[Attached, ...]:
@@ -110,6 +121,9 @@ def make_plan(
                 tuple(h for h in hosts if h != link.address.ip),
             )
         )
+    # Routed subnets come from the configuration only, and not when the caller named
+    # the subnets to sweep (`discover --subnet`).
+    routed = [] if requested else _routed(config, attached, refusals)
     if refusals:
         raise SubnetRefusedError("; ".join(refusals))
     return Plan(
@@ -117,7 +131,31 @@ def make_plan(
         tuple(ports) if ports is not None else config.ports,
         config.packets_per_second,
         config.timeout_seconds,
+        tuple(routed),
     )
+
+
+def _routed(
+    config: DiscoveryConfig, attached: Sequence[Attached], refusals: list[str]
+) -> list[RoutedTarget]:
+    found: list[RoutedTarget] = []
+    for text in config.routed_subnets:
+        try:
+            network = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            refusals.append(f"{text}: not a CIDR subnet")
+            continue
+        if not isinstance(network, IPv4Network):
+            refusals.append(f"{text}: IPv6 discovery is not supported")
+            continue
+        reason = _refusal(network, config)
+        if reason is None and any(network.overlaps(a.address.network) for a in attached):
+            reason = "attached to this host: list it in subnets (swept by ARP)"
+        if reason is not None:
+            refusals.append(f"{network}: {reason}")
+        elif all(r.network != network for r in found):
+            found.append(RoutedTarget(network, tuple(_hosts(network, network))))
+    return found
 
 
 def _refusal(network: IPv4Network, config: DiscoveryConfig) -> str | None:

@@ -24,7 +24,7 @@ class LanSighting(View):
     agent_id: str
     host: str = Field(description="the discovering host's label")
     ip: str
-    found_by: str = Field(description="arp or connect")
+    found_by: str = Field(description="arp, icmp, tcp (a routed subnet) or connect")
     first_seen: Timestamp
     last_seen: Timestamp
 

@@ -205,7 +205,8 @@ def test_interval_setting_is_checked() -> None:
         parse_discovery({"interval_seconds": 5, "ports": "70000", "colour": "red"})
     assert caught.value.problems == (
         "agent.discovery: unknown key(s) colour (known: enabled, subnets, ports, "
-        "packets_per_second, max_hosts, allow_public, timeout_seconds, interval_seconds)",
+        "packets_per_second, max_hosts, allow_public, timeout_seconds, interval_seconds, "
+        "routed_subnets)",
         "agent.discovery.ports: ports must be 1-65535 and ranges ascending: '70000'",
         "agent.discovery.interval_seconds must be at least 60",
     )
