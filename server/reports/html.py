@@ -8,27 +8,26 @@ printed offline, and a Content-Security-Policy meta tag forbids loading anything
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 
-from rules.language.model import Severity
 from server.read.audit_views import (
     SEVERITIES,
     AgencyAudit,
     AgencyStanding,
     AuditReport,
     FrameworkCompliance,
+    HostRow,
     Unread,
 )
 from server.reports.charts import coverage_bar, score_trend, severity_bars
+from server.reports.html_findings import findings_table
+from server.reports.markup import esc, table
 from server.reports.text import (
     CATALOGUE,
     Lang,
     change_text,
     date_text,
     datetime_text,
-    evidence_text,
-    inert,
     number_text,
     percent_text,
     pick,
@@ -50,17 +49,6 @@ th { background: #eee; }
 @page { size: A4; margin: 15mm; }
 @media print { body { margin: 0; } h2 { break-before: auto; } tr { break-inside: avoid; } }
 """
-
-
-def esc(value: str) -> str:
-    return html.escape(inert(value), quote=True)
-
-
-def _table(head: Iterable[str], body: Iterable[Iterable[str]]) -> str:
-    """`head` is fixed text (escaped here); `body` cells are already-escaped HTML."""
-    cells = "".join(f"<th>{esc(h)}</th>" for h in head)
-    lines = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
 
 
 def _standing_rows(ranking: Iterable[AgencyStanding], lang: Lang) -> list[list[str]]:
@@ -105,7 +93,7 @@ def _framework(framework: FrameworkCompliance, lang: Lang) -> str:
     head.append(t("failing_hosts", lang))
     return (
         f"<h3>{esc(pick(framework.title, lang))} ({esc(framework.version)})</h3>"
-        f"<p>{counts}</p>{coverage_bar(framework, lang, esc)}{_table(head, rows)}"
+        f"<p>{counts}</p>{coverage_bar(framework, lang, esc)}{table(head, rows)}"
     )
 
 
@@ -123,7 +111,7 @@ def _host_levels(audit: AgencyAudit, lang: Lang) -> str:
     return esc(", ".join(parts))
 
 
-def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
+def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | None) -> str:
     s = audit.standing
     counts = audit.severity_counts.model_dump()
     summary = [
@@ -151,22 +139,22 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang) -> str:
     parts = [
         f"<section><h2>{esc(s.name)} ({esc(s.agency)})</h2>",
         f"<h3>{esc(t('summary', lang))}</h3>",
-        _table([t("summary", lang), ""], summary),
+        table([t("summary", lang), ""], summary),
         severity_bars(counts, lang, esc),
         f"<h3>{esc(t('trend', lang))}</h3>",
         score_trend(s.trend, lang, esc),
         f"<h3>{esc(t('urgent', lang))}</h3>",
-        _table(urgent_head, urgent) if urgent else f"<p>{esc(t('none', lang))}</p>",
+        table(urgent_head, urgent) if urgent else f"<p>{esc(t('none', lang))}</p>",
         f"<h2>{esc(t('compliance', lang))}</h2>",
         *(_framework(f, lang) for f in audit.frameworks),
         f"<h2>{esc(t('findings', lang))}</h2>",
     ]
     for severity in SEVERITIES:
-        parts.append(_findings_table(audit, severity, lang))
+        parts.append(findings_table(audit, severity, lang, detail_rows))
     if not audit.findings:
         parts.append(f"<p>{esc(t('none', lang))}</p>")
     parts.append(_remediation_and_waivers(audit, lang))
-    parts.append(_hosts(audit, lang))
+    parts.append(_hosts(audit, lang, detail_rows))
     parts.append("</section>")
     return "".join(parts)
 
@@ -198,10 +186,10 @@ def _remediation_and_waivers(audit: AgencyAudit, lang: Lang) -> str:
     head = ["waiver", "rule", "item", "justification", "approved_by", "expires", "in_force"]
     return (
         f"<h3>{esc(t('remediation_time', lang))}</h3>"
-        + _table([t("remediation_time", lang), ""], rows)
+        + table([t("remediation_time", lang), ""], rows)
         + f"<h3>{esc(t('waivers', lang))}</h3>"
         + (
-            _table([t(k, lang) for k in head], waivers)
+            table([t(k, lang) for k in head], waivers)
             if waivers
             else f"<p>{esc(t('none', lang))}</p>"
         )
@@ -227,9 +215,22 @@ def _unread(unread: Unread, lang: Lang) -> str:
     return esc(text)
 
 
-def _hosts(audit: AgencyAudit, lang: Lang) -> str:
+def _shown_hosts(audit: AgencyAudit, detail_rows: int | None) -> list[HostRow]:
+    """Every host, or (printed) the `detail_rows` that need attention most: unknown
+    score, then lowest score, then stale; listed in name order."""
+    if detail_rows is None or len(audit.hosts) <= detail_rows:
+        return list(audit.hosts)
+    worst = sorted(
+        audit.hosts,
+        key=lambda h: (h.score is not None, h.score or 0.0, not h.stale, h.host, h.agent_id),
+    )[:detail_rows]
+    return sorted(worst, key=lambda h: (h.host, h.agent_id))
+
+
+def _hosts(audit: AgencyAudit, lang: Lang, detail_rows: int | None) -> str:
     rows = []
-    for h in audit.hosts:
+    shown = _shown_hosts(audit, detail_rows)
+    for h in shown:
         updates = _maybe(h.security_updates, lang)
         if h.oldest_security_update is not None:
             updates += f" ({esc(date_text(h.oldest_security_update, lang))})"
@@ -266,39 +267,21 @@ def _hosts(audit: AgencyAudit, lang: Lang) -> str:
         "exposed",
         "unread",
     )
-    table = _table([t(k, lang) for k in keys], rows) if rows else f"<p>{esc(t('none', lang))}</p>"
+    hosts = table([t(k, lang) for k in keys], rows) if rows else f"<p>{esc(t('none', lang))}</p>"
+    if len(shown) < len(audit.hosts):
+        note = t("hosts_cut", lang).format(
+            shown=number_text(len(shown), lang, 0), total=number_text(len(audit.hosts), lang, 0)
+        )
+        hosts = f"<p>{esc(note)}</p>{hosts}"
     excluded = "".join(
         f"<li>{esc(e.host)}: {esc(t(f'excluded.{e.reason.value}', lang))}</li>"
         for e in audit.excluded_hosts
     )
     excluded_part = f"<ul>{excluded}</ul>" if excluded else f"<p>{esc(t('none', lang))}</p>"
     return (
-        f"<h3>{esc(t('hosts_section', lang))}</h3>{table}"
+        f"<h3>{esc(t('hosts_section', lang))}</h3>{hosts}"
         f"<h3>{esc(t('excluded', lang))}</h3>{excluded_part}"
     )
-
-
-def _findings_table(audit: AgencyAudit, severity: Severity, lang: Lang) -> str:
-    chosen = [f for f in audit.findings if f.severity is severity]
-    if not chosen:
-        return ""
-    rows = [
-        [
-            esc(f.host),
-            esc(f.rule_id) + "<br>" + esc(pick(f.title, lang)),
-            esc(f.item_key),
-            esc(pick(f.message, lang))
-            + f'<div class="evidence">{esc(evidence_text(f.evidence))}</div>',
-            esc(pick(f.remediation, lang)),
-            esc(date_text(f.first_seen, lang)),
-            esc(number_text(f.age_days, lang)),
-            esc(t("yes" if f.status.value == "waived" else "no", lang)),
-        ]
-        for f in chosen
-    ]
-    keys = ("host", "rule", "item", "evidence", "remediation", "first_seen", "age_days", "waiver")
-    title = f"{t(f'sev.{severity.value}', lang)} ({len(chosen)})"
-    return f"<h3>{esc(title)}</h3>" + _table([t(k, lang) for k in keys], rows)
 
 
 def _methodology(report: AuditReport, lang: Lang) -> str:
@@ -321,11 +304,13 @@ def _methodology(report: AuditReport, lang: Lang) -> str:
     return (
         f"<h2>{esc(t('methodology', lang))}</h2><p>{esc(t('formula', lang))}</p>"
         f"<p>{esc(t('hosts_note', lang))}</p><p>{esc(t('levels_note', lang))}</p>"
-        f"{_table([t('methodology', lang), ''], rows)}"
+        f"{table([t('methodology', lang), ''], rows)}"
     )
 
 
-def render_html(report: AuditReport, lang: Lang) -> bytes:
+def render_html(report: AuditReport, lang: Lang, *, detail_rows: int | None = None) -> bytes:
+    """The page; `detail_rows` caps the findings listed per agency and severity (the
+    printed document: server.reports.html_findings), None lists every one."""
     title_key = "title.province" if report.scope == "province" else "title.agency"
     title = t(title_key, lang)
     body = [
@@ -334,8 +319,10 @@ def render_html(report: AuditReport, lang: Lang) -> bytes:
     ]
     if report.scope == "province":
         body.append(f"<h2>{esc(t('ranking', lang))}</h2>")
-        body.append(_table(_standing_head(lang), _standing_rows(report.ranking, lang)))
-    body.extend(_agency(audit, report.ranked_agencies, lang) for audit in report.agencies)
+        body.append(table(_standing_head(lang), _standing_rows(report.ranking, lang)))
+    body.extend(
+        _agency(audit, report.ranked_agencies, lang, detail_rows) for audit in report.agencies
+    )
     body.append(_methodology(report, lang))
     page = (
         f'<!DOCTYPE html><html lang="{lang.value}"><head><meta charset="utf-8">'

@@ -21,6 +21,9 @@ class Format(StrEnum):
     JSON = "json"
 
 
+# Findings per agency and severity, and hosts per agency, listed in the PDF.
+PDF_DETAIL_ROWS = 50
+
 MEDIA_TYPES = {
     Format.HTML: "text/html; charset=utf-8",
     Format.PDF: "application/pdf",
@@ -64,5 +67,9 @@ def render_audit(report: AuditReport, fmt: Format, lang: Lang) -> bytes:
         return render_csv(report, lang)
     if fmt is Format.XLSX:
         return render_xlsx(report, lang)
-    page = render_html(report, lang)
-    return html_to_pdf(page) if fmt is Format.PDF else page
+    if fmt is Format.PDF:
+        # Printed, a province's every finding and host is hundreds of pages that took
+        # Chromium minutes to lay out: the PDF lists the detail that needs attention
+        # first and points to the files that hold all of it (server.reports.html_findings).
+        return html_to_pdf(render_html(report, lang, detail_rows=PDF_DETAIL_ROWS))
+    return render_html(report, lang)

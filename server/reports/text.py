@@ -54,6 +54,19 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "not_met": ("Không đạt", "Not met"),
     "not_assessed": ("Chưa đánh giá", "Not assessed"),
     "other": ("Khác", "Other"),
+    "hosts_cut": (
+        "Bản in liệt kê {shown} trên {total} máy chủ, là các máy chủ có điểm thấp nhất (chưa "
+        "xác định điểm trước); tình trạng mọi máy chủ có trong tệp HTML và JSON.",
+        "The printed document lists {shown} of the {total} hosts, those with the lowest "
+        "scores (unknown first); every host's state is in the HTML and JSON files.",
+    ),
+    "detail_cut": (
+        "Bản in liệt kê {shown} trên {total} phát hiện ở mức độ này (bảng trên tổng hợp mọi "
+        "luật); danh sách đầy đủ, mỗi phát hiện một dòng, có trong tệp CSV, XLSX và HTML.",
+        "The printed document lists {shown} of the {total} findings of this severity (the "
+        "table above sums up every rule); the full list, one finding per row, is in the "
+        "CSV, XLSX and HTML files.",
+    ),
     "not_applicable": ("Không áp dụng", "Not applicable"),
     "security_levels": (
         "Cấp độ an toàn hệ thống thông tin của máy chủ",
