@@ -213,12 +213,15 @@ class Agent:
 
 
 def cli(*args: str) -> str:
+    # This checkout's code, as the collector runs it (running_collector does the same).
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     done = subprocess.run(
         [str(BIN / "canhgac-server"), *args],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, "PYTHONPATH": path},
     )
     if done.returncode != 0:
         raise SystemExit(f"canhgac-server {args[0]} failed: {done.stderr}")
@@ -522,6 +525,16 @@ def used_bytes(database: Database) -> int:
         return int(connection.execute(text(query)).scalar() or 0)
 
 
+def vacuum(database: Database) -> None:
+    """PostgreSQL: what autovacuum does over a day (the host row, updated at every
+    report, would otherwise count each dead version as stored)."""
+    if database.engine.dialect.name == "postgresql":
+        with database.engine.connect().execution_options(
+            isolation_level="AUTOCOMMIT"
+        ) as connection:
+            connection.execute(text("VACUUM"))
+
+
 def in_process(url: str) -> tuple[IngestService, Any, Database]:
     upgrade(url)
     database = open_database(url)
@@ -545,12 +558,14 @@ def storage_per_day(name: str, database_url: Callable[[], Any]) -> None:
             agent = Agent(0, "in-process", datetime.now(UTC))
             service.ingest(credential, agent.body(False), "gzip")  # day 0: the first report
             service.ingest(credential, agent.body(changed), "gzip")
+            vacuum(database)
             start = used_bytes(database)
             whole = 0
             for _ in range(REPORTS_PER_DAY):
                 body = agent.body(changed)
                 whole += len(gzip.compress(gzip.decompress(body)))
                 service.ingest(credential, body, "gzip")
+                vacuum(database)
             day = used_bytes(database) - start
             database.dispose()
         print(

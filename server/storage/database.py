@@ -11,6 +11,7 @@ callers above storage handle one exception type and never import `sqlalchemy.exc
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -132,13 +133,18 @@ def make_engine(url: str) -> Engine:
     if is_sqlite:
         _check_sqlite_path(parsed.database)
     try:
-        engine = create_engine(parsed)
+        # JSON columns keep Vietnamese as UTF-8 (3 bytes a letter), not as \u escapes (6).
+        engine = create_engine(parsed, json_serializer=_json_text)
     except (NoSuchModuleError, ImportError) as e:
         raise DatabaseError(f"no driver for database URL {parsed.drivername!r}: {e}") from e
     if is_sqlite:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_begin)
     return engine
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _check_sqlite_path(database: str | None) -> None:

@@ -154,12 +154,18 @@ def store_domains(
         ]
         _set_superseded(session, replaced, now)
         # The third element, the digest as sent, lets the next report skip checking
-        # and serialising this domain again when it sends the same bytes.
-        host.domain_blobs = {
-            d: [ids[d], split.domains[d][1], *([split.sent[d]] if d in split.sent else [])]
-            for d in sorted(ids)
-        }
+        # and serialising this domain again when it sends the same bytes. It is kept
+        # while the content is: a domain whose bytes change at every report only by
+        # derived ages (host: uptime) would otherwise rewrite this row every time.
+        host.domain_blobs = {d: _entry(known.get(d), ids[d], split, d) for d in sorted(ids)}
     return ids
+
+
+def _entry(known: Any, blob_id: int, split: SplitFacts, domain: str) -> list[Any]:
+    digest = split.domains[domain][1]
+    if isinstance(known, list) and known[:2] == [blob_id, digest] and len(known) > 2:
+        return known
+    return [blob_id, digest, *([split.sent[domain]] if domain in split.sent else [])]
 
 
 def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None) -> None:

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from server.storage.compressed import CompressedJSON, CompressedText
+
 # Stable constraint names, so later migrations (and batch mode on SQLite) can refer
 # to them by name on every database.
 NAMING_CONVENTION = {
@@ -267,7 +269,8 @@ class FactsBlob(Base):
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
     domain: Mapped[str] = mapped_column(String(32))
     content_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of `content`
-    content: Mapped[str] = mapped_column(Text)  # canonical JSON of the domain's value
+    # canonical JSON of the domain's value, compressed (revision 0005)
+    content: Mapped[str] = mapped_column(CompressedText())
     first_seen_at: Mapped[datetime]
     # NULL while it is the host's current content; retention deletes old superseded ones.
     superseded_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -283,7 +286,7 @@ class RuleResultRow(Base):
     rule_id: Mapped[str] = mapped_column(String(128))
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
-    items: Mapped[list[Any]]
+    items: Mapped[list[Any]] = mapped_column(CompressedJSON())  # compressed (revision 0005)
     errors: Mapped[list[Any]]
 
 

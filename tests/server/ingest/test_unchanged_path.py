@@ -143,3 +143,19 @@ def test_strip_derived_copies_only_what_it_changes() -> None:
     assert "uptime_seconds" not in stripped["host"]
     assert "days_left" not in stripped["certificates"][0]
     assert stripped["packages"] is original["packages"]  # shared, not copied
+
+
+def test_ages_alone_leave_the_host_row_as_it_was(
+    service: IngestService, database: Database, token: str
+) -> None:
+    """host.uptime_seconds changes at every report: the stored domain does not, and
+    neither does domain_blobs (no row rewritten for nothing)."""
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    blobs = []
+    for seq in (1, 2, 3):
+        facts = make_facts(seq=seq, collected_at=start + timedelta(minutes=seq))
+        facts["host"] |= {"boot_time": "2026-11-20T12:00:00Z", "uptime_seconds": 1000 + seq}
+        assert ingest(service, token, facts)["status"] == "accepted"
+        with database.session() as session:
+            blobs.append(dict(session.scalars(select(Host)).one().domain_blobs or {}))
+    assert blobs[0] == blobs[1] == blobs[2]
