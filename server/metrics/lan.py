@@ -46,6 +46,8 @@ class LanIndex:
         stale = [
             a for a, key in wanted.items() if (known := current.get(a)) is None or known[0] != key
         ]
+        if not stale and wanted.keys() == current.keys():
+            return  # nothing reported since the last refresh: the counts stand
         if stale:
             with database.session() as session:  # outside the lock: I/O
                 loaded = {h.agent_id: h for h in load_host_lan(session, stale)}

@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -104,6 +105,7 @@ def _own_addresses(host_domain: Any) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(macs), frozenset(ips)
 
 
+@lru_cache(maxsize=65536)  # the same addresses are parsed again and again: per sighting, to sort
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.split("%", 1)[0])
