@@ -37,6 +37,7 @@ DEFAULT_SOURCES: tuple[tuple[str, str], ...] = (
         "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
     ),
     ("epss.csv.gz", "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"),
+    ("ubuntu-osv.zip", "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip"),
 )
 TIMEOUT_SECONDS = 120.0
 

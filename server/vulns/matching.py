@@ -34,6 +34,7 @@ KERNEL_SOURCES = frozenset(
     {"linux", "linux-signed-amd64", "linux-signed-arm64", "linux-signed-i386"}
 )
 MAX_BINARIES = 10  # binaries named per item: evidence, not an inventory
+MAX_REMEMBERED = 500_000  # (source, version) comparisons kept per loaded store
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class VulnMatcher:
         self.max_age_days = max_age_days
         self._lock = threading.Lock()
         self._releases: dict[tuple[str, str], dict[str, tuple[AdvisoryRow, ...]]] = {}
+        # (distro, release, manager, source, version) -> the advisories that affect it:
+        # hosts of one province run the same versions, so most hosts reuse the
+        # comparisons (dpkg ordering in Python is the cost of matching).
+        self._affected: dict[tuple[str, ...], tuple[tuple[AdvisoryRow, State], ...]] = {}
         self.reader: StoreReader | None = None
         self.problem: Problem | None = None
         self._kev: dict[str, str] = {}
@@ -105,7 +110,9 @@ class VulnMatcher:
             return None, Problem("failed", "the host or packages facts are missing")
         os_release = _mapping(host.get("os"))
         distro = str(os_release.get("id") or "")
-        release = str(os_release.get("version_codename") or "")
+        # Debian feeds name releases by codename, Ubuntu's by version (24.04).
+        release_key = "version_id" if distro == "ubuntu" else "version_codename"
+        release = str(os_release.get(release_key) or "")
         feed = self._coverage.get((distro, release))
         if feed is None:
             return None, Problem(
@@ -119,17 +126,28 @@ class VulnMatcher:
                 f"stale: the {feed} feed is {age} days old (more than {self.max_age_days:g}):"
                 " import a newer one",
             )
-        advisories = self._advisories(distro, release)
+        advisories = self.advisories(distro, release)
         kernel = _mapping(host.get("kernel"))
         running = str(kernel.get("release") or "")
         manager = str(packages.get("manager") or "dpkg")
         sources, kernel_package = _sources(packages.get("items"), running)
-        items = []
+        items: list[dict[str, Any]] = []
         for (source, version), binaries in sorted(sources.items()):
-            for row in advisories.get(source, ()):
-                item = self._item(row, source, version, binaries, manager=manager, today=today)
-                if item is not None:
-                    items.append(item)
+            key = (distro, release, manager, source, version)
+            affected = self._affected.get(key)
+            if affected is None:
+                affected = tuple(
+                    (row, state)
+                    for row in advisories.get(source, ())
+                    if (state := _state(row, version, manager)) is not None
+                )
+                if len(self._affected) >= MAX_REMEMBERED:
+                    self._affected.clear()  # bounded; refilled by the next hosts
+                self._affected[key] = affected
+            items.extend(
+                self._item(row, state, (source, version, binaries), today)
+                for row, state in affected
+            )
         items.sort(key=lambda i: (i["cve"], i["package"]))
         domain = {
             "feed": feed,
@@ -143,7 +161,7 @@ class VulnMatcher:
         }
         return domain, None
 
-    def _advisories(self, distro: str, release: str) -> dict[str, tuple[AdvisoryRow, ...]]:
+    def advisories(self, distro: str, release: str) -> dict[str, tuple[AdvisoryRow, ...]]:
         key = (distro, release)
         with self._lock:  # one load per release, then shared by every host of it
             if key not in self._releases:
@@ -154,16 +172,11 @@ class VulnMatcher:
     def _item(
         self,
         row: AdvisoryRow,
-        source: str,
-        version: str,
-        binaries: list[str],
-        *,
-        manager: str,
+        state: State,
+        package: tuple[str, str, list[str]],  # source, source version, binaries
         today: date,
-    ) -> dict[str, Any] | None:
-        state = _state(row, version, manager)
-        if state is None:
-            return None
+    ) -> dict[str, Any]:
+        source, version, binaries = package
         fix_age = None
         if state is State.FIX_AVAILABLE and row.fix_seen_at:
             seen = datetime.fromisoformat(row.fix_seen_at.replace("Z", "+00:00")).date()
@@ -178,6 +191,7 @@ class VulnMatcher:
             "state": state.value,
             "severity": row.severity.value,
             "no_dsa": row.no_dsa,
+            "pro_only": row.pro_only,
             "kev": row.cve in self._kev,
             "epss": self._epss.get(row.cve),
             "fix_age_days": fix_age,

@@ -47,6 +47,7 @@ class Advisory:
     archive_version: str | None  # newest version the release's archive has, if known
     severity: VendorSeverity
     no_dsa: bool = False  # Debian: minor, fixed in a point release rather than a DSA
+    pro_only: bool = False  # Ubuntu: the fix is only in Ubuntu Pro (ESM)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ CREATE TABLE feeds (name TEXT PRIMARY KEY, format TEXT NOT NULL, generated_at TE
 CREATE TABLE advisories (feed TEXT NOT NULL, distro TEXT NOT NULL, release TEXT NOT NULL,
   package TEXT NOT NULL, cve TEXT NOT NULL, status TEXT NOT NULL, fixed_version TEXT,
   archive_version TEXT, severity TEXT NOT NULL, no_dsa INTEGER NOT NULL,
-  fix_seen_at TEXT, PRIMARY KEY (distro, release, package, cve)) WITHOUT ROWID;
+  fix_seen_at TEXT, pro_only INTEGER NOT NULL,
+  PRIMARY KEY (distro, release, package, cve)) WITHOUT ROWID;
 CREATE TABLE kev (cve TEXT PRIMARY KEY, date_added TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE epss (cve TEXT PRIMARY KEY, score REAL NOT NULL, percentile REAL NOT NULL)
   WITHOUT ROWID;
@@ -62,6 +63,7 @@ class AdvisoryRow:
     severity: VendorSeverity
     no_dsa: bool
     fix_seen_at: str | None
+    pro_only: bool = False
 
 
 def _stamp(moment: datetime) -> str:
@@ -166,7 +168,7 @@ def _insert_feed(
         ),
     )
     db.executemany(
-        "INSERT OR REPLACE INTO advisories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO advisories VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (_advisory_row(feed.name, a, stamp, seen) for a in feed.advisories),
     )
     db.executemany("INSERT OR REPLACE INTO kev VALUES (?, ?)", feed.kev)
@@ -182,7 +184,7 @@ def _advisory_row(
         fix_seen = seen.get(key, stamp)
     return (
         feed, a.distro, a.release, a.package, a.cve, a.status.value, a.fixed_version,
-        a.archive_version, a.severity.value, int(a.no_dsa), fix_seen,
+        a.archive_version, a.severity.value, int(a.no_dsa), fix_seen, int(a.pro_only),
     )  # fmt: skip
 
 
@@ -225,7 +227,7 @@ class StoreReader:
         by_package: dict[str, list[AdvisoryRow]] = {}
         query = (
             "SELECT package, cve, status, fixed_version, archive_version, severity, no_dsa,"
-            " fix_seen_at FROM advisories WHERE distro = ? AND release = ?"
+            " fix_seen_at, pro_only FROM advisories WHERE distro = ? AND release = ?"
         )
         for row in self._db.execute(query, (distro, release)):
             by_package.setdefault(row[0], []).append(
@@ -237,6 +239,7 @@ class StoreReader:
                     severity=VendorSeverity(row[5]),
                     no_dsa=bool(row[6]),
                     fix_seen_at=row[7],
+                    pro_only=bool(row[8]),
                 )
             )
         return {package: tuple(rows) for package, rows in by_package.items()}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from server.vulns.errors import VulnDbError
-from server.vulns.feeds import debian, priority
+from server.vulns.feeds import debian, priority, ubuntu
 from server.vulns.model import FeedData
 
 MAX_FEED_BYTES = 1024 * 1024 * 1024
@@ -28,6 +28,9 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
     when = (fetched_at or mtime).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hashlib.sha256(data).hexdigest()
     where = str(path)
+    if data[:4] == b"PK\x03\x04":  # a zip archive: OSV records (Ubuntu's all.zip)
+        advisories = ubuntu.parse_zip(data, where, MAX_FEED_BYTES)
+        return FeedData(ubuntu.FEED, ubuntu.FORMAT, when, digest, size, advisories=advisories)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -44,10 +47,15 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
     if priority.looks_like_kev(document):
         released, entries = priority.parse_kev(document, where)
         return FeedData("kev", priority.KEV_FORMAT, _day(released, when), digest, size, kev=entries)
+    if ubuntu.looks_like(document):
+        advisories = ubuntu.parse(document, where)
+        return FeedData(ubuntu.FEED, ubuntu.FORMAT, when, digest, size, advisories=advisories)
     if debian.looks_like(document):
         advisories = debian.parse(document, where)
         return FeedData(debian.FEED, debian.FORMAT, when, digest, size, advisories=advisories)
-    raise VulnDbError(f"{where}: not a known feed format (Debian tracker JSON, KEV, EPSS)")
+    raise VulnDbError(
+        f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV, KEV, EPSS)"
+    )
 
 
 def _day(stated: str, fallback: str) -> str:
