@@ -128,6 +128,7 @@ _DOMAINS: dict[str, Localized] = {
     "home_directories": Localized("thư mục nhà của người dùng", "home directories"),
     "log_files": Localized("quyền truy cập tệp nhật ký", "log file permissions"),
     "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
+    "vulnerabilities": Localized("lỗ hổng đã biết của các gói", "known vulnerabilities"),
 }
 _KINDS: dict[str, Localized] = {
     "failed": Localized("việc thu thập bị lỗi", "the collection failed"),
@@ -139,6 +140,8 @@ _KINDS: dict[str, Localized] = {
     "skipped": Localized("việc thu thập bị bỏ qua", "the collection was skipped"),
 }
 _COLLECTOR = re.compile(r"collector '(?P<domain>[a-z_]+)' (?P<kind>[a-z]+):")
+# Domains only the collector derives: a local `check` cannot have them.
+COLLECTOR_DOMAINS = frozenset({"vulnerabilities"})
 _NO_DOMAIN = re.compile(r"the facts document has no '(?P<domain>[a-z_]+)' domain")
 _MISSING = re.compile(r"(?:fact path|item field) '(?P<path>[^']*)' is missing")
 
@@ -174,6 +177,11 @@ def why_not_checked(result: RuleResult, lang: str) -> str:
         return f"tác tử không đọc được {what}: {how}."
     if found := _NO_DOMAIN.search(text):
         what = _domain(found["domain"], lang)
+        if found["domain"] in COLLECTOR_DOMAINS:
+            # Derived on the collector from imported feeds (docs/vulnerabilities.md).
+            if lang == "en":
+                return f"{what} are judged on the collector, which holds the feeds."
+            return f"{what} được đánh giá trên máy chủ thu thập, nơi có dữ liệu lỗ hổng."
         if lang == "en":
             return f"the facts contain no {what} (an older agent, or a facts file without it)."
         return f"dữ liệu thu thập không có {what} (tác tử cũ hơn, hoặc tệp dữ liệu thiếu phần này)."
