@@ -1,4 +1,5 @@
-"""One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX.
+"""One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX; the XLSX
+has a second sheet with one row per host (the state the printed document cuts).
 
 A cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with an
 apostrophe: spreadsheet programs would otherwise run it as a formula (CSV injection,
@@ -12,8 +13,8 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from server.read.audit_views import AuditReport
-from server.reports.text import Lang, evidence_text, inert, pick, t
+from server.read.audit_views import AuditReport, Unread
+from server.reports.text import CATALOGUE, Lang, evidence_text, inert, pick, t
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
@@ -30,7 +31,22 @@ COLUMNS = (
     "remediation",
 )
 
-Cell = str | float | datetime
+HOST_COLUMNS = (
+    "agency",
+    "host",
+    "security_level",
+    "last_report",
+    "stale",
+    "score",
+    "security_updates_count",
+    "oldest_update",
+    "reboot",
+    "certificates",
+    "exposed",
+    "unread",
+)
+
+Cell = str | float | datetime | None
 
 
 def safe_cell(value: str) -> str:
@@ -61,6 +77,36 @@ def rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
+def _unread(unread: Unread, lang: Lang) -> str:
+    domain = f"domain.{unread.domain}"
+    name = t(domain, lang) if domain in CATALOGUE else inert(unread.domain)
+    return f"{name}: {t(f'unread.{unread.kind.value}', lang)}"
+
+
+def _known(value: bool | None, lang: Lang) -> str | None:
+    return None if value is None else t("yes" if value else "no", lang)
+
+
+def host_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+    """Typed cells, one list per host; an unknown value is an empty cell, never 0."""
+    for audit in report.agencies:
+        for h in audit.hosts:
+            yield [
+                safe_cell(inert(audit.standing.agency)),
+                safe_cell(inert(h.host)),
+                None if h.security_level is None else float(h.security_level),
+                h.collected_at,
+                _known(h.stale, lang),
+                None if h.score is None else round(h.score, 4),
+                None if h.security_updates is None else float(h.security_updates),
+                h.oldest_security_update,
+                _known(h.reboot_required, lang),
+                float(len(h.certificates)),
+                float(len(h.exposed_services)),
+                safe_cell(", ".join(_unread(u, lang) for u in h.unread)),
+            ]
+
+
 def render_csv(report: AuditReport, lang: Lang) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -84,11 +130,16 @@ def render_xlsx(report: AuditReport, lang: Lang) -> bytes:
     sheet = workbook.create_sheet(title=t("findings", lang)[:31])
     sheet.append(header(lang))
     for row in rows(report, lang):
-        cells: list[Cell] = []
-        for cell in row:
-            # XLSX keeps no time zone: the times are UTC, said in the column docs.
-            cells.append(cell.replace(tzinfo=None) if isinstance(cell, datetime) else cell)
-        sheet.append(cells)
+        sheet.append(_naive(row))
+    hosts = workbook.create_sheet(title=t("hosts_section", lang)[:31])
+    hosts.append([t(column, lang) for column in HOST_COLUMNS])
+    for row in host_rows(report, lang):
+        hosts.append(_naive(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
+
+
+def _naive(row: list[Cell]) -> list[Cell]:
+    # XLSX keeps no time zone: the times are UTC, said in the column docs.
+    return [cell.replace(tzinfo=None) if isinstance(cell, datetime) else cell for cell in row]

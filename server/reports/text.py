@@ -54,11 +54,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "not_met": ("Không đạt", "Not met"),
     "not_assessed": ("Chưa đánh giá", "Not assessed"),
     "other": ("Khác", "Other"),
+    "security_level": ("Cấp độ an toàn hệ thống", "Security level"),
+    "security_updates_count": ("Số bản vá bảo mật chờ cài", "Security updates pending"),
+    "oldest_update": ("Bản vá bảo mật chờ từ ngày", "Oldest security update pending since"),
     "hosts_cut": (
         "Bản in liệt kê {shown} trên {total} máy chủ, là các máy chủ có điểm thấp nhất (chưa "
-        "xác định điểm trước); tình trạng mọi máy chủ có trong tệp HTML và JSON.",
+        "xác định điểm trước); tình trạng mọi máy chủ có trong tệp XLSX, HTML và JSON.",
         "The printed document lists {shown} of the {total} hosts, those with the lowest "
-        "scores (unknown first); every host's state is in the HTML and JSON files.",
+        "scores (unknown first); every host's state is in the XLSX, HTML and JSON files.",
     ),
     "detail_cut": (
         "Bản in liệt kê {shown} trên {total} phát hiện ở mức độ này (bảng trên tổng hợp mọi "

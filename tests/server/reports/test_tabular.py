@@ -63,3 +63,30 @@ def test_xlsx_typed_cells_and_no_formula(province: AuditReport) -> None:
     escaped = HOSTILE_HOST.replace("\u202e", "\\u202e").replace("\x07", "\\u0007")
     assert hostile[1] == "'" + escaped
     assert str(hostile[9]).startswith("{")
+
+
+def test_xlsx_hosts_sheet_typed_unknown_empty_and_safe(province: AuditReport) -> None:
+    """Every host's state (what the printed document cuts) on a second sheet."""
+    workbook = load_workbook(io.BytesIO(render_audit(province, Format.XLSX, Lang.VI)))
+    assert workbook.sheetnames == ["Phát hiện theo mức độ", "Tình trạng từng máy chủ"]
+    sheet = workbook["Tình trạng từng máy chủ"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:3] == ("Cơ quan", "Máy chủ", "Cấp độ an toàn hệ thống")
+    by_host = {row[1]: row for row in rows[1:]}
+    assert len(by_host) == 4
+    db01 = by_host["db01"]
+    assert db01[0] == "so-a" and db01[2] is None  # no level declared: empty, not 0
+    assert db01[3] == T1.replace(tzinfo=None) and isinstance(db01[3], datetime)
+    assert (db01[6], db01[7], db01[8], db01[9]) == (1, datetime(2026, 2, 20, 8, 0), "Có", 1)
+    app01 = by_host["app01"]
+    # updates unread: unknown count and reboot are empty cells, the reason in Vietnamese
+    assert (app01[6], app01[8]) == (None, None)
+    assert app01[11] == "bản vá: không đủ quyền, chứng thư số: không có trong báo cáo"
+    assert isinstance(by_host["web01"][5], float) and by_host["web01"][10] == 1
+    escaped = HOSTILE_HOST.replace("\u202e", "\\u202e").replace("\x07", "\\u0007")
+    assert "'" + escaped in by_host
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+    english = load_workbook(io.BytesIO(render_audit(province, Format.XLSX, Lang.EN)))
+    assert english.sheetnames[1] == "State of each host"
+    header = next(iter(english["State of each host"].iter_rows(values_only=True)))
+    assert header[2] == "Security level"
