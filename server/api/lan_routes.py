@@ -28,7 +28,8 @@ def lan_router(runtime: Runtime) -> APIRouter:
     async def devices(
         request: Request,
         *,
-        agency: str | None = Query(None, max_length=64),
+        # An agency id's own form (server.auth.agent_tokens): anything else is a 422.
+        agency: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
         managed: bool | None = Query(None, description="false: devices no agent runs on"),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),

@@ -61,7 +61,14 @@ def test_agency_scoped_viewer_sees_only_its_agency(fleet: LiveServer) -> None:
 
 def test_bad_parameters_are_precise_422(fleet: LiveServer) -> None:
     viewer = new_api_token(fleet.database, "viewer")
-    for params in ({"managed": "perhaps"}, {"limit": 0}, {"limit": 1001}, {"agency": "x" * 65}):
+    for params in (
+        {"managed": "perhaps"},
+        {"limit": 0},
+        {"limit": 1001},
+        {"agency": "x" * 65},
+        {"agency": "a\x00b"},
+        {"agency": "Sở A"},
+    ):
         response = get(fleet, viewer, **params)
         assert response.status_code == 422, (params, response.text)
         assert response.json()["error"]["field"] is not None, response.text
