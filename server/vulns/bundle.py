@@ -180,4 +180,31 @@ def read_inputs(paths: Sequence[Path]) -> list[FeedData]:
             feeds.append(read_feed(path))
     if not feeds:
         raise VulnDbError("nothing to import")
-    return feeds
+    return merge_feeds(feeds)
+
+
+def merge_feeds(feeds: Sequence[FeedData]) -> list[FeedData]:
+    """One FeedData per feed name: Red Hat's VEX and Ubuntu's OSV come as many files
+    of one feed. Dated by the oldest file, named by all their digests."""
+    by_name: dict[str, list[FeedData]] = {}
+    for feed in feeds:
+        by_name.setdefault(feed.name, []).append(feed)
+    merged = []
+    for name, parts in by_name.items():
+        if len(parts) == 1:
+            merged.append(parts[0])
+            continue
+        digest = hashlib.sha256("".join(sorted(p.sha256 for p in parts)).encode()).hexdigest()
+        merged.append(
+            FeedData(
+                name,
+                parts[0].format,
+                min(p.generated_at for p in parts),
+                digest,
+                sum(p.size_bytes for p in parts),
+                advisories=tuple(a for p in parts for a in p.advisories),
+                kev=tuple(k for p in parts for k in p.kev),
+                epss=tuple(e for p in parts for e in p.epss),
+            )
+        )
+    return merged

@@ -110,9 +110,7 @@ class VulnMatcher:
             return None, Problem("failed", "the host or packages facts are missing")
         os_release = _mapping(host.get("os"))
         distro = str(os_release.get("id") or "")
-        # Debian feeds name releases by codename, Ubuntu's by version (24.04).
-        release_key = "version_id" if distro == "ubuntu" else "version_codename"
-        release = str(os_release.get(release_key) or "")
+        release = _release(distro, os_release)
         feed = self._coverage.get((distro, release))
         if feed is None:
             return None, Problem(
@@ -202,6 +200,16 @@ class VulnMatcher:
             self.reader.close()
 
 
+def _release(distro: str, os_release: Mapping[str, Any]) -> str:
+    """How the feeds name the host's release: Debian by codename, Ubuntu by version
+    (24.04), RHEL by major version (9 for 9.4)."""
+    if distro == "ubuntu":
+        return str(os_release.get("version_id") or "")
+    if distro == "rhel":
+        return str(os_release.get("version_id") or "").split(".", 1)[0]
+    return str(os_release.get("version_codename") or "")
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -240,6 +248,12 @@ def _sources(
                 continue  # not the running kernel: an old image, headers, tools
             # signed images: the binary's version is the `linux` source version
             source, source_version, kernel_package = "linux", version, name
+        elif source == "kernel":  # rpm: uname -r is version-release.arch
+            arch = str(package.get("architecture") or "")
+            if f"{version.partition(':')[2] or version}.{arch}" != running_kernel:
+                continue
+            if name in {"kernel", "kernel-core"}:
+                kernel_package = name
         if name and source_version:
             sources.setdefault((source, source_version), []).append(name)
     return sources, kernel_package

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from server.vulns.errors import VulnDbError
-from server.vulns.feeds import debian, priority, ubuntu
+from server.vulns.feeds import debian, priority, redhat, ubuntu
 from server.vulns.model import FeedData
 
 MAX_FEED_BYTES = 1024 * 1024 * 1024
@@ -47,6 +47,9 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
     if priority.looks_like_kev(document):
         released, entries = priority.parse_kev(document, where)
         return FeedData("kev", priority.KEV_FORMAT, _day(released, when), digest, size, kev=entries)
+    if redhat.looks_like(document):
+        advisories = redhat.parse(document, where)
+        return FeedData(redhat.FEED, redhat.FORMAT, when, digest, size, advisories=advisories)
     if ubuntu.looks_like(document):
         advisories = ubuntu.parse(document, where)
         return FeedData(ubuntu.FEED, ubuntu.FORMAT, when, digest, size, advisories=advisories)
