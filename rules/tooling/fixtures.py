@@ -92,7 +92,8 @@ class _FixtureParser(LocatedParser):
         rule_id = self.string(node, "rule", "case")
         name = self.string(node, "name", "case")
         facts = self.required(node, "facts", "case")
-        if facts is not None and not isinstance(facts, LocatedMap):
+        # `facts:` left empty is None, not a fragment: named here, not a crash later
+        if "facts" in node and not isinstance(facts, LocatedMap):
             self.problem(node.value_at("facts"), "'facts' must be a mapping (a facts fragment)")
         params = node.get("params", {})
         if not isinstance(params, dict):

@@ -89,6 +89,17 @@ def test_malformed_fixture_file_is_located(tmp_path) -> None:  # type: ignore[no
     assert f"{bad}:6:22: expected status must be one of" in err
 
 
+def test_empty_facts_of_a_case_is_located_not_a_crash(tmp_path: Path) -> None:
+    bad = tmp_path / "empty.yaml"
+    bad.write_text(
+        "pack: x\ncases:\n  - rule: A\n    name: n\n    facts:\n    expect: {status: pass}\n"
+    )
+    code, _, err = invoke("test", str(bad))
+    assert code == 1
+    assert f"{bad}:5:" in err and "'facts' must be a mapping (a facts fragment)" in err
+    assert "Traceback" not in err
+
+
 def test_explain_in_both_languages() -> None:
     code, out, _ = invoke("explain", "net-ftp-exposed", "--lang", "vi")
     assert code == 0
