@@ -117,7 +117,7 @@ class VulnMatcher:
                 "unsupported", f"no imported feed covers {distro or '?'} {release or '?'}"
             )
         info = next(f for f in self.reader.feeds if f.name == feed)
-        age = (today - info.generated_at.date()).days
+        age = max((today - info.generated_at.date()).days, 0)  # a clock behind the feed's
         if age > self.max_age_days:
             return None, Problem(
                 "failed",
@@ -146,7 +146,7 @@ class VulnMatcher:
                 self._item(row, state, (source, version, binaries), today)
                 for row, state in affected
             )
-        items.sort(key=lambda i: (i["cve"], i["package"]))
+        items = _one_per_key(items, manager)
         domain = {
             "feed": feed,
             "release": release,
@@ -208,6 +208,26 @@ def _release(distro: str, os_release: Mapping[str, Any]) -> str:
     if distro == "rhel":
         return str(os_release.get("version_id") or "").split(".", 1)[0]
     return str(os_release.get("version_codename") or "")
+
+
+def _one_per_key(items: list[dict[str, Any]], manager: str) -> list[dict[str, Any]]:
+    """One item per (CVE, source package), the finding's key: binaries of one source
+    at two versions (a half-finished upgrade) are one item, at the older version."""
+    kept: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items:
+        key = (item["cve"], item["package"])
+        known = kept.get(key)
+        if known is None:
+            kept[key] = item
+            continue
+        older = (
+            item
+            if compare(manager, item["installed_version"], known["installed_version"]) < 0
+            else known
+        )
+        binaries = sorted({*known["binaries"], *item["binaries"]})[:MAX_BINARIES]
+        kept[key] = {**older, "binaries": binaries}
+    return [kept[key] for key in sorted(kept)]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -87,3 +87,16 @@ def test_an_agent_supplied_domain_is_replaced(store: Path) -> None:
     facts["vulnerabilities"] = {"count": 0, "items": []}  # a lying agent
     enriched = VulnMatcher(store, 7).enrich(facts, TODAY)
     assert enriched["vulnerabilities"]["count"] == 7
+
+
+def test_one_item_per_cve_and_source_at_the_older_version(store: Path) -> None:
+    facts = recorded_facts()
+    for package in facts["packages"]["items"]:
+        if package["name"] == "libssl-dev":  # a half-finished upgrade: openssl at two versions
+            package["version"] = package["source_version"] = "3.0.22-1~deb12u10"
+    items = [i for i in VulnMatcher(store, 7).match(facts, TODAY)[0]["items"]  # type: ignore[index]
+             if i["cve"] == "CVE-2099-1001"]  # fmt: skip
+    assert len(items) == 1
+    # ~deb12u2 < ~deb12u10 in dpkg order (a string comparison says the opposite)
+    assert items[0]["installed_version"] == "3.0.22-1~deb12u2"
+    assert {"libssl-dev", "libssl3", "openssl"} <= set(items[0]["binaries"])
