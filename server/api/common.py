@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from server.auth.agent_tokens import AGENCY_ID_PATTERN
 from server.auth.api_tokens import ApiCredential, authenticate_api_token
 from server.clock import Clock
 from server.config import ServerConfig
@@ -31,6 +32,12 @@ from server.ingest.service import IngestService
 from server.metrics.exporter import IngestMetrics
 from server.metrics.hoststate import HostStateCache
 from server.storage.database import Database
+
+# Query filters: an agency id as enrolment makes them, and bounded printable text. A
+# NUL byte reaches PostgreSQL as an error the driver reports like an outage (503);
+# refusing it here gives the client the precise 422 instead.
+AGENCY_FILTER = "^" + AGENCY_ID_PATTERN + "$"
+TEXT_FILTER = r"^[^\x00-\x1f\x7f]{1,200}$"
 
 RETRY_AFTER_SECONDS = 30
 MAX_SMALL_BODY = 64 * 1024  # enrolment and admin requests

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request
 
-from server.api.common import Runtime
+from server.api.common import AGENCY_FILTER, Runtime
 from server.api.read_routes import READ_ERRORS, answer_scoped
 from server.read import lan
 from server.read.lan_views import LanDevicePage
@@ -29,7 +29,7 @@ def lan_router(runtime: Runtime) -> APIRouter:
         request: Request,
         *,
         # An agency id's own form (server.auth.agent_tokens): anything else is a 422.
-        agency: str | None = Query(None, pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$"),
+        agency: str | None = Query(None, pattern=AGENCY_FILTER),
         managed: bool | None = Query(None, description="false: devices no agent runs on"),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from rules.language.model import Severity
-from server.api.common import Runtime, api_credential
+from server.api.common import AGENCY_FILTER, TEXT_FILTER, Runtime, api_credential
 from server.api.schemas import error_responses
 from server.errors import NotFoundError
 from server.read import queries, views
@@ -58,8 +58,8 @@ def read_router(runtime: Runtime) -> APIRouter:
     async def hosts(
         request: Request,
         *,
-        agency: str | None = None,
-        os: str | None = Query(None, description="substring of the OS name"),
+        agency: str | None = Query(None, pattern=AGENCY_FILTER),
+        os: str | None = Query(None, pattern=TEXT_FILTER, description="substring of the OS name"),
         stale: bool | None = None,
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),
@@ -91,12 +91,12 @@ def read_router(runtime: Runtime) -> APIRouter:
     async def findings(
         request: Request,
         *,
-        agency: str | None = None,
-        rule: str | None = None,
+        agency: str | None = Query(None, pattern=AGENCY_FILTER),
+        rule: str | None = Query(None, pattern=TEXT_FILTER),
         severity: Severity | None = None,
         status: FindingStatus | None = None,
         min_age_days: float | None = Query(None, ge=0, le=36500),
-        agent_id: str | None = None,
+        agent_id: str | None = Query(None, pattern=TEXT_FILTER),
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def read_router(runtime: Runtime) -> APIRouter:
         responses=READ_ONE_ERRORS,
     )
     async def framework_scores(
-        request: Request, framework_id: str, agency: str | None = None
+        request: Request, framework_id: str, agency: str | None = Query(None, pattern=AGENCY_FILTER)
     ) -> dict[str, Any]:
         policy = runtime.policy
 

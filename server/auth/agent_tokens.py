@@ -31,7 +31,8 @@ TOKEN_ID_CHARS = 10  # lowercase base32: 50 bits, unique enough for an id (not a
 SECRET_BYTES = 32
 _SECRET_RE = r"([a-z2-7]{10})_([A-Za-z0-9_-]{43})"  # noqa: S105 - a pattern
 _TOKEN_RE = re.compile(TOKEN_PREFIX + "_" + _SECRET_RE)
-_AGENCY_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+AGENCY_ID_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
+_AGENCY_ID_RE = re.compile(AGENCY_ID_PATTERN)
 
 
 @dataclass(frozen=True)

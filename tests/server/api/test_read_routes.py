@@ -269,3 +269,26 @@ def test_out_of_range_query_values_are_422_not_500(
         "/hosts?offset=100000000000000000000",
     ):
         assert get(live_server, path, viewer).status_code == 422, path
+
+
+def test_control_characters_in_filters_are_422_not_an_outage(
+    live_server: LiveServer, fleet: dict[str, str]
+) -> None:
+    """A NUL in a filter used to reach PostgreSQL, whose error reads like the database
+    being down (503); every text filter now refuses it, and other control characters."""
+    viewer = new_api_token(live_server.database, "viewer")
+    for path, params in (
+        ("/hosts", {"agency": "ag\x00x"}),
+        ("/hosts", {"os": "Debian\x00"}),
+        ("/hosts", {"os": "line\nbreak"}),
+        ("/hosts", {"agency": "Not An Agency"}),
+        ("/findings", {"rule": "SSH\x00"}),
+        ("/findings", {"agent_id": "\x00"}),
+        ("/findings", {"agency": "\x1b[31m"}),
+        ("/lan/devices", {"agency": "a\x00"}),
+    ):
+        answer = get(live_server, path, viewer, **params)
+        assert answer.status_code == 422, (path, params, answer.status_code)
+    # the ordinary filters still work
+    assert get(live_server, "/hosts", viewer, os="Debian").status_code == 200
+    assert get(live_server, "/findings", viewer, agency="so-a").status_code == 200
