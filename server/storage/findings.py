@@ -141,7 +141,8 @@ def update_findings(
         )
     changes.resolved += len(resolved)
     if inserts:
-        session.execute(insert(Finding), inserts)
+        # The table: Core's executemany, without the ORM's bulk machinery.
+        session.execute(insert(Finding.metadata.tables[Finding.__tablename__]), inserts)
     if rewrites:
         session.execute(update(Finding), rewrites)
     _set_by_ids(session, seen_again, last_seen=observed_at)
