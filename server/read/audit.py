@@ -33,6 +33,7 @@ from server.errors import ForbiddenError, NotFoundError
 from server.read.audit_compliance import compliance, text_of
 from server.read.audit_history import excluded_hosts, remediation, waiver_rows
 from server.read.audit_hosts import host_row, load_host_facts
+from server.read.audit_lan import lan_sections, not_assessed
 from server.read.audit_views import (
     AUDIT_SCHEMA,
     SEVERITIES,
@@ -315,6 +316,12 @@ def build_audit(
         states = [s for s in states if s.agency == scope]
     chosen = [s for s in ranking if agency is None or s.agency == agency]
     levels = host_levels(session, policy.scopes, agency=agency)
+    # The LAN from the same reports as the rest (server.read.audit_lan).
+    lans = lan_sections(
+        session,
+        policy.ruleset,
+        ((s.agent_id, s.agency, s.label, s.report_pk, s.collected_at) for s in states),
+    )
     audits = []
     for standing in chosen:
         own = [s for s in states if s.agency == standing.agency]
@@ -337,6 +344,7 @@ def build_audit(
                 urgent_actions=_urgent(findings),
                 frameworks=compliance(policy.frameworks, own, levels),
                 findings=findings,
+                lan=lans.get(standing.agency) or not_assessed(),
             )
         )
     return AuditReport(

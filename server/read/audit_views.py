@@ -209,6 +209,44 @@ class ExcludedHost(AuditView):
     reason: ExclusionReason
 
 
+class LanPortRow(AuditView):
+    """An open port of a LAN device, as the discovering agents found it."""
+
+    port: int
+    protocol: str
+    service: str = Field(description="the agent's guess from the port number, never a banner")
+    risky_rule: str | None = Field(
+        description="the lan-discovery rule that judges this port (a risky service); null: none"
+    )
+
+
+class LanDeviceRow(AuditView):
+    """An unmanaged device: neither its MAC nor its IP is an enrolled host's."""
+
+    ips: list[str]
+    mac: str | None = Field(description="null when no agent learnt it (TCP connect off-link)")
+    vendor: str = Field(description="from the agent's OUI table; empty when unknown")
+    ports: list[LanPortRow]
+    first_seen: datetime
+    last_seen: datetime
+    seen_by: list[str] = Field(description="labels of the hosts whose sweep found it")
+
+
+class LanSection(AuditView):
+    """The agency's LAN at the cut-off, from the same reports as the rest of the audit.
+
+    Not assessed (no host's report carried a `discovery` domain): the counts are null,
+    never zero."""
+
+    assessed: bool
+    sweeping_hosts: list[str] = Field(description="labels of the hosts whose report swept")
+    devices: int | None
+    managed: int | None
+    unmanaged: int | None
+    risky_unmanaged: int | None = Field(description="unmanaged devices with a risky open port")
+    unmanaged_devices: list[LanDeviceRow] = Field(description="IPv4 order")
+
+
 class AgencyAudit(AuditView):
     standing: AgencyStanding
     severity_counts: SeverityCounts = Field(description="open findings by severity")
@@ -220,6 +258,7 @@ class AgencyAudit(AuditView):
     urgent_actions: list[UrgentAction]
     frameworks: list[FrameworkCompliance]
     findings: list[AuditFinding]
+    lan: LanSection = Field(description="unmanaged devices on the agency's LAN")
 
 
 class PackVersion(AuditView):

@@ -160,22 +160,51 @@ def sightings_of(
     return tuple(found)
 
 
-def host_lan(session: Session, hosts: Sequence[Host]) -> list[HostLan]:
-    """Each host's own addresses and discoveries, from its latest report."""
-    pk_of = {h.id: h.last_report_pk or h.results_report_pk for h in hosts}
-    loaded = load_domains(session, [pk for pk in pk_of.values() if pk is not None], _DOMAINS)
+@dataclass(frozen=True)
+class HostReport:
+    """Which report of a host to read the LAN from (None: the host has none)."""
+
+    agent_id: str
+    agency: str
+    label: str
+    report_pk: int | None
+    collected_at: datetime
+
+
+def lan_of_reports(session: Session, reports: Sequence[HostReport]) -> list[HostLan]:
+    """Each host's own addresses and discoveries, from the given report of each (the
+    latest for the live view, the newest before a cut-off for the audit)."""
+    loaded = load_domains(
+        session, [r.report_pk for r in reports if r.report_pk is not None], _DOMAINS
+    )
     found: list[HostLan] = []
-    for host in hosts:
-        pk = pk_of[host.id]
-        domains = loaded.get(pk, {}) if pk is not None else {}
+    for r in reports:
+        domains = loaded.get(r.report_pk, {}) if r.report_pk is not None else {}
         macs, ips = _own_addresses(domains.get("host"))
         sightings = (
-            sightings_of(domains["discovery"], host.agent_id, host.label, host.last_collected_at)
+            sightings_of(domains["discovery"], r.agent_id, r.label, r.collected_at)
             if "discovery" in domains
             else None
         )
-        found.append(HostLan(host.agent_id, host.agency_id, host.label, macs, ips, sightings))
+        found.append(HostLan(r.agent_id, r.agency, r.label, macs, ips, sightings))
     return found
+
+
+def host_lan(session: Session, hosts: Sequence[Host]) -> list[HostLan]:
+    """Each host's own addresses and discoveries, from its latest report."""
+    return lan_of_reports(
+        session,
+        [
+            HostReport(
+                h.agent_id,
+                h.agency_id,
+                h.label,
+                h.last_report_pk or h.results_report_pk,
+                h.last_collected_at,
+            )
+            for h in hosts
+        ],
+    )
 
 
 def load_host_lan(session: Session, agent_ids: Sequence[str]) -> list[HostLan]:
