@@ -34,7 +34,7 @@ KERNEL_SOURCES = frozenset(
     {"linux", "linux-signed-amd64", "linux-signed-arm64", "linux-signed-i386"}
 )
 MAX_BINARIES = 10  # binaries named per item: evidence, not an inventory
-MAX_REMEMBERED = 500_000  # (source, version) comparisons kept per loaded store
+MAX_REMEMBERED = 200_000  # installed (source, version)s whose items are kept
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,8 @@ class VulnMatcher:
         self.max_age_days = max_age_days
         self._lock = threading.Lock()
         self._releases: dict[tuple[str, str], dict[str, tuple[AdvisoryRow, ...]]] = {}
-        # (distro, release, manager, source, version) -> the advisories that affect it:
-        # hosts of one province run the same versions, so most hosts reuse the
-        # comparisons (dpkg ordering in Python is the cost of matching).
-        self._affected: dict[tuple[str, ...], tuple[tuple[AdvisoryRow, State], ...]] = {}
+        # (distro, release, manager, source, version, day, binaries...) -> its items
+        self._cache: dict[tuple[str, ...], tuple[dict[str, Any], ...]] = {}
         self.reader: StoreReader | None = None
         self.problem: Problem | None = None
         self._kev: dict[str, str] = {}
@@ -124,29 +122,15 @@ class VulnMatcher:
                 f"stale: the {feed} feed is {age} days old (more than {self.max_age_days:g}):"
                 " import a newer one",
             )
-        advisories = self.advisories(distro, release)
         kernel = _mapping(host.get("kernel"))
         running = str(kernel.get("release") or "")
         manager = str(packages.get("manager") or "dpkg")
         sources, kernel_package = _sources(packages.get("items"), running)
         items: list[dict[str, Any]] = []
         for (source, version), binaries in sorted(sources.items()):
-            key = (distro, release, manager, source, version)
-            affected = self._affected.get(key)
-            if affected is None:
-                affected = tuple(
-                    (row, state)
-                    for row in advisories.get(source, ())
-                    if (state := _state(row, version, manager)) is not None
-                )
-                if len(self._affected) >= MAX_REMEMBERED:
-                    self._affected.clear()  # bounded; refilled by the next hosts
-                self._affected[key] = affected
-            items.extend(
-                self._item(row, state, (source, version, binaries), today)
-                for row, state in affected
-            )
-        items = _one_per_key(items, manager)
+            items.extend(self._items(distro, release, manager, (source, version, binaries), today))
+        if len(sources) != len({source for source, _ in sources}):
+            items = _one_per_key(items, manager)
         domain = {
             "feed": feed,
             "release": release,
@@ -158,6 +142,38 @@ class VulnMatcher:
             "items": items,
         }
         return domain, None
+
+    def _items(
+        self,
+        distro: str,
+        release: str,
+        manager: str,
+        package: tuple[str, str, list[str]],  # source, source version, binaries
+        today: date,
+    ) -> tuple[dict[str, Any], ...]:
+        """The items of one installed source, by CVE. Hosts of a province run the same
+        versions: the comparisons (dpkg order in Python is the cost) and the items are
+        computed once per (source, version, binaries, day) and shared, read-only."""
+        source, version, binaries = package
+        key = (distro, release, manager, source, version, today.isoformat(), *sorted(binaries))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        rows = self.advisories(distro, release).get(source, ())
+        made = tuple(
+            sorted(
+                (
+                    self._item(row, state, package, today)
+                    for row in rows
+                    if (state := _state(row, version, manager)) is not None
+                ),
+                key=lambda item: str(item["cve"]),
+            )
+        )
+        if len(self._cache) >= MAX_REMEMBERED:
+            self._cache.clear()  # bounded; refilled by the next hosts
+        self._cache[key] = made
+        return made
 
     def advisories(self, distro: str, release: str) -> dict[str, tuple[AdvisoryRow, ...]]:
         key = (distro, release)
