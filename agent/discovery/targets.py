@@ -93,13 +93,8 @@ def make_plan(
     targets: list[Target] = []
     seen: set[IPv4Network] = set()
     for text in wanted:
-        try:
-            network = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError:
-            refusals.append(f"{text}: not a CIDR subnet")
-            continue
-        if not isinstance(network, IPv4Network):
-            refusals.append(f"{text}: IPv6 discovery is not supported")
+        network = _ipv4_subnet(text, refusals)
+        if network is None:
             continue
         reason = _refusal(network, config)
         link = next((a for a in attached if network.subnet_of(a.address.network)), None)
@@ -135,18 +130,26 @@ def make_plan(
     )
 
 
+def _ipv4_subnet(text: str, refusals: list[str]) -> IPv4Network | None:
+    """`text` as an IPv4 subnet, or None with the reason added to `refusals`."""
+    try:
+        network = ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        refusals.append(f"{text}: not a CIDR subnet")
+        return None
+    if not isinstance(network, IPv4Network):
+        refusals.append(f"{text}: IPv6 discovery is not supported")
+        return None
+    return network
+
+
 def _routed(
     config: DiscoveryConfig, attached: Sequence[Attached], refusals: list[str]
 ) -> list[RoutedTarget]:
     found: list[RoutedTarget] = []
     for text in config.routed_subnets:
-        try:
-            network = ipaddress.ip_network(text.strip(), strict=False)
-        except ValueError:
-            refusals.append(f"{text}: not a CIDR subnet")
-            continue
-        if not isinstance(network, IPv4Network):
-            refusals.append(f"{text}: IPv6 discovery is not supported")
+        network = _ipv4_subnet(text, refusals)
+        if network is None:
             continue
         reason = _refusal(network, config)
         if reason is None and any(network.overlaps(a.address.network) for a in attached):
