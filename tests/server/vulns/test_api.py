@@ -4,6 +4,7 @@ read time against an imported store; filters, agency scope, unmatched hosts."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import uuid
@@ -12,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
 
 from rules.language.loader import builtin_packs_dir
 from server.auth.api_tokens import create_api_token
+from server.background import reload_and_reevaluate
+from server.cli.main import main
 from server.clock import utc_now
 from server.config import ServerConfig
-from server.evaluation.loaded_policy import load_server_policy
+from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
 from server.metrics.vulnerabilities import VULNDB_AGE
 from server.storage.database import Database
+from server.storage.models import Finding
 from tests.server.conftest import LiveServers
 from tests.server.helpers import body_of, iso, new_api_token, new_token
-from tests.server.vulns.conftest import import_samples, recorded_facts, with_kernels
+from tests.server.vulns.conftest import DATA, import_samples, recorded_facts, with_kernels
 from tests.support import require_tool
 
 TIMEOUT = 60
@@ -145,3 +151,47 @@ def test_vulnerability_metrics_without_cve_labels(
         [promtool, "check", "metrics"], input=text.encode(), capture_output=True, check=False
     )
     assert lint.returncode == 0 and lint.stdout + lint.stderr == b"", lint.stdout + lint.stderr
+
+
+def test_an_import_re_evaluates_every_host_without_a_new_report(
+    live_servers: LiveServers, database: Database, tmp_path: Path
+) -> None:
+    """The running collector sees the new store file at its policy check (the same
+    path as SIGHUP): the store's generation is in the policy fingerprint."""
+    store = tmp_path / "vulndb.sqlite"
+    import_samples(store, ("debian-tracker.json", "kev.json"))
+    settings: dict[str, Any] = {
+        "rules": (builtin_packs_dir() / "vulnerabilities.yaml",),
+        "vulndb_path": store,
+        "vulndb_max_age_days": 3650,
+    }
+
+    def loader() -> ServerPolicy:
+        return load_server_policy(ServerConfig(**settings))
+
+    server = live_servers.start(policy=loader(), policy_loader=loader, **settings)
+    runtime = server.app.state.runtime
+    _post(server.url, new_token(database, "so-a"), with_kernels(recorded_facts()), "web-a")
+    kev_open = {f.item_key for f in _open_findings(database, "VULN-KEV-FIX-AVAILABLE")}
+    assert kev_open == {"CVE-2099-1001 openssl", "CVE-2099-1012 linux"}
+    assert reload_and_reevaluate(runtime, force=False) == 0  # nothing changed
+    tracker = json.loads((DATA / "debian-tracker.json").read_text("utf-8"))
+    del tracker["linux"]
+    newer = tmp_path / "debian-tracker.json"
+    newer.write_text(json.dumps(tracker), "utf-8")
+    assert (
+        CliRunner().invoke(main, ["vulndb", "import", "--store", str(store), str(newer)]).exit_code
+        == 0
+    )
+    assert reload_and_reevaluate(runtime, force=False) == 1  # the file changed: re-matched
+    kev_open = {f.item_key for f in _open_findings(database, "VULN-KEV-FIX-AVAILABLE")}
+    assert kev_open == {"CVE-2099-1001 openssl"}
+
+
+def _open_findings(database: Database, rule: str) -> list[Finding]:
+    with database.session() as session:
+        return list(
+            session.scalars(
+                select(Finding).where(Finding.rule_id == rule, Finding.status == "open")
+            )
+        )
