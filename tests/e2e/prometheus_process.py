@@ -8,11 +8,29 @@ files, and is stopped when the block ends.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+import requests
+
 from tests.support import free_port
+
+
+def wait_for(check: Callable[[], object], what: str, timeout: float, step: float = 0.5) -> None:
+    """Poll `check` until it is true (Prometheus not answering yet counts as not yet);
+    fails the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(step)
+    pytest.fail(f"never saw {what}")
 
 
 @contextmanager

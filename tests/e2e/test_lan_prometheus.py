@@ -25,7 +25,7 @@ from tests.server.read.lan_fleet import device, discovery, host_domain, port
 from tests.support import require_tool
 
 from .conftest import create_token
-from .prometheus_process import running_prometheus
+from .prometheus_process import running_prometheus, wait_for
 
 RULES = Path(__file__).resolve().parents[2] / "dashboards" / "prometheus"
 ALERT = "CanhgacLanUnmanagedDeviceNew"
@@ -74,18 +74,6 @@ def firing(prometheus: str) -> list[dict[str, Any]]:
     ]
 
 
-def wait_for(check: Any, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"never saw {what}")
-
-
 def report(url: str, token: str, seq: int, *devices: dict[str, Any]) -> None:
     host = host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01")
     facts = make_facts(
@@ -124,7 +112,9 @@ def test_unmanaged_devices_are_counted_and_a_new_one_alerts(
     report(url, scanner, 1, web_seen, nas, printer)
 
     wait_for(
-        lambda: lan_counts(prometheus) == {"true": 1.0, "false": 2.0}, "1 managed, 2 unmanaged"
+        lambda: lan_counts(prometheus) == {"true": 1.0, "false": 2.0},
+        "1 managed, 2 unmanaged",
+        DEADLINE,
     )
     # The count holds for longer than the shortened window: nothing is new.
     time.sleep(24)
@@ -132,7 +122,7 @@ def test_unmanaged_devices_are_counted_and_a_new_one_alerts(
 
     camera = device("10.0.0.77", "00:40:8c:00:00:77", port(23, "telnet"), vendor="Axis")
     report(url, scanner, 2, web_seen, nas, printer, camera)
-    wait_for(lambda: firing(prometheus), f"{ALERT} firing")
+    wait_for(lambda: firing(prometheus), f"{ALERT} firing", DEADLINE)
     (alert,) = firing(prometheus)
     assert alert["labels"]["agency"] == AGENCY and alert["labels"]["severity"] == "warning"
     assert alert["annotations"]["summary_en"] == f"New unmanaged device on {AGENCY}'s LAN"

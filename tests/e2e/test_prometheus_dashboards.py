@@ -33,7 +33,7 @@ from tests.server.helpers import body_of, iso, make_facts, telnet
 from tests.support import require_tool
 
 from .conftest import create_token, run_agent_once
-from .prometheus_process import running_prometheus
+from .prometheus_process import running_prometheus, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "dashboards" / "grafana"
@@ -192,18 +192,6 @@ def recording_rules() -> list[tuple[str, str]]:
     return [(r["record"], r["expr"]) for g in document["groups"] for r in g["rules"]]
 
 
-def wait_for(prometheus: str, check: Any, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1.0)
-    pytest.fail(f"Prometheus never showed {what}")
-
-
 def firing(prometheus: str) -> set[tuple[str, str]]:
     return {
         (alert["labels"]["alertname"], alert["labels"].get("host", ""))
@@ -230,12 +218,13 @@ def test_every_panel_and_rule_returns_data(
 
     with Fleet(url, tokens) as fleet:
         wait_for(
-            prometheus,
             lambda: (
                 {("CanhgacAgentStale", ""), ("CanhgacCertificateExpiringCritical", "")}
                 <= {(name, "") for name, _ in firing(prometheus)}
             ),
             "the seeded alerts firing",
+            DEADLINE,
+            step=1.0,
         )
         # Range panels need a few points; rates need two scrapes: a little history.
         time.sleep(3)
