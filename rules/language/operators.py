@@ -259,3 +259,114 @@ OPERATORS: dict[Operator, OperatorSpec] = {
         Operator.NOT_IN_CIDR, lambda o, f, v: not _in_cidr(o, f, v), _check_cidr
     ),
 }
+
+
+# --- Operators specialised for one value, once per rule (the engine's hot path) -----
+
+# The kind of each JSON type, looked up by exact type; other types go to `kind_of`.
+_KINDS: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+    str: "string",
+    list: "list",
+    tuple: "list",
+    dict: "object",
+}
+
+Test = Callable[[Any], bool]
+
+
+def _kind(value: Any) -> str:
+    return _KINDS.get(type(value)) or kind_of(value)
+
+
+def _specialised_equal(name: str, value: Any, negate: bool) -> Test:
+    value_type, value_kind = type(value), kind_of(value)
+
+    def test(fact: Any) -> bool:
+        # `_same_kind` then `==`, with the value's type and kind known in advance.
+        if type(fact) is not value_type and _kind(fact) != value_kind:
+            raise _mismatch(name, fact, value)
+        return bool(fact == value) is not negate
+
+    return test
+
+
+def _specialised_member(name: str, options: Any, negate: bool) -> Test | None:
+    if not isinstance(options, list | tuple) or not options:
+        return None  # the general path raises or answers as before
+    kinds = frozenset(kind_of(option) for option in options)
+    first = options[0]
+
+    def test(fact: Any) -> bool:
+        # `_member`: one option of the fact's kind must exist (else the same mismatch
+        # error naming the first option), then plain list membership.
+        if _kind(fact) not in kinds:
+            raise _mismatch(name, fact, first)
+        return (fact in options) is not negate
+
+    return test
+
+
+def _specialised_matches(name: str, pattern: Any, negate: bool) -> Test | None:
+    if not isinstance(pattern, str):
+        return None
+    try:
+        regex = compile_regex(pattern)
+    except EvaluationError:
+        return None  # raised at evaluation, after the fact's kind is checked, as before
+    search = regex.search
+
+    def test(fact: Any) -> bool:
+        if not isinstance(fact, str):
+            raise _mismatch(name, fact, pattern)
+        return (search(fact) is not None) is not negate
+
+    return test
+
+
+def _specialised_cidr(name: str, value: Any, negate: bool) -> Test | None:
+    try:
+        networks = parse_networks(value)
+    except EvaluationError:
+        return None  # raised at evaluation, after the fact is checked, as before
+
+    def test(fact: Any) -> bool:
+        if not isinstance(fact, str):
+            raise _mismatch(name, fact, value)
+        try:
+            address = ipaddress.ip_address(fact.split("%", 1)[0])
+        except ValueError as e:
+            raise EvaluationError(f"operator '{name}': {fact!r} is not an IP address") from e
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        found = any(address.version == net.version and address in net for net in networks)
+        return found is not negate
+
+    return test
+
+
+_SPECIALISED: dict[Operator, Callable[[str, Any, bool], Test | None]] = {
+    Operator.EQ: _specialised_equal,
+    Operator.NE: _specialised_equal,
+    Operator.IN: _specialised_member,
+    Operator.NOT_IN: _specialised_member,
+    Operator.MATCHES: _specialised_matches,
+    Operator.NOT_MATCHES: _specialised_matches,
+    Operator.IN_CIDR: _specialised_cidr,
+    Operator.NOT_IN_CIDR: _specialised_cidr,
+}
+_NEGATED = {Operator.NE, Operator.NOT_IN, Operator.NOT_MATCHES, Operator.NOT_IN_CIDR}
+
+
+def specialise(op: Operator, value: Any) -> Test:
+    """`OPERATORS[op].apply` with `value` bound: the same answers and the same errors,
+    with what depends on the value alone (its kind, a regex, networks) done once."""
+    make = _SPECIALISED.get(op)
+    test = make(op.value, value, op in _NEGATED) if make is not None else None
+    if test is not None:
+        return test
+    apply = OPERATORS[op].apply
+    return lambda fact: apply(fact, value)

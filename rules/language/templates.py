@@ -95,3 +95,43 @@ def render(template: str, lookup: Callable[[str], Any], lang: str | None = None)
             return token
 
     return _TOKEN.sub(substitute, template)
+
+
+Lookup = Callable[[str], Any]
+CompiledTemplate = Callable[[Lookup, str | None], str]
+
+
+def compile_template(template: str) -> CompiledTemplate:
+    """`render` with the template parsed once: the same text for every lookup."""
+    parts: list[tuple[str, str | None]] = []  # (literal text or the token, placeholder name)
+    position = 0
+    for match in _TOKEN.finditer(template):
+        if match.start() > position:
+            parts.append((template[position : match.start()], None))
+        token = match.group(0)
+        name = match.group(1)
+        parts.append((_ESCAPES.get(token, token), None) if name is None else (token, name))
+        position = match.end()
+    if position < len(template):
+        parts.append((template[position:], None))
+    if all(name is None for _, name in parts):
+        text = "".join(literal for literal, _ in parts)
+
+        def constant(_lookup: Lookup, _lang: str | None = None) -> str:
+            return text
+
+        return constant
+
+    def rendered(lookup: Lookup, lang: str | None = None) -> str:
+        out: list[str] = []
+        for literal, name in parts:
+            if name is None:
+                out.append(literal)
+                continue
+            try:
+                out.append(_display(lookup(name), lang))
+            except KeyError:
+                out.append(literal)
+        return "".join(out)
+
+    return rendered

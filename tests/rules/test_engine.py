@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from rules.engine import evaluate, evaluate_rule
+from rules.engine import compiler, evaluate, evaluate_rule
 from rules.language.loader import builtin_packs_dir, load_pack_text, load_rules
 from rules.language.model import Rule, RuleSet
-from rules.language.operators import OPERATORS, Operator
+from rules.language.operators import Operator, specialise
 from rules.results import Status
 
 from .conftest import DATA, facts_document, listener
@@ -279,7 +278,6 @@ def test_param_reference_must_be_a_name() -> None:
 
 
 def test_an_operator_bug_is_the_rule_s_error_and_is_logged_with_the_rule_id(
-    builtin: RuleSet,
     debian_host: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -287,12 +285,18 @@ def test_an_operator_bug_is_the_rule_s_error_and_is_logged_with_the_rule_id(
     """An exception that is not an EvaluationError is an engine bug: the rule is in
     error (never a pass) and the bug is logged with the rule id and its traceback."""
 
-    def broken(_fact: Any, _value: Any) -> bool:
+    def broken(_fact: Any) -> bool:
         raise ZeroDivisionError("operator bug")
 
-    # The operator registry is the engine's seam: replace one entry with a broken one.
-    eq = OPERATORS[Operator.EQ]
-    monkeypatch.setitem(OPERATORS, Operator.EQ, replace(eq, apply=broken))
+    # Operators are bound to their values when a rule is compiled (`specialise`): that
+    # is the engine's seam. Replace `eq` there with a broken one, and load the packs
+    # anew so that no rule compiled before the patch (the engine caches them) is used.
+    monkeypatch.setattr(
+        compiler,
+        "specialise",
+        lambda op, value: broken if op is Operator.EQ else specialise(op, value),
+    )
+    builtin = load_rules([builtin_packs_dir()])
     with caplog.at_level(logging.ERROR, logger="canhgac.rules.engine"):
         facts = facts_document(host=debian_host, listening=[listener(23), listener(3389)])
         results = evaluate(builtin, facts)

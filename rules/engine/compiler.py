@@ -1,0 +1,247 @@
+"""Rule expressions compiled once into closures over one mutable evaluation frame.
+
+The parsed model (`rules.language.model`) is walked once per rule and parameter set:
+paths are split into steps, each operator is bound to its value (`specialise`) and
+`{param: name}` values are resolved. Evaluating a document then only calls closures;
+a quantifier sets the frame's current item in place instead of building a context
+per element, and restores it afterwards (quantifiers nest).
+
+The answers and error messages are exactly those of the interpreter this replaced
+(tests/rules/test_engine_golden.py compares them with results it recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rules.errors import EvaluationError
+from rules.language.model import AllOf, AnyOf, Expr, Leaf, Not, ParamRef, Quantified, Quantifier
+from rules.language.operators import OPERATORS, Test, kind_of, specialise
+
+
+class PathMissingError(LookupError):
+    """Internal: a path step did not exist."""
+
+
+class Frame:
+    """What an expression sees: the document, the parameters, the current item."""
+
+    __slots__ = ("domain", "in_item", "item", "params", "root", "trace")
+
+    def __init__(self, root: Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        self.root = root
+        self.params = params
+        self.item: Any = None
+        self.in_item = False
+        self.domain = ""  # inside a quantifier: the domain of the quantified list
+        # the facts read outside any quantifier: a failed plain check's evidence
+        self.trace: dict[str, Any] = {}
+
+
+Code = Callable[[Frame], bool]
+Getter = Callable[[Frame], Any]
+_MISSING = object()
+
+
+def walk(current: Any, steps: tuple[str, ...]) -> Any:
+    for step in steps:
+        if type(current) is dict:  # JSON objects: one lookup instead of `in` then `[]`
+            current = current.get(step, _MISSING)
+            if current is _MISSING:
+                raise PathMissingError(step)
+        elif isinstance(current, Mapping):
+            if step not in current:
+                raise PathMissingError(step)
+            current = current[step]
+        elif isinstance(current, list | tuple) and step.isdigit():
+            index = int(step)
+            if index >= len(current):
+                raise PathMissingError(step)
+            current = current[index]
+        else:
+            raise PathMissingError(step)
+    return current
+
+
+def compile_path(path: str) -> Getter:
+    """A function reading `path` in a frame; raises PathMissingError."""
+    if path == ".":
+        return lambda frame: frame.item if frame.in_item else frame.root
+    if path == "$":
+        return lambda frame: frame.root
+    if path.startswith("$."):
+        absolute = tuple(path[2:].split("."))
+        return lambda frame: walk(frame.root, absolute)
+    steps = tuple(path.split("."))
+    if len(steps) == 1:
+        step = steps[0]
+
+        def one_step(frame: Frame) -> Any:
+            current = frame.item if frame.in_item else frame.root
+            if type(current) is dict:
+                value = current.get(step, _MISSING)
+                if value is _MISSING:
+                    raise PathMissingError(step)
+                return value
+            return walk(current, steps)
+
+        return one_step
+    return lambda frame: walk(frame.item if frame.in_item else frame.root, steps)
+
+
+def domain_of(frame: Frame, path: str) -> str:
+    """The facts domain a path reads; inside a quantifier, the quantified list's domain."""
+    if frame.in_item and not path.startswith("$."):
+        return frame.domain
+    return path.removeprefix("$.").split(".", 1)[0]
+
+
+def collector_reason(frame: Frame, path: str) -> str:
+    """What the agent said in `errors` about the domain of `path`, if anything."""
+    domain = domain_of(frame, path)
+    reported = frame.root.get("errors")
+    for entry in reported if isinstance(reported, list) else ():
+        if isinstance(entry, Mapping) and entry.get("domain") == domain:
+            kind = entry.get("kind", "failed")
+            return f" (collector '{domain}' {kind}: {entry.get('reason', '')})"
+    return ""
+
+
+def missing_error(frame: Frame, path: str) -> EvaluationError:
+    where = "item field" if frame.in_item and not path.startswith("$.") else "fact path"
+    message = f"{where} '{path}' is missing"
+    reason = collector_reason(frame, path)
+    domain = domain_of(frame, path)
+    at_root = not frame.in_item or path.startswith("$.")
+    if reason:
+        message += reason
+    elif at_root and domain not in frame.root:
+        message += f" (the facts document has no '{domain}' domain)"
+    return EvaluationError(message)
+
+
+def _bound_test(leaf: Leaf, params: Mapping[str, Any]) -> Test:
+    value = leaf.value
+    if isinstance(value, ParamRef):
+        if value.name not in params:
+            message = f"parameter '{value.name}' has no value"
+
+            def unset(_fact: Any) -> bool:
+                raise EvaluationError(message)
+
+            return unset
+        value = params[value.name]
+    return specialise(leaf.op, value)
+
+
+def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Code:
+    path = leaf.path
+    get = compile_path(path)
+    test = _bound_test(leaf, params)
+    accepts_missing = OPERATORS[leaf.op].accepts_missing
+
+    def code(frame: Frame) -> bool:
+        try:
+            fact = get(frame)
+        except PathMissingError:
+            if not accepts_missing:
+                raise missing_error(frame, path) from None
+            fact = None
+        if not frame.in_item:
+            frame.trace[path] = fact
+        try:
+            return bool(test(fact))
+        except EvaluationError as e:
+            reason = collector_reason(frame, path) if fact is None else ""
+            raise EvaluationError(f"{path}: {e}{reason}") from e
+
+    return code
+
+
+class QuantifiedCode:
+    """A compiled `for_all | for_any | for_none`; its parts serve the item loop too."""
+
+    __slots__ = ("absolute", "assertion", "get", "quantifier", "source", "source_domain", "where")
+
+    def __init__(self, q: Quantified, params: Mapping[str, Any]) -> None:
+        self.quantifier = q.quantifier
+        self.source = q.source
+        self.get = compile_path(q.source)
+        self.absolute = q.source.startswith("$.")
+        self.source_domain = q.source.removeprefix("$.").split(".", 1)[0]
+        self.where = compile_expr(q.where, params) if q.where is not None else None
+        self.assertion = compile_expr(q.assertion, params)
+
+    def items(self, frame: Frame) -> list[Any] | tuple[Any, ...]:
+        try:
+            items = self.get(frame)
+        except PathMissingError:
+            raise missing_error(frame, self.source) from None
+        if not isinstance(items, list | tuple):
+            raise EvaluationError(
+                f"'{self.source}' is a {kind_of(items)}, a quantifier needs a list"
+            )
+        return items
+
+    def item_domain(self, frame: Frame) -> str:
+        return frame.domain if frame.in_item and not self.absolute else self.source_domain
+
+    def holds(self, frame: Frame) -> bool | None:
+        """Whether the assertion holds for the frame's item; None when `where` filters it."""
+        if self.where is not None and not self.where(frame):
+            return None
+        return self.assertion(frame)
+
+    def __call__(self, frame: Frame) -> bool:
+        items = self.items(frame)
+        saved = frame.item, frame.in_item, frame.domain
+        frame.in_item, frame.domain = True, self.item_domain(frame)
+        # Every item is judged even once the answer is known: an item that cannot be
+        # judged makes the whole quantifier an error, as it always did.
+        any_held = violated = False
+        try:
+            for item in items:
+                frame.item = item
+                holds = self.holds(frame)
+                if holds is None:
+                    continue
+                any_held = any_held or holds
+                violated = violated or is_violation(self.quantifier, holds)
+        finally:
+            frame.item, frame.in_item, frame.domain = saved
+        if self.quantifier is Quantifier.FOR_ANY:
+            return any_held
+        return not violated
+
+
+def is_violation(quantifier: Quantifier, holds: bool) -> bool:
+    if quantifier is Quantifier.FOR_ALL:
+        return not holds
+    if quantifier is Quantifier.FOR_NONE:
+        return holds
+    return False  # for_any has no violating item, only "none matched"
+
+
+def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:
+    """`expr` as a closure; `{param: name}` values bound from `params` now."""
+    if isinstance(expr, Leaf):
+        return _compile_leaf(expr, params)
+    if isinstance(expr, AllOf):
+        parts = tuple(compile_expr(item, params) for item in expr.items)
+
+        def all_of(frame: Frame) -> bool:
+            return all(part(frame) for part in parts)
+
+        return all_of
+    if isinstance(expr, AnyOf):
+        options = tuple(compile_expr(item, params) for item in expr.items)
+
+        def any_of(frame: Frame) -> bool:
+            return any(option(frame) for option in options)
+
+        return any_of
+    if isinstance(expr, Not):
+        inner = compile_expr(expr.item, params)
+        return lambda frame: not inner(frame)
+    return QuantifiedCode(expr, params)

@@ -1,0 +1,187 @@
+"""Rules judged against one facts document, with each rule compiled once.
+
+A rule is compiled (`compiler`) the first time it is evaluated with a given set of
+parameter overrides and kept in a bounded cache keyed by the rule object's identity
+(the cached entry holds the rule, so an identity is never reused while cached). The
+cache changes no result: compiled code holds no state between evaluations.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from rules.engine.compiler import (
+    Code,
+    Frame,
+    Getter,
+    PathMissingError,
+    QuantifiedCode,
+    compile_expr,
+    compile_path,
+    is_violation,
+)
+from rules.errors import EvaluationError
+from rules.language.model import Localized, Quantified, Quantifier, Rule, RuleSet
+from rules.language.templates import CompiledTemplate, compile_template
+from rules.results import ItemResult, RuleResult, Status
+
+ParamOverrides = Mapping[str, Mapping[str, Any]]
+logger = logging.getLogger("canhgac.rules.engine")
+
+MAX_CACHED_RULES = 4096
+
+
+class _Lookup:
+    """Template names read in a frame: `params.x`, `$.path` or an item field."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+
+    def __call__(self, name: str) -> Any:
+        frame = self.frame
+        if name.startswith("params."):
+            return frame.params[name.removeprefix("params.")]
+        try:
+            return _getter(name)(frame)
+        except PathMissingError as e:
+            raise KeyError(name) from e
+
+
+_GETTERS: dict[str, Getter] = {}
+
+
+def _getter(name: str) -> Getter:
+    getter = _GETTERS.get(name)
+    if getter is None:
+        if len(_GETTERS) >= MAX_CACHED_RULES:
+            _GETTERS.clear()
+        getter = _GETTERS[name] = compile_path(name)
+    return getter
+
+
+class CompiledRule:
+    """One rule with its parameters bound: applicability, check, key and messages."""
+
+    __slots__ = ("applies_to", "check", "key", "message_en", "message_vi", "params", "rule")
+
+    def __init__(self, rule: Rule, params: Mapping[str, Any]) -> None:
+        self.rule = rule
+        self.params = params
+        self.applies_to = compile_expr(rule.applies_to, params) if rule.applies_to else None
+        self.check: Code = compile_expr(rule.check, params)
+        key = rule.check.key if isinstance(rule.check, Quantified) else ""
+        self.key = compile_template(key) if key else None
+        self.message_vi: CompiledTemplate = compile_template(rule.message.vi)
+        self.message_en: CompiledTemplate = compile_template(rule.message.en)
+
+    def message(self, frame: Frame) -> Localized:
+        lookup = _Lookup(frame)
+        return type(self.rule.message)(
+            vi=self.message_vi(lookup, "vi"), en=self.message_en(lookup, "en")
+        )
+
+    def item_key(self, frame: Frame, index: int) -> str:
+        return (self.key(_Lookup(frame), None) if self.key else "") or f"#{index}"
+
+
+_CACHE: dict[tuple[int, str], CompiledRule] = {}
+
+
+def compiled(rule: Rule, overrides: Mapping[str, Any] | None) -> CompiledRule:
+    """The rule compiled with its parameters and `overrides` (cached)."""
+    cache_key = (id(rule), repr(sorted(overrides.items())) if overrides else "")
+    entry = _CACHE.get(cache_key)
+    if entry is None or entry.rule is not rule:
+        if len(_CACHE) >= MAX_CACHED_RULES:
+            _CACHE.clear()  # policies reloaded many times: start again, never grow
+        entry = _CACHE[cache_key] = CompiledRule(rule, {**rule.params, **(overrides or {})})
+    return entry
+
+
+def _evidence(item: Any) -> dict[str, Any]:
+    return dict(item) if isinstance(item, Mapping) else {"value": item}
+
+
+def _item_results(
+    code: CompiledRule, q: QuantifiedCode, frame: Frame
+) -> tuple[list[ItemResult], list[str]]:
+    items: list[ItemResult] = []
+    errors: list[str] = []
+    seen_keys: dict[str, int] = {}
+    any_held = False
+    elements = q.items(frame)
+    quantifier = q.quantifier
+    frame.in_item, frame.domain = True, q.item_domain(frame)
+    for index, element in enumerate(elements):
+        frame.item = element
+        try:
+            holds = q.holds(frame)
+        except EvaluationError as e:
+            errors.append(f"item {code.item_key(frame, index)}: {e}")
+            continue
+        if holds is None:
+            continue
+        any_held = any_held or holds
+        if not is_violation(quantifier, holds):
+            continue
+        key = code.item_key(frame, index)  # rendered only for items that are reported
+        seen_keys[key] = seen_keys.get(key, 0) + 1
+        if seen_keys[key] > 1:  # keep item keys unique: one finding per key
+            key = f"{key}#{seen_keys[key]}"
+        items.append(ItemResult(key, _evidence(element), code.message(frame)))
+    frame.item, frame.in_item, frame.domain = None, False, ""
+    if quantifier is Quantifier.FOR_ANY and not any_held and not errors:
+        evidence = {"in": q.source, "count": len(elements)}
+        items.append(ItemResult("", evidence, code.message(frame)))
+    return items, errors
+
+
+def evaluate_rule(
+    rule: Rule, facts: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
+) -> RuleResult:
+    """Judge one rule against one facts document."""
+
+    def result(
+        status: Status, items: list[ItemResult] | None = None, errors: list[str] | None = None
+    ) -> RuleResult:
+        return RuleResult(
+            rule.id, rule.severity, status, rule.title, tuple(items or ()), tuple(errors or ())
+        )
+
+    try:
+        code = compiled(rule, overrides)
+        frame = Frame(facts, code.params)
+        if code.applies_to is not None and not code.applies_to(frame):
+            return result(Status.NOT_APPLICABLE)
+        frame.trace.clear()  # evidence shows what the check read, not the applicability test
+        if isinstance(code.check, QuantifiedCode):
+            items, errors = _item_results(code, code.check, frame)
+        else:
+            items, errors = [], []
+            if not code.check(frame):
+                items.append(ItemResult("", dict(frame.trace), code.message(frame)))
+    except EvaluationError as e:
+        return result(Status.ERROR, errors=[str(e)])
+    except RecursionError:
+        return result(Status.ERROR, errors=["facts nested too deeply to evaluate"])
+    except Exception as e:
+        # Facts come from hosts and are untrusted: whatever they trigger in one rule
+        # must become that rule's `error`, never a failed ingest or a crashed check.
+        # It is also a bug of the engine or an operator: log it where it can be fixed.
+        logger.exception("rule %s: internal error while evaluating", rule.id)
+        return result(Status.ERROR, errors=[f"internal error: {type(e).__name__}: {e}"])
+    if errors:
+        return result(Status.ERROR, items, errors)
+    return result(Status.FAIL if items else Status.PASS, items)
+
+
+def evaluate(
+    ruleset: RuleSet, facts: Mapping[str, Any], params: ParamOverrides | None = None
+) -> list[RuleResult]:
+    """Judge every rule of `ruleset`; `params` maps rule id -> parameter overrides."""
+    overrides = params or {}
+    return [evaluate_rule(rule, facts, overrides.get(rule.id)) for rule in ruleset.rules]
