@@ -1,5 +1,6 @@
 """One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX; the XLSX
-has a second sheet with one row per host (the state the printed document cuts).
+has a second sheet with one row per host (the state the printed document cuts) and a
+third with one row per unmanaged LAN device.
 
 A cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with an
 apostrophe: spreadsheet programs would otherwise run it as a formula (CSV injection,
@@ -44,6 +45,20 @@ HOST_COLUMNS = (
     "certificates",
     "exposed",
     "unread",
+)
+
+# The unmanaged LAN devices sheet (XLSX only: a CSV file holds one table, the findings).
+LAN_COLUMNS = (
+    "agency",
+    "lan_status",
+    "ip_addresses",
+    "mac",
+    "vendor",
+    "open_ports",
+    "risky",
+    "first_seen",
+    "last_seen",
+    "seen_by",
 )
 
 Cell = str | float | datetime | None
@@ -107,6 +122,31 @@ def host_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
+def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+    """One row per unmanaged device; an agency with no sweeping host gets one row
+    saying it was not assessed (never an empty list that reads as none)."""
+    for audit in report.agencies:
+        agency = safe_cell(inert(audit.standing.agency))
+        if not audit.lan.assessed:
+            yield [agency, t("not_assessed", lang), *[None] * (len(LAN_COLUMNS) - 2)]
+            continue
+        for d in audit.lan.unmanaged_devices:
+            ports = ", ".join(f"{p.port}/{p.protocol} {p.service}".strip() for p in d.ports)
+            risky = ", ".join(f"{p.port} {p.risky_rule}" for p in d.ports if p.risky_rule)
+            yield [
+                agency,
+                t("lan_swept", lang),
+                safe_cell(inert(", ".join(d.ips))),
+                safe_cell(inert(d.mac or "")),
+                safe_cell(inert(d.vendor)),
+                safe_cell(inert(ports)),
+                safe_cell(inert(risky)),
+                d.first_seen,
+                d.last_seen,
+                safe_cell(inert(", ".join(d.seen_by))),
+            ]
+
+
 def render_csv(report: AuditReport, lang: Lang) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -135,6 +175,10 @@ def render_xlsx(report: AuditReport, lang: Lang) -> bytes:
     hosts.append([t(column, lang) for column in HOST_COLUMNS])
     for row in host_rows(report, lang):
         hosts.append(_naive(row))
+    lan = workbook.create_sheet(title=t("lan_unmanaged", lang)[:31])
+    lan.append([t(column, lang) for column in LAN_COLUMNS])
+    for row in lan_rows(report, lang):
+        lan.append(_naive(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

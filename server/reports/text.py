@@ -128,6 +128,43 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "unread.unsupported": ("không hỗ trợ trên máy này", "unsupported on this host"),
     "unread.skipped": ("bị bỏ qua", "skipped"),
     "unread.absent": ("không có trong báo cáo", "not in the report"),
+    "lan": (
+        "Thiết bị chưa được quản lý trong mạng nội bộ",
+        "Unmanaged devices on the local network",
+    ),
+    "lan_not_assessed": (
+        "Không máy chủ nào dò tìm thiết bị trong mạng nội bộ: chưa đánh giá.",
+        "No host sweeps the local network (no discovery): not assessed.",
+    ),
+    "lan_sweeping": ("Máy chủ dò tìm thiết bị", "Hosts sweeping the network"),
+    "lan_devices": ("Thiết bị phát hiện được", "Devices found"),
+    "lan_managed": ("Thiết bị được quản lý", "Managed devices"),
+    "lan_unmanaged": ("Thiết bị chưa được quản lý", "Unmanaged devices"),
+    "lan_risky": (
+        "Thiết bị chưa được quản lý mở cổng rủi ro",
+        "Unmanaged devices with a risky open port",
+    ),
+    "lan_status": ("Tình trạng dò tìm", "Discovery"),
+    "lan_swept": ("Đã dò tìm", "Swept"),
+    "lan_note": (
+        "Thiết bị được quản lý khi địa chỉ MAC hoặc IP của nó là của một máy chủ được giám sát "
+        "của cơ quan; cổng rủi ro là cổng mà một luật của bộ luật mạng nội bộ kiểm tra.",
+        "A device is managed when its MAC or IP address is one of the agency's monitored "
+        "hosts; a risky port is one a rule of the local network pack checks.",
+    ),
+    "ip_addresses": ("Địa chỉ IP", "IP addresses"),
+    "mac": ("Địa chỉ MAC", "MAC address"),
+    "vendor": ("Nhà sản xuất", "Vendor"),
+    "open_ports": ("Cổng mở (dịch vụ dự đoán)", "Open ports (service guess)"),
+    "risky": ("rủi ro", "risky"),
+    "last_seen": ("Thấy lần cuối", "Last seen"),
+    "seen_by": ("Được dò thấy bởi", "Seen by"),
+    "lan_cut": (
+        "Bản in liệt kê {shown} trên {total} thiết bị chưa được quản lý (thiết bị mở cổng rủi "
+        "ro trước); danh sách đầy đủ có trong tệp XLSX, HTML và JSON.",
+        "The printed document lists {shown} of the {total} unmanaged devices (those with a "
+        "risky open port first); the full list is in the XLSX, HTML and JSON files.",
+    ),
     "trend": ("Diễn biến điểm", "Score trend"),
     "coverage": ("Mức độ đáp ứng các yêu cầu", "Requirement coverage"),
     "excluded": ("Máy chủ không được tính và lý do", "Hosts excluded and why"),
