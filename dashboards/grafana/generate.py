@@ -150,6 +150,25 @@ def dashboard(
     }
 
 
+def lan_unmanaged() -> Panel:
+    # Only agencies with a discovering host have the series: an agency without one
+    # shows no bar (not assessed), never a 0. max: replicas expose the same count.
+    return panel(
+        "bargauge",
+        "Thiết bị chưa được quản lý trong mạng nội bộ",
+        "Devices on each agency's LAN whose MAC and IP are no enrolled host's (LAN "
+        "discovery, merged over the agency's discovering hosts); the devices: "
+        "GET /api/v1/lan/devices?managed=false.",
+        [
+            (
+                f'sort_desc(max by (agency) (canhgac_lan_devices{{managed="false",{AGENCY}}}))',
+                "{{agency}}",
+            )
+        ],
+        instant=True,
+    )
+
+
 def dashboards() -> dict[str, dict[str, Any]]:
     province = dashboard(
         "canhgac-province",
@@ -226,6 +245,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 ],
                 instant=True,
             ),
+            lan_unmanaged(),  # a new dict each: dashboard() sets its position
         ],
         [AGENCY_VARIABLE],
     )
@@ -309,6 +329,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
                     (f'sum(canhgac:agency_hosts:max{{state="stale",{AGENCY}}})', "ngừng báo cáo"),
                 ],
             ),
+            lan_unmanaged(),  # a new dict each: dashboard() sets its position
         ],
         [AGENCY_VARIABLE],
     )

@@ -47,7 +47,23 @@ def host_facts(agency: str, index: int, seq: int, now: datetime) -> dict[str, An
     """A host with posture: updates pending, a reboot, a certificate, telnet on index 1."""
     first_seen = now - timedelta(days=20)
     days_left = 3 if index == 1 else 60
+    # so-a's second host sweeps its LAN and sees one device nobody enrolled (no open
+    # port: no LAN rule fails), for the unmanaged devices panel.
+    sweep: dict[str, Any] = {}
+    if (agency, index) == (FOCUS_AGENCY, 2):
+        device = {"ip": "192.168.50.60", "mac": "00:1b:a9:01:02:03", "vendor": "Brother"}
+        sweep["discovery"] = {
+            "subnets": ["192.168.50.0/24"],
+            "ports_probed": [23, 445],
+            "port_method": "syn",
+            "hosts_swept": 254,
+            "device_count": 1,
+            "open_port_count": 0,
+            "notes": [],
+            "devices": [device | {"found_by": "arp", "ports": []}],
+        }
     return make_facts(
+        **sweep,
         agent_id=f"agent-{agency}-{index}",
         seq=seq,
         hostname=f"web-{agency}-{index}",
