@@ -140,14 +140,27 @@ def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Code:
     get = compile_path(path)
     test = _bound_test(leaf, params)
     accepts_missing = OPERATORS[leaf.op].accepts_missing
+    steps = tuple(path.split("."))
+    # A one-step relative path (`port`, `name`: most item fields) is read inline.
+    step = steps[0] if len(steps) == 1 and path not in (".", "$") else None
+
+    def missing(frame: Frame) -> None:
+        if not accepts_missing:
+            raise missing_error(frame, path) from None
 
     def code(frame: Frame) -> bool:
-        try:
-            fact = get(frame)
-        except PathMissingError:
-            if not accepts_missing:
-                raise missing_error(frame, path) from None
-            fact = None
+        current = frame.item if frame.in_item else frame.root
+        if step is not None and type(current) is dict:
+            fact = current.get(step, _MISSING)
+            if fact is _MISSING:
+                missing(frame)
+                fact = None
+        else:
+            try:
+                fact = get(frame)
+            except PathMissingError:
+                missing(frame)
+                fact = None
         if not frame.in_item:
             frame.trace[path] = fact
         try:
@@ -170,6 +183,7 @@ class QuantifiedCode:
         self.get = compile_path(q.source)
         self.absolute = q.source.startswith("$.")
         self.source_domain = q.source.removeprefix("$.").split(".", 1)[0]
+        # `where` filters items out; `assertion` judges the others.
         self.where = compile_expr(q.where, params) if q.where is not None else None
         self.assertion = compile_expr(q.assertion, params)
 
@@ -187,40 +201,30 @@ class QuantifiedCode:
     def item_domain(self, frame: Frame) -> str:
         return frame.domain if frame.in_item and not self.absolute else self.source_domain
 
-    def holds(self, frame: Frame) -> bool | None:
-        """Whether the assertion holds for the frame's item; None when `where` filters it."""
-        if self.where is not None and not self.where(frame):
-            return None
-        return self.assertion(frame)
-
     def __call__(self, frame: Frame) -> bool:
         items = self.items(frame)
         saved = frame.item, frame.in_item, frame.domain
         frame.in_item, frame.domain = True, self.item_domain(frame)
         # Every item is judged even once the answer is known: an item that cannot be
         # judged makes the whole quantifier an error, as it always did.
-        any_held = violated = False
+        where, assertion = self.where, self.assertion
+        any_held = any_failed = False
         try:
             for item in items:
                 frame.item = item
-                holds = self.holds(frame)
-                if holds is None:
+                if where is not None and not where(frame):
                     continue
-                any_held = any_held or holds
-                violated = violated or is_violation(self.quantifier, holds)
+                if assertion(frame):
+                    any_held = True
+                else:
+                    any_failed = True
         finally:
             frame.item, frame.in_item, frame.domain = saved
         if self.quantifier is Quantifier.FOR_ANY:
             return any_held
-        return not violated
-
-
-def is_violation(quantifier: Quantifier, holds: bool) -> bool:
-    if quantifier is Quantifier.FOR_ALL:
-        return not holds
-    if quantifier is Quantifier.FOR_NONE:
-        return holds
-    return False  # for_any has no violating item, only "none matched"
+        if self.quantifier is Quantifier.FOR_ALL:
+            return not any_failed  # a violation is an item for which it does not hold
+        return not any_held  # for_none: a violation is an item for which it holds
 
 
 def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:

@@ -12,55 +12,16 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from rules.engine.compiler import (
-    Code,
-    Frame,
-    Getter,
-    PathMissingError,
-    QuantifiedCode,
-    compile_expr,
-    compile_path,
-    is_violation,
-)
+from rules.engine.compiler import Code, Frame, QuantifiedCode, compile_expr
+from rules.engine.messages import Template
 from rules.errors import EvaluationError
 from rules.language.model import Localized, Quantified, Quantifier, Rule, RuleSet
-from rules.language.templates import CompiledTemplate, compile_template
 from rules.results import ItemResult, RuleResult, Status
 
 ParamOverrides = Mapping[str, Mapping[str, Any]]
 logger = logging.getLogger("canhgac.rules.engine")
 
 MAX_CACHED_RULES = 4096
-
-
-class _Lookup:
-    """Template names read in a frame: `params.x`, `$.path` or an item field."""
-
-    __slots__ = ("frame",)
-
-    def __init__(self, frame: Frame) -> None:
-        self.frame = frame
-
-    def __call__(self, name: str) -> Any:
-        frame = self.frame
-        if name.startswith("params."):
-            return frame.params[name.removeprefix("params.")]
-        try:
-            return _getter(name)(frame)
-        except PathMissingError as e:
-            raise KeyError(name) from e
-
-
-_GETTERS: dict[str, Getter] = {}
-
-
-def _getter(name: str) -> Getter:
-    getter = _GETTERS.get(name)
-    if getter is None:
-        if len(_GETTERS) >= MAX_CACHED_RULES:
-            _GETTERS.clear()
-        getter = _GETTERS[name] = compile_path(name)
-    return getter
 
 
 class CompiledRule:
@@ -74,18 +35,17 @@ class CompiledRule:
         self.applies_to = compile_expr(rule.applies_to, params) if rule.applies_to else None
         self.check: Code = compile_expr(rule.check, params)
         key = rule.check.key if isinstance(rule.check, Quantified) else ""
-        self.key = compile_template(key) if key else None
-        self.message_vi: CompiledTemplate = compile_template(rule.message.vi)
-        self.message_en: CompiledTemplate = compile_template(rule.message.en)
+        self.key = Template(key) if key else None
+        self.message_vi = Template(rule.message.vi)
+        self.message_en = Template(rule.message.en)
 
     def message(self, frame: Frame) -> Localized:
-        lookup = _Lookup(frame)
         return type(self.rule.message)(
-            vi=self.message_vi(lookup, "vi"), en=self.message_en(lookup, "en")
+            vi=self.message_vi.render(frame, "vi"), en=self.message_en.render(frame, "en")
         )
 
     def item_key(self, frame: Frame, index: int) -> str:
-        return (self.key(_Lookup(frame), None) if self.key else "") or f"#{index}"
+        return (self.key.render(frame) if self.key else "") or f"#{index}"
 
 
 _CACHE: dict[tuple[int, str], CompiledRule] = {}
@@ -103,6 +63,8 @@ def compiled(rule: Rule, overrides: Mapping[str, Any] | None) -> CompiledRule:
 
 
 def _evidence(item: Any) -> dict[str, Any]:
+    if type(item) is dict:
+        return item.copy()
     return dict(item) if isinstance(item, Mapping) else {"value": item}
 
 
@@ -114,19 +76,21 @@ def _item_results(
     seen_keys: dict[str, int] = {}
     any_held = False
     elements = q.items(frame)
-    quantifier = q.quantifier
+    quantifier, where, assertion = q.quantifier, q.where, q.assertion
+    # An item is reported when the assertion's answer is this one (never for for_any).
+    violating = {Quantifier.FOR_ALL: False, Quantifier.FOR_NONE: True}.get(quantifier)
     frame.in_item, frame.domain = True, q.item_domain(frame)
     for index, element in enumerate(elements):
         frame.item = element
         try:
-            holds = q.holds(frame)
+            if where is not None and not where(frame):
+                continue
+            holds = assertion(frame)
         except EvaluationError as e:
             errors.append(f"item {code.item_key(frame, index)}: {e}")
             continue
-        if holds is None:
-            continue
         any_held = any_held or holds
-        if not is_violation(quantifier, holds):
+        if holds is not violating:
             continue
         key = code.item_key(frame, index)  # rendered only for items that are reported
         seen_keys[key] = seen_keys.get(key, 0) + 1

@@ -52,12 +52,15 @@ _WORDS = {
 }
 
 
-def _display(value: Any, lang: str | None) -> str:
+def display(value: Any, lang: str | None) -> str:
+    """How a fact's value reads in a rendered template."""
+    if type(value) is str:  # the common case, decided before the words are looked up
+        return value if len(value) <= MAX_RENDERED_VALUE else value[:MAX_RENDERED_VALUE] + "…"
     words = _WORDS.get(lang, _WORDS[None])
     if isinstance(value, bool) or value is None:
         return words[value]
     if isinstance(value, list | tuple):
-        return ", ".join(_display(v, lang) for v in value)
+        return ", ".join(display(v, lang) for v in value)
     if isinstance(value, float) and lang is not None:
         return _number(value, lang)
     text = str(value)
@@ -90,48 +93,26 @@ def render(template: str, lookup: Callable[[str], Any], lang: str | None = None)
         if name is None:
             return token
         try:
-            return _display(lookup(name), lang)
+            return display(lookup(name), lang)
         except KeyError:
             return token
 
     return _TOKEN.sub(substitute, template)
 
 
-Lookup = Callable[[str], Any]
-CompiledTemplate = Callable[[Lookup, str | None], str]
-
-
-def compile_template(template: str) -> CompiledTemplate:
-    """`render` with the template parsed once: the same text for every lookup."""
-    parts: list[tuple[str, str | None]] = []  # (literal text or the token, placeholder name)
+def template_parts(template: str) -> tuple[tuple[str, str | None], ...]:
+    """`template` parsed once for `render`'s callers that render it many times: each
+    part is (literal text, None) or (the placeholder's own text, its name); rendering
+    joins the literals with `display(value)` of each name, or its own text when the
+    name cannot be read, which is what `render` does."""
+    parts: list[tuple[str, str | None]] = []
     position = 0
     for match in _TOKEN.finditer(template):
         if match.start() > position:
             parts.append((template[position : match.start()], None))
-        token = match.group(0)
-        name = match.group(1)
+        token, name = match.group(0), match.group(1)
         parts.append((_ESCAPES.get(token, token), None) if name is None else (token, name))
         position = match.end()
     if position < len(template):
         parts.append((template[position:], None))
-    if all(name is None for _, name in parts):
-        text = "".join(literal for literal, _ in parts)
-
-        def constant(_lookup: Lookup, _lang: str | None = None) -> str:
-            return text
-
-        return constant
-
-    def rendered(lookup: Lookup, lang: str | None = None) -> str:
-        out: list[str] = []
-        for literal, name in parts:
-            if name is None:
-                out.append(literal)
-                continue
-            try:
-                out.append(_display(lookup(name), lang))
-            except KeyError:
-                out.append(literal)
-        return "".join(out)
-
-    return rendered
+    return tuple(parts)
