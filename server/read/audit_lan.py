@@ -13,17 +13,21 @@ so the flag follows the policy the audit is judged by.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.language.model import RuleSet
 from server.read.audit_views import LanDeviceRow, LanPortRow, LanSection
 from server.read.lan import HostLan, HostReport, LanDevice, lan_of_reports, merge_agency
+from server.storage.models import Report
 
 LAN_PACK = "lan-discovery"
+_CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
 
 
 def risky_ports(ruleset: RuleSet) -> dict[int, str]:
@@ -64,18 +68,44 @@ def lan_sections(
 ) -> dict[str, LanSection]:
     """agency -> its LAN section, for every agency with a host in `hosts`:
     (agent id, agency, label, report pk, collected at) of each host the audit counts."""
+    reports = [HostReport(*h) for h in hosts]
+    failed = _failed_sweeps(session, [r.report_pk for r in reports if r.report_pk is not None])
+    failed_of: dict[str, list[str]] = defaultdict(list)
+    for r in reports:
+        if r.report_pk in failed:
+            failed_of[r.agency].append(r.label)
     by_agency: dict[str, list[HostLan]] = defaultdict(list)
-    for found in lan_of_reports(session, [HostReport(*h) for h in hosts]):
+    for found in lan_of_reports(session, reports):
         by_agency[found.agency].append(found)
     risky = risky_ports(ruleset)
-    return {agency: _section(agency, lans, risky) for agency, lans in by_agency.items()}
+    return {
+        agency: _section(agency, lans, risky, sorted(failed_of[agency]))
+        for agency, lans in by_agency.items()
+    }
 
 
-def not_assessed() -> LanSection:
+def _failed_sweeps(session: Session, report_pks: list[int]) -> set[int]:
+    """The reports whose envelope has an `errors` entry for the discovery domain: the
+    agent tried to sweep and could not (unknown, never an empty LAN)."""
+    found: set[int] = set()
+    for start in range(0, len(report_pks), _CHUNK):
+        rows = session.execute(
+            select(Report.id, Report.facts).where(Report.id.in_(report_pks[start : start + _CHUNK]))
+        )
+        for pk, envelope in rows:
+            errors = json.loads(envelope).get("errors")
+            for error in errors if isinstance(errors, list) else ():
+                if isinstance(error, dict) and error.get("domain") == "discovery":
+                    found.add(pk)
+    return found
+
+
+def not_assessed(failed_sweeps: list[str] | None = None) -> LanSection:
     """An agency with no host counted, or none that swept."""
     return LanSection(
         assessed=False,
         sweeping_hosts=[],
+        failed_sweeps=failed_sweeps or [],
         devices=None,
         managed=None,
         unmanaged=None,
@@ -84,15 +114,18 @@ def not_assessed() -> LanSection:
     )
 
 
-def _section(agency: str, lans: list[HostLan], risky: Mapping[int, str]) -> LanSection:
+def _section(
+    agency: str, lans: list[HostLan], risky: Mapping[int, str], failed: list[str]
+) -> LanSection:
     sweeping = sorted(h.label for h in lans if h.sightings is not None)
     if not sweeping:
-        return not_assessed()
+        return not_assessed(failed)
     devices = merge_agency(agency, lans)
     rows = [_row(d, risky) for d in devices if not d.managed]
     return LanSection(
         assessed=True,
         sweeping_hosts=sweeping,
+        failed_sweeps=failed,
         devices=len(devices),
         managed=len(devices) - len(rows),
         unmanaged=len(rows),

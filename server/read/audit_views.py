@@ -240,6 +240,9 @@ class LanSection(AuditView):
 
     assessed: bool
     sweeping_hosts: list[str] = Field(description="labels of the hosts whose report swept")
+    failed_sweeps: list[str] = Field(
+        description="labels of the hosts whose sweep failed (an `errors` entry for discovery)"
+    )
     devices: int | None
     managed: int | None
     unmanaged: int | None

@@ -1,7 +1,8 @@
 """The audit page's LAN section: the agency's unmanaged devices as of the cut-off.
 
 Every value a device reported (vendor, service guess, host labels) goes through
-`esc`. An agency with no sweeping host says it was not assessed, never "0". The
+`esc`. An agency with no sweeping host says it was not assessed, never "0", and the
+hosts whose sweep failed are named. The
 printed (PDF) document lists at most `detail_rows` devices, those with a risky open
 port first, and says how many there are and where the rest is, as the findings do.
 """
@@ -47,8 +48,13 @@ def _risky(device: LanDeviceRow) -> bool:
 def lan_section(audit: AgencyAudit, lang: Lang, detail_rows: int | None = None) -> str:
     lan = audit.lan
     title = f"<h3>{esc(t('lan', lang))}</h3>"
+    failed = (
+        f"<p>{esc(t('lan_failed', lang))}: {esc(', '.join(lan.failed_sweeps))}</p>"
+        if lan.failed_sweeps
+        else ""
+    )
     if not lan.assessed:
-        return f"{title}<p>{esc(t('lan_not_assessed', lang))}</p>"
+        return f"{title}<p>{esc(t('lan_not_assessed', lang))}</p>{failed}"
     counts = [
         [esc(t("lan_sweeping", lang)), esc(", ".join(lan.sweeping_hosts))],
         [esc(t("lan_devices", lang)), str(lan.devices)],
@@ -73,6 +79,7 @@ def lan_section(audit: AgencyAudit, lang: Lang, detail_rows: int | None = None) 
     return (
         title
         + table([t("lan", lang), ""], counts)
+        + failed
         + f"<p>{esc(t('lan_note', lang))}</p>"
         + (f"<p>{esc(note)}</p>" if note else "")
         + listed

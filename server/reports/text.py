@@ -146,6 +146,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "lan_status": ("Tình trạng dò tìm", "Discovery"),
     "lan_swept": ("Đã dò tìm", "Swept"),
+    "lan_failed": ("Máy chủ dò tìm không thành công", "Hosts whose sweep failed"),
     "lan_note": (
         "Thiết bị được quản lý khi địa chỉ MAC hoặc IP của nó là của một máy chủ được giám sát "
         "của cơ quan; cổng rủi ro là cổng mà một luật của bộ luật mạng nội bộ kiểm tra.",

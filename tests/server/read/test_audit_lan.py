@@ -72,7 +72,12 @@ def later_sweep(service: IngestService, token: str) -> None:
 @pytest.fixture
 def tokens(service: IngestService, database: Database) -> dict[str, str]:
     built = lan_fleet.build(service, database)
-    # so-c: an enrolled host that never sweeps.
+    add_so_c(service, database)
+    return built
+
+
+def add_so_c(service: IngestService, database: Database) -> None:
+    """so-c: an enrolled host that never sweeps, and one whose sweep failed."""
     lan_fleet.report(
         service,
         new_token(database, "so-c"),
@@ -80,7 +85,14 @@ def tokens(service: IngestService, database: Database) -> dict[str, str]:
         lan_fleet.host_domain("app-c", "10.9.0.2", "52:54:00:00:0c:02"),
         collected_at=T0,
     )
-    return built
+    lan_fleet.report(
+        service,
+        new_token(database, "so-c"),
+        "agent-c2",
+        lan_fleet.host_domain("scan-c", "10.9.0.3", "52:54:00:00:0c:03"),
+        collected_at=T0,
+        errors=[{"domain": "discovery", "kind": "permission", "reason": "raw sockets denied"}],
+    )
 
 
 def test_managed_and_unmanaged_devices(
@@ -113,9 +125,11 @@ def test_agency_without_a_sweeping_host_is_not_assessed(
 ) -> None:
     report = audit(database, policy, NOW)
     so_c = agencies(report)["so-c"]
-    assert so_c.standing.hosts == 1  # counted by the audit, yet no sweep
+    assert so_c.standing.hosts == 2  # counted by the audit, yet no sweep succeeded
     lan = so_c.lan
     assert not lan.assessed and lan.sweeping_hosts == []
+    assert lan.failed_sweeps == ["scan-c"]  # tried and failed: named, not a clean LAN
+    assert agencies(report)["so-a"].lan.failed_sweeps == []
     assert (lan.devices, lan.managed, lan.unmanaged, lan.risky_unmanaged) == (None,) * 4
     assert report.model_dump(mode="json")["agencies"][2]["lan"]["unmanaged"] is None
 

@@ -24,10 +24,15 @@ from server.reports.html import render_html
 from server.reports.render import Format, render_audit
 from server.reports.text import CATALOGUE, Lang
 from server.storage.database import Database
-from tests.server.helpers import new_token
 from tests.server.read import lan_fleet
 from tests.server.read.lan_fleet import NAS_MAC
-from tests.server.read.test_audit_lan import HOSTILE_VENDOR, NOW, later_sweep, with_lan_pack
+from tests.server.read.test_audit_lan import (
+    HOSTILE_VENDOR,
+    NOW,
+    add_so_c,
+    later_sweep,
+    with_lan_pack,
+)
 from tests.server.reports.fleet import server_policy
 from tests.server.reports.test_html_pdf import chromium
 from tests.support import require_tool
@@ -47,18 +52,13 @@ ESCAPED_VENDOR = HOSTILE_VENDOR.replace("\u202e", "\\u202e")
 @pytest.fixture
 def report(sqlite_database: Database, sqlite_url: str) -> AuditReport:
     """so-a: two scanners, three unmanaged devices (a NAS with telnet and SMB, a
-    printer, a camera with RDP and a hostile vendor); so-b: one; so-c: no sweep."""
+    printer, a camera with RDP and a hostile vendor); so-b: one; so-c: no sweep (one
+    host does not sweep, one's sweep failed)."""
     policy = server_policy()
     service = IngestService(sqlite_database, policy, limits_of(ServerConfig(db_url=sqlite_url)))
     tokens = lan_fleet.build(service, sqlite_database)
     later_sweep(service, tokens["agent-scan"])
-    lan_fleet.report(
-        service,
-        new_token(sqlite_database, "so-c"),
-        "agent-c",
-        lan_fleet.host_domain("app-c", "10.9.0.2", "52:54:00:00:0c:02"),
-        collected_at=lan_fleet.T0,
-    )
+    add_so_c(service, sqlite_database)
     with sqlite_database.session() as session:
         return build_audit(
             session, with_lan_pack(policy), as_of=NOW, agency=None, stale_after_seconds=86400
@@ -92,6 +92,7 @@ def test_html_vietnamese_devices_escaped_and_no_english(report: AuditReport) -> 
     so_c = _section(page, "so-c")
     assert "Không máy chủ nào dò tìm thiết bị trong mạng nội bộ: chưa đánh giá." in so_c
     assert "<td>0</td>" not in so_c
+    assert "<p>Máy chủ dò tìm không thành công: scan-c</p>" in so_c
     # No English text of the section in the Vietnamese page (words of 4+ letters).
     for key in LAN_KEYS:
         english = CATALOGUE[key][1]
@@ -164,6 +165,7 @@ def test_json_counts_null_when_not_assessed(report: AuditReport) -> None:
     assert lans["so-c"] == {
         "assessed": False,
         "sweeping_hosts": [],
+        "failed_sweeps": ["scan-c"],
         "devices": None,
         "managed": None,
         "unmanaged": None,
