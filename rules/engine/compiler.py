@@ -235,14 +235,21 @@ def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:
         parts = tuple(compile_expr(item, params) for item in expr.items)
 
         def all_of(frame: Frame) -> bool:
-            return all(part(frame) for part in parts)
+            # A loop, not all(generator): no generator per call on the hot path.
+            for part in parts:  # noqa: SIM110 - stops at the first false part, as all()
+                if not part(frame):
+                    return False
+            return True
 
         return all_of
     if isinstance(expr, AnyOf):
         options = tuple(compile_expr(item, params) for item in expr.items)
 
         def any_of(frame: Frame) -> bool:
-            return any(option(frame) for option in options)
+            for option in options:  # noqa: SIM110 - the loop above's reason, as any()
+                if option(frame):
+                    return True
+            return False
 
         return any_of
     if isinstance(expr, Not):

@@ -298,12 +298,14 @@ def _specialised_member(name: str, options: Any, negate: bool) -> Test | None:
     if not isinstance(options, list | tuple) or not options:
         return None  # the general path raises or answers as before
     kinds = frozenset(kind_of(option) for option in options)
+    # A fact of exactly an option's JSON type has that option's kind: no need to ask.
+    types = frozenset(type(option) for option in options if type(option) in _KINDS)
     first = options[0]
 
     def test(fact: Any) -> bool:
         # `_member`: one option of the fact's kind must exist (else the same mismatch
         # error naming the first option), then plain list membership.
-        if _kind(fact) not in kinds:
+        if type(fact) not in types and _kind(fact) not in kinds:
             raise _mismatch(name, fact, first)
         return (fact in options) is not negate
 
