@@ -350,7 +350,34 @@ def _specialised_cidr(name: str, value: Any, negate: bool) -> Test | None:
     return test
 
 
+_ORDER_CHECKS: dict[str, Callable[[int], bool]] = {
+    "lt": lambda order: order < 0,
+    "le": lambda order: order <= 0,
+    "gt": lambda order: order > 0,
+    "ge": lambda order: order >= 0,
+}
+
+
+def _specialised_ordered(name: str, value: Any, _negate: bool) -> Test | None:
+    value_type, value_kind = type(value), kind_of(value)
+    if value_kind not in ("number", "string"):
+        return None  # the general path raises its mismatch, as before
+    check = _ORDER_CHECKS[name]
+
+    def test(fact: Any) -> bool:
+        # `_ordered`: a fact of the value's kind is a number or a string like it.
+        if type(fact) is not value_type and _kind(fact) != value_kind:
+            raise _mismatch(name, fact, value)
+        return check(int(fact > value) - int(fact < value))
+
+    return test
+
+
 _SPECIALISED: dict[Operator, Callable[[str, Any, bool], Test | None]] = {
+    Operator.LT: _specialised_ordered,
+    Operator.LE: _specialised_ordered,
+    Operator.GT: _specialised_ordered,
+    Operator.GE: _specialised_ordered,
     Operator.EQ: _specialised_equal,
     Operator.NE: _specialised_equal,
     Operator.IN: _specialised_member,
