@@ -1,14 +1,16 @@
 """Rules judged against one facts document, with each rule compiled once.
 
 A rule is compiled (`compiler`) the first time it is evaluated with a given set of
-parameter overrides and kept in a bounded cache keyed by the rule object's identity
-(the cached entry holds the rule, so an identity is never reused while cached). The
-cache changes no result: compiled code holds no state between evaluations.
+parameter overrides and kept while the rule object lives: the cache is keyed by the
+rule's identity and forgets it when the rule is collected (a weak reference), so a
+reloaded policy does not keep the old one alive. The cache changes no result:
+compiled code holds no state between evaluations.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,16 +23,17 @@ from rules.results import ItemResult, RuleResult, Status
 ParamOverrides = Mapping[str, Mapping[str, Any]]
 logger = logging.getLogger("canhgac.rules.engine")
 
-MAX_CACHED_RULES = 4096
+MAX_VARIANTS = 64  # parameter override sets kept per rule (scopes declare a few)
 
 
 class CompiledRule:
     """One rule with its parameters bound: applicability, check, key and messages."""
 
-    __slots__ = ("applies_to", "check", "key", "message_en", "message_vi", "params", "rule")
+    __slots__ = ("applies_to", "check", "key", "localized", "message_en", "message_vi", "params")
 
     def __init__(self, rule: Rule, params: Mapping[str, Any]) -> None:
-        self.rule = rule
+        # Nothing here refers to the rule itself: the cache must not keep it alive.
+        self.localized = type(rule.message)
         self.params = params
         self.applies_to = compile_expr(rule.applies_to, params) if rule.applies_to else None
         self.check: Code = compile_expr(rule.check, params)
@@ -40,7 +43,7 @@ class CompiledRule:
         self.message_en = Template(rule.message.en)
 
     def message(self, frame: Frame) -> Localized:
-        return type(self.rule.message)(
+        return self.localized(
             vi=self.message_vi.render(frame, "vi"), en=self.message_en.render(frame, "en")
         )
 
@@ -48,17 +51,29 @@ class CompiledRule:
         return (self.key.render(frame) if self.key else "") or f"#{index}"
 
 
-_CACHE: dict[tuple[int, str], CompiledRule] = {}
+_CACHE: dict[int, tuple[weakref.ref[Rule], dict[str, CompiledRule]]] = {}
+
+
+def _forget(rule_id: int) -> Any:
+    def forget(_ref: weakref.ref[Rule]) -> None:
+        _CACHE.pop(rule_id, None)  # called before the id can belong to another object
+
+    return forget
 
 
 def compiled(rule: Rule, overrides: Mapping[str, Any] | None) -> CompiledRule:
-    """The rule compiled with its parameters and `overrides` (cached)."""
-    cache_key = (id(rule), repr(sorted(overrides.items())) if overrides else "")
-    entry = _CACHE.get(cache_key)
-    if entry is None or entry.rule is not rule:
-        if len(_CACHE) >= MAX_CACHED_RULES:
-            _CACHE.clear()  # policies reloaded many times: start again, never grow
-        entry = _CACHE[cache_key] = CompiledRule(rule, {**rule.params, **(overrides or {})})
+    """The rule compiled with its parameters and `overrides` (cached while it lives)."""
+    rule_id = id(rule)
+    slot = _CACHE.get(rule_id)
+    if slot is None or slot[0]() is not rule:
+        slot = _CACHE[rule_id] = (weakref.ref(rule, _forget(rule_id)), {})
+    variants = slot[1]
+    variant = repr(sorted(overrides.items())) if overrides else ""
+    entry = variants.get(variant)
+    if entry is None:
+        if len(variants) >= MAX_VARIANTS:
+            variants.clear()  # many override sets: start again, never grow
+        entry = variants[variant] = CompiledRule(rule, {**rule.params, **(overrides or {})})
     return entry
 
 
