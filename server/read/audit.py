@@ -316,11 +316,16 @@ def build_audit(
         states = [s for s in states if s.agency == scope]
     chosen = [s for s in ranking if agency is None or s.agency == agency]
     levels = host_levels(session, policy.scopes, agency=agency)
-    # The LAN from the same reports as the rest (server.read.audit_lan).
+    # The LAN from the same reports as the rest (server.read.audit_lan), of the
+    # reported agencies only (`states` holds every agency's, for the ranking).
     lans = lan_sections(
         session,
         policy.ruleset,
-        ((s.agent_id, s.agency, s.label, s.report_pk, s.collected_at) for s in states),
+        (
+            (s.agent_id, s.agency, s.label, s.report_pk, s.collected_at)
+            for s in states
+            if agency is None or s.agency == agency
+        ),
     )
     audits = []
     for standing in chosen:
