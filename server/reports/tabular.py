@@ -59,6 +59,7 @@ LAN_COLUMNS = (
     "first_seen",
     "last_seen",
     "seen_by",
+    "lan_failed",
 )
 
 Cell = str | float | datetime | None
@@ -127,8 +128,9 @@ def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
     saying it was not assessed (never an empty list that reads as none)."""
     for audit in report.agencies:
         agency = safe_cell(inert(audit.standing.agency))
+        failed = safe_cell(inert(", ".join(audit.lan.failed_sweeps))) or None
         if not audit.lan.assessed:
-            yield [agency, t("not_assessed", lang), *[None] * (len(LAN_COLUMNS) - 2)]
+            yield [agency, t("not_assessed", lang), *[None] * (len(LAN_COLUMNS) - 3), failed]
             continue
         for d in audit.lan.unmanaged_devices:
             ports = ", ".join(f"{p.port}/{p.protocol} {p.service}".strip() for p in d.ports)
@@ -144,6 +146,7 @@ def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
                 d.first_seen,
                 d.last_seen,
                 safe_cell(inert(", ".join(d.seen_by))),
+                failed,
             ]
 
 

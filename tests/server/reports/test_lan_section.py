@@ -155,7 +155,8 @@ def test_xlsx_devices_sheet_typed_and_safe(report: AuditReport) -> None:
     assert isinstance(nas[7], datetime) and nas[7] == datetime(2026, 11, 19, 8, 0)
     assert body[2][4] == "'" + ESCAPED_VENDOR  # a formula start: kept as text
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
-    assert body[4][1] == "Chưa đánh giá" and body[4][3:] == (None,) * 7
+    assert body[4][1] == "Chưa đánh giá" and body[4][3:10] == (None,) * 7
+    assert body[4][10] == "scan-c" and nas[10] is None  # so-c's failed sweep named
 
 
 def test_json_counts_null_when_not_assessed(report: AuditReport) -> None:
