@@ -114,25 +114,35 @@ def lan(specs: Sequence[HostSpec], workdir: Path, third_octet: int = 77) -> Iter
             net.hosts[ns] = (ip, spec)
             if spec.drop:
                 ports = ", ".join(str(p) for p in spec.drop)
-                rules = (
-                    "table inet cgtest {\n chain input {\n"
-                    "  type filter hook input priority 0; policy accept;\n"
-                    f"  tcp dport {{ {ports} }} drop\n }}\n}}\n"
-                )
-                subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
-                               check=True, capture_output=True, text=True, timeout=30)  # fmt: skip
+                drop_input(ns, f"tcp dport {{ {ports} }}")
             if spec.listen:
-                procs.append(_listener(ns, spec, workdir))
+                procs.append(listener(ns, spec, workdir))
         yield net
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        for ns in reversed(made):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
+        remove(procs, made)
 
 
-def _listener(ns: str, spec: HostSpec, workdir: Path) -> subprocess.Popen[str]:
+def drop_input(ns: str, match: str) -> None:
+    """An nftables rule in namespace `ns` dropping the input `match` selects."""
+    rules = (
+        "table inet cgtest {\n chain input {\n"
+        "  type filter hook input priority 0; policy accept;\n"
+        f"  {match} drop\n }}\n}}\n"
+    )
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
+                   check=True, capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+def remove(procs: Sequence[subprocess.Popen[str]], namespaces: Sequence[str]) -> None:
+    """Stop the listeners, then delete the namespaces (last made first)."""
+    for proc in procs:
+        proc.kill()
+        proc.wait(timeout=10)
+    for ns in reversed(namespaces):
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
+
+
+def listener(ns: str, spec: HostSpec, workdir: Path) -> subprocess.Popen[str]:
     cert = workdir / f"{spec.name}.crt"
     key = workdir / f"{spec.name}.key"
     if spec.tls:

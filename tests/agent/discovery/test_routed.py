@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent.discovery.netlan import HostSpec, _listener
+from tests.agent.discovery.netlan import HostSpec, drop_input, listener, remove
 from tests.support import require_root, require_tool
 
 pytestmark = pytest.mark.integration
@@ -98,22 +98,12 @@ def routed_lan(workdir: Path) -> Iterator[Routed]:
             _ip("-n", ns, "route", "add", "default", "via", f"10.{second}.2.1")
             net.hosts[spec.name] = ip
             if no_ping:
-                rules = (
-                    "table inet cgtest {\n chain input {\n"
-                    "  type filter hook input priority 0; policy accept;\n"
-                    "  icmp type echo-request drop\n }\n}\n"
-                )
-                subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules,
-                               check=True, capture_output=True, text=True, timeout=30)  # fmt: skip
+                drop_input(ns, "icmp type echo-request")
             if spec.listen:
-                procs.append(_listener(ns, spec, workdir))
+                procs.append(listener(ns, spec, workdir))
         yield net
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=10)
-        for ns in reversed(made):
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30, check=False)
+        remove(procs, made)
 
 
 @pytest.fixture(scope="module")
