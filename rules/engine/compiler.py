@@ -135,23 +135,28 @@ def _bound_test(leaf: Leaf, params: Mapping[str, Any]) -> Test:
     return specialise(leaf.op, value)
 
 
-def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Code:
+def _compile_leaf(leaf: Leaf, params: Mapping[str, Any], in_item: bool) -> Code:
     path = leaf.path
     get = compile_path(path)
-    test = _bound_test(leaf, params)
+    test = _bound_test(leaf, params)  # answers a bool, never another truthy value
     accepts_missing = OPERATORS[leaf.op].accepts_missing
     steps = tuple(path.split("."))
-    # A one-step relative path (`port`, `name`: most item fields) is read inline.
-    step = steps[0] if len(steps) == 1 and path not in (".", "$") else None
+    # A one-step item field (`port`, `name`: most leaves inside quantifiers) is read
+    # inline; whether a leaf is inside a quantifier is known now, not per item.
+    step = steps[0] if in_item and len(steps) == 1 and path not in (".", "$") else None
 
     def missing(frame: Frame) -> None:
         if not accepts_missing:
             raise missing_error(frame, path) from None
 
-    def code(frame: Frame) -> bool:
-        current = frame.item if frame.in_item else frame.root
-        if step is not None and type(current) is dict:
-            fact = current.get(step, _MISSING)
+    def failed(frame: Frame, fact: Any, e: EvaluationError) -> EvaluationError:
+        reason = collector_reason(frame, path) if fact is None else ""
+        return EvaluationError(f"{path}: {e}{reason}")
+
+    def item_field(frame: Frame) -> bool:
+        item = frame.item
+        if type(item) is dict:
+            fact = item.get(step, _MISSING)
             if fact is _MISSING:
                 missing(frame)
                 fact = None
@@ -161,15 +166,25 @@ def _compile_leaf(leaf: Leaf, params: Mapping[str, Any]) -> Code:
             except PathMissingError:
                 missing(frame)
                 fact = None
-        if not frame.in_item:
+        try:
+            return test(fact)
+        except EvaluationError as e:
+            raise failed(frame, fact, e) from e
+
+    def code(frame: Frame) -> bool:
+        try:
+            fact = get(frame)
+        except PathMissingError:
+            missing(frame)
+            fact = None
+        if not frame.in_item:  # a plain check's evidence: what it read
             frame.trace[path] = fact
         try:
-            return bool(test(fact))
+            return test(fact)
         except EvaluationError as e:
-            reason = collector_reason(frame, path) if fact is None else ""
-            raise EvaluationError(f"{path}: {e}{reason}") from e
+            raise failed(frame, fact, e) from e
 
-    return code
+    return item_field if step is not None else code
 
 
 class QuantifiedCode:
@@ -184,8 +199,8 @@ class QuantifiedCode:
         self.absolute = q.source.startswith("$.")
         self.source_domain = q.source.removeprefix("$.").split(".", 1)[0]
         # `where` filters items out; `assertion` judges the others.
-        self.where = compile_expr(q.where, params) if q.where is not None else None
-        self.assertion = compile_expr(q.assertion, params)
+        self.where = compile_expr(q.where, params, True) if q.where is not None else None
+        self.assertion = compile_expr(q.assertion, params, True)
 
     def items(self, frame: Frame) -> list[Any] | tuple[Any, ...]:
         try:
@@ -227,12 +242,13 @@ class QuantifiedCode:
         return not any_held  # for_none: a violation is an item for which it holds
 
 
-def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:
-    """`expr` as a closure; `{param: name}` values bound from `params` now."""
+def compile_expr(expr: Expr, params: Mapping[str, Any], in_item: bool = False) -> Code:
+    """`expr` as a closure; `{param: name}` values bound from `params` now; `in_item`:
+    `expr` is judged for each item of a quantifier."""
     if isinstance(expr, Leaf):
-        return _compile_leaf(expr, params)
+        return _compile_leaf(expr, params, in_item)
     if isinstance(expr, AllOf):
-        parts = tuple(compile_expr(item, params) for item in expr.items)
+        parts = tuple(compile_expr(item, params, in_item) for item in expr.items)
 
         def all_of(frame: Frame) -> bool:
             # A loop, not all(generator): no generator per call on the hot path.
@@ -243,7 +259,7 @@ def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:
 
         return all_of
     if isinstance(expr, AnyOf):
-        options = tuple(compile_expr(item, params) for item in expr.items)
+        options = tuple(compile_expr(item, params, in_item) for item in expr.items)
 
         def any_of(frame: Frame) -> bool:
             for option in options:  # noqa: SIM110 - the loop above's reason, as any()
@@ -253,6 +269,6 @@ def compile_expr(expr: Expr, params: Mapping[str, Any]) -> Code:
 
         return any_of
     if isinstance(expr, Not):
-        inner = compile_expr(expr.item, params)
+        inner = compile_expr(expr.item, params, in_item)
         return lambda frame: not inner(frame)
     return QuantifiedCode(expr, params)

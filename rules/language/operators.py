@@ -392,10 +392,11 @@ _NEGATED = {Operator.NE, Operator.NOT_IN, Operator.NOT_MATCHES, Operator.NOT_IN_
 
 def specialise(op: Operator, value: Any) -> Test:
     """`OPERATORS[op].apply` with `value` bound: the same answers and the same errors,
-    with what depends on the value alone (its kind, a regex, networks) done once."""
+    with what depends on the value alone (its kind, a regex, networks) done once.
+    The answer is always a bool (the engine relies on it)."""
     make = _SPECIALISED.get(op)
     test = make(op.value, value, op in _NEGATED) if make is not None else None
     if test is not None:
         return test
     apply = OPERATORS[op].apply
-    return lambda fact: apply(fact, value)
+    return lambda fact: bool(apply(fact, value))
