@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from rules.errors import EvaluationError
+from rules.language.bound import Test, specialise
 from rules.language.model import AllOf, AnyOf, Expr, Leaf, Not, ParamRef, Quantified, Quantifier
-from rules.language.operators import OPERATORS, Test, kind_of, specialise
+from rules.language.operators import OPERATORS, kind_of
 
 
 class PathMissingError(LookupError):

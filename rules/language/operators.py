@@ -71,7 +71,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _mismatch(op: str, fact: Any, value: Any) -> EvaluationError:
+def mismatch(op: str, fact: Any, value: Any) -> EvaluationError:
+    """The error for a fact and a value of kinds the operator cannot compare."""
     # A null fact means the agent could not learn the value; a rule that accepts
     # unknowns says so with an `exists` guard instead of getting a silent false.
     fact_text = _shown(fact) if fact is None else f"{kind_of(fact)} {_shown(fact)}"
@@ -83,7 +84,7 @@ def _same_kind(op: str, fact: Any, value: Any) -> None:
     if type(fact) is type(value):  # the common case, without classifying both
         return
     if kind_of(fact) != kind_of(value):
-        raise _mismatch(op, fact, value)
+        raise mismatch(op, fact, value)
 
 
 def _equal(op: str, fact: Any, value: Any) -> bool:
@@ -94,7 +95,7 @@ def _equal(op: str, fact: Any, value: Any) -> bool:
 def _ordered(op: str, fact: Any, value: Any) -> int:
     _same_kind(op, fact, value)
     if kind_of(fact) not in ("number", "string"):
-        raise _mismatch(op, fact, value)
+        raise mismatch(op, fact, value)
     return int(fact > value) - int(fact < value)
 
 
@@ -105,7 +106,7 @@ def _member(op: str, fact: Any, options: Any) -> bool:
         kind = kind_of(fact)
         # One option of the fact's kind is enough; stop at the first.
         if not any(kind_of(option) == kind for option in options):
-            raise _mismatch(op, fact, options[0])
+            raise mismatch(op, fact, options[0])
     return fact in options
 
 
@@ -115,9 +116,9 @@ def _contains(op: str, fact: Any, value: Any) -> bool:
         return value in fact
     if isinstance(fact, list | tuple):  # facts read from YAML fixtures are frozen tuples
         if fact and all(kind_of(element) != kind_of(value) for element in fact):
-            raise _mismatch(op, fact[0], value)
+            raise mismatch(op, fact[0], value)
         return value in fact
-    raise _mismatch(op, fact, value)
+    raise mismatch(op, fact, value)
 
 
 @lru_cache(maxsize=1024)
@@ -132,13 +133,13 @@ def compile_regex(pattern: str) -> re.Pattern[str]:
 
 def _matches(op: str, fact: Any, pattern: Any) -> bool:
     if not isinstance(fact, str) or not isinstance(pattern, str):
-        raise _mismatch(op, fact, pattern)
+        raise mismatch(op, fact, pattern)
     return compile_regex(pattern).search(fact) is not None
 
 
 def _version(op: str, fact: Any, value: Any) -> int:
     if not isinstance(fact, str) or not isinstance(value, str):
-        raise _mismatch(op, fact, value)
+        raise mismatch(op, fact, value)
     return compare_versions(fact, value)
 
 
@@ -160,7 +161,7 @@ def parse_networks(value: Any) -> list[Network]:
 
 def _in_cidr(op: str, fact: Any, value: Any) -> bool:
     if not isinstance(fact, str):
-        raise _mismatch(op, fact, value)
+        raise mismatch(op, fact, value)
     try:
         address = ipaddress.ip_address(fact.split("%", 1)[0])  # drop an IPv6 zone id
     except ValueError as e:
@@ -259,144 +260,3 @@ OPERATORS: dict[Operator, OperatorSpec] = {
         Operator.NOT_IN_CIDR, lambda o, f, v: not _in_cidr(o, f, v), _check_cidr
     ),
 }
-
-
-# --- Operators specialised for one value, once per rule (the engine's hot path) -----
-
-# The kind of each JSON type, looked up by exact type; other types go to `kind_of`.
-_KINDS: dict[type, str] = {
-    type(None): "null",
-    bool: "boolean",
-    int: "number",
-    float: "number",
-    str: "string",
-    list: "list",
-    tuple: "list",
-    dict: "object",
-}
-
-Test = Callable[[Any], bool]
-
-
-def _kind(value: Any) -> str:
-    return _KINDS.get(type(value)) or kind_of(value)
-
-
-def _specialised_equal(name: str, value: Any, negate: bool) -> Test:
-    value_type, value_kind = type(value), kind_of(value)
-
-    def test(fact: Any) -> bool:
-        # `_same_kind` then `==`, with the value's type and kind known in advance.
-        if type(fact) is not value_type and _kind(fact) != value_kind:
-            raise _mismatch(name, fact, value)
-        return bool(fact == value) is not negate
-
-    return test
-
-
-def _specialised_member(name: str, options: Any, negate: bool) -> Test | None:
-    if not isinstance(options, list | tuple) or not options:
-        return None  # the general path raises or answers as before
-    kinds = frozenset(kind_of(option) for option in options)
-    # A fact of exactly an option's JSON type has that option's kind: no need to ask.
-    types = frozenset(type(option) for option in options if type(option) in _KINDS)
-    first = options[0]
-
-    def test(fact: Any) -> bool:
-        # `_member`: one option of the fact's kind must exist (else the same mismatch
-        # error naming the first option), then plain list membership.
-        if type(fact) not in types and _kind(fact) not in kinds:
-            raise _mismatch(name, fact, first)
-        return (fact in options) is not negate
-
-    return test
-
-
-def _specialised_matches(name: str, pattern: Any, negate: bool) -> Test | None:
-    if not isinstance(pattern, str):
-        return None
-    try:
-        regex = compile_regex(pattern)
-    except EvaluationError:
-        return None  # raised at evaluation, after the fact's kind is checked, as before
-    search = regex.search
-
-    def test(fact: Any) -> bool:
-        if not isinstance(fact, str):
-            raise _mismatch(name, fact, pattern)
-        return (search(fact) is not None) is not negate
-
-    return test
-
-
-def _specialised_cidr(name: str, value: Any, negate: bool) -> Test | None:
-    try:
-        networks = parse_networks(value)
-    except EvaluationError:
-        return None  # raised at evaluation, after the fact is checked, as before
-
-    def test(fact: Any) -> bool:
-        if not isinstance(fact, str):
-            raise _mismatch(name, fact, value)
-        try:
-            address = ipaddress.ip_address(fact.split("%", 1)[0])
-        except ValueError as e:
-            raise EvaluationError(f"operator '{name}': {fact!r} is not an IP address") from e
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        found = any(address.version == net.version and address in net for net in networks)
-        return found is not negate
-
-    return test
-
-
-_ORDER_CHECKS: dict[str, Callable[[int], bool]] = {
-    "lt": lambda order: order < 0,
-    "le": lambda order: order <= 0,
-    "gt": lambda order: order > 0,
-    "ge": lambda order: order >= 0,
-}
-
-
-def _specialised_ordered(name: str, value: Any, _negate: bool) -> Test | None:
-    value_type, value_kind = type(value), kind_of(value)
-    if value_kind not in ("number", "string"):
-        return None  # the general path raises its mismatch, as before
-    check = _ORDER_CHECKS[name]
-
-    def test(fact: Any) -> bool:
-        # `_ordered`: a fact of the value's kind is a number or a string like it.
-        if type(fact) is not value_type and _kind(fact) != value_kind:
-            raise _mismatch(name, fact, value)
-        return check(int(fact > value) - int(fact < value))
-
-    return test
-
-
-_SPECIALISED: dict[Operator, Callable[[str, Any, bool], Test | None]] = {
-    Operator.LT: _specialised_ordered,
-    Operator.LE: _specialised_ordered,
-    Operator.GT: _specialised_ordered,
-    Operator.GE: _specialised_ordered,
-    Operator.EQ: _specialised_equal,
-    Operator.NE: _specialised_equal,
-    Operator.IN: _specialised_member,
-    Operator.NOT_IN: _specialised_member,
-    Operator.MATCHES: _specialised_matches,
-    Operator.NOT_MATCHES: _specialised_matches,
-    Operator.IN_CIDR: _specialised_cidr,
-    Operator.NOT_IN_CIDR: _specialised_cidr,
-}
-_NEGATED = {Operator.NE, Operator.NOT_IN, Operator.NOT_MATCHES, Operator.NOT_IN_CIDR}
-
-
-def specialise(op: Operator, value: Any) -> Test:
-    """`OPERATORS[op].apply` with `value` bound: the same answers and the same errors,
-    with what depends on the value alone (its kind, a regex, networks) done once.
-    The answer is always a bool (the engine relies on it)."""
-    make = _SPECIALISED.get(op)
-    test = make(op.value, value, op in _NEGATED) if make is not None else None
-    if test is not None:
-        return test
-    apply = OPERATORS[op].apply
-    return lambda fact: bool(apply(fact, value))

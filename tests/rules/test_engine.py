@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from rules.engine import compiler, evaluate, evaluate_rule
+from rules.language.bound import specialise
 from rules.language.loader import builtin_packs_dir, load_pack_text, load_rules
 from rules.language.model import Rule, RuleSet
-from rules.language.operators import Operator, specialise
+from rules.language.operators import Operator
 from rules.results import Status
 
 from .conftest import DATA, facts_document, listener

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from rules.errors import EvaluationError
-from rules.language.operators import OPERATORS, Operator, specialise
+from rules.language.bound import specialise
+from rules.language.operators import OPERATORS, Operator
 
 VALUES: list[Any] = [
     None,
