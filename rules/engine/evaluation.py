@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rules.engine.compiler import Code, Frame, QuantifiedCode, compile_expr
-from rules.engine.messages import Template
+from rules.engine.messages import Messages, Template
 from rules.errors import EvaluationError
 from rules.language.model import Localized, Quantified, Quantifier, Rule, RuleSet
 from rules.results import ItemResult, RuleResult, Status
@@ -29,7 +29,7 @@ MAX_VARIANTS = 64  # parameter override sets kept per rule (scopes declare a few
 class CompiledRule:
     """One rule with its parameters bound: applicability, check, key and messages."""
 
-    __slots__ = ("applies_to", "check", "key", "localized", "message_en", "message_vi", "params")
+    __slots__ = ("applies_to", "check", "key", "localized", "messages", "params")
 
     def __init__(self, rule: Rule, params: Mapping[str, Any]) -> None:
         # Nothing here refers to the rule itself: the cache must not keep it alive.
@@ -39,13 +39,11 @@ class CompiledRule:
         self.check: Code = compile_expr(rule.check, params)
         key = rule.check.key if isinstance(rule.check, Quantified) else ""
         self.key = Template(key) if key else None
-        self.message_vi = Template(rule.message.vi)
-        self.message_en = Template(rule.message.en)
+        self.messages = Messages(rule.message.vi, rule.message.en)
 
     def message(self, frame: Frame) -> Localized:
-        return self.localized(
-            vi=self.message_vi.render(frame, "vi"), en=self.message_en.render(frame, "en")
-        )
+        vi, en = self.messages.render(frame)
+        return self.localized(vi=vi, en=en)
 
     def item_key(self, frame: Frame, index: int) -> str:
         return (self.key.render(frame) if self.key else "") or f"#{index}"

@@ -61,3 +61,37 @@ class Template:
 
 def template_text(template: Template) -> str:
     return "".join(text for text, _ in template.parts)
+
+
+class Messages:
+    """A rule's message in both languages: each placeholder read once for both."""
+
+    __slots__ = ("en", "readers", "vi")
+
+    def __init__(self, vi: str, en: str) -> None:
+        names: dict[str, int] = {}
+        readers: list[Reader] = []
+
+        def indexed(template: str) -> tuple[tuple[str, int], ...]:
+            parts = []
+            for text, name in template_parts(template):
+                if name is not None and name not in names:
+                    names[name] = len(readers)
+                    readers.append(_reader(name))
+                parts.append((text, -1 if name is None else names[name]))
+            return tuple(parts)
+
+        self.vi, self.en = indexed(vi), indexed(en)
+        self.readers = tuple(readers)
+
+    def render(self, frame: Frame) -> tuple[str, str]:
+        values = [read(frame) for read in self.readers]
+        return _joined(self.vi, values, "vi"), _joined(self.en, values, "en")
+
+
+def _joined(parts: tuple[tuple[str, int], ...], values: list[Any], lang: str) -> str:
+    out: list[str] = []
+    for text, index in parts:
+        value = _UNREAD if index < 0 else values[index]
+        out.append(text if value is _UNREAD else display(value, lang))
+    return "".join(out)
