@@ -82,9 +82,7 @@ def load_server_policy(config: ServerConfig) -> ServerPolicy:
     weights_text = ",".join(f"{s.value}={w!r}" for s, w in sorted(config.weights.items()))
     # The feed store's generation: an import re-evaluates every host (reeval).
     vulns = VulnMatcher(config.vulndb_file, config.vulndb_max_age_days)
-    fingerprint = _sha256(
-        f"{policy.fingerprint}|weights:{weights_text}|vulns:{vulns.generation}"
-    )
+    fingerprint = _sha256(f"{policy.fingerprint}|weights:{weights_text}|vulns:{vulns.generation}")
     return ServerPolicy(policy, fingerprint, config.weights, vulns)
 
 
