@@ -79,9 +79,7 @@ def fill(database: Database, url: str, agencies: int, hosts: int, findings: int)
             service.ingest(service.authenticate(token), body_of(facts), None)
     total = agencies * hosts
     print(f"filled {total} hosts in {time.perf_counter() - started:.1f} s")
-    return AuditPolicy(
-        policy.ruleset, policy.frameworks, policy.weights, policy.fingerprint, policy.policy.waivers
-    )
+    return AuditPolicy.of(policy.policy, policy.fingerprint, policy.weights)
 
 
 def measure(work: Callable[[], Any], repeat: int) -> tuple[float, float, Any]:

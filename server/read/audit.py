@@ -24,6 +24,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, RuleSet, Severity
+from rules.policy.bundle import Policy
 from rules.policy.frameworks import Framework
 from rules.policy.scopes import Scopes
 from rules.policy.scoring import score_results
@@ -67,6 +68,13 @@ class AuditPolicy:
     waivers: tuple[Waiver, ...] = ()
     # The security levels (cấp độ) of hosts: `security-level-<N>` groups.
     scopes: Scopes = field(default_factory=Scopes)
+
+    @classmethod
+    def of(cls, policy: Policy, fingerprint: str, weights: Mapping[Severity, float]) -> AuditPolicy:
+        """The audit's view of a loaded policy (the collector's, with its fingerprint)."""
+        return cls(
+            policy.ruleset, policy.frameworks, weights, fingerprint, policy.waivers, policy.scopes
+        )
 
 
 @dataclass(frozen=True)

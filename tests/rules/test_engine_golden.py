@@ -48,7 +48,8 @@ def _grow(items: list[Any], count: int, rename: Callable[[dict[str, Any], int], 
 
 
 def _busy(document: dict[str, Any]) -> dict[str, Any]:
-    """The bench's busy server: real items repeated under new names."""
+    """The bench's busy server, frozen here: the golden results were recorded from
+    exactly this input, so a later change to bench/rules_eval.py must not move it."""
     busy = copy.deepcopy(document)
     packages = busy.get("packages") or {}
     if packages.get("items"):

@@ -156,13 +156,7 @@ def test_read_side_queries_filter_by_scope_themselves(
         assert [(e["agency"], e["rank"]) for e in ranked] == [("so-b", 2)]
         times = queries.remediation_times(session, "agency", datetime.now(UTC), scope="so-b")
         assert [row["agency"] for row in times] == ["so-b"]
-        audit_policy = AuditPolicy(
-            policy.ruleset,
-            policy.frameworks,
-            policy.weights,
-            policy.fingerprint,
-            policy.policy.waivers,
-        )
+        audit_policy = AuditPolicy.of(policy.policy, policy.fingerprint, policy.weights)
         as_of = datetime.now(UTC) + timedelta(minutes=5)
         common: dict[str, Any] = {"as_of": as_of, "stale_after_seconds": 86400}
         audit = build_audit(session, audit_policy, agency="so-b", scope="so-b", **common)

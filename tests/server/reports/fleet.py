@@ -85,14 +85,7 @@ def server_policy() -> ServerPolicy:
 
 
 def audit_policy(policy: ServerPolicy) -> AuditPolicy:
-    return AuditPolicy(
-        policy.ruleset,
-        policy.frameworks,
-        policy.weights,
-        policy.fingerprint,
-        policy.policy.waivers,
-        policy.policy.scopes,
-    )
+    return AuditPolicy.of(policy.policy, policy.fingerprint, policy.weights)
 
 
 class Fleet:
