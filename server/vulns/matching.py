@@ -2,7 +2,8 @@
 
 Exact distribution matching only (never NVD/CPE, which ignores backported fixes):
 - Debian/Ubuntu by SOURCE package and source version, in dpkg order (feeds are keyed
-  by source: libssl3 is `openssl`); rpm by source RPM in rpmvercmp order;
+  by source: libssl3 is `openssl`); RHEL by source RPM, Rocky/Alma by binary
+  name.arch, module builds by their stream only, in rpmvercmp order (rpm_keys.py);
 - kernel CVEs only for the RUNNING kernel's image: `linux-signed-amd64` images are
   the `linux` source at the binary's version; other installed kernels, headers and
   tools built from `linux` are skipped;
@@ -26,6 +27,7 @@ from typing import Any
 
 from server.vulns.errors import VulnDbError
 from server.vulns.model import State, Status
+from server.vulns.rpm_keys import BINARY_KEYED, rpm_key
 from server.vulns.store import AdvisoryRow, StoreReader
 from server.vulns.versions import compare
 
@@ -125,7 +127,7 @@ class VulnMatcher:
         kernel = _mapping(host.get("kernel"))
         running = str(kernel.get("release") or "")
         manager = str(packages.get("manager") or "dpkg")
-        sources, kernel_package = _sources(packages.get("items"), running)
+        sources, kernel_package = _sources(packages.get("items"), running, distro, manager)
         items: list[dict[str, Any]] = []
         for (source, version), binaries in sorted(sources.items()):
             items.extend(self._items(distro, release, manager, (source, version, binaries), today))
@@ -218,10 +220,10 @@ class VulnMatcher:
 
 def _release(distro: str, os_release: Mapping[str, Any]) -> str:
     """How the feeds name the host's release: Debian by codename, Ubuntu by version
-    (24.04), RHEL by major version (9 for 9.4)."""
+    (24.04), RHEL, Rocky and Alma by major version (9 for 9.4)."""
     if distro == "ubuntu":
         return str(os_release.get("version_id") or "")
-    if distro == "rhel":
+    if distro == "rhel" or distro in BINARY_KEYED:
         return str(os_release.get("version_id") or "").split(".", 1)[0]
     return str(os_release.get("version_codename") or "")
 
@@ -266,9 +268,11 @@ def _state(row: AdvisoryRow, version: str, manager: str) -> State | None:
 
 
 def _sources(
-    items: Any, running_kernel: str
+    items: Any, running_kernel: str, distro: str, manager: str
 ) -> tuple[dict[tuple[str, str], list[str]], str | None]:
-    """(source, source version) -> binaries; the running kernel's package name."""
+    """(source, source version) -> binaries; the running kernel's package name. RPM
+    keys (source or binary.arch, module stream) are rpm_keys.py's."""
+    rpm = manager == "rpm"
     sources: dict[tuple[str, str], list[str]] = {}
     kernel_package = None
     running_images = {f"linux-image-{running_kernel}", f"linux-image-{running_kernel}-unsigned"}
@@ -284,12 +288,12 @@ def _sources(
                 continue  # not the running kernel: an old image, headers, tools
             # signed images: the binary's version is the `linux` source version
             source, source_version, kernel_package = "linux", version, name
-        elif source == "kernel":  # rpm: uname -r is version-release.arch
-            arch = str(package.get("architecture") or "")
-            if f"{version.partition(':')[2] or version}.{arch}" != running_kernel:
-                continue
-            if name in {"kernel", "kernel-core"}:
-                kernel_package = name
+        elif rpm:
+            key = rpm_key(package, distro, running_kernel)
+            if key is None:
+                continue  # an installed kernel that is not the running one
+            source, source_version, image = key
+            kernel_package = name if image else kernel_package
         if name and source_version:
             sources.setdefault((source, source_version), []).append(name)
     return sources, kernel_package

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 from server.vulns.errors import VulnDbError
-from server.vulns.feeds import debian, priority, redhat, ubuntu
+from server.vulns.feeds import debian, priority, redhat, ubuntu, updateinfo
 from server.vulns.model import FeedData
 
 MAX_FEED_BYTES = 1024 * 1024 * 1024
@@ -31,10 +32,15 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
     if data[:4] == b"PK\x03\x04":  # a zip archive: OSV records (Ubuntu's all.zip)
         advisories = ubuntu.parse_zip(data, where, MAX_FEED_BYTES)
         return FeedData(ubuntu.FEED, ubuntu.FORMAT, when, digest, size, advisories=advisories)
+    if data[:2] == b"\x1f\x8b":  # gzip: a repository's updateinfo.xml.gz
+        data = _gunzip(data, where)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise VulnDbError(f"{where}: not UTF-8 text") from e
+    if updateinfo.looks_like(text):
+        feed, advisories = updateinfo.feed_of(text, where)
+        return FeedData(feed, updateinfo.FORMAT, when, digest, size, advisories=advisories)
     if priority.looks_like_epss(text):
         score_date, scores = priority.parse_epss(text, where)
         dated = _day(score_date, when)
@@ -57,8 +63,23 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
         advisories = debian.parse(document, where)
         return FeedData(debian.FEED, debian.FORMAT, when, digest, size, advisories=advisories)
     raise VulnDbError(
-        f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV, KEV, EPSS)"
+        f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV, Red Hat CSAF"
+        " VEX, Rocky/Alma updateinfo, KEV, EPSS)"
     )
+
+
+def _gunzip(data: bytes, where: str) -> bytes:
+    """Decompressed within the same byte limit: a small bomb is refused, not expanded."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, MAX_FEED_BYTES + 1)
+    except zlib.error as e:
+        raise VulnDbError(f"{where}: not valid gzip ({e})") from e
+    if len(out) > MAX_FEED_BYTES:
+        raise VulnDbError(f"{where}: decompresses to over the {MAX_FEED_BYTES} byte limit")
+    if not inflater.eof:
+        raise VulnDbError(f"{where}: truncated gzip")
+    return out
 
 
 def _day(stated: str, fallback: str) -> str:

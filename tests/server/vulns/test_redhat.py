@@ -69,3 +69,32 @@ def test_import_many_vex_files_as_one_feed(tmp_path: Path) -> None:
     assert [(f.name, f.entries) for f in read_status(store)] == [
         ("redhat-csaf", 5)
     ]  # the EUS build is not stored
+
+
+def test_a_module_build_is_never_fixed_by_a_non_module_advisory(tmp_path: Path) -> None:
+    """CSAF's module builds are not read yet: a RHEL package from a module stream gets
+    no item, rather than the main-stream nginx build's false "fix available"."""
+    store = tmp_path / "vulndb.sqlite"
+    feeds = [read_feed(p, FETCHED) for p in sorted((DATA / "redhat-csaf").glob("*.json"))]
+    build_store(store, merge_feeds(feeds), IMPORTED)
+    facts = _rhel_facts()
+    old_nginx = "nginx\t1:1.20.0-1.el9\tx86_64\tnginx-1.20.0-1.el9.src.rpm"
+    module_nginx = "\t".join(
+        [
+            "nginx",
+            "1:1.20.0-1.module+el9.1.0+1111+aaaaaaaa",
+            "x86_64",
+            "nginx-1.20.0-1.module+el9.1.0+1111+aaaaaaaa.src.rpm",
+            "nginx:1.20:9010020221101:rhel9",
+        ]
+    )
+    matcher = VulnMatcher(store, 7)
+    for line, expected in ((old_nginx, {"fix_available"}), (module_nginx, set())):
+        facts["packages"]["items"] = [
+            *(i for i in facts["packages"]["items"] if i["name"] != "nginx"),
+            *parse_rpm_query(line + "\n"),
+        ]
+        domain, problem = matcher.match(facts, TODAY)
+        assert problem is None and domain is not None
+        states = {i["state"] for i in domain["items"] if i["package"].startswith("nginx")}
+        assert states == expected, line
