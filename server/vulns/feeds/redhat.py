@@ -9,7 +9,11 @@ of each RHEL major release only (products whose CPE is
 - `known_affected` "<product>:<name>" with a `no_fix_planned` remediation: IGNORED
   ("will not fix"), "Out of support scope": END_OF_LIFE, else OPEN;
 - severity: the `impact` threat (Critical, Important→high, Moderate→medium, Low).
-Module streams (modularity labels in product ids) are not matched yet.
+Module streams: a fixed module build
+"<product>:<module>:<stream>:<version>:<context>:<srpm>.src" and an affected
+"<product>:<module>:<stream>/<name>" are stored as `<name>@<module>:<stream>`, the key
+rpm_keys.py gives a host's package of that stream: a module build is never judged by
+the non-module build's fix, nor the reverse.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from server.vulns.versions import compare_rpm
 FORMAT = "redhat-csaf-vex"
 FEED = "redhat-csaf"
 _MAIN_CPE = re.compile(r"cpe:/[oa]:redhat:enterprise_linux:(\d+)::\w+")
+_MODULE_BUILD = re.compile(r"(?P<module>[^:/]+):(?P<stream>[^:/]+):\d+:[^:/]+:(?P<srpm>.+)")
 _SRPM = re.compile(r"(?P<name>.+)-(?:(?P<epoch>\d+):)?(?P<version>[^-:]+)-(?P<release>[^-]+)\.src")
 _IMPACT = {
     "critical": VendorSeverity.CRITICAL,
@@ -110,16 +115,20 @@ def _fixed(
 ) -> None:
     product, _, component = product_id.partition(":")
     release = products.get(product)
+    stream = ""
+    module = _MODULE_BUILD.fullmatch(component)
+    if module is not None:
+        component, stream = module["srpm"], f"@{module['module']}:{module['stream']}"
     match = _SRPM.fullmatch(component)
     if release is None or match is None:
-        return  # another stream, a binary RPM or a module build: not matched
+        return  # another stream (EUS...) or a binary RPM: not matched
     fixed = f"{match['epoch'] or 0}:{match['version']}-{match['release']}"
-    key = (release, match["name"], cve)
+    key = (release, f"{match['name']}{stream}", cve)
     known = advisories.get(key)
     if known is not None and known.fixed_version and compare_rpm(known.fixed_version, fixed) >= 0:
         return
     advisories[key] = Advisory(
-        "rhel", release, match["name"], cve, status=Status.FIXED, fixed_version=fixed,
+        "rhel", release, key[1], cve, status=Status.FIXED, fixed_version=fixed,
         archive_version=fixed, severity=severity,
     )  # fmt: skip
 
@@ -133,10 +142,14 @@ def _affected(
     *,
     remedies: Mapping[str, Status],
 ) -> None:
-    # "red_hat_enterprise_linux_9:openssl": the release from the product name
+    # "red_hat_enterprise_linux_9:openssl": the release from the product name;
+    # "red_hat_enterprise_linux_8:nodejs:16/nodejs": nodejs of the nodejs:16 stream
     product, _, package = product_id.partition(":")
     release = products.get(product) or _release_of(product)
-    if release is None or not package or ":" in package:
+    stream, slash, name = package.rpartition("/")
+    if slash and stream.count(":") == 1:
+        package = f"{name}@{stream}"
+    if release is None or not package or ":" in package.partition("@")[0]:
         return
     key = (release, package, cve)
     if key in advisories:

@@ -98,3 +98,40 @@ def test_a_module_build_is_never_fixed_by_a_non_module_advisory(tmp_path: Path) 
         assert problem is None and domain is not None
         states = {i["state"] for i in domain["items"] if i["package"].startswith("nginx")}
         assert states == expected, line
+
+
+def test_module_streams_from_csaf_product_ids(tmp_path: Path) -> None:
+    """Module builds in CSAF product ids ("<product>:<module>:<stream>:<version>:<context>:
+    <srpm>" fixed, "<product>:<module>:<stream>/<name>" affected, as in Red Hat's files):
+    each stream judged by its own advisory, the non-module nginx by the non-module fix."""
+    store = tmp_path / "vulndb.sqlite"
+    build_store(store, [read_feed(DATA / "redhat-csaf-modules" / "cve-2099-3003.json")], IMPORTED)
+    matcher = VulnMatcher(store, 7)
+    module_build = "1:1.22.1-3.module+el9.2.0+14931+1a1f8d4c"
+    cases = {
+        # the recorded non-module 1:1.20.1-14.el9_2.1 < 1:1.20.1-16.el9_4
+        "": ("nginx", "fix_available", "1:1.20.1-16.el9_4"),
+        # 1.22 is newer than the non-module fix: without streams it would be "fixed"
+        "nginx:1.22:9020020230718154823:9": (
+            "nginx@nginx:1.22",
+            "fix_available",
+            "1:1.22.1-5.module+el9.4.0+20001+3d7f5a1c",
+        ),
+        "nginx:1.24:9040020240601000000:9": ("nginx@nginx:1.24", "affected_no_fix", None),
+    }
+    for label, (package, state, fixed) in cases.items():
+        facts = _rhel_facts()
+        if label:
+            line = f"nginx\t{module_build}\tx86_64\tnginx-{module_build[2:]}.src.rpm\t{label}\n"
+            facts["packages"]["items"] = [
+                *(i for i in facts["packages"]["items"] if i["name"] != "nginx"),
+                *parse_rpm_query(line),
+            ]
+        domain, problem = matcher.match(facts, TODAY)
+        assert problem is None and domain is not None
+        found = [
+            (i["package"], i["state"], i["fixed_version"])
+            for i in domain["items"]
+            if i["cve"] == "CVE-2099-3003"
+        ]
+        assert found == [(package, state, fixed)], label
