@@ -87,7 +87,7 @@ def audit_router(runtime: Runtime) -> APIRouter:
         previous: date | None,
     ) -> Response:
         loaded = runtime.policy
-        policy = AuditPolicy.of(loaded.policy, loaded.fingerprint, loaded.weights)
+        policy = AuditPolicy.of(loaded.policy, loaded.fingerprint, loaded.weights, loaded.vulns)
         now = runtime.clock()
         cutoff = cut_off(as_of, now)
         earlier = cut_off(previous, now) if previous is not None else None

@@ -68,7 +68,7 @@ def audit(
         for problem in e.problems:
             click.echo(str(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the policy files") from e
-    policy = AuditPolicy.of(loaded.policy, loaded.fingerprint, loaded.weights)
+    policy = AuditPolicy.of(loaded.policy, loaded.fingerprint, loaded.weights, loaded.vulns)
     for name, value in (("--as-of", as_of), ("--previous", previous)):
         if value is not None and not FIRST_DAY <= value.date() <= LAST_DAY:
             raise UsageFailure(f"{name} must be between {FIRST_DAY} and {LAST_DAY}")

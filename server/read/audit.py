@@ -48,8 +48,11 @@ from server.read.audit_views import (
     TrendPoint,
     UrgentAction,
 )
+from server.read.audit_vulns import not_assessed as vulns_not_assessed
+from server.read.audit_vulns import vuln_sections
 from server.read.levels import host_levels
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
+from server.vulns.matching import VulnMatcher
 
 URGENT_ACTIONS = 10
 TREND_POINTS = 4  # intervals between the previous period and the cut-off (quarters)
@@ -68,12 +71,26 @@ class AuditPolicy:
     waivers: tuple[Waiver, ...] = ()
     # The security levels (cấp độ) of hosts: `security-level-<N>` groups.
     scopes: Scopes = field(default_factory=Scopes)
+    # The loaded feed store the vulnerability section is matched against (None: none).
+    vulns: VulnMatcher | None = None
 
     @classmethod
-    def of(cls, policy: Policy, fingerprint: str, weights: Mapping[Severity, float]) -> AuditPolicy:
+    def of(
+        cls,
+        policy: Policy,
+        fingerprint: str,
+        weights: Mapping[Severity, float],
+        vulns: VulnMatcher | None = None,
+    ) -> AuditPolicy:
         """The audit's view of a loaded policy (the collector's, with its fingerprint)."""
         return cls(
-            policy.ruleset, policy.frameworks, weights, fingerprint, policy.waivers, policy.scopes
+            policy.ruleset,
+            policy.frameworks,
+            weights,
+            fingerprint,
+            policy.waivers,
+            policy.scopes,
+            vulns,
         )
 
 
@@ -335,6 +352,15 @@ def build_audit(
             if agency is None or s.agency == agency
         ),
     )
+    # The vulnerabilities from the same reports, at the cut-off's day (the store is
+    # today's: server.read.audit_vulns).
+    day = (as_of - timedelta(microseconds=1)).date()
+    vulns = vuln_sections(
+        session,
+        policy.vulns,
+        ((s.agency, s.label, s.report_pk) for s in states if agency is None or s.agency == agency),
+        day,
+    )
     audits = []
     for standing in chosen:
         own = [s for s in states if s.agency == standing.agency]
@@ -358,6 +384,7 @@ def build_audit(
                 frameworks=compliance(policy.frameworks, own, levels),
                 findings=findings,
                 lan=lans.get(standing.agency) or not_assessed(),
+                vulnerabilities=vulns.get(standing.agency) or vulns_not_assessed(policy.vulns, day),
             )
         )
     return AuditReport(

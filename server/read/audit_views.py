@@ -250,6 +250,86 @@ class LanSection(AuditView):
     unmanaged_devices: list[LanDeviceRow] = Field(description="IPv4 order")
 
 
+class VulnStatus(StrEnum):
+    """Whether the agency's known vulnerabilities could be told."""
+
+    ASSESSED = "assessed"  # at least one host was matched
+    NO_STORE = "no_store"  # no feed imported, or the store is unreadable
+    STALE = "stale"  # the feeds covering the hosts are older than the configured age
+    NOT_MATCHED = "not_matched"  # no host could be matched (release not covered...)
+
+
+class VulnHostProblem(StrEnum):
+    STALE = "stale"
+    UNSUPPORTED = "unsupported"  # no imported feed covers the host's release
+    NO_FACTS = "no_facts"  # its report lacks the host or packages facts
+
+
+class VulnFeedRow(AuditView):
+    name: str
+    generated_at: datetime
+    age_days: int = Field(description="at the audit's day")
+    stale: bool
+
+
+class VulnUnmatched(AuditView):
+    host: str
+    problem: VulnHostProblem
+
+
+class VulnCountRow(AuditView):
+    """Items (host, CVE, source package) of one vendor severity, by state."""
+
+    severity: str
+    fix_available: int
+    fix_pending: int
+    affected_no_fix: int
+    will_not_fix: int
+    end_of_life: int
+    total: int
+
+
+class VulnHostRow(AuditView):
+    host: str
+    fix_available: int
+    critical_high: int = Field(description="of which critical or high")
+    kev: int = Field(description="of which known exploited (CISA KEV)")
+
+
+class VulnItemRow(AuditView):
+    """One (CVE, source package, versions, state) and the hosts it is open on."""
+
+    cve: str
+    package: str
+    installed_version: str
+    fixed_version: str | None
+    severity: str
+    state: str
+    kev: bool
+    epss: float | None
+    hosts: list[str]
+    fix_since: date | None = Field(description="when this collector first saw the fix")
+
+
+class VulnSection(AuditView):
+    """Known vulnerabilities of the packages in the same reports as the rest of the
+    audit, matched against the CURRENT feed store (not the one of the cut-off day).
+    Not assessed or stale: the counts are null, never zero."""
+
+    status: VulnStatus
+    max_age_days: float | None
+    feeds: list[VulnFeedRow]
+    matched_hosts: list[str]
+    unmatched_hosts: list[VulnUnmatched]
+    counts: list[VulnCountRow] | None = Field(description="vendor severity order")
+    items: int | None = Field(description="(host, CVE, source package) items")
+    kev_items: int | None
+    top_hosts: list[VulnHostRow] = Field(description="most fix-available items first")
+    urgent: list[VulnItemRow] = Field(
+        description="KEV items, and critical/high items with a fix available"
+    )
+
+
 class AgencyAudit(AuditView):
     standing: AgencyStanding
     severity_counts: SeverityCounts = Field(description="open findings by severity")
@@ -262,6 +342,7 @@ class AgencyAudit(AuditView):
     frameworks: list[FrameworkCompliance]
     findings: list[AuditFinding]
     lan: LanSection = Field(description="unmanaged devices on the agency's LAN")
+    vulnerabilities: VulnSection = Field(description="known vulnerabilities of packages")
 
 
 class PackVersion(AuditView):

@@ -22,6 +22,7 @@ from server.read.audit_views import (
 from server.reports.charts import coverage_bar, score_trend, severity_bars
 from server.reports.html_findings import findings_table
 from server.reports.html_lan import lan_section
+from server.reports.html_vulns import vuln_section
 from server.reports.markup import esc, table
 from server.reports.text import (
     CATALOGUE,
@@ -157,6 +158,7 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | Non
     parts.append(_remediation_and_waivers(audit, lang))
     parts.append(_hosts(audit, lang, detail_rows))
     parts.append(lan_section(audit, lang, detail_rows))
+    parts.append(vuln_section(audit, lang, detail_rows))
     parts.append("</section>")
     return "".join(parts)
 

@@ -1,6 +1,7 @@
 """One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX; the XLSX
 has a second sheet with one row per host (the state the printed document cuts) and a
-third with one row per unmanaged LAN device.
+third with one row per unmanaged LAN device and a fourth with the KEV and critical/high
+fix-available vulnerabilities.
 
 A cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with an
 apostrophe: spreadsheet programs would otherwise run it as a formula (CSV injection,
@@ -12,10 +13,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, time
 
-from server.read.audit_views import AuditReport, Unread
-from server.reports.text import CATALOGUE, Lang, evidence_text, inert, pick, t
+from server.read.audit_views import AuditReport, Unread, VulnStatus
+from server.reports.text import CATALOGUE, Lang, evidence_text, inert, number_text, pick, t
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
@@ -60,6 +61,19 @@ LAN_COLUMNS = (
     "last_seen",
     "seen_by",
     "lan_failed",
+)
+
+# The vulnerabilities sheet (XLSX only): the KEV and critical/high fix-available items.
+VULN_COLUMNS = (
+    "agency",
+    "status",
+    "vuln_cve",
+    "vuln_package",
+    "vuln_versions",
+    "vuln_severity",
+    "vuln_exploited",
+    "host",
+    "vuln_fix_since",
 )
 
 Cell = str | float | datetime | None
@@ -150,6 +164,33 @@ def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
+def vuln_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+    """One row per urgent vulnerability; an agency not assessed gets one row saying
+    why (never an empty list that reads as none)."""
+    for audit in report.agencies:
+        agency = safe_cell(inert(audit.standing.agency))
+        section = audit.vulnerabilities
+        if section.status is not VulnStatus.ASSESSED:
+            status = t(f"vuln.{section.status.value}", lang)
+            if section.status is VulnStatus.STALE:
+                status = status.format(days=number_text(section.max_age_days or 0, lang, 0))
+            yield [agency, status, *[None] * (len(VULN_COLUMNS) - 2)]
+            continue
+        for i in section.urgent:
+            versions = f"{i.installed_version} → {i.fixed_version or t('none', lang)}"
+            yield [
+                agency,
+                t(f"vstate.{i.state}", lang),
+                safe_cell(inert(i.cve)),
+                safe_cell(inert(i.package)),
+                safe_cell(inert(versions)),
+                t(f"vsev.{i.severity}", lang),
+                t("yes" if i.kev else "no", lang),
+                safe_cell(inert(", ".join(i.hosts))),
+                datetime.combine(i.fix_since, time(0, 0)) if i.fix_since else None,
+            ]
+
+
 def render_csv(report: AuditReport, lang: Lang) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -182,6 +223,10 @@ def render_xlsx(report: AuditReport, lang: Lang) -> bytes:
     lan.append([t(column, lang) for column in LAN_COLUMNS])
     for row in lan_rows(report, lang):
         lan.append(_naive(row))
+    vulns = workbook.create_sheet(title=t("vuln_cve", lang)[:31])
+    vulns.append([t(column, lang) for column in VULN_COLUMNS])
+    for row in vuln_rows(report, lang):
+        vulns.append(_naive(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

@@ -166,6 +166,83 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The printed document lists {shown} of the {total} unmanaged devices (those with a "
         "risky open port first); the full list is in the XLSX, HTML and JSON files.",
     ),
+    "vuln": ("Lỗ hổng đã biết của các gói phần mềm", "Known vulnerabilities of packages"),
+    "vuln_note": (
+        "Gói phần mềm lấy từ cùng các báo cáo với phần còn lại của hồ sơ; đối chiếu với cơ sở "
+        "dữ liệu lỗ hổng HIỆN TẠI (không phải của ngày tính số liệu), tuổi dữ liệu và tuổi bản "
+        "sửa tính đến ngày tính số liệu. Mỗi mục là một cặp (máy chủ, mã lỗ hổng, gói nguồn).",
+        "Packages from the same reports as the rest of the package; matched against the "
+        "CURRENT vulnerability database (not the one of the cut-off day), with the feeds' "
+        "and fixes' ages at the cut-off day. Each item is one (host, CVE, source package).",
+    ),
+    "vuln.no_store": (
+        "Chưa nhập cơ sở dữ liệu lỗ hổng (hoặc không đọc được): chưa đánh giá.",
+        "No vulnerability database imported (or it is unreadable): not assessed.",
+    ),
+    "vuln.stale": (
+        "Dữ liệu lỗ hổng đã cũ (quá {days} ngày): chưa đánh giá, cần nhập dữ liệu mới.",
+        "The vulnerability data is stale (older than {days} days): not assessed, import "
+        "newer feeds.",
+    ),
+    "vuln.not_matched": (
+        "Không máy chủ nào đối chiếu được với dữ liệu lỗ hổng: chưa đánh giá.",
+        "No host could be matched against the vulnerability data: not assessed.",
+    ),
+    "vuln_feeds": ("Nguồn dữ liệu lỗ hổng", "Vulnerability feeds"),
+    "vuln_feed": ("Nguồn", "Feed"),
+    "vuln_generated": ("Ngày dữ liệu", "Data date"),
+    "vuln_age": ("Tuổi (ngày)", "Age (days)"),
+    "vuln_stale_flag": ("Đã cũ", "Stale"),
+    "vuln_matched": ("Máy chủ đã đối chiếu", "Hosts matched"),
+    "vuln_unmatched": ("Máy chủ không đối chiếu được", "Hosts not matched"),
+    "vuln_problem.stale": ("dữ liệu đã cũ", "stale data"),
+    "vuln_problem.unsupported": (
+        "không có nguồn dữ liệu cho phiên bản hệ điều hành",
+        "no feed covers its release",
+    ),
+    "vuln_problem.no_facts": (
+        "báo cáo thiếu thông tin máy chủ hoặc gói phần mềm",
+        "its report lacks the host or packages facts",
+    ),
+    "vuln_items": ("Số mục lỗ hổng", "Vulnerability items"),
+    "vuln_kev": (
+        "Mục lỗ hổng bị khai thác thực tế (KEV của CISA)",
+        "Known exploited items (CISA KEV)",
+    ),
+    "vuln_severity": ("Mức độ theo nhà phát hành", "Vendor severity"),
+    "vuln_total": ("Tổng", "Total"),
+    "vuln_top": (
+        "Máy chủ có nhiều lỗ hổng đã có bản sửa nhất",
+        "Hosts with the most fix-available vulnerabilities",
+    ),
+    "vuln_critical_high": ("Trong đó nghiêm trọng hoặc cao", "Of which critical or high"),
+    "vuln_kev_of": ("Trong đó bị khai thác thực tế", "Of which known exploited"),
+    "vuln_urgent": (
+        "Lỗ hổng bị khai thác thực tế, và lỗ hổng nghiêm trọng hoặc cao đã có bản sửa",
+        "Known exploited vulnerabilities, and critical or high ones with a fix available",
+    ),
+    "vuln_cve": ("Mã lỗ hổng", "CVE"),
+    "vuln_package": ("Gói nguồn", "Source package"),
+    "vuln_versions": ("Phiên bản đã cài → phiên bản sửa", "Installed → fixed version"),
+    "vuln_fix_since": ("Có bản sửa từ ngày", "Fix available since"),
+    "vuln_exploited": ("Bị khai thác thực tế", "Known exploited"),
+    "vuln_cut": (
+        "Bản in liệt kê {shown} trên {total} lỗ hổng (bị khai thác thực tế trước); danh sách "
+        "đầy đủ có trong tệp XLSX, HTML và JSON.",
+        "The printed document lists {shown} of the {total} vulnerabilities (known exploited "
+        "first); the full list is in the XLSX, HTML and JSON files.",
+    ),
+    "vstate.fix_available": ("Đã có bản sửa", "Fix available"),
+    "vstate.fix_pending": ("Bản sửa chưa có trong kho", "Fix pending"),
+    "vstate.affected_no_fix": ("Chưa có bản sửa", "No fix yet"),
+    "vstate.will_not_fix": ("Nhà phát hành không sửa", "Will not fix"),
+    "vstate.end_of_life": ("Hết hỗ trợ", "End of life"),
+    "vsev.critical": ("Nghiêm trọng", "Critical"),
+    "vsev.high": ("Cao", "High"),
+    "vsev.medium": ("Trung bình", "Medium"),
+    "vsev.low": ("Thấp", "Low"),
+    "vsev.negligible": ("Không đáng kể", "Negligible"),
+    "vsev.unknown": ("Chưa phân loại", "Not yet rated"),
     "trend": ("Diễn biến điểm", "Score trend"),
     "coverage": ("Mức độ đáp ứng các yêu cầu", "Requirement coverage"),
     "excluded": ("Máy chủ không được tính và lý do", "Hosts excluded and why"),
