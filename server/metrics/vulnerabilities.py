@@ -4,7 +4,10 @@
   package) items per host, non-zero combinations only;
 - `canhgac_host_vulnerabilities_unmatched{host,agency}`: 1 for a host that could not
   be matched (no store, stale feed, release not covered): no counts is not "clean";
-- `canhgac_vulndb_age_seconds{feed}`: age of each imported feed's data.
+- `canhgac_vulndb_age_seconds{feed}`: age of each imported feed's data;
+- `canhgac_vulndb_max_age_seconds`: the configured `vulndb_max_age_days`, present
+  whenever matching is configured, so that an alert compares the ages with it and
+  tells an absent store (the maximum without any age) from a collector that is down.
 
 Counting matches every host's latest facts (`server.read.vulnerabilities`), so it is
 done by `refresh` in the background (`vulnerability_refresh`), never by a scrape: a
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 HOST_VULNERABILITIES = "canhgac_host_vulnerabilities"
 UNMATCHED = "canhgac_host_vulnerabilities_unmatched"
 VULNDB_AGE = "canhgac_vulndb_age_seconds"
+VULNDB_MAX_AGE = "canhgac_vulndb_max_age_seconds"
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,13 @@ class VulnerabilityMetrics(Collector):
             for feed in matcher.reader.feeds:
                 ages.add_metric([feed.name], (now - feed.generated_at).total_seconds())
         yield ages
+        limit = GaugeMetricFamily(
+            VULNDB_MAX_AGE,
+            "The configured vulndb_max_age_days in seconds: an older feed makes hosts stale.",
+        )
+        if matcher is not None:
+            limit.add_metric([], matcher.max_age_days * 86400)
+        yield limit
 
 
 @asynccontextmanager
