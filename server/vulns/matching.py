@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from server.vulns.errors import VulnDbError
+from server.vulns.feeds.ubuntu_vex import DISTRO as VEX
 from server.vulns.model import State, Status
 from server.vulns.rpm_keys import BINARY_KEYED, rpm_key
 from server.vulns.store import AdvisoryRow, StoreReader
@@ -162,12 +163,15 @@ class VulnMatcher:
         if cached is not None:
             return cached
         rows = self.advisories(distro, release).get(source, ())
+        overlay = {}
+        if distro == "ubuntu":  # VEX says which OSV "affected, no fix" are given up
+            overlay = {r.cve: r.status for r in self.advisories(VEX, release).get(source, ())}
         made = tuple(
             sorted(
                 (
                     self._item(row, state, package, today)
                     for row in rows
-                    if (state := _state(row, version, manager)) is not None
+                    if (state := _state(row, version, manager, overlay.get(row.cve))) is not None
                 ),
                 key=lambda item: str(item["cve"]),
             )
@@ -252,7 +256,11 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _state(row: AdvisoryRow, version: str, manager: str) -> State | None:
+def _state(
+    row: AdvisoryRow, version: str, manager: str, overlay: Status | None = None
+) -> State | None:
+    if row.status is Status.OPEN and overlay is not None:
+        row = replace(row, status=overlay)  # never over a published fix
     if row.status is Status.FIXED:
         fixed = row.fixed_version or ""
         if compare(manager, version, fixed) >= 0:

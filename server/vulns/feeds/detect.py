@@ -7,10 +7,11 @@ import json
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from server.vulns.errors import VulnDbError
-from server.vulns.feeds import debian, priority, redhat, ubuntu, updateinfo
-from server.vulns.model import FeedData
+from server.vulns.feeds import debian, priority, redhat, ubuntu, ubuntu_vex, updateinfo
+from server.vulns.model import Advisory, FeedData
 
 MAX_FEED_BYTES = 1024 * 1024 * 1024
 
@@ -53,19 +54,27 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
     if priority.looks_like_kev(document):
         released, entries = priority.parse_kev(document, where)
         return FeedData("kev", priority.KEV_FORMAT, _day(released, when), digest, size, kev=entries)
-    if redhat.looks_like(document):
-        advisories = redhat.parse(document, where)
-        return FeedData(redhat.FEED, redhat.FORMAT, when, digest, size, advisories=advisories)
-    if ubuntu.looks_like(document):
-        advisories = ubuntu.parse(document, where)
-        return FeedData(ubuntu.FEED, ubuntu.FORMAT, when, digest, size, advisories=advisories)
-    if debian.looks_like(document):
-        advisories = debian.parse(document, where)
-        return FeedData(debian.FEED, debian.FORMAT, when, digest, size, advisories=advisories)
+    advisory_feed = _advisory_feed(document, where)
+    if advisory_feed is not None:
+        name, form, advisories = advisory_feed
+        return FeedData(name, form, when, digest, size, advisories=advisories)
     raise VulnDbError(
-        f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV, Red Hat CSAF"
+        f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV or VEX, Red Hat CSAF"
         " VEX, Rocky/Alma updateinfo, KEV, EPSS)"
     )
+
+
+def _advisory_feed(document: Any, where: str) -> tuple[str, str, tuple[Advisory, ...]] | None:
+    """(feed name, format, advisories) of a distribution's JSON document, if it is one."""
+    if redhat.looks_like(document):
+        return redhat.FEED, redhat.FORMAT, redhat.parse(document, where)
+    if ubuntu_vex.looks_like(document):
+        return ubuntu_vex.FEED, ubuntu_vex.FORMAT, ubuntu_vex.parse(document, where)
+    if ubuntu.looks_like(document):
+        return ubuntu.FEED, ubuntu.FORMAT, ubuntu.parse(document, where)
+    if debian.looks_like(document):
+        return debian.FEED, debian.FORMAT, debian.parse(document, where)
+    return None
 
 
 def _gunzip(data: bytes, where: str) -> bytes:
