@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from server.vulns.errors import VulnDbError
-from server.vulns.feeds import debian, priority, redhat, ubuntu, ubuntu_vex, updateinfo
+from server.vulns.feeds import (
+    alma_errata,
+    debian,
+    priority,
+    redhat,
+    ubuntu,
+    ubuntu_vex,
+    updateinfo,
+)
 from server.vulns.model import Advisory, FeedData
 
 MAX_FEED_BYTES = 1024 * 1024 * 1024
@@ -60,12 +68,14 @@ def read_feed(path: Path, fetched_at: datetime | None = None) -> FeedData:
         return FeedData(name, form, when, digest, size, advisories=advisories)
     raise VulnDbError(
         f"{where}: not a known feed format (Debian tracker JSON, Ubuntu OSV or VEX, Red Hat CSAF"
-        " VEX, Rocky/Alma updateinfo, KEV, EPSS)"
+        " VEX, Rocky/Alma updateinfo, Alma errata JSON, KEV, EPSS)"
     )
 
 
 def _advisory_feed(document: Any, where: str) -> tuple[str, str, tuple[Advisory, ...]] | None:
     """(feed name, format, advisories) of a distribution's JSON document, if it is one."""
+    if alma_errata.looks_like(document):
+        return alma_errata.FEED, alma_errata.FORMAT, alma_errata.parse(document, where)
     if redhat.looks_like(document):
         return redhat.FEED, redhat.FORMAT, redhat.parse(document, where)
     if ubuntu_vex.looks_like(document):

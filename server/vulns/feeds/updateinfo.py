@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from server.vulns.errors import VulnDbError
 from server.vulns.feeds.debian import CVE_ID
@@ -31,7 +31,7 @@ from server.vulns.versions import compare_rpm
 FORMAT = "updateinfo-xml"
 # advisory id prefix -> (os-release ID, feed name)
 DISTROS = {"RLSA": ("rocky", "rocky-updateinfo"), "ALSA": ("almalinux", "alma-updateinfo")}
-_DIST_TAG = re.compile(r"(?:^|[.+])el(\d+)")
+_DIST_TAG = re.compile(r"(?:^|[._+])el(\d+)")  # 27.el9_4, module+el9.2.0, module_el8.6.0
 _SEVERITY = {
     "critical": VendorSeverity.CRITICAL,
     "important": VendorSeverity.HIGH,
@@ -63,7 +63,7 @@ def feed_of(text: str, where: str) -> tuple[str, tuple[Advisory, ...]]:
         severity = _SEVERITY.get((update.findtext("severity") or "").strip().lower())
         for package_key, fixed, release in _packages(update, update_id, where):
             for cve in cves:
-                _keep(
+                keep(
                     advisories,
                     Advisory(
                         distro, release, package_key, cve, status=Status.FIXED,
@@ -109,22 +109,28 @@ def _packages(update: ET.Element, update_id: str, where: str) -> Iterator[tuple[
         if module is not None:
             stream = f"@{module.get('name', '')}:{module.get('stream', '')}"
         for package in collection.findall("package"):
-            name, arch = package.get("name"), package.get("arch")
-            version, release = package.get("version"), package.get("release")
-            if not (name and arch and version and release):
-                raise VulnDbError(
-                    f"{where}: {update_id}: a package lacks name, arch, version or release"
-                )
-            tag = _DIST_TAG.search(release)
-            if tag is None:
-                raise VulnDbError(
-                    f"{where}: {update_id}: {name}-{version}-{release} has no el<N> dist tag"
-                )
-            epoch = package.get("epoch") or "0"
-            yield f"{name}.{arch}{stream}", f"{epoch}:{version}-{release}", tag[1]
+            yield fixed_package(
+                {key: package.get(key) for key in ("name", "arch", "epoch", "version", "release")},
+                stream,
+                f"{where}: {update_id}",
+            )
 
 
-def _keep(advisories: dict[tuple[str, str, str], Advisory], advisory: Advisory) -> None:
+def fixed_package(package: Mapping[str, object], stream: str, here: str) -> tuple[str, str, str]:
+    """(store key `name.arch[@module:stream]`, fixed epoch:version-release, release) of
+    one package of an update (updateinfo XML or Alma's errata JSON)."""
+    name, arch = package.get("name"), package.get("arch")
+    version, release = package.get("version"), package.get("release")
+    if not all(isinstance(v, str) and v for v in (name, arch, version, release)):
+        raise VulnDbError(f"{here}: a package lacks name, arch, version or release")
+    tag = _DIST_TAG.search(str(release))
+    if tag is None:
+        raise VulnDbError(f"{here}: {name}-{version}-{release} has no el<N> dist tag")
+    epoch = package.get("epoch") or "0"
+    return f"{name}.{arch}{stream}", f"{epoch}:{version}-{release}", tag[1]
+
+
+def keep(advisories: dict[tuple[str, str, str], Advisory], advisory: Advisory) -> None:
     key = (advisory.release, advisory.package, advisory.cve)
     known = advisories.get(key)
     if (
