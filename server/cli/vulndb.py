@@ -1,17 +1,24 @@
 """`canhgac-server vulndb`: import feed files or bundles, show the store's status, and
-fetch a bundle on a connected machine (docs/vulnerabilities.md)."""
+fetch a bundle on a connected machine (docs/vulnerabilities.md).
+
+Every message is in the chosen language (`--lang`, Vietnamese by default): errors are
+rendered from their kind (server/cli/vulndb_messages.py), never click's English
+"Error:" line.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from server.cli.common import CONTEXT, print_table, with_config
+from server.cli.vulndb_messages import error_text, imported_text
 from server.clock import utc_now
 from server.config import ServerConfig
 from server.vulns.bundle import DEFAULT_SOURCES, fetch_bundle, read_inputs
-from server.vulns.errors import VulnDbError
+from server.vulns.errors import VulnDbError, VulnErrorKind
 from server.vulns.store import FeedInfo, build_store, read_status
 
 LANGS = click.Choice(["vi", "en"])
@@ -23,6 +30,11 @@ _HEADERS = {
 _STATE = {"vi": ("còn mới", "QUÁ CŨ"), "en": ("current", "STALE")}
 
 
+def _fail(error: VulnDbError, lang: str, code: int = 1) -> NoReturn:
+    click.echo(error_text(error, lang), err=True)
+    raise SystemExit(code)
+
+
 @click.group("vulndb", context_settings=CONTEXT)
 def vulndb() -> None:
     """Vulnerability feeds: import, status, fetch (for air-gapped collectors)."""
@@ -30,7 +42,7 @@ def vulndb() -> None:
 
 @vulndb.command("import", context_settings=CONTEXT)
 @with_config
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), help="Store file.")
 @click.option("--lang", type=LANGS, default="vi", show_default=True)
 def import_command(
@@ -42,13 +54,19 @@ def import_command(
     refused file leaves the previous store in place. Running collectors re-evaluate
     every host on their next policy check (or SIGHUP)."""
     target = store or config.vulndb_file
-    feeds = read_inputs(list(paths))
-    generation = build_store(target, feeds, utc_now())
+    for path in paths:  # checked here: click's own refusal is English only
+        if not path.exists():
+            _fail(
+                VulnDbError(f"{path} does not exist", VulnErrorKind.PATH_MISSING, path=str(path)),
+                lang,
+            )
+    try:
+        feeds = read_inputs(list(paths))
+        generation = build_store(target, feeds, utc_now())
+    except VulnDbError as e:
+        _fail(e, lang)
     names = ", ".join(f"{feed.name} ({feed.entries})" for feed in feeds)
-    if lang == "en":
-        click.echo(f"Imported {names} into {target}; generation {generation[:12]}")
-    else:
-        click.echo(f"Đã nhập {names} vào {target}; thế hệ {generation[:12]}")
+    click.echo(imported_text(names, str(target), generation[:12], lang))
 
 
 @vulndb.command("status", context_settings=CONTEXT)
@@ -59,12 +77,16 @@ def status_command(config: ServerConfig, store: Path | None, lang: str) -> None:
     """Each feed's age and size; exit 1 when the store is missing or a feed is stale."""
     target = store or config.vulndb_file
     if not target.exists():
-        raise click.ClickException(
-            f"no feed store at {target} (canhgac-server vulndb import)"
-            if lang == "en"
-            else f"chưa có kho dữ liệu lỗ hổng tại {target} (canhgac-server vulndb import)"
+        missing = VulnDbError(
+            f"no feed store at {target} (canhgac-server vulndb import)",
+            VulnErrorKind.STORE_MISSING,
+            path=str(target),
         )
-    feeds = read_status(target)
+        _fail(missing, lang)
+    try:
+        feeds = read_status(target)
+    except VulnDbError as e:
+        _fail(e, lang)
     now = utc_now()
     rows = []
     stale = False
@@ -104,18 +126,32 @@ def _row(feed: FeedInfo, age: float, too_old: bool, lang: str) -> list[str]:
     metavar="NAME=URL",
     help="A file to fetch (repeatable; default: Debian tracker, CISA KEV, EPSS).",
 )
-def fetch_command(directory: Path, sources: tuple[str, ...]) -> None:
+@click.option("--lang", type=LANGS, default="vi", show_default=True)
+def fetch_command(directory: Path, sources: tuple[str, ...], lang: str) -> None:
     """On a CONNECTED machine: download the feeds into DIRECTORY with a SHA-256
     manifest; carry the directory to the collector and `vulndb import` it."""
     pairs = []
     for source in sources:
         name, sep, url = source.partition("=")
         if not sep:
-            raise click.UsageError(f"--source {source!r} is not NAME=URL")
+            error = VulnDbError(
+                f"--source {source!r} is not NAME=URL", VulnErrorKind.BAD_SOURCE, source=source
+            )
+            _fail(error, lang, 2)  # a usage error, as click's own
         pairs.append((name, url))
     try:
         fetched = fetch_bundle(directory, pairs or list(DEFAULT_SOURCES), utc_now())
     except VulnDbError as e:
-        raise click.ClickException(str(e)) from e
+        _fail(e, lang)
+    except OSError as e:
+        where = str(e.filename or directory)
+        _fail(
+            VulnDbError(
+                f"cannot write to {where}: {e.strerror or e}",
+                VulnErrorKind.WRITE_FAILED,
+                path=where,
+            ),
+            lang,
+        )
     for item in fetched:
         click.echo(f"{item.name}  {item.size_bytes}  sha256:{item.sha256}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from server.vulns.errors import VulnDbError
+from server.vulns.errors import VulnDbError, VulnErrorKind
 from server.vulns.feeds.detect import MAX_FEED_BYTES, read_feed
 from server.vulns.model import FeedData
 
@@ -62,16 +62,27 @@ def _download(url: str, limit: int) -> bytes:
     if parts.scheme != "https" and not (
         parts.scheme == "http" and _is_loopback(parts.hostname or "")
     ):
-        raise VulnDbError(f"{url}: only https (or http to loopback) is fetched")
+        raise VulnDbError(
+            f"{url}: only https (or http to loopback) is fetched",
+            VulnErrorKind.URL_REFUSED,
+            url=url,
+        )
     context = ssl.create_default_context()  # verifies certificates and host names
     request = urllib.request.Request(url, headers={"User-Agent": "canhgac-vulndb"})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS, context=context) as answer:  # noqa: S310
             data: bytes = answer.read(limit + 1)
     except OSError as e:
-        raise VulnDbError(f"{url}: download failed: {e}") from e
+        raise VulnDbError(
+            f"{url}: download failed: {e}", VulnErrorKind.DOWNLOAD_FAILED, url=url
+        ) from e
     if len(data) > limit:
-        raise VulnDbError(f"{url}: larger than {limit} bytes")
+        raise VulnDbError(
+            f"{url}: larger than {limit} bytes",
+            VulnErrorKind.DOWNLOAD_TOO_LARGE,
+            url=url,
+            limit=str(limit),
+        )
     return data
 
 
@@ -80,9 +91,14 @@ def _gunzip(data: bytes, url: str) -> bytes:
         with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
             plain = stream.read(MAX_FEED_BYTES + 1)
     except (OSError, EOFError) as e:
-        raise VulnDbError(f"{url}: not valid gzip: {e}") from e
+        raise VulnDbError(f"{url}: not valid gzip: {e}", VulnErrorKind.NOT_GZIP, url=url) from e
     if len(plain) > MAX_FEED_BYTES:
-        raise VulnDbError(f"{url}: more than {MAX_FEED_BYTES} bytes once decompressed")
+        raise VulnDbError(
+            f"{url}: more than {MAX_FEED_BYTES} bytes once decompressed",
+            VulnErrorKind.GZIP_TOO_LARGE,
+            url=url,
+            limit=str(MAX_FEED_BYTES),
+        )
     return plain
 
 
@@ -94,7 +110,9 @@ def fetch_bundle(
     fetched = []
     for given, url in sources:
         if "/" in given or given.startswith(".") or given == MANIFEST:
-            raise VulnDbError(f"{given!r} is not a plain file name")
+            raise VulnDbError(
+                f"{given!r} is not a plain file name", VulnErrorKind.BAD_FILE_NAME, name=given
+            )
         data = _download(url, MAX_FEED_BYTES)
         name = given.removesuffix(".gz")
         if name != given:
@@ -132,14 +150,20 @@ def read_bundle(directory: Path) -> list[FeedData]:
         try:
             data = path.read_bytes()
         except OSError as e:
-            raise VulnDbError(f"{path}: listed in the manifest but unreadable: {e}") from e
+            raise VulnDbError(
+                f"{path}: listed in the manifest but unreadable: {e}",
+                VulnErrorKind.LISTED_UNREADABLE,
+                path=str(path),
+            ) from e
         digest = hashlib.sha256(data).hexdigest()
         if len(data) != entry["size_bytes"] or digest != entry["sha256"]:
             raise VulnDbError(
                 f"{path}: does not match the manifest (size {len(data)}, SHA-256 {digest}):"
-                " altered or cut in transit; nothing imported"
+                " altered or cut in transit; nothing imported",
+                VulnErrorKind.MANIFEST_MISMATCH,
+                path=str(path),
             )
-        feeds.append(read_feed(path, fetched_at))
+        feeds.append(_read_feed(path, fetched_at))
     return feeds
 
 
@@ -148,7 +172,11 @@ def _manifest(directory: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as e:
-        raise VulnDbError(f"{path}: not a readable bundle manifest: {e}") from e
+        raise VulnDbError(
+            f"{path}: not a readable bundle manifest: {e}",
+            VulnErrorKind.MANIFEST_UNREADABLE,
+            path=str(path),
+        ) from e
     files = manifest.get("files") if isinstance(manifest, dict) else None
     if (
         not isinstance(manifest, dict)
@@ -156,7 +184,11 @@ def _manifest(directory: Path) -> dict[str, Any]:
         or not isinstance(manifest.get("fetched_at"), str)
         or not isinstance(files, list)
     ):
-        raise VulnDbError(f"{path}: not a {MANIFEST_SCHEMA} manifest")
+        raise VulnDbError(
+            f"{path}: not a {MANIFEST_SCHEMA} manifest",
+            VulnErrorKind.MANIFEST_INVALID,
+            path=str(path),
+        )
     for entry in files:
         if not (
             isinstance(entry, dict)
@@ -166,7 +198,11 @@ def _manifest(directory: Path) -> dict[str, Any]:
             and isinstance(entry.get("sha256"), str)
             and isinstance(entry.get("size_bytes"), int)
         ):
-            raise VulnDbError(f"{path}: a file entry is malformed")
+            raise VulnDbError(
+                f"{path}: a file entry is malformed",
+                VulnErrorKind.MANIFEST_INVALID,
+                path=str(path),
+            )
     return manifest
 
 
@@ -177,10 +213,21 @@ def read_inputs(paths: Sequence[Path]) -> list[FeedData]:
         if path.is_dir():
             feeds.extend(read_bundle(path))
         else:
-            feeds.append(read_feed(path))
+            feeds.append(_read_feed(path, None))
     if not feeds:
-        raise VulnDbError("nothing to import")
+        raise VulnDbError("nothing to import", VulnErrorKind.NOTHING_TO_IMPORT)
     return merge_feeds(feeds)
+
+
+def _read_feed(path: Path, fetched_at: datetime | None) -> FeedData:
+    """`read_feed`, its refusals named by the file: a parser's reason is English
+    detail, the file is what a user of any language needs to know."""
+    try:
+        return read_feed(path, fetched_at)
+    except VulnDbError as e:
+        if "path" in e.params:
+            raise
+        raise VulnDbError(str(e), e.kind, path=str(path), **e.params) from e
 
 
 def merge_feeds(feeds: Sequence[FeedData]) -> list[FeedData]:

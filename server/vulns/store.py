@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from server.vulns.errors import VulnDbError
+from server.vulns.errors import VulnDbError, VulnErrorKind
 from server.vulns.model import Advisory, FeedData, Status, VendorSeverity
 
 SCHEMA_VERSION = "1"
@@ -79,7 +79,10 @@ def build_store(target: Path, feeds: Sequence[FeedData], now: datetime) -> str:
     returns the new generation. Nothing changes at `target` unless all of it worked."""
     names = [feed.name for feed in feeds]
     if len(set(names)) != len(names):
-        raise VulnDbError(f"one import names a feed twice: {', '.join(sorted(names))}")
+        joined = ", ".join(sorted(names))
+        raise VulnDbError(
+            f"one import names a feed twice: {joined}", VulnErrorKind.DUPLICATE_FEED, names=joined
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.new")
     temporary.unlink(missing_ok=True)
@@ -94,9 +97,17 @@ def build_store(target: Path, feeds: Sequence[FeedData], now: datetime) -> str:
         finally:
             os.close(directory)
     except sqlite3.Error as e:
-        raise VulnDbError(f"cannot build the feed store {target}: {e}") from e
+        raise VulnDbError(
+            f"cannot build the feed store {target}: {e}",
+            VulnErrorKind.STORE_BUILD,
+            path=str(target),
+        ) from e
     except OSError as e:
-        raise VulnDbError(f"cannot build the feed store {target}: {e.strerror or e}") from e
+        raise VulnDbError(
+            f"cannot build the feed store {target}: {e.strerror or e}",
+            VulnErrorKind.STORE_BUILD,
+            path=str(target),
+        ) from e
     finally:
         with suppress(OSError):
             temporary.unlink(missing_ok=True)
@@ -145,7 +156,11 @@ def _write(path: Path, previous: Path | None, feeds: Sequence[FeedData], now: da
         )
         db.commit()
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            raise VulnDbError(f"the new feed store {path} failed its integrity check")
+            raise VulnDbError(
+                f"the new feed store {path} failed its integrity check",
+                VulnErrorKind.STORE_INTEGRITY,
+                path=str(path),
+            )
     return generation
 
 
@@ -194,9 +209,17 @@ def _check_readable(path: Path) -> None:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     except sqlite3.Error as e:
-        raise VulnDbError(f"the existing feed store {path} is unreadable: {e}") from e
+        raise VulnDbError(
+            f"the existing feed store {path} is unreadable: {e}",
+            VulnErrorKind.STORE_UNREADABLE,
+            path=str(path),
+        ) from e
     if row is None or row[0] != SCHEMA_VERSION:
-        raise VulnDbError(f"the existing feed store {path} has another schema version")
+        raise VulnDbError(
+            f"the existing feed store {path} has another schema version",
+            VulnErrorKind.STORE_VERSION,
+            path=str(path),
+        )
 
 
 class StoreReader:
@@ -209,9 +232,17 @@ class StoreReader:
             meta = dict(self._db.execute("SELECT key, value FROM meta"))
             rows = list(self._db.execute("SELECT * FROM feeds ORDER BY name"))
         except sqlite3.Error as e:
-            raise VulnDbError(f"the feed store {path} is unreadable: {e}") from e
+            raise VulnDbError(
+                f"the feed store {path} is unreadable: {e}",
+                VulnErrorKind.STORE_UNREADABLE,
+                path=str(path),
+            ) from e
         if meta.get("schema") != SCHEMA_VERSION or "generation" not in meta:
-            raise VulnDbError(f"{path} is not a feed store of this version")
+            raise VulnDbError(
+                f"{path} is not a feed store of this version",
+                VulnErrorKind.STORE_VERSION,
+                path=str(path),
+            )
         self.generation: str = meta["generation"]
         self.feeds = tuple(
             FeedInfo(r[0], r[1], _parse(r[2]), _parse(r[3]), r[4], r[5], r[6]) for r in rows

@@ -148,12 +148,14 @@ def test_fetch_a_bundle_then_import_it_and_refuse_it_tampered(
     before = store.read_bytes()
     tracker = bundle / "debian-tracker.json"
     tracker.write_text(tracker.read_text().replace("3.0.23-1~deb12u1", "3.0.23-1~deb12u9"))
-    code, out = _run("vulndb", "import", "--store", str(store), str(bundle))
+    code, out = _run("vulndb", "import", "--store", str(store), str(bundle), "--lang", "en")
     assert code == 1 and "does not match the manifest" in out
     assert store.read_bytes() == before
 
 
 def test_fetch_refuses_plain_http_off_loopback(tmp_path: Path) -> None:
     # Refused before any connection is attempted: nothing leaves this machine.
-    code, out = _run("vulndb", "fetch", str(tmp_path / "b"), "--source=x.json=http://192.0.2.1/x")
+    code, out = _run(
+        "vulndb", "fetch", str(tmp_path / "b"), "--source=x.json=http://192.0.2.1/x", "--lang", "en"
+    )
     assert code == 1 and "only https" in out
