@@ -7,7 +7,10 @@ stale store is said, never counted as zero; the HTML (vi/en) and XLSX renderings
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,13 +30,16 @@ from server.reports.render import Format, cut_off, render_audit
 from server.reports.text import CATALOGUE, Lang
 from server.storage.database import Database
 from tests.server.helpers import body_of, iso, new_token
+from tests.server.reports.test_html_pdf import chromium
 from tests.server.vulns.conftest import import_samples, recorded_facts, with_kernels
+from tests.support import require_tool
 
 NOW = datetime(2026, 12, 15, 8, 0, tzinfo=UTC)
 BEFORE = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # openssl vulnerable
 AFTER = datetime(2026, 12, 10, 8, 0, tzinfo=UTC)  # openssl upgraded
 PACK = builtin_packs_dir() / "vulnerabilities.yaml"
 HOSTILE = "<b>x</b>\u202eevil"
+CLI = Path(sys.executable).with_name("canhgac-server")
 
 
 def _policy(store: Path, max_age_days: float = 30) -> ServerPolicy:
@@ -223,3 +229,53 @@ def test_xlsx_sheet(database: Database, fleet: ServerPolicy, tmp_path: Path) -> 
     book = load_workbook(io.BytesIO(render_audit(missing, Format.XLSX, Lang.VI)))
     rows = list(book["Mã lỗ hổng"].iter_rows(values_only=True))
     assert rows[1][1] == "Chưa nhập cơ sở dữ liệu lỗ hổng (hoặc không đọc được): chưa đánh giá."
+
+
+def test_the_audit_command_reads_the_configured_store(
+    database: Database, fleet: ServerPolicy, store: Path, db_url: str, tmp_path: Path
+) -> None:
+    """`canhgac-server audit` (a real process) matches against the configured store."""
+    config = tmp_path / "server.yaml"
+    config.write_text(
+        json.dumps({"server": {"rules": [str(PACK)], "vulndb_path": str(store)}}), "utf-8"
+    )
+    output = tmp_path / "audit.json"
+    what = ["--agency", "so-b", "--as-of", "2026-12-05", "--format", "json"]
+    done = subprocess.run(
+        [
+            str(CLI),
+            "audit",
+            "--config",
+            str(config),
+            "--db",
+            db_url,
+            *what,
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    section = json.loads(output.read_text("utf-8"))["agencies"][0]["vulnerabilities"]
+    assert section["status"] == "assessed" and section["matched_hosts"] == [HOSTILE]
+    assert {"CVE-2099-1001", "CVE-2099-1012"} <= {i["cve"] for i in section["urgent"]}
+
+
+def test_pdf_has_the_section_in_vietnamese(
+    database: Database, fleet: ServerPolicy, tmp_path: Path
+) -> None:
+    chromium()
+    pdftotext = require_tool("pdftotext")
+    target = tmp_path / "audit.pdf"
+    report = _report_of(database, fleet, date(2026, 12, 5))
+    target.write_bytes(render_audit(report, Format.PDF, Lang.VI))
+    text = subprocess.run(
+        [pdftotext, "-enc", "UTF-8", str(target), "-"], capture_output=True, timeout=120, check=True
+    ).stdout.decode("utf-8")
+    flat = " ".join(text.split())  # table cells wrap anywhere in print
+    assert "Lỗ hổng đã biết của các gói phần mềm" in flat
+    assert "Máy chủ có nhiều lỗ hổng đã có bản sửa nhất" in flat
+    assert "CVE-2099-1001" in flat and "29/11/2026" in flat
