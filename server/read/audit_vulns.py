@@ -38,6 +38,7 @@ from server.vulns.model import State, VendorSeverity
 
 TOP_HOSTS = 10
 _DOMAINS = ("host", "packages")
+_BATCH = 200
 _URGENT_SEVERITIES = frozenset({VendorSeverity.CRITICAL.value, VendorSeverity.HIGH.value})
 
 
@@ -59,15 +60,20 @@ def vuln_sections(
     agencies = sorted({agency for agency, _label, _pk in chosen})
     if matcher is None or matcher.reader is None:
         return {agency: not_assessed(matcher, day) for agency in agencies}
-    facts = load_domains(session, [pk for *_rest, pk in chosen], _DOMAINS)
     matched: dict[str, list[_Matched]] = defaultdict(list)
     unmatched: dict[str, list[VulnUnmatched]] = defaultdict(list)
-    for agency, label, pk in chosen:
-        domain, problem = matcher.match(facts.get(pk, {}), day)
-        if domain is None:
-            unmatched[agency].append(VulnUnmatched(host=label, problem=_problem(problem)))
-        else:
-            matched[agency].append(_Matched(label, tuple(domain["items"])))
+    # Bounded memory: the packages of _BATCH hosts at a time (a province's package
+    # lists parsed at once would be gigabytes); the items kept are shared by the
+    # matcher between hosts of the same package versions.
+    for start in range(0, len(chosen), _BATCH):
+        batch = chosen[start : start + _BATCH]
+        facts = load_domains(session, [pk for *_rest, pk in batch], _DOMAINS)
+        for agency, label, pk in batch:
+            domain, problem = matcher.match(facts.get(pk, {}), day)
+            if domain is None:
+                unmatched[agency].append(VulnUnmatched(host=label, problem=_problem(problem)))
+            else:
+                matched[agency].append(_Matched(label, tuple(domain["items"])))
     feeds = _feeds(matcher, day)
     return {
         agency: _section(
