@@ -6,11 +6,15 @@ a deferred package stays `affected_no_fix` and a published fix stays a fix."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from rules.language.loader import builtin_packs_dir
+from server.config import ServerConfig
+from server.evaluation.loaded_policy import load_server_policy
 from server.vulns.bundle import merge_feeds
 from server.vulns.errors import VulnDbError
 from server.vulns.feeds.detect import read_feed
@@ -65,3 +69,27 @@ def test_a_vex_file_that_is_not_ubuntus_shape_is_refused(tmp_path: Path) -> None
     bad.write_text(json.dumps(document), "utf-8")
     with pytest.raises(VulnDbError, match="not a known feed format"):
         read_feed(bad, FETCHED)
+
+
+def test_the_rules_fail_on_the_fix_not_on_the_end_of_support(tmp_path: Path) -> None:
+    """The real rule pack on the collector's policy: five weeks after import, the medium
+    openssl fix is overdue (fails), libxml2 given up by Ubuntu is not an item."""
+    store = tmp_path / "vulndb.sqlite"
+    feeds = [
+        read_feed(VEX / n, FETCHED) for n in ("UBUNTU-CVE-2099-2003.json", "CVE-2099-2003.json")
+    ]
+    build_store(store, merge_feeds(feeds), IMPORTED)
+    config = ServerConfig(
+        rules=(builtin_packs_dir() / "vulnerabilities.yaml",),
+        vulndb_path=store,
+        vulndb_max_age_days=60,
+    )
+    outcome = load_server_policy(config).evaluate(
+        _ubuntu("20.04", "focal"), "agency", "host", "agent", date(2027, 1, 5)
+    )
+    results = {r.rule_id: r for r in outcome.results}
+    medium = results["VULN-MEDIUM-FIX-AVAILABLE"]
+    assert (medium.status.value, [i.key for i in medium.items]) == (
+        "fail",
+        ["CVE-2099-2003 openssl"],
+    )
