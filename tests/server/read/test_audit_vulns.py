@@ -2,7 +2,8 @@
 facts recorded on a Debian 12 machine ingested through the real ingest service,
 matched against the feed samples of tests/data/server/vulns imported into a real
 store. An audit as of a past date reads the packages installed then; a missing or
-stale store is said, never counted as zero; the HTML (vi/en) and XLSX renderings."""
+stale store is said, never counted as zero; the HTML (vi/en), XLSX and PDF renderings;
+the real `canhgac-server audit` command and the audit API of a running collector."""
 
 from __future__ import annotations
 
@@ -11,14 +12,18 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from openpyxl import load_workbook
 
 from rules.language.loader import builtin_packs_dir
+from server.auth.api_tokens import create_api_token
+from server.clock import utc_now
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
 from server.ingest.service import IngestService, limits_of
@@ -29,6 +34,7 @@ from server.reports.html import render_html
 from server.reports.render import Format, cut_off, render_audit
 from server.reports.text import CATALOGUE, Lang
 from server.storage.database import Database
+from tests.server.conftest import LiveServers
 from tests.server.helpers import body_of, iso, new_token
 from tests.server.reports.test_html_pdf import chromium
 from tests.server.vulns.conftest import import_samples, recorded_facts, with_kernels
@@ -279,3 +285,46 @@ def test_pdf_has_the_section_in_vietnamese(
     assert "Lỗ hổng đã biết của các gói phần mềm" in flat
     assert "Máy chủ có nhiều lỗ hổng đã có bản sửa nhất" in flat
     assert "CVE-2099-1001" in flat and "29/11/2026" in flat
+
+
+def test_the_audit_api_reads_the_running_collectors_store(
+    live_servers: LiveServers, database: Database, store: Path
+) -> None:
+    """GET /api/v1/audit/json over real HTTP: the running collector's store, and an
+    agency-scoped token sees its own agency's section only."""
+    # A long max age: the samples are dated 29/11/2026 and this runs on the real clock.
+    config = ServerConfig(rules=(PACK,), vulndb_path=store, vulndb_max_age_days=3650)
+    server = live_servers.start(policy=load_server_policy(config))
+    for agency, agent in (("so-a", "web-a"), ("so-b", "web-b")):
+        facts = with_kernels(recorded_facts())
+        facts.update(
+            agent_id=agent, seq=1, report_id=str(uuid.uuid4()), collected_at=iso(utc_now())
+        )
+        answer = requests.post(
+            f"{server.url}/api/v1/reports",
+            data=body_of(facts),
+            headers={"Authorization": f"Bearer {new_token(database, agency)}"},
+            timeout=60,
+        )
+        assert answer.status_code == 200, answer.text
+    with database.write() as session:
+        _, scoped = create_api_token(session, "IT of so-b", "viewer", utc_now, "so-b")
+    answer = requests.get(
+        f"{server.url}/api/v1/audit/json/agencies/so-b",
+        headers={"Authorization": f"Bearer {scoped}"},
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    (own,) = answer.json()["agencies"]
+    section = own["vulnerabilities"]
+    assert section["status"] == "assessed" and section["matched_hosts"] == ["debian-vuln-01"]
+    assert {(i["cve"], i["package"]) for i in section["urgent"] if i["kev"]} == {
+        ("CVE-2099-1001", "openssl"),
+        ("CVE-2099-1012", "linux"),
+    }
+    refused = requests.get(
+        f"{server.url}/api/v1/audit/json/agencies/so-a",
+        headers={"Authorization": f"Bearer {scoped}"},
+        timeout=120,
+    )
+    assert refused.status_code == 404
