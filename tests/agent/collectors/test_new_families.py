@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from agent.collectors.base import CollectContext, ErrorKind
@@ -207,13 +208,22 @@ def test_fail2ban_status_of_the_real_client(tmp_path: Path) -> None:
         assert done.returncode == 0, (args, done.stderr)
         return done.stdout
 
+    pidfile = tmp_path / "fail2ban.pid"
     try:
         run("start")
         assert parse_status(run("status")) == ["recidive", "sshd"]
         run("stop", "recidive")
         assert parse_status(run("status")) == ["sshd"]
     finally:
+        pid = pidfile.read_text().strip() if pidfile.is_file() else ""
         subprocess.run([*base, "stop"], capture_output=True, timeout=60, check=False)
+        # `stop` returns before the server has exited: wait for it, or a collection
+        # run next (tests/agent/test_document.py) sees a fail2ban-server without the
+        # system socket and rightly reports that it cannot ask it.
+        deadline = time.monotonic() + 30
+        while pid.isdigit() and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not (pid.isdigit() and Path(f"/proc/{pid}").exists()), "fail2ban-server lingers"
 
 
 def test_deleted_library_lines() -> None:
