@@ -33,7 +33,7 @@ from server.read.audit_views import (
     VulnUnmatched,
 )
 from server.storage.fact_store import load_domains
-from server.vulns.matching import Problem, VulnMatcher
+from server.vulns.matching import Cause, Problem, VulnMatcher
 from server.vulns.model import State, VendorSeverity
 
 TOP_HOSTS = 10
@@ -105,11 +105,9 @@ def not_assessed(matcher: VulnMatcher | None, day: date) -> VulnSection:
 
 
 def _problem(problem: Problem | None) -> VulnHostProblem:
-    # The matcher's Problem has a kind (failed / unsupported) but no code for a stale
-    # feed: its reason is the one that starts with "stale".
-    if problem is not None and problem.kind == "unsupported":
+    if problem is not None and problem.cause is Cause.UNSUPPORTED:
         return VulnHostProblem.UNSUPPORTED
-    if problem is not None and problem.reason.startswith("stale"):
+    if problem is not None and problem.cause is Cause.STALE:
         return VulnHostProblem.STALE
     return VulnHostProblem.NO_FACTS
 

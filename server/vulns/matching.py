@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +41,21 @@ MAX_BINARIES = 10  # binaries named per item: evidence, not an inventory
 MAX_REMEMBERED = 200_000  # installed (source, version)s whose items are kept
 
 
+class Cause(StrEnum):
+    """Why a host could not be matched, for readers that act on it (the audit)."""
+
+    NO_STORE = "no_store"
+    BAD_STORE = "bad_store"
+    NO_FACTS = "no_facts"
+    UNSUPPORTED = "unsupported"
+    STALE = "stale"
+
+
 @dataclass(frozen=True)
 class Problem:
     kind: str  # an `errors` kind of the facts schema: failed | unsupported
     reason: str
+    cause: Cause
 
     def entry(self) -> dict[str, str]:
         return {"domain": DOMAIN, "kind": self.kind, "reason": self.reason}
@@ -69,6 +81,7 @@ class VulnMatcher:
                 "failed",
                 f"no vulnerability feed has been imported ({path} does not exist;"
                 " see canhgac-server vulndb import)",
+                Cause.NO_STORE,
             )
             return
         try:
@@ -78,7 +91,7 @@ class VulnMatcher:
             self._epss = self.reader.epss()
         except VulnDbError as e:
             self.reader = None
-            self.problem = Problem("failed", str(e))
+            self.problem = Problem("failed", str(e), Cause.BAD_STORE)
 
     @property
     def generation(self) -> str:
@@ -108,14 +121,16 @@ class VulnMatcher:
         host = facts.get("host")
         packages = facts.get("packages")
         if not isinstance(host, Mapping) or not isinstance(packages, Mapping):
-            return None, Problem("failed", "the host or packages facts are missing")
+            return None, Problem("failed", "the host or packages facts are missing", Cause.NO_FACTS)
         os_release = _mapping(host.get("os"))
         distro = str(os_release.get("id") or "")
         release = _release(distro, os_release)
         feed = self._coverage.get((distro, release))
         if feed is None:
             return None, Problem(
-                "unsupported", f"no imported feed covers {distro or '?'} {release or '?'}"
+                "unsupported",
+                f"no imported feed covers {distro or '?'} {release or '?'}",
+                Cause.UNSUPPORTED,
             )
         info = next(f for f in self.reader.feeds if f.name == feed)
         age = max((today - info.generated_at.date()).days, 0)  # a clock behind the feed's
@@ -124,6 +139,7 @@ class VulnMatcher:
                 "failed",
                 f"stale: the {feed} feed is {age} days old (more than {self.max_age_days:g}):"
                 " import a newer one",
+                Cause.STALE,
             )
         kernel = _mapping(host.get("kernel"))
         running = str(kernel.get("release") or "")
