@@ -1,15 +1,18 @@
 """Matching one host's packages against the store: the derived `vulnerabilities` domain.
 
 Exact distribution matching only (never NVD/CPE, which ignores backported fixes):
-- Debian/Ubuntu by SOURCE package and source version, in dpkg order (feeds are keyed
-  by source: libssl3 is `openssl`); RHEL by source RPM, Rocky/Alma by binary
-  name.arch, module builds by their stream only, in rpmvercmp order (rpm_keys.py);
-- kernel CVEs only for the RUNNING kernel's image: `linux-signed-amd64` images are
-  the `linux` source at the binary's version; other installed kernels, headers and
-  tools built from `linux` are skipped;
+- Debian/Ubuntu by SOURCE package and source version, in dpkg order; RHEL by source
+  RPM, Rocky/Alma by binary name.arch, module builds by their stream only, in
+  rpmvercmp order; kernel CVEs only for the RUNNING kernel's image (grouping.py,
+  rpm_keys.py);
 - the release from os-release (VERSION_CODENAME);
 - "fixed" in a feed is `fix_available` only when the release's archive has the fix,
   else `fix_pending`.
+Speed (a province re-matched after an import): a release's advisories are read from
+the store per installed source, once, as hosts need them; the items of one installed
+(source, version, binaries) are computed once per day and shared, read-only; a caller
+that knows a digest of the host's package list (the audit: the stored blob) passes it
+and a host with an already matched package list costs dict lookups only.
 A store that is absent, unreadable, stale, or that covers no feed for the host's
 release yields no domain but an `errors` entry with the reason: rules reading it are
 then in error, never clean. The domain is computed at evaluation and never stored
@@ -19,7 +22,7 @@ or accepted from agents (ingest drops top-level keys the facts schema does not h
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -28,17 +31,19 @@ from typing import Any
 
 from server.vulns.errors import VulnDbError
 from server.vulns.feeds.ubuntu_vex import DISTRO as VEX
+from server.vulns.grouping import Sources, group_sources
 from server.vulns.model import State, Status
-from server.vulns.rpm_keys import BINARY_KEYED, rpm_key
+from server.vulns.rpm_keys import BINARY_KEYED
 from server.vulns.store import AdvisoryRow, StoreReader
 from server.vulns.versions import compare
 
 DOMAIN = "vulnerabilities"
-KERNEL_SOURCES = frozenset(
-    {"linux", "linux-signed-amd64", "linux-signed-arm64", "linux-signed-i386"}
-)
 MAX_BINARIES = 10  # binaries named per item: evidence, not an inventory
 MAX_REMEMBERED = 200_000  # installed (source, version)s whose items are kept
+MAX_PACKAGE_SETS = 2_000  # package lists (by their digest) whose items are kept
+
+Items = tuple[dict[str, Any], ...]
+_Package = tuple[str, str, tuple[str, ...]]  # source, source version, binaries (sorted)
 
 
 class Cause(StrEnum):
@@ -68,9 +73,15 @@ class VulnMatcher:
         self.path = path
         self.max_age_days = max_age_days
         self._lock = threading.Lock()
-        self._releases: dict[tuple[str, str], dict[str, tuple[AdvisoryRow, ...]]] = {}
-        # (distro, release, manager, source, version, day, binaries...) -> its items
-        self._cache: dict[tuple[str, ...], tuple[dict[str, Any], ...]] = {}
+        # (distro, release) -> source -> its advisories (() when none), filled as
+        # hosts need them; bounded by the release's size in the store
+        self._index: dict[tuple[str, str], dict[str, tuple[AdvisoryRow, ...]]] = {}
+        self._whole: set[tuple[str, str]] = set()  # releases read entirely
+        # (distro, release, manager, day) -> (source, version, binaries) -> its items
+        self._cache: dict[tuple[str, str, str, str], dict[_Package, Items]] = {}
+        self._remembered = 0
+        # (digest of a package list, distro, release, running kernel, day) -> items
+        self._hosts: dict[tuple[Hashable, ...], tuple[Items, str | None]] = {}
         self.reader: StoreReader | None = None
         self.problem: Problem | None = None
         self._kev: dict[str, str] = {}
@@ -114,8 +125,10 @@ class VulnMatcher:
         return enriched
 
     def match(
-        self, facts: Mapping[str, Any], today: date
+        self, facts: Mapping[str, Any], today: date, packages_key: Hashable | None = None
     ) -> tuple[dict[str, Any] | None, Problem | None]:
+        """The domain of one host, or why there is none. `packages_key`, when given,
+        must name the content of `facts["packages"]` exactly (a digest of it)."""
         if self.reader is None:
             return None, self.problem
         host = facts.get("host")
@@ -144,12 +157,16 @@ class VulnMatcher:
         kernel = _mapping(host.get("kernel"))
         running = str(kernel.get("release") or "")
         manager = str(packages.get("manager") or "dpkg")
-        sources, kernel_package = _sources(packages.get("items"), running, distro, manager)
-        items: list[dict[str, Any]] = []
-        for (source, version), binaries in sorted(sources.items()):
-            items.extend(self._items(distro, release, manager, (source, version, binaries), today))
-        if len(sources) != len({source for source, _ in sources}):
-            items = _one_per_key(items, manager)
+        host_key = (packages_key, distro, release, running, today.isoformat())
+        known = self._hosts.get(host_key) if packages_key is not None else None
+        if known is None:
+            sources, kernel_package = group_sources(packages.get("items"), running, distro, manager)
+            known = (self._host_items(distro, release, manager, sources, today), kernel_package)
+            if packages_key is not None:
+                if len(self._hosts) >= MAX_PACKAGE_SETS:
+                    self._hosts.clear()  # bounded; refilled by the next hosts
+                self._hosts[host_key] = known
+        items, kernel_package = known
         domain = {
             "feed": feed,
             "release": release,
@@ -158,59 +175,95 @@ class VulnMatcher:
             "running_kernel": running,
             "running_kernel_package": kernel_package,
             "count": len(items),
-            "items": items,
+            "items": list(items),  # the caller's own list; the items are shared, read-only
         }
         return domain, None
 
+    def _host_items(
+        self, distro: str, release: str, manager: str, sources: Sources, today: date
+    ) -> Items:
+        """The items of one host's grouped packages, by (source, version), then CVE.
+        Hosts of a province run the same versions: the comparisons (dpkg order in
+        Python is the cost) and the items of a (source, version, binaries) are computed
+        once per day and shared, read-only."""
+        context = (distro, release, manager, today.isoformat())
+        known = self._cache.get(context)
+        if known is None:
+            known = self._cache.setdefault(context, {})
+        packages = sorted(
+            (source, version, (binaries[0],) if len(binaries) == 1 else tuple(sorted(binaries)))
+            for (source, version), binaries in sources.items()
+        )
+        missing = [package for package in packages if package not in known]
+        made: dict[_Package, Items] = {}
+        if missing:
+            rows = self._advisories_of(distro, release, {source for source, _v, _b in missing})
+            overlay: dict[str, tuple[AdvisoryRow, ...]] = {}
+            if distro == "ubuntu":  # VEX says which OSV "affected, no fix" are given up
+                overlay = self._advisories_of(VEX, release, {s for s, _v, _b in missing})
+            for package in missing:
+                made[package] = self._items(manager, package, rows, overlay, today)
+            if self._remembered + len(made) > MAX_REMEMBERED:
+                self._cache.clear()  # bounded; refilled by the next hosts
+                self._remembered = 0
+            self._cache.setdefault(context, {}).update(made)
+            self._remembered += len(made)
+        items = [item for package in packages for item in made.get(package) or known[package]]
+        if len(sources) != len({source for source, _ in sources}):
+            return tuple(_one_per_key(items, manager))
+        return tuple(items)
+
     def _items(
         self,
-        distro: str,
-        release: str,
         manager: str,
-        package: tuple[str, str, list[str]],  # source, source version, binaries
+        package: _Package,
+        rows: Mapping[str, tuple[AdvisoryRow, ...]],
+        overlay: Mapping[str, tuple[AdvisoryRow, ...]],
         today: date,
-    ) -> tuple[dict[str, Any], ...]:
-        """The items of one installed source, by CVE. Hosts of a province run the same
-        versions: the comparisons (dpkg order in Python is the cost) and the items are
-        computed once per (source, version, binaries, day) and shared, read-only."""
-        source, version, binaries = package
-        key = (distro, release, manager, source, version, today.isoformat(), *sorted(binaries))
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        rows = self.advisories(distro, release).get(source, ())
-        overlay = {}
-        if distro == "ubuntu":  # VEX says which OSV "affected, no fix" are given up
-            overlay = {r.cve: r.status for r in self.advisories(VEX, release).get(source, ())}
-        made = tuple(
+    ) -> Items:
+        """The items of one installed source, by CVE."""
+        source, version, _binaries = package
+        given_up = {r.cve: r.status for r in overlay.get(source, ())}
+        return tuple(
             sorted(
                 (
                     self._item(row, state, package, today)
-                    for row in rows
-                    if (state := _state(row, version, manager, overlay.get(row.cve))) is not None
+                    for row in rows.get(source, ())
+                    if (state := _state(row, version, manager, given_up.get(row.cve))) is not None
                 ),
                 key=lambda item: str(item["cve"]),
             )
         )
-        if len(self._cache) >= MAX_REMEMBERED:
-            self._cache.clear()  # bounded; refilled by the next hosts
-        self._cache[key] = made
-        return made
 
     def advisories(self, distro: str, release: str) -> dict[str, tuple[AdvisoryRow, ...]]:
+        """Every advisory of one release, by source package."""
         key = (distro, release)
-        with self._lock:  # one load per release, then shared by every host of it
-            if key not in self._releases:
+        with self._lock:
+            index = self._index.setdefault(key, {})
+            if key not in self._whole:
                 assert self.reader is not None
-                self._releases[key] = self.reader.advisories(distro, release)
-            return self._releases[key]
+                index.update(self.reader.advisories(distro, release))
+                self._whole.add(key)
+            return {source: rows for source, rows in index.items() if rows}
+
+    def _advisories_of(
+        self, distro: str, release: str, sources: set[str]
+    ) -> dict[str, tuple[AdvisoryRow, ...]]:
+        """The advisories of some sources of a release, each read from the store once
+        and then shared by every host of the release."""
+        key = (distro, release)
+        with self._lock:  # one reader connection; one read per source
+            index = self._index.setdefault(key, {})
+            unread = sorted(s for s in sources if s not in index)
+            if unread and key not in self._whole:
+                assert self.reader is not None
+                found = self.reader.advisories_of(distro, release, unread)
+                for source in unread:
+                    index[source] = found.get(source, ())
+            return {source: index.get(source, ()) for source in sources}
 
     def _item(
-        self,
-        row: AdvisoryRow,
-        state: State,
-        package: tuple[str, str, list[str]],  # source, source version, binaries
-        today: date,
+        self, row: AdvisoryRow, state: State, package: _Package, today: date
     ) -> dict[str, Any]:
         source, version, binaries = package
         fix_age = None
@@ -220,7 +273,7 @@ class VulnMatcher:
         return {
             "cve": row.cve,
             "package": source,
-            "binaries": sorted(binaries)[:MAX_BINARIES],
+            "binaries": list(binaries[:MAX_BINARIES]),
             "installed_version": version,
             "fixed_version": row.fixed_version,
             "archive_version": row.archive_version,
@@ -289,35 +342,3 @@ def _state(
         Status.IGNORED: State.WILL_NOT_FIX,
         Status.END_OF_LIFE: State.END_OF_LIFE,
     }[row.status]
-
-
-def _sources(
-    items: Any, running_kernel: str, distro: str, manager: str
-) -> tuple[dict[tuple[str, str], list[str]], str | None]:
-    """(source, source version) -> binaries; the running kernel's package name. RPM
-    keys (source or binary.arch, module stream) are rpm_keys.py's."""
-    rpm = manager == "rpm"
-    sources: dict[tuple[str, str], list[str]] = {}
-    kernel_package = None
-    running_images = {f"linux-image-{running_kernel}", f"linux-image-{running_kernel}-unsigned"}
-    for package in items if isinstance(items, list) else ():
-        if not isinstance(package, Mapping):
-            continue
-        name = str(package.get("name") or "")
-        version = str(package.get("version") or "")
-        source = str(package.get("source") or name)
-        source_version = str(package.get("source_version") or version)
-        if source in KERNEL_SOURCES:
-            if name not in running_images:
-                continue  # not the running kernel: an old image, headers, tools
-            # signed images: the binary's version is the `linux` source version
-            source, source_version, kernel_package = "linux", version, name
-        elif rpm:
-            key = rpm_key(package, distro, running_kernel)
-            if key is None:
-                continue  # an installed kernel that is not the running one
-            source, source_version, image = key
-            kernel_package = name if image else kernel_package
-        if name and source_version:
-            sources.setdefault((source, source_version), []).append(name)
-    return sources, kernel_package

@@ -222,6 +222,13 @@ def _check_readable(path: Path) -> None:
         )
 
 
+_ADVISORIES = (
+    "SELECT package, cve, status, fixed_version, archive_version, severity, no_dsa,"
+    " fix_seen_at, pro_only FROM advisories WHERE distro = ? AND release = ?"
+)
+_IN_BATCH = 500  # packages per IN list: under SQLite's default parameter limit
+
+
 class StoreReader:
     """A read-only view of one store file, loaded as the matcher needs it."""
 
@@ -255,12 +262,27 @@ class StoreReader:
 
     def advisories(self, distro: str, release: str) -> dict[str, tuple[AdvisoryRow, ...]]:
         """Every advisory of one release, by source package."""
+        return self._by_package(_ADVISORIES, (distro, release))
+
+    def advisories_of(
+        self, distro: str, release: str, packages: Sequence[str]
+    ) -> dict[str, tuple[AdvisoryRow, ...]]:
+        """The advisories of some packages of one release (a package without any is
+        absent): read through the primary key, so a host's first match reads its own
+        packages' rows, not the whole release's."""
+        found: dict[str, tuple[AdvisoryRow, ...]] = {}
+        for start in range(0, len(packages), _IN_BATCH):
+            batch = list(packages[start : start + _IN_BATCH])
+            marks = ",".join("?" * len(batch))
+            query = f"{_ADVISORIES} AND package IN ({marks})"  # only "?" marks: no data
+            found.update(self._by_package(query, (distro, release, *batch)))
+        return found
+
+    def _by_package(
+        self, query: str, parameters: tuple[str, ...]
+    ) -> dict[str, tuple[AdvisoryRow, ...]]:
         by_package: dict[str, list[AdvisoryRow]] = {}
-        query = (
-            "SELECT package, cve, status, fixed_version, archive_version, severity, no_dsa,"
-            " fix_seen_at, pro_only FROM advisories WHERE distro = ? AND release = ?"
-        )
-        for row in self._db.execute(query, (distro, release)):
+        for row in self._db.execute(query, parameters):
             by_package.setdefault(row[0], []).append(
                 AdvisoryRow(
                     cve=row[1],
