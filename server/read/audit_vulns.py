@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.read.audit_views import (
@@ -33,6 +34,7 @@ from server.read.audit_views import (
     VulnUnmatched,
 )
 from server.storage.fact_store import load_domains
+from server.storage.models import Report
 from server.vulns.matching import Cause, Problem, VulnMatcher
 from server.vulns.model import State, VendorSeverity
 
@@ -67,9 +69,11 @@ def vuln_sections(
     # matcher between hosts of the same package versions.
     for start in range(0, len(chosen), _BATCH):
         batch = chosen[start : start + _BATCH]
-        facts = load_domains(session, [pk for *_rest, pk in batch], _DOMAINS)
+        pks = [pk for *_rest, pk in batch]
+        facts = load_domains(session, pks, _DOMAINS)
+        blobs = _package_blobs(session, pks)
         for agency, label, pk in batch:
-            domain, problem = matcher.match(facts.get(pk, {}), day)
+            domain, problem = matcher.match(facts.get(pk, {}), day, blobs.get(pk))
             if domain is None:
                 unmatched[agency].append(VulnUnmatched(host=label, problem=_problem(problem)))
             else:
@@ -84,6 +88,17 @@ def vuln_sections(
             day,
         )
         for agency in agencies
+    }
+
+
+def _package_blobs(session: Session, pks: list[int]) -> dict[int, tuple[str, int]]:
+    """report pk -> the stored blob of its packages, which names their content: hosts
+    of one package list share it, and the matcher matches that list once."""
+    rows = session.execute(select(Report.id, Report.domains).where(Report.id.in_(pks)))
+    return {
+        pk: ("packages-blob", int(domains["packages"]))
+        for pk, domains in rows
+        if isinstance(domains, dict) and domains.get("packages") is not None
     }
 
 
