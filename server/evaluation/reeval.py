@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from rules.policy.scoring import score_results
@@ -30,8 +30,9 @@ from server.evaluation.loaded_policy import ServerPolicy
 from server.storage.database import Database, add_unless_present
 from server.storage.fact_store import load_facts
 from server.storage.findings import update_findings
-from server.storage.models import Host, PolicyState, Report, RuleResultRow
-from server.storage.report_store import add_results, set_score
+from server.storage.models import Host, PolicyState, Report
+from server.storage.report_store import set_score
+from server.storage.rule_results import write_results
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +145,8 @@ class Reevaluator:
                 facts, host.agency_id, host.hostname, host.agent_id, now.date()
             )
             score = score_results(outcome.results, policy.weights)
-            session.execute(delete(RuleResultRow).where(RuleResultRow.report_pk == report.id))
-            add_results(session, report.id, outcome.results)
+            # The whole set at the host's latest report: a removed rule's row ends there.
+            write_results(session, host.id, report.id, outcome.results, chain=True, full=True)
             report.evaluated = True
             report.score_ratio = score.ratio
             set_score(host, score)

@@ -23,13 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import select
-
 from rules.policy.frameworks import declares_levels, security_level
 from rules.policy.scopes import Scopes, Subject
 from rules.results import Status
 from server.storage.database import Database
 from server.storage.models import RuleResultRow
+from server.storage.rule_results import in_effect
 
 if TYPE_CHECKING:  # hoststate imports this module: annotations only
     from server.metrics.hoststate import HostSnapshot
@@ -72,12 +71,9 @@ def load_results(database: Database, report_pks: Sequence[int]) -> dict[int, lis
     with database.session() as session:
         for start in range(0, len(report_pks), _BATCH):
             batch = report_pks[start : start + _BATCH]
-            query = select(
-                RuleResultRow.report_pk,
-                RuleResultRow.rule_id,
-                RuleResultRow.severity,
-                RuleResultRow.status,
-            ).where(RuleResultRow.report_pk.in_(batch))
+            query = in_effect(
+                batch, RuleResultRow.rule_id, RuleResultRow.severity, RuleResultRow.status
+            )
             for report_pk, rule_id, severity, status in session.execute(query):
                 rows[report_pk].append((rule_id, severity, status))
     return rows

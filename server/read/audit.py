@@ -52,6 +52,7 @@ from server.read.audit_vulns import not_assessed as vulns_not_assessed
 from server.read.audit_vulns import vuln_sections
 from server.read.levels import host_levels
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
+from server.storage.rule_results import has_results, in_effect
 from server.vulns.matching import VulnMatcher
 
 URGENT_ACTIONS = 10
@@ -107,7 +108,9 @@ class _HostState:
 
 def _host_states(session: Session, cutoff: datetime, agency: str | None) -> list[_HostState]:
     """Each host's newest evaluated, applied report collected before `cutoff`."""
-    evaluated = select(RuleResultRow.id).where(RuleResultRow.report_pk == Report.id).exists()
+    # Revision 0006: an evaluated report may store no row of its own (no outcome
+    # changed); what counts is that results are in effect for it.
+    evaluated = Report.evaluated.is_(True) & has_results(Report)
     latest = (
         select(Report.host_id, func.max(Report.collected_at).label("at"))
         .where(Report.applied.is_(True), Report.collected_at < cutoff, evaluated)
@@ -139,14 +142,12 @@ def _host_states(session: Session, cutoff: datetime, agency: str | None) -> list
     pks = sorted(by_report)
     for start in range(0, len(pks), _CHUNK):
         rows = session.execute(
-            select(
-                RuleResultRow.report_pk,
+            in_effect(
+                pks[start : start + _CHUNK],
                 RuleResultRow.rule_id,
                 RuleResultRow.severity,
                 RuleResultRow.status,
             )
-            .where(RuleResultRow.report_pk.in_(pks[start : start + _CHUNK]))
-            .order_by(RuleResultRow.id)
         )
         for report_pk, rule_id, severity, status in rows:
             results[by_report[report_pk]].append(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVarTuple
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Localized, Severity
@@ -32,6 +32,7 @@ from rules.results import RuleResult, Status
 from server.read.levels import host_levels
 from server.storage.fact_store import load_facts
 from server.storage.models import Agency, Finding, FindingStatus, Host, Report, RuleResultRow
+from server.storage.rule_results import in_effect
 
 _NO_TITLE = Localized("", "")
 Ts = TypeVarTuple("Ts")
@@ -145,10 +146,8 @@ def host_detail(
             "items": row.items,
             "errors": row.errors,
         }
-        for row in session.scalars(
-            select(RuleResultRow)
-            .where(RuleResultRow.report_pk == results_pk)
-            .order_by(RuleResultRow.id)
+        for _at, row in (
+            session.execute(in_effect([results_pk], RuleResultRow)) if results_pk else ()
         )
     ]
     findings = session.scalars(
@@ -235,8 +234,18 @@ def _latest_results(
 ) -> dict[int, list[tuple[str, str, str]]]:
     """host id -> [(rule_id, severity, status)] of the host's current results."""
     query = select(Host.id, RuleResultRow.rule_id, RuleResultRow.severity, RuleResultRow.status)
+    # The rows in effect at the host's results report (revision 0006: stored on change).
     query = _scoped(
-        query.join(RuleResultRow, RuleResultRow.report_pk == Host.results_report_pk), scope
+        query.join(
+            RuleResultRow,
+            (RuleResultRow.host_id == Host.id)
+            & (RuleResultRow.report_pk <= Host.results_report_pk)
+            & or_(
+                RuleResultRow.until_pk.is_(None),
+                RuleResultRow.until_pk > Host.results_report_pk,
+            ),
+        ),
+        scope,
     )
     if agency is not None:
         query = query.where(Host.agency_id == agency)

@@ -277,9 +277,13 @@ class FactsBlob(Base):
 
 
 class RuleResultRow(Base):
-    """The result of one rule for one report."""
+    """The result of one rule on one host, from the report it was first produced at
+    (`report_pk`) until a different outcome was stored (`until_pk`, exclusive; NULL
+    while in effect). Revision 0006: an evaluation stores only the rules whose outcome
+    (`digest`) changed; `server.storage.rule_results` writes and resolves them."""
 
     __tablename__ = "rule_results"
+    __table_args__ = (Index("ix_rule_results_host_id_until_pk", "host_id", "until_pk"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     report_pk: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -288,6 +292,11 @@ class RuleResultRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     items: Mapped[list[Any]] = mapped_column(CompressedJSON())  # compressed (revision 0005)
     errors: Mapped[list[Any]]
+    # Revision 0006 (NULL on rows written before it only where said).
+    host_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    until_pk: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    digest: Mapped[str | None] = mapped_column(String(32))  # outcome digest; NULL before 0006
+    position: Mapped[int | None] = mapped_column(Integer)  # rule's place in the policy
 
 
 class Finding(Base):

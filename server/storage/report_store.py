@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Severity
@@ -27,7 +27,8 @@ from rules.results import RuleResult
 from server.errors import ServerError
 from server.storage.fact_store import SplitFacts, store_domains
 from server.storage.findings import FindingChanges, touch_open_findings, update_findings
-from server.storage.models import Host, Report, RuleResultRow
+from server.storage.models import Host, Report
+from server.storage.rule_results import write_results
 
 
 class DuplicateReport(ServerError):  # noqa: N818 - a signal, not an error
@@ -170,7 +171,10 @@ def store_report(
     session.flush()  # assigns report.id
     changes = None
     if evaluated is not None:
-        add_results(session, report.id, evaluated.results)
+        # The host's newest report continues its chain of results (only changed rules
+        # stored; all of them when the policy changed); a late one is history only.
+        full = host.policy_fingerprint != fingerprint
+        write_results(session, host.id, report.id, evaluated.results, chain=newest, full=full)
     if newest:
         host.last_report_pk = report.id
         if evaluated is not None:
@@ -191,28 +195,6 @@ def store_report(
         changes,
         score_ratio,
         evaluated.score.failed if evaluated is not None else host.failed_count,
-    )
-
-
-def add_results(session: Session, report_pk: int, results: list[RuleResult]) -> None:
-    """One INSERT statement (executemany) for every rule's result, no ORM rows."""
-    if not results:
-        return
-    session.execute(
-        # The table, not the class: Core's executemany skips the ORM's bulk machinery
-        # (a quarter of this insert's time), which nothing here needs.
-        insert(RuleResultRow.metadata.tables[RuleResultRow.__tablename__]),
-        [
-            {
-                "report_pk": report_pk,
-                "rule_id": result.rule_id,
-                "severity": result.severity.value,
-                "status": result.status.value,
-                "items": [item.to_dict() for item in result.items],
-                "errors": list(result.errors),
-            }
-            for result in results
-        ],
     )
 
 

@@ -3,7 +3,8 @@ the reports its current results belong to, and every finding are kept regardless
 
 `prune` deletes, in batches (short transactions, so ingest is never blocked long):
 reports received before the cutoff that are neither a host's latest nor the one its
-current results were computed on (their rule results go with them, ON DELETE
+current results were computed on (revision 0006: a rule result still in effect at a
+report that stays is first moved to it; the others go with their report, ON DELETE
 CASCADE), then domain contents (`facts_blobs`) superseded before the cutoff.
 It is safe on several replicas at once: every statement is idempotent.
 """
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, union
+from sqlalchemy import CursorResult, delete, func, or_, select, union, update
+from sqlalchemy.orm import Session
 
 from server.storage.database import Database
-from server.storage.models import FactsBlob, Host, Report
+from server.storage.models import FactsBlob, Host, Report, RuleResultRow
 
 BATCH = 1000
 
@@ -26,6 +28,32 @@ BATCH = 1000
 class Pruned:
     reports: int
     blobs: int
+
+
+def _rebase_results(session: Session, ids: list[int]) -> None:
+    """Move the rule results first stored at the reports `ids` (about to be deleted)
+    and still in effect at a later report of their host to the earliest such report:
+    every report that stays reads the same results (revision 0006: stored on change),
+    and the rows no report in their interval needs go with their report."""
+    target = (
+        select(func.min(Report.id))
+        .where(
+            Report.host_id == RuleResultRow.host_id,
+            Report.id > RuleResultRow.report_pk,
+            Report.id.not_in(ids),
+        )
+        .scalar_subquery()
+    )
+    session.execute(
+        update(RuleResultRow)
+        .where(
+            RuleResultRow.report_pk.in_(ids),
+            target.is_not(None),
+            or_(RuleResultRow.until_pk.is_(None), target < RuleResultRow.until_pk),
+        )
+        .values(report_pk=target)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def prune(database: Database, now: datetime, days: int) -> Pruned:
@@ -45,6 +73,7 @@ def prune(database: Database, now: datetime, days: int) -> Pruned:
                 )
             )
             if ids:
+                _rebase_results(session, ids)
                 session.execute(delete(Report).where(Report.id.in_(ids)))
         reports += len(ids)
         if len(ids) < BATCH:

@@ -62,7 +62,7 @@ def test_populated_0004_upgrades_and_downgrades(db_url: str) -> None:
     upgrade(db_url, "0004")
     populate_0004(db_url)
     upgrade(db_url)
-    assert current_revision(db_url) == "0005"
+    assert current_revision(db_url) == "0006"
     database = open_database(db_url)
     try:
         with database.session() as session:
@@ -119,7 +119,7 @@ def test_populated_0004_upgrades_and_downgrades(db_url: str) -> None:
     engine = sa.create_engine(db_url)
     try:
         with engine.connect() as connection:
-            contents = dict(
+            contents: dict[int, str] = dict(
                 connection.execute(sa.text("SELECT id, content FROM facts_blobs")).all()
             )
             items = connection.execute(

@@ -21,6 +21,7 @@ from server.metrics.hoststate import HostStateCache
 from server.storage.database import Database
 from server.storage.fact_store import load_facts
 from server.storage.models import Finding, Host, Report, RuleResultRow
+from server.storage.rule_results import in_effect
 from server.vulns.feeds.detect import read_feed
 from server.vulns.store import build_store
 from tests.server.helpers import body_of, iso, new_token
@@ -61,10 +62,10 @@ def _findings(database: Database) -> dict[tuple[str, str], str]:
 def _statuses(database: Database) -> dict[str, str]:
     with database.session() as session:
         host = session.scalars(select(Host)).one()
-        rows = session.scalars(
-            select(RuleResultRow).where(RuleResultRow.report_pk == host.results_report_pk)
-        )
-        return {r.rule_id: str(r.status) for r in rows}
+        assert host.results_report_pk is not None
+        # The rows in effect (revision 0006 stores only the rules whose outcome changed).
+        rows = session.execute(in_effect([host.results_report_pk], RuleResultRow))
+        return {r.rule_id: str(r.status) for _at, r in rows}
 
 
 def test_findings_lifecycle_from_feeds(database: Database, tmp_path: Path) -> None:

@@ -1,0 +1,150 @@
+"""Rule results stored when they change, and resolved per report (revision 0006).
+
+A row is the outcome of one rule on one host from the report it was first produced
+at (`report_pk`) until a report that stored a different outcome (`until_pk`,
+exclusive; NULL while in effect). An evaluation of the host's newest report writes a
+row only for a rule whose outcome digest (severity, status, items with their
+evidence, errors) differs from the row in effect, and ends the replaced row in the
+same transaction; a rule no longer in the policy has its row ended. A policy change
+writes the whole set (`full`). A report evaluated as history (not the host's newest,
+`chain=False`) stores its whole set, valid for itself only, so it never changes the
+results in effect for other reports. Rows written before revision 0006 are of that
+kind too.
+
+The results in effect for report R of host H: H's rows with report_pk <= R and
+(until_pk NULL or until_pk > R); for a history report, only its own rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from rules.results import RuleResult
+from server.storage.models import Report, RuleResultRow
+
+_TABLE = RuleResultRow.metadata.tables[RuleResultRow.__tablename__]
+
+
+def outcome_digest(severity: str, status: str, items: list[Any], errors: list[Any]) -> str:
+    """128 bits of SHA-256 over the canonical outcome: equal iff the stored row would be."""
+    canonical = json.dumps(
+        [severity, status, items, errors], sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def write_results(
+    session: Session,
+    host_id: int,
+    report_pk: int,
+    results: Sequence[RuleResult],
+    *,
+    chain: bool,
+    full: bool = False,
+) -> int:
+    """Store `results` of `report_pk`; returns how many rows were written."""
+    rows = []
+    for position, result in enumerate(results):
+        items = [item.to_dict() for item in result.items]
+        errors = list(result.errors)
+        severity, status = result.severity.value, result.status.value
+        rows.append(
+            {
+                "report_pk": report_pk,
+                "host_id": host_id,
+                "rule_id": result.rule_id,
+                "severity": severity,
+                "status": status,
+                "items": items,
+                "errors": errors,
+                "digest": outcome_digest(severity, status, items, errors),
+                "position": position,
+                # History: valid at this report only (pks are integers).
+                "until_pk": None if chain else report_pk + 1,
+            }
+        )
+    if chain:
+        rows = _changed(session, host_id, report_pk, rows, full)
+    if rows:
+        # The table, not the class: Core's executemany skips the ORM's bulk machinery.
+        session.execute(insert(_TABLE), rows)
+    return len(rows)
+
+
+def _changed(
+    session: Session, host_id: int, report_pk: int, rows: list[dict[str, Any]], full: bool
+) -> list[dict[str, Any]]:
+    """The rows to insert; ends (or, when produced at this same report, deletes) the
+    rows in effect that they replace and those of rules no longer evaluated."""
+    current = {
+        rule_id: (row_id, first, digest)
+        for row_id, rule_id, first, digest in session.execute(
+            select(
+                RuleResultRow.id,
+                RuleResultRow.rule_id,
+                RuleResultRow.report_pk,
+                RuleResultRow.digest,
+            ).where(RuleResultRow.host_id == host_id, RuleResultRow.until_pk.is_(None))
+        )
+    }
+    wanted = {row["rule_id"] for row in rows}
+    changed = [
+        row
+        for row in rows
+        if full or row["rule_id"] not in current or current[row["rule_id"]][2] != row["digest"]
+    ]
+    replaced = [current[row["rule_id"]] for row in changed if row["rule_id"] in current]
+    replaced += [entry for rule_id, entry in current.items() if rule_id not in wanted]
+    # A row first produced at this very report (re-evaluation of the same report) is
+    # replaced outright: ending it at itself would leave an empty interval.
+    same = [row_id for row_id, first, _digest in replaced if first == report_pk]
+    ended = [row_id for row_id, first, _digest in replaced if first != report_pk]
+    if same:
+        session.execute(delete(RuleResultRow).where(RuleResultRow.id.in_(same)))
+    if ended:
+        session.execute(
+            update(RuleResultRow)
+            .where(RuleResultRow.id.in_(ended))
+            .values(until_pk=report_pk)
+            .execution_options(synchronize_session=False)
+        )
+    return changed
+
+
+def in_effect(report_pks: Sequence[int], *columns: Any) -> Select[Any]:
+    """SELECT report pk (the one asked for), then `columns` of every row in effect for
+    each of `report_pks`, in the policy's order."""
+    at = aliased(Report)
+    return (
+        select(at.id, *columns)
+        .join(
+            RuleResultRow,
+            (RuleResultRow.host_id == at.host_id)
+            & (RuleResultRow.report_pk <= at.id)
+            & or_(RuleResultRow.until_pk.is_(None), RuleResultRow.until_pk > at.id)
+            & or_(at.applied.is_(True), RuleResultRow.report_pk == at.id),
+        )
+        .where(at.id.in_(report_pks))
+        .order_by(at.id, RuleResultRow.position, RuleResultRow.id)
+    )
+
+
+def has_results(report: Any) -> Any:
+    """EXISTS: some rule result is in effect for `report` (the Report entity or an
+    alias of it, correlated): it was evaluated and its results were not removed."""
+    return (
+        select(RuleResultRow.id)
+        .where(
+            RuleResultRow.host_id == report.host_id,
+            RuleResultRow.report_pk <= report.id,
+            or_(RuleResultRow.until_pk.is_(None), RuleResultRow.until_pk > report.id),
+            or_(report.applied.is_(True), RuleResultRow.report_pk == report.id),
+        )
+        .exists()
+    )
