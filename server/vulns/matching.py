@@ -26,6 +26,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -209,8 +210,12 @@ class VulnMatcher:
             self._cache.setdefault(context, {}).update(made)
             self._remembered += len(made)
         items = [item for package in packages for item in made.get(package) or known[package]]
-        if len(sources) != len({source for source, _ in sources}):
-            return tuple(_one_per_key(items, manager))
+        seen: set[str] = set()
+        duplicated: set[str] = set()
+        for source, _version in sources:
+            (duplicated if source in seen else seen).add(source)
+        if duplicated:
+            return tuple(_one_per_key(items, manager, duplicated))
         return tuple(items)
 
     def _items(
@@ -301,11 +306,19 @@ def _release(distro: str, os_release: Mapping[str, Any]) -> str:
     return str(os_release.get("version_codename") or "")
 
 
-def _one_per_key(items: list[dict[str, Any]], manager: str) -> list[dict[str, Any]]:
-    """One item per (CVE, source package), the finding's key: binaries of one source
-    at two versions (a half-finished upgrade) are one item, at the older version."""
+def _one_per_key(
+    items: list[dict[str, Any]], manager: str, duplicated: set[str]
+) -> list[dict[str, Any]]:
+    """One item per (CVE, source package), the finding's key, in that order: binaries
+    of one source at two versions (a half-finished upgrade) are one item, at the older
+    version. Only the `duplicated` sources' items can share a key: only theirs are
+    compared (the others are most of a host's items)."""
     kept: dict[tuple[str, str], dict[str, Any]] = {}
+    alone: list[dict[str, Any]] = []
     for item in items:
+        if item["package"] not in duplicated:
+            alone.append(item)
+            continue
         key = (item["cve"], item["package"])
         known = kept.get(key)
         if known is None:
@@ -318,7 +331,12 @@ def _one_per_key(items: list[dict[str, Any]], manager: str) -> list[dict[str, An
         )
         binaries = sorted({*known["binaries"], *item["binaries"]})[:MAX_BINARIES]
         kept[key] = {**older, "binaries": binaries}
-    return [kept[key] for key in sorted(kept)]
+    alone.extend(kept.values())
+    # by (CVE, package), in two stable sorts on plain strings: no key tuples made, and
+    # the first finds the items nearly in order already
+    alone.sort(key=itemgetter("package"))
+    alone.sort(key=itemgetter("cve"))
+    return alone
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -127,6 +127,16 @@ def _agree(
         assert problem is None and domain is not None
         got = sorted(domain["items"], key=lambda i: (i["cve"], i["package"]))
         assert got == expected
+        # the order: by (source, version, CVE); by (CVE, source) when one source is
+        # installed at two versions (its items were merged)
+        os_id, running = facts["host"]["os"]["id"], facts["host"]["kernel"]["release"]
+        keys = {_key(p, os_id, running) for p in facts["packages"]["items"]} - {None}
+        if len(keys) == len({key[0] for key in keys if key is not None}):
+            assert domain["items"] == sorted(
+                got, key=lambda i: (i["package"], i["installed_version"], i["cve"])
+            )
+        else:
+            assert domain["items"] == got
         assert domain["count"] == len(expected)
     return expected
 
