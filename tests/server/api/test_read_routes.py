@@ -286,6 +286,8 @@ def test_control_characters_in_filters_are_422_not_an_outage(
         ("/findings", {"agent_id": "\x00"}),
         ("/findings", {"agency": "\x1b[31m"}),
         ("/lan/devices", {"agency": "a\x00"}),
+        ("/vulnerabilities", {"agency": "a\x00"}),
+        ("/vulnerabilities", {"host": "\x00"}),
     ):
         answer = get(live_server, path, viewer, **params)
         assert answer.status_code == 422, (path, params, answer.status_code)
