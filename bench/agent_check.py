@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from figures import record
+from figures import median_seconds, record
 
 from agent.app import check
 from agent.output.check import Layout, format_report, remediations
@@ -39,13 +37,8 @@ RUNS = int(os.environ.get("BENCH_RUNS", "20"))
 BIN = Path(sys.executable).parent
 
 
-def median_seconds(work: Callable[[], Any]) -> float:
-    times = []
-    for _ in range(RUNS):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def median_runs(work: Callable[[], Any]) -> float:
+    return median_seconds(work, RUNS)
 
 
 def main() -> None:
@@ -58,10 +51,10 @@ def main() -> None:
     ruleset = load_rules(packs)
     results = evaluate(ruleset, facts)
     fixes = remediations(ruleset)
-    evaluate_s = median_seconds(lambda: evaluate(ruleset, facts))
-    load_s = median_seconds(lambda: load_rules(packs))
-    format_vi = median_seconds(lambda: format_report(results, fixes, "vi", Layout(100)))
-    format_en = median_seconds(lambda: format_report(results, fixes, "en", Layout(100)))
+    evaluate_s = median_runs(lambda: evaluate(ruleset, facts))
+    load_s = median_runs(lambda: load_rules(packs))
+    format_vi = median_runs(lambda: format_report(results, fixes, "vi", Layout(100)))
+    format_en = median_runs(lambda: format_report(results, fixes, "en", Layout(100)))
 
     def pipeline_before() -> None:
         outcome = check(packs, facts)
@@ -71,16 +64,16 @@ def main() -> None:
         outcome = check(packs, facts)
         format_report(outcome.results, remediations(outcome.ruleset), "en", Layout(100))
 
-    before_s, now_s = median_seconds(pipeline_before), median_seconds(pipeline_now)
+    before_s, now_s = median_runs(pipeline_before), median_runs(pipeline_now)
     with tempfile.NamedTemporaryFile("w", suffix=".json") as handle:
         handle.write(facts_text)
         handle.flush()
         argv = [agent, "check", "--facts", handle.name]
-        process_s = median_seconds(
+        process_s = median_runs(
             lambda: subprocess.run(argv, capture_output=True, check=False, env=os.environ)
         )
     imports = [sys.executable, "-c", "import agent.cli.main"]
-    import_s = median_seconds(lambda: subprocess.run(imports, check=True, env=os.environ))
+    import_s = median_runs(lambda: subprocess.run(imports, check=True, env=os.environ))
     print(f"rules: {len(results)}, runs: {RUNS} (medians)")
     ms = 1000
     record(

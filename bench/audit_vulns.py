@@ -16,7 +16,6 @@ Debian tracker is measured by bench/vulndb.py.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from figures import record  # noqa: E402
+from figures import median_seconds, record  # noqa: E402
 
 from rules.language.loader import builtin_packs_dir  # noqa: E402
 from server.auth.agent_tokens import create_token  # noqa: E402
@@ -99,9 +98,9 @@ def main() -> None:
 
             return work
 
-        base = _median(build(without), args.repeat)
+        base = median_seconds(build(without), args.repeat)
         record(f"province audit model, {hosts} hosts, no vulnerability section", base, "s")
-        seconds = _median(build(with_section), args.repeat)
+        seconds = median_seconds(build(with_section), args.repeat)
         record(
             f"province audit model, {hosts} hosts, with the vulnerability section",
             seconds,
@@ -110,15 +109,6 @@ def main() -> None:
             baseline_name="without the section",
         )
         database.dispose()
-
-
-def _median(work: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 if __name__ == "__main__":

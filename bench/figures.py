@@ -22,10 +22,12 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,6 +35,17 @@ from typing import Any, NoReturn
 JSON_ENV = "CANHGAC_BENCH_JSON"
 SKIPPED_EXIT = 77  # automake's exit status for "skipped"
 HERE = Path(__file__).resolve()
+
+
+def median_seconds(work: Callable[[], object], repeat: int) -> float:
+    """The median wall time of `repeat` runs of `work` (medians: the machines are
+    shared and noisy)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def ratio_of(value: float, baseline: float | None) -> float | None:

@@ -66,6 +66,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the collector helper the tests use (tests.collector_process) are imported from ROOT.
 sys.path.insert(0, str(ROOT))
 
+from figures import record  # noqa: E402  (bench/, the script's own folder)
+
 from server.auth.agent_tokens import create_token  # noqa: E402
 from server.clock import utc_now  # noqa: E402
 from server.config import ServerConfig  # noqa: E402
@@ -75,11 +77,6 @@ from server.storage.database import Database, open_database  # noqa: E402
 from server.storage.migrate import upgrade  # noqa: E402
 from tests.collector_process import running_collector  # noqa: E402
 from tests.support import free_port  # noqa: E402
-
-try:  # bench/figures.py collects the figures for `make bench`'s table
-    from figures import record  # type: ignore[import-not-found]
-except ImportError:
-    record = None
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 REPORTS_PER_DAY = 96
@@ -447,22 +444,21 @@ def show(name: str, phase: Phase, base: Phase | None, clients: int) -> None:
         f"  ({phase.reports} reports, {phase.errors} errors, {clients} clients){ratio}",
         flush=True,
     )
-    if record is not None:
-        record(
-            f"ingest {name} reports/s",
-            phase.rate,
-            "reports/s",
-            baseline=base.rate if base else None,
-            baseline_name="minimal FastAPI+SQLite",
-        )
-        record(
-            f"ingest {name} server CPU",
-            phase.cpu_per_report * 1000,
-            "ms/report",
-            baseline=base.cpu_per_report * 1000 if base else None,
-            baseline_name="minimal FastAPI+SQLite",
-            goal="within 2x of the minimal stack",
-        )
+    record(
+        f"ingest {name} reports/s",
+        phase.rate,
+        "reports/s",
+        baseline=base.rate if base else None,
+        baseline_name="minimal FastAPI+SQLite",
+    )
+    record(
+        f"ingest {name} server CPU",
+        phase.cpu_per_report * 1000,
+        "ms/report",
+        baseline=base.cpu_per_report * 1000 if base else None,
+        baseline_name="minimal FastAPI+SQLite",
+        goal="within 2x of the minimal stack",
+    )
 
 
 def run_minimal(args: argparse.Namespace) -> dict[str, Phase]:
@@ -574,15 +570,14 @@ def storage_per_day(name: str, database_url: Callable[[], Any]) -> None:
             f"   = {day / whole:5.3f}x",
             flush=True,
         )
-        if record is not None:
-            record(
-                f"storage {name} {scenario} per host per day",
-                day / 1024,
-                "KiB",
-                baseline=whole / 1024,
-                baseline_name="whole gzipped documents",
-                goal="unchanged < 25 KB, changing < 200 KB",
-            )
+        record(
+            f"storage {name} {scenario} per host per day",
+            day / 1024,
+            "KiB",
+            baseline=whole / 1024,
+            baseline_name="whole gzipped documents",
+            goal="unchanged < 25 KB, changing < 200 KB",
+        )
 
 
 @contextmanager

@@ -17,18 +17,16 @@ agency's enrolled hosts, by MAC). Then, in the same run (medians of `--repeat`):
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from figures import record
+from figures import median_seconds, record
 from sqlalchemy import select
 
 from server.config import ServerConfig
@@ -75,15 +73,6 @@ def facts_of(agency: int, index: int, hosts_per_agency: int, sweeps: bool, devic
         host=host_domain(f"srv-{agency}-{index}", ip, mac_of(agency, index)),
         **extra,
     )
-
-
-def median_of(repeat: int, work: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def naive_view(database: Database) -> int:
@@ -140,9 +129,9 @@ def main() -> None:
         assert view() == naive_view(database)
         record(
             f"lan devices view, province, {args.hosts} hosts",
-            median_of(args.repeat, view),
+            median_seconds(view, args.repeat),
             "s",
-            baseline=median_of(args.repeat, lambda: naive_view(database)),
+            baseline=median_seconds(lambda: naive_view(database), args.repeat),
             baseline_name="load_facts of every host, same merge",
         )
 
@@ -152,14 +141,14 @@ def main() -> None:
         lan_index = LanIndex()
         snapshots = load_snapshots(database)
         lan_index.update(database, snapshots)
-        unchanged = median_of(args.repeat, lambda: lan_index.update(database, snapshots))
+        unchanged = median_seconds(lambda: lan_index.update(database, snapshots), args.repeat)
         changed_count = max(1, args.hosts // 100)
         for agency, host in list(tokens)[:changed_count]:
             facts = facts_of(agency, host, per_agency, host % args.every == 0, args.devices, 2)
             service.ingest(service.authenticate(tokens[(agency, host)]), body_of(facts), None)
         after = load_snapshots(database)
-        one_percent = median_of(1, lambda: lan_index.update(database, after))
-        first = median_of(args.repeat, first_refresh)
+        one_percent = median_seconds(lambda: lan_index.update(database, after), 1)
+        first = median_seconds(first_refresh, args.repeat)
         record("canhgac_lan_devices refresh, 1 % of hosts changed", one_percent, "s",
                baseline=first, baseline_name="first refresh, every host read")  # fmt: skip
         record("canhgac_lan_devices refresh, nothing changed", unchanged, "s",

@@ -22,17 +22,15 @@ The rows come from a synthetic loader: the database read is not in these figures
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from figures import record  # noqa: E402
+from figures import median_seconds, record  # noqa: E402
 
 from rules.language.loader import builtin_packs_dir  # noqa: E402
 from rules.policy.bundle import load_policy  # noqa: E402
@@ -47,15 +45,6 @@ from server.storage.database import Database  # noqa: E402
 AGENCIES = 50
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 STATUSES = ("pass", "pass", "pass", "fail", "error", "not_applicable")
-
-
-def median(work: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def level_scopes() -> Scopes:
@@ -118,8 +107,8 @@ def main() -> None:
         index.update(database, snapshots)
         return index
 
-    plain_refresh = median(lambda: indexed(None), args.repeat)
-    level_refresh = median(lambda: indexed(scopes), args.repeat)
+    plain_refresh = median_seconds(lambda: indexed(None), args.repeat)
+    level_refresh = median_seconds(lambda: indexed(scopes), args.repeat)
     record(
         f"refresh, {args.hosts} hosts, levels declared",
         level_refresh,
@@ -135,8 +124,8 @@ def main() -> None:
         )
 
     plain, levelled = indexed(None), indexed(scopes)
-    plain_render = median(lambda: render(plain), args.repeat)
-    level_render = median(lambda: render(levelled), args.repeat)
+    plain_render = median_seconds(lambda: render(plain), args.repeat)
+    level_render = median_seconds(lambda: render(levelled), args.repeat)
     record(
         f"render requirement ratios, {AGENCIES} agencies, levels declared",
         level_render,
@@ -153,7 +142,7 @@ def main() -> None:
 
     record(
         f"re-level {args.hosts} hosts (a scopes reload), there and back",
-        median(relevel, args.repeat),
+        median_seconds(relevel, args.repeat),
         "s",
         baseline=plain_refresh,
         baseline_name="a first refresh",
