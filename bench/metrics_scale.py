@@ -31,14 +31,14 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from figures import record
+from figures import median_seconds, record
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -138,15 +138,6 @@ class NaiveCollector(Collector):
             stale = now - s.last_received_at.timestamp() > 2700
             family("canhgac_host_stale").add_metric(at, 1.0 if stale else 0.0)
         yield from families.values()
-
-
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def measure(size: int, repeat: int) -> dict[str, float]:

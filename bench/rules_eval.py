@@ -17,16 +17,14 @@ import copy
 import cProfile
 import json
 import pstats
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from figures import record
+from figures import median_seconds, record
 
 from rules.engine import evaluate
 from rules.language.loader import builtin_packs_dir, load_rules
@@ -79,13 +77,8 @@ def busy_server(document: dict[str, Any]) -> dict[str, Any]:
     return busy
 
 
-def median_seconds(fn: Callable[[], object]) -> float:
-    samples = []
-    for _ in range(REPEAT):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+def median_runs(fn: Callable[[], object]) -> float:
+    return median_seconds(fn, REPEAT)
 
 
 def main() -> None:
@@ -93,8 +86,8 @@ def main() -> None:
     real = real_document()
     for name, document in (("this machine", real), ("busy server", busy_server(real))):
         text = json.dumps(document)
-        baseline = median_seconds(partial(json.loads, text))
-        engine = median_seconds(partial(evaluate, ruleset, document))
+        baseline = median_runs(partial(json.loads, text))
+        engine = median_runs(partial(evaluate, ruleset, document))
         statuses = [r.status for r in evaluate(ruleset, document)]
         counts = {s.value: statuses.count(s) for s in Status if statuses.count(s)}
         print(f"{name}: {len(text) / 1024:.0f} KiB, {len(ruleset.rules)} rules, {counts}")
