@@ -27,7 +27,7 @@ from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
 from server.metrics.vulnerabilities import VULNDB_AGE
 from server.storage.database import Database
 from server.storage.models import Finding
-from tests.server.conftest import LiveServers
+from tests.server.conftest import LiveServer, LiveServers
 from tests.server.helpers import body_of, iso, new_api_token, new_token
 from tests.server.vulns.conftest import DATA, import_samples, recorded_facts, with_kernels
 from tests.support import require_tool
@@ -55,7 +55,8 @@ def _get(url: str, token: str | None, **params: Any) -> requests.Response:
     )
 
 
-def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_path: Path) -> None:
+def _served(live_servers: LiveServers, tmp_path: Path) -> LiveServer:
+    """A live collector with the vulnerabilities pack and a store of the samples."""
     store = tmp_path / "vulndb.sqlite"
     import_samples(store, ("debian-tracker.json", "kev.json", "epss.csv"))
     # A long max age: the samples are dated 29/11/2026 and this runs on the real clock.
@@ -64,7 +65,11 @@ def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_
         vulndb_path=store,
         vulndb_max_age_days=3650,
     )
-    server = live_servers.start(policy=load_server_policy(config))
+    return live_servers.start(policy=load_server_policy(config))
+
+
+def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_path: Path) -> None:
+    server = _served(live_servers, tmp_path)
     _post(server.url, new_token(database, "so-a"), with_kernels(recorded_facts()), "web-a")
     rocky = recorded_facts()
     rocky["host"]["os"].update(id="rocky", version_codename=None)
@@ -110,14 +115,7 @@ def test_vulnerabilities_api(live_servers: LiveServers, database: Database, tmp_
 def test_vulnerability_metrics_without_cve_labels(
     live_servers: LiveServers, database: Database, tmp_path: Path
 ) -> None:
-    store = tmp_path / "vulndb.sqlite"
-    import_samples(store, ("debian-tracker.json", "kev.json", "epss.csv"))
-    config = ServerConfig(
-        rules=(builtin_packs_dir() / "vulnerabilities.yaml",),
-        vulndb_path=store,
-        vulndb_max_age_days=3650,
-    )
-    server = live_servers.start(policy=load_server_policy(config))
+    server = _served(live_servers, tmp_path)
     _post(server.url, new_token(database, "so-a"), with_kernels(recorded_facts()), "web-a")
     rocky = recorded_facts()
     rocky["host"]["os"].update(id="rocky", version_codename=None)
