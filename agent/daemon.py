@@ -218,6 +218,11 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
+        try:
+            setup.spool.recover()
+        except SpoolError as e:
+            # Not fatal: each cycle then reports the spool trouble, and sends directly.
+            self._log.event(Level.ERROR, "spool_error", spool_error_line(e, self._lang))
         first = self._rng.uniform(0, min(FIRST_DELAY_MAX, setup.interval))
         self._info("started", interval=setup.interval, first=first)
         next_cycle = time.monotonic() + first

@@ -167,6 +167,13 @@ class Spool:
             self._write_dropped(0)
             return Spooled(path, dropped)
 
+    def recover(self) -> int:
+        """Remove what a process killed mid-write left behind; the number of reports
+        waiting. The daemon calls it at start, so a leftover never outlives a restart
+        even when no cycle runs before the next stop."""
+        with self._locked():
+            return self.count()
+
     def _make_room(self) -> int:
         files = self._files()
         sizes = [_size(p) for p in files]

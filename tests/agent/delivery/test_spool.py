@@ -212,6 +212,17 @@ def test_corrupt_and_torn_files_are_quarantined_counted_and_never_block(tmp_path
     assert len(spool.quarantined()) == 2
 
 
+def test_recover_removes_leftovers_without_a_cycle_and_keeps_reports(tmp_path: Path) -> None:
+    # A daemon killed mid-write and then restarted and stopped before its first cycle
+    # must not leave the half-written file for ever (seen in the SIGKILL e2e test).
+    spool = Spool(tmp_path, HttpTransport("https://127.0.0.1:9", "t"), FAST)
+    kept = spool.put(document(1)).path
+    (kept.parent / ".tmp-killed-mid-write").write_bytes(b"half")
+    assert spool.recover() == 1
+    assert kept.exists()
+    assert list(kept.parent.glob(".tmp-*")) == []
+
+
 def test_read_only_spool_is_a_clear_error(tmp_path: Path) -> None:
     with read_only_directory(tmp_path / "spool"):
         spool = Spool(tmp_path, HttpTransport("http://127.0.0.1:1", "t"), FAST)
