@@ -15,6 +15,7 @@ from typing import Any
 
 from rules.errors import Problem, RuleLoadError
 from rules.language.model import (
+    OsFamily,
     Pack,
     Rule,
     RuleSet,
@@ -27,6 +28,11 @@ from rules.language.yamlsource import LocatedList, LocatedMap, Position, load_lo
 RULE_ID = re.compile(r"^(?=.{1,64}$)[A-Z][A-Z0-9]*(-[A-Z0-9]+)*$")
 PACK_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# A fix is printed for the administrator to run as is: one line, no `<placeholder>`
+# to fill in (those belong in the remediation text), and short enough to read.
+FIX_PLACEHOLDER = re.compile(r"<[A-Za-z][^<>]*>")
+FIX_MAX_CHARS = 400
+FIX_FAMILIES = ", ".join(family.value for family in OsFamily)
 
 RULE_KEYS = {
     "id": True,
@@ -39,6 +45,7 @@ RULE_KEYS = {
     "references": False,
     "params": False,
     "applies_to": False,
+    "fix": False,
 }
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
@@ -183,6 +190,7 @@ class _PackParser(ExpressionParser):
         message = self.localized(node, "message", "rule", required=False, template=True)
         references = self.references(node)
         params = self.params(node)
+        fix = self.fix(node)
         check = (
             self.expr(node["check"], node.value_at("check"), params, top=True)
             if "check" in node
@@ -209,6 +217,7 @@ class _PackParser(ExpressionParser):
             params=params,
             applies_to=applies_to,
             source=self.loc(node.position),
+            fix=fix,
         )
 
     def severity(self, node: LocatedMap) -> Severity | None:
@@ -244,3 +253,50 @@ class _PackParser(ExpressionParser):
                     value.key_at(name), f"parameter name {name!r} must match {PARAM_NAME.pattern}"
                 )
         return {name: plain_data(default) for name, default in value.items()}
+
+    def fix(self, node: LocatedMap) -> dict[OsFamily, str]:
+        """`fix: {family: command}`: every problem reported, each at its own line."""
+        if "fix" not in node:
+            return {}
+        value = node["fix"]
+        if not isinstance(value, LocatedMap) or not value:
+            self.problem(
+                node.value_at("fix"),
+                f"'fix' must be a mapping of OS family to command (families: {FIX_FAMILIES})",
+            )
+            return {}
+        fixes: dict[OsFamily, str] = {}
+        for name, command in value.items():
+            try:
+                family = OsFamily(name)
+            except ValueError:
+                self.problem(
+                    value.key_at(name),
+                    f"unknown OS family '{name}' in 'fix' (families: {FIX_FAMILIES})",
+                )
+                continue
+            problem = _fix_problem(command)
+            if problem is not None:
+                self.problem(value.value_at(name), f"'fix.{name}' {problem}")
+                continue
+            fixes[family] = command.strip()
+        return fixes
+
+
+def _fix_problem(command: Any) -> str | None:
+    """What is wrong with one fix command, or None."""
+    if not isinstance(command, str):
+        return f"must be a command (a string), got {command!r}"
+    text = command.strip()
+    if not text:
+        return "must be a non-empty command"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return "must be one line without control characters (join commands with &&)"
+    if len(text) > FIX_MAX_CHARS:
+        return f"is {len(text)} characters long (at most {FIX_MAX_CHARS})"
+    if found := FIX_PLACEHOLDER.search(text):
+        return (
+            f"has the placeholder {found.group()!r}: a fix runs as shown "
+            "(explain what to fill in in 'remediation' instead)"
+        )
+    return None

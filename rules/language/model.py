@@ -37,6 +37,29 @@ _SEVERITY_RANK = {
 LANGUAGES = ("vi", "en")
 
 
+class OsFamily(StrEnum):
+    """The package families a rule's `fix` may name: `host.os.family` as the agent
+    reports it (facts-v1 schema, derived from os-release `ID` and `ID_LIKE`, so Ubuntu
+    is `debian` and Rocky or AlmaLinux are `rhel`), without `other`."""
+
+    DEBIAN = "debian"
+    RHEL = "rhel"
+    SUSE = "suse"
+    ARCH = "arch"
+    ALPINE = "alpine"
+
+
+_FAMILIES = {family.value: family for family in OsFamily}
+
+
+def os_family(host: Any) -> OsFamily | None:
+    """The family of a `host` facts domain (`host.os.family`); None when the facts do
+    not say or say `other`, so no fix command is shown rather than a wrong one."""
+    os_facts = host.get("os") if isinstance(host, Mapping) else None
+    family = os_facts.get("family") if isinstance(os_facts, Mapping) else None
+    return _FAMILIES.get(family) if isinstance(family, str) else None
+
+
 @dataclass(frozen=True)
 class Localized:
     """A text a user reads, in Vietnamese and English."""
@@ -120,6 +143,14 @@ class Rule:
     params: Mapping[str, Any] = field(default_factory=dict)
     applies_to: Expr | None = None
     source: str = ""  # file:line where the rule is defined
+    # One command per OS family, shown as is (no prose, no placeholders); the
+    # `remediation` text stays the explanation for every family.
+    fix: Mapping[OsFamily, str] = field(default_factory=dict)
+
+    def fix_for(self, family: OsFamily | None) -> str | None:
+        """The fix command for a host of `family` (see `os_family`), None if the rule
+        has none for it."""
+        return None if family is None else self.fix.get(family)
 
 
 @dataclass(frozen=True)
