@@ -203,7 +203,7 @@ def check(
         }
         click.echo(_dump(payload), nl=False)
     else:
-        fixes = remediations(outcome.ruleset)
+        fixes = remediations(outcome.ruleset, facts)
         width = shutil.get_terminal_size((100, 24)).columns
         command = check_command(facts_path, rule_paths, config_path, lang)
         layout = Layout(width=width, show_all=show_all, command=command)

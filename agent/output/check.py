@@ -2,7 +2,9 @@
 programs.
 
 What needs action comes first (failing rules, then rules that could not be checked,
-by severity); each failing rule carries the rule's remediation; passing rules are
+by severity); each failing rule carries the command that fixes it on this host's OS
+family when the rule has one, one shell word per place a line breaks (a trailing
+backslash continues it, so it pastes as it is), then the rule's remediation; passing rules are
 counted, not listed, unless asked for (`--all`). Every line fits the terminal width
 (wrapped at spaces; a word is cut only when it is longer than a whole line). Every
 host-supplied string goes through `printable`, because messages are templates filled
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rules.language.model import Localized, RuleSet, Severity
+from rules.language.model import Localized, RuleSet, Severity, os_family
 from rules.policy.scoring import Score
 from rules.results import RuleResult, Status
 from rules.terminal import printable
@@ -53,6 +55,7 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.INFO: "thông tin",
         "severity": "mức {s}",
         "fix": "Khắc phục:",
+        "fix_here": "Lệnh khắc phục trên máy này:",
         "why": "Không kiểm tra được:",
         "more": "... và {n} mục khác (xem: {command})",
         "heading_fail": "Quy tắc không đạt: {n}",
@@ -82,6 +85,7 @@ _LABELS: dict[str, dict[str, str]] = {
         Severity.INFO: "info",
         "severity": "{s}",
         "fix": "Fix:",
+        "fix_here": "Fix on this host:",
         "why": "Could not be checked:",
         "more": "... and {n} more (see: {command})",
         "heading_fail": "Failing rules: {n}",
@@ -160,9 +164,24 @@ def sort_results(results: Iterable[RuleResult]) -> list[RuleResult]:
     return sorted(results, key=lambda r: (_STATUS_ORDER[r.status], -r.severity.rank, r.rule_id))
 
 
-def remediations(ruleset: RuleSet) -> dict[str, Localized]:
-    """Each rule's remediation by rule id (rule ids are unique across packs)."""
-    return {rule.id: rule.remediation for pack in ruleset.packs for rule in pack.rules}
+@dataclass(frozen=True)
+class Remedy:
+    """How to fix a failing rule: the rule's command for this host's OS family (None
+    when it has none for it) and its remediation text, which explains every family."""
+
+    text: Localized
+    command: str | None = None
+
+
+def remediations(ruleset: RuleSet, facts: Mapping[str, Any] | None = None) -> dict[str, Remedy]:
+    """Each rule's remedy by rule id (rule ids are unique across packs), with the fix
+    command for the OS family of `facts` (`host.os.family`)."""
+    family = os_family(facts.get("host")) if facts is not None else None
+    return {
+        rule.id: Remedy(rule.remediation, rule.fix_for(family))
+        for pack in ruleset.packs
+        for rule in pack.rules
+    }
 
 
 def why_not_checked(result: RuleResult, lang: str) -> str:
@@ -254,6 +273,58 @@ def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
     ) or [first.rstrip()]
 
 
+def _shell_words(command: str) -> list[str]:
+    """The command split at the spaces a shell splits at (outside quotes), quotes kept:
+    a line break with a backslash is safe only there."""
+    words: list[str] = []
+    current: list[str] = []
+    quote = ""
+    escaped = False
+    for char in command:
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == " ":
+            if current:
+                words.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+def _command_lines(command: str, width: int, indent: str) -> list[str]:
+    """A command on lines of at most `width`: broken between shell words, each broken
+        line ending in ` \\` so the lines paste into a shell as one command. A word longer
+        than a whole line is cut, as `_wrap` cuts one (that command no longer pastes as it is;
+    the shipped fixes have no word that long at 80 columns)."""
+    room = max(width, MIN_WIDTH) - len(indent) - 2  # the " \\" continuation
+    lines: list[str] = []
+    line = ""
+    for whole in _shell_words(command):
+        word = whole
+        while len(word) > room:
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:room])
+            word = word[room:]
+        if line and len(line) + 1 + len(word) > room:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    return [indent + text + " \\" for text in lines[:-1]] + [indent + lines[-1]]
+
+
 def _head(result: RuleResult, lang: str, width: int) -> list[str]:
     status = label(lang, result.status).upper()
     severity = label(lang, "severity").format(s=label(lang, result.severity))
@@ -262,7 +333,7 @@ def _head(result: RuleResult, lang: str, width: int) -> list[str]:
 
 
 def _failing_block(
-    result: RuleResult, fixes: Mapping[str, Localized], lang: str, layout: Layout
+    result: RuleResult, fixes: Mapping[str, Remedy], lang: str, layout: Layout
 ) -> list[str]:
     width = layout.width
     lines = _head(result, lang, width)
@@ -273,7 +344,10 @@ def _failing_block(
         more = label(lang, "more").format(n=hidden, command=f"{layout.command} --format json")
         lines += _wrap(more, width, INDENT + "  ", INDENT + "  ")
     fix = fixes.get(result.rule_id)
-    fix_text = printable(fix.get(lang)) if fix else label(lang, "no_remediation")
+    if fix is not None and fix.command is not None:
+        lines.append(INDENT + label(lang, "fix_here"))
+        lines += _command_lines(printable(fix.command), width, INDENT + "  ")
+    fix_text = printable(fix.text.get(lang)) if fix else label(lang, "no_remediation")
     lines += _wrap(f"{label(lang, 'fix')} {fix_text}", width, INDENT, INDENT + "  ")
     return lines
 
@@ -293,7 +367,7 @@ def _counts(results: Sequence[RuleResult], lang: str) -> str:
 
 def format_report(
     results: Sequence[RuleResult],
-    fixes: Mapping[str, Localized],
+    fixes: Mapping[str, Remedy],
     lang: str,
     layout: Layout = Layout(),
 ) -> list[str]:

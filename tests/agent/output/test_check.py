@@ -89,10 +89,10 @@ def test_each_failing_rule_shows_its_remediation(builtin: tuple[list[RuleResult]
     assert len(failing) >= 3
     text = " ".join(" ".join(format_report(results, fixes, "en", Layout(width=1000))).split())
     for result in failing:
-        assert f"Fix: {' '.join(fixes[result.rule_id].en.split())}" in text
+        assert f"Fix: {' '.join(fixes[result.rule_id].text.en.split())}" in text
     vi = " ".join(" ".join(format_report(results, fixes, "vi", Layout(width=1000))).split())
     for result in failing:
-        assert f"Khắc phục: {' '.join(fixes[result.rule_id].vi.split())}" in vi
+        assert f"Khắc phục: {' '.join(fixes[result.rule_id].text.vi.split())}" in vi
 
 
 @pytest.mark.parametrize("width", [40, 57, 80, 132])
