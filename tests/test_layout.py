@@ -121,7 +121,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "rules.derived": set(),
     "rules.language": {"rules.errors"},
     "rules.results": {"rules.language"},
-    "rules.engine": {"rules.errors", "rules.language", "rules.results"},
+    "rules.engine": {"rules.errors", "rules.derived", "rules.language", "rules.results"},
     "rules.policy": {"rules.errors", "rules.language", "rules.results", "rules.engine"},
     "rules.tooling": {
         "rules.errors",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rules.engine.compiler import Code, Frame, QuantifiedCode, compile_expr
+from rules.engine.inputs import rule_inputs
 from rules.engine.messages import Messages, Template
 from rules.errors import EvaluationError
 from rules.language.model import Localized, Quantified, Quantifier, Rule, RuleSet
@@ -29,12 +30,23 @@ MAX_VARIANTS = 64  # parameter override sets kept per rule (scopes declare a few
 class CompiledRule:
     """One rule with its parameters bound: applicability, check, key and messages."""
 
-    __slots__ = ("applies_to", "check", "key", "localized", "messages", "params")
+    __slots__ = (
+        "applies_to",
+        "check",
+        "inputs",
+        "key",
+        "localized",
+        "messages",
+        "params",
+        "variant",
+    )
 
-    def __init__(self, rule: Rule, params: Mapping[str, Any]) -> None:
+    def __init__(self, rule: Rule, params: Mapping[str, Any], variant: str = "") -> None:
         # Nothing here refers to the rule itself: the cache must not keep it alive.
         self.localized = type(rule.message)
         self.params = params
+        self.variant = variant  # names the parameter overrides (a cache key's part)
+        self.inputs = rule_inputs(rule)
         self.applies_to = compile_expr(rule.applies_to, params) if rule.applies_to else None
         self.check: Code = compile_expr(rule.check, params)
         key = rule.check.key if isinstance(rule.check, Quantified) else ""
@@ -71,7 +83,8 @@ def compiled(rule: Rule, overrides: Mapping[str, Any] | None) -> CompiledRule:
     if entry is None:
         if len(variants) >= MAX_VARIANTS:
             variants.clear()  # many override sets: start again, never grow
-        entry = variants[variant] = CompiledRule(rule, {**rule.params, **(overrides or {})})
+        params = {**rule.params, **(overrides or {})}
+        entry = variants[variant] = CompiledRule(rule, params, variant)
     return entry
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,10 @@ from typing import Any
 from rules.language.model import RuleSet, Severity
 from rules.policy.bundle import Policy, Subject, evaluate_policy, load_policy
 from rules.policy.frameworks import Framework, builtin_frameworks_dir
+from rules.policy.waivers import apply_waivers
 from rules.results import RuleResult
 from server.config import ServerConfig
+from server.evaluation.carry import DomainDigests, ResultCarry, key_function
 from server.vulns.matching import VulnMatcher
 
 
@@ -44,6 +46,8 @@ class ServerPolicy:
     weights: Mapping[Severity, float]
     # Adds the derived `vulnerabilities` domain at evaluation (None: no such domain).
     vulns: VulnMatcher | None = None
+    # Results of rules whose inputs did not change, per host, for this policy only.
+    carry: ResultCarry = field(default_factory=ResultCarry, compare=False, repr=False)
 
     @property
     def ruleset(self) -> RuleSet:
@@ -58,13 +62,33 @@ class ServerPolicy:
         return frozenset(rule.id for rule in self.ruleset.rules)
 
     def evaluate(
-        self, facts: Mapping[str, Any], agency: str, hostname: str, agent_id: str, today: date
+        self,
+        facts: Mapping[str, Any],
+        agency: str,
+        hostname: str,
+        agent_id: str,
+        today: date,
+        *,
+        digests: DomainDigests | None = None,
     ) -> Outcome:
+        """Judge one host. With `digests` (each domain's digests, see `carry`), rules
+        whose inputs are those of the host's last evaluation in this process are
+        carried forward instead of evaluated again: the same results."""
         subject = Subject(agency=agency, hostname=hostname, agent_id=agent_id)
+        document = facts
         if self.vulns is not None:
             facts = self.vulns.enrich(facts, today)
-        evaluation = evaluate_policy(self.policy, facts, subject, today)
-        return Outcome(list(evaluation.results), list(evaluation.expired_waivers))
+        if digests is None:
+            evaluation = evaluate_policy(self.policy, facts, subject, today)
+            return Outcome(list(evaluation.results), list(evaluation.expired_waivers))
+        # evaluate_policy's steps, with the engine's results carried where they can be.
+        params = self.policy.scopes.params_for(subject)
+        key_of = key_function(facts, document, digests)
+        results = self.carry.evaluate(self.ruleset, facts, params, agent_id, key_of)
+        judged, expired = apply_waivers(
+            results, self.policy.waivers, subject, self.policy.scopes.groups, today
+        )
+        return Outcome(judged, expired)
 
 
 def load_server_policy(config: ServerConfig) -> ServerPolicy:

@@ -230,7 +230,7 @@ class IngestService:
             and is_newest(host, header_of(document))
             and can_reuse_results(host, split.digest, policy.fingerprint, received_at)
         ):
-            evaluated = self._evaluate(policy, document, credential, received_at)
+            evaluated = self._evaluate(policy, document, split, credential, received_at)
         try:
             stored = self._store(
                 credential,
@@ -304,11 +304,19 @@ class IngestService:
         self,
         policy: ServerPolicy,
         document: FactsDocument,
+        split: SplitFacts,
         credential: Credential,
         now: datetime,
     ) -> Evaluated:
+        # Each domain's digests: rules that read only unchanged ones are carried.
+        digests = {d: (stored, split.sent.get(d)) for d, (_, stored) in split.domains.items()}
         outcome = policy.evaluate(
-            document.data, credential.agency_id, document.hostname, document.agent_id, now.date()
+            document.data,
+            credential.agency_id,
+            document.hostname,
+            document.agent_id,
+            now.date(),
+            digests=digests,
         )
         return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
 
@@ -348,7 +356,9 @@ class IngestService:
                         split,
                         fingerprint=policy.fingerprint,
                         evaluated=evaluated,
-                        evaluate=lambda: self._evaluate(policy, document, credential, received_at),
+                        evaluate=lambda: self._evaluate(
+                            policy, document, split, credential, received_at
+                        ),
                         received_at=received_at,
                     )
                     return Committed(
