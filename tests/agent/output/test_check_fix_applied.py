@@ -1,4 +1,4 @@
-"""The shipped sshd fixes, applied for real: each rule's command edits a copy of a
+"""The shipped sshd and login.defs fixes, applied for real: each rule's command edits a copy of a
 weak sshd configuration with the real GNU sed, the real `sshd -t` accepts the result,
 and the real `sshd -T`, read by the agent's ssh collector, makes the rule pass where
 it failed before. Only the reload (`systemctl reload ssh|sshd`) is not run: it would
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.collectors.authpolicy import collect_auth_policy
 from agent.collectors.base import CollectContext
 from agent.collectors.ssh import collect_ssh
 from agent.runner import CommandResult, SubprocessRunner
@@ -21,7 +22,8 @@ from rules.engine import evaluate
 from rules.language.loader import builtin_packs_dir, load_rules
 from rules.language.model import OsFamily, Pack, Rule, RuleSet
 from rules.results import Status
-from tests.agent.fakes import FakeSystem
+from tests.agent.conftest import ROOTS
+from tests.agent.fakes import FakeSystem, RecordedRunner
 from tests.support import require_tool
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
@@ -119,3 +121,52 @@ def test_the_sshd_rules_with_fixes() -> None:
     assert {"SSH-ROOT-LOGIN", "SSH-IDLE-TIMEOUT", "SSH-WEAK-CIPHERS", "SSH-WEAK-KEX"} <= ids
     # Password login and access lists need keys or a group first: prose only.
     assert not ids & {"SSH-PASSWORD-AUTH", "SSH-NO-ACCESS-LIST"}
+
+
+LOGIN_DEFS = "/etc/login.defs"
+DEBIAN_LOGIN_DEFS = ROOTS / "debian12" / "etc" / "login.defs"
+
+
+def _login_defs_status(rule: Rule, root: Path) -> Status:
+    ctx = CollectContext(
+        root=root, run=RecordedRunner(), system=FakeSystem(), fqdn_resolver=lambda _n: None
+    )
+    ruleset = RuleSet(packs=(Pack("one-rule", "1.0.0", rule.title, (rule,)),))
+    (result,) = evaluate(ruleset, {"auth_policy": collect_auth_policy(ctx).data})
+    return result.status
+
+
+def test_the_login_defs_fixes_make_their_rules_pass(tmp_path: Path) -> None:
+    """Debian 12's recorded login.defs, edited by each fix with the real GNU sed (the
+    `echo ... >>` that follows is an append, done here without a shell), then read by
+    the agent's auth_policy collector."""
+    sed = require_tool("sed")
+    rules = [r for r in _ruleset().rules if LOGIN_DEFS in r.fix.get(OsFamily.DEBIAN, "")]
+    assert {r.id for r in rules} == {
+        "LOGIN-DEFS-PASS-MAX-DAYS",
+        "LOGIN-DEFS-PASS-MIN-DAYS",
+        "LOGIN-DEFS-PASS-WARN-AGE",
+        "UMASK-PERMISSIVE",
+    }
+    failed_before = 0
+    for rule in rules:
+        command = rule.fix[OsFamily.DEBIAN]
+        assert command == rule.fix[OsFamily.RHEL]  # shadow-utils on both families
+        root = tmp_path / rule.id
+        (root / "etc").mkdir(parents=True)
+        defs = root / "etc" / "login.defs"
+        defs.write_bytes(DEBIAN_LOGIN_DEFS.read_bytes())
+        failed_before += _login_defs_status(rule, root) is Status.FAIL
+        for _ in range(2):  # twice: the second run leaves one line, as the first
+            edit, append = command.split(" && ")
+            argv = shlex.split(edit)
+            assert argv[:2] == ["sed", "-i"] and argv[-1] == LOGIN_DEFS
+            subprocess.run([sed, *argv[1:-1], str(defs)], check=True)
+            echo, line, redirect, target = shlex.split(append)
+            assert (echo, redirect, target) == ("echo", ">>", LOGIN_DEFS)
+            with defs.open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+        key = line.split()[0]
+        assert [x for x in defs.read_text().splitlines() if x.startswith(key)] == [line]
+        assert _login_defs_status(rule, root) is Status.PASS, rule.id
+    assert failed_before == 3  # PASS_WARN_AGE is already 7 on Debian 12
