@@ -1,8 +1,9 @@
-"""The shipped sshd and login.defs fixes, applied for real: each rule's command edits a copy of a
-weak sshd configuration with the real GNU sed, the real `sshd -t` accepts the result,
-and the real `sshd -T`, read by the agent's ssh collector, makes the rule pass where
-it failed before. Only the reload (`systemctl reload ssh|sshd`) is not run: it would
-act on this machine's own sshd."""
+"""The shipped sshd and login.defs fixes, applied for real. Each sshd rule's command
+edits a copy of a weak sshd configuration with the real GNU sed, the real `sshd -t`
+accepts the result, and the real `sshd -T`, read by the agent's ssh collector, makes
+the rule pass where it failed before; the reload (`systemctl reload ssh|sshd`) is not
+run, as it would act on this machine's own sshd. The login.defs fixes edit Debian
+12's recorded file, read by the auth_policy collector."""
 
 from __future__ import annotations
 
