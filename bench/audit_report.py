@@ -14,6 +14,12 @@ printed with every finding and host (what the PDF held before the printed docume
 listed the first `PDF_DETAIL_ROWS` of each and summed up the rest).
 
     python bench/audit_report.py [--agencies 10] [--hosts 50] [--findings 5] [--repeat 3] [--pdf]
+                                 [--db var/bench-audit.db] [--fill-only]
+
+A large fleet takes minutes to fill through the ingest service (about 30 ms a host
+on the shared development machine): `--db FILE` keeps the filled SQLite database at
+FILE and reuses it when it already holds the same fleet (agencies x hosts), so the
+province of 50,000 hosts is filled once; `--fill-only` stops after the fill.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,14 +58,24 @@ from server.reports.render import Format, render_audit  # noqa: E402
 from server.reports.text import Lang  # noqa: E402
 from server.storage.database import Database, open_database  # noqa: E402
 from server.storage.migrate import upgrade  # noqa: E402
+from server.storage.models import Agency, Host  # noqa: E402
 from tests.server.helpers import RULES_DIR, body_of, make_facts, telnet  # noqa: E402
 from tests.server.reports.fleet import FRAMEWORK  # noqa: E402
 
 COLLECTED = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
+def audit_policy(url: str) -> AuditPolicy:
+    policy = load_server_policy(_config(url))
+    return AuditPolicy.of(policy.policy, policy.fingerprint, policy.weights)
+
+
+def _config(url: str) -> ServerConfig:
+    return ServerConfig(db_url=url, rules=(RULES_DIR,), frameworks=(FRAMEWORK,))
+
+
 def fill(database: Database, url: str, agencies: int, hosts: int, findings: int) -> AuditPolicy:
-    config = ServerConfig(db_url=url, rules=(RULES_DIR,), frameworks=(FRAMEWORK,))
+    config = _config(url)
     policy = load_server_policy(config)
     service = IngestService(database, policy, limits_of(config))
     started = time.perf_counter()
@@ -150,6 +168,14 @@ def bench(database: Database, policy: AuditPolicy, agency: str | None, args: Any
         )
 
 
+def hosts_in(database: Database) -> tuple[int, int]:
+    """(agencies, hosts) already stored: a kept database is reused only when whole."""
+    with database.session() as session:
+        agencies = session.scalar(select(func.count()).select_from(Agency)) or 0
+        hosts = session.scalar(select(func.count()).select_from(Host)) or 0
+    return agencies, hosts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agencies", type=int, default=10)
@@ -157,14 +183,27 @@ def main() -> None:
     parser.add_argument("--findings", type=int, default=5, help="per exposed host")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pdf", action="store_true", help="also PDF (Chromium), once")
+    parser.add_argument("--db", type=Path, help="keep (and reuse) the filled SQLite file")
+    parser.add_argument("--fill-only", action="store_true", help="stop after the fill")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="canhgac-bench-audit-") as work:
-        url = f"sqlite:///{Path(work) / 'bench.db'}"
+        path = args.db or Path(work) / "bench.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
         upgrade(url)
         database = open_database(url)
         try:
-            policy = fill(database, url, args.agencies, args.hosts, args.findings)
-            bench(database, policy, "so-001", args)
+            stored = hosts_in(database)
+            if stored == (args.agencies, args.agencies * args.hosts):
+                print(f"reusing {path}: {stored[1]} hosts")
+                policy = audit_policy(url)
+            elif stored != (0, 0):
+                raise SystemExit(f"{path} holds another fleet {stored}: remove it")
+            else:
+                policy = fill(database, url, args.agencies, args.hosts, args.findings)
+            if args.fill_only:
+                return
+            bench(database, policy, "so-000", args)
             bench(database, policy, None, args)
         finally:
             database.dispose()

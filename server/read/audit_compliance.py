@@ -43,46 +43,53 @@ def text_of(value: Localized | Mapping[str, Any] | None) -> Text:
     return Text(vi=str(value.get("vi", "")), en=str(value.get("en", "")))
 
 
-def _worst(results: list[RuleResult]) -> RuleResult:
-    statuses = {r.status for r in results}
-    status = next(s for s in _WORST if s in statuses)
-    return next(r for r in results if r.status is status)
+class ComplianceTally:
+    """What compliance needs of an agency's hosts, added one host at a time: per
+    (level, rule) one result of each status and the labels of the failing hosts, and
+    the levels present. Bounded by rules x levels (and the failing hosts, which the
+    document lists), not by every host's results."""
 
+    def __init__(self, levels: Mapping[int, int | None]) -> None:
+        self._levels = levels
+        self._by_rule: dict[tuple[int | None, str], dict[Status, RuleResult]] = defaultdict(dict)
+        self._failing: dict[tuple[int | None, str], set[str]] = defaultdict(set)
+        self._present: set[int | None] = set()
 
-def compliance(
-    frameworks: Iterable[Framework],
-    states: Iterable[HostResults],
-    levels: Mapping[int, int | None],
-) -> list[FrameworkCompliance]:
-    """Each requirement judged over the hosts of its security levels only (a host of
-    unknown level: every requirement). With hosts but none at its levels, it is not
-    applicable: not "not met", and not "not assessed" (nothing is missing)."""
-    # Results by (level, rule): at most six levels, so a requirement pools a few lists.
-    by_rule: dict[tuple[int | None, str], list[RuleResult]] = defaultdict(list)
-    failing: dict[tuple[int | None, str], set[str]] = defaultdict(set)
-    present: set[int | None] = set()
-    for state in states:
-        level = levels.get(state.host_id)
-        present.add(level)
-        for result in state.results:
-            by_rule[(level, result.rule_id)].append(result)
+    def add(self, host_id: int, label: str, results: Iterable[RuleResult]) -> None:
+        level = self._levels.get(host_id)
+        self._present.add(level)
+        for result in results:
+            self._by_rule[(level, result.rule_id)].setdefault(result.status, result)
             if result.status is Status.FAIL:
-                failing[(level, result.rule_id)].add(state.label)
-    answer = []
-    for framework in frameworks:
+                self._failing[(level, result.rule_id)].add(label)
+
+    def frameworks(self, frameworks: Iterable[Framework]) -> list[FrameworkCompliance]:
+        """Each requirement judged over the hosts of its security levels only (a host
+        of unknown level: every requirement). With hosts but none at its levels, it is
+        not applicable: not "not met", and not "not assessed" (nothing is missing)."""
+        return [self._framework(framework) for framework in frameworks]
+
+    def _framework(self, framework: Framework) -> FrameworkCompliance:
         rows = []
         for req in framework.requirements:
-            judged = [level for level in present if req.applies_at(level)]
+            judged = [level for level in self._present if req.applies_at(level)]
             pooled = {}
             for rule_id in req.rules:
-                results = [r for level in judged for r in by_rule.get((level, rule_id), [])]
-                if results:
-                    pooled[rule_id] = _worst(results)
+                statuses = {
+                    status: result
+                    for level in judged
+                    for status, result in self._by_rule.get((level, rule_id), {}).items()
+                }
+                if statuses:
+                    pooled[rule_id] = statuses[next(s for s in _WORST if s in statuses)]
             status = (
                 RequirementStatus.NOT_APPLICABLE
-                if present and not judged
+                if self._present and not judged
                 else requirement_status(req.rules, pooled)
             )
+            failing = {
+                h for lv in judged for r in req.rules for h in self._failing.get((lv, r), ())
+            }
             rows.append(
                 RequirementRow(
                     requirement=req.id,
@@ -92,23 +99,30 @@ def compliance(
                     levels=list(req.levels),
                     status=status,
                     rules=list(req.rules),
-                    failing_hosts=sorted(
-                        {h for lv in judged for r in req.rules for h in failing.get((lv, r), ())}
-                    ),
+                    failing_hosts=sorted(failing),
                 )
             )
-        answer.append(
-            FrameworkCompliance(
-                framework=framework.id,
-                version=framework.version,
-                title=text_of(framework.title),
-                confidence=framework.confidence,
-                met=sum(1 for r in rows if r.status is RequirementStatus.PASS),
-                not_met=sum(1 for r in rows if r.status is RequirementStatus.FAIL),
-                not_assessed=sum(1 for r in rows if r.status is RequirementStatus.NOT_ASSESSED),
-                not_applicable=sum(1 for r in rows if r.status is RequirementStatus.NOT_APPLICABLE),
-                other=sum(1 for r in rows if r.status in _OTHER),
-                requirements=rows,
-            )
+        return FrameworkCompliance(
+            framework=framework.id,
+            version=framework.version,
+            title=text_of(framework.title),
+            confidence=framework.confidence,
+            met=sum(1 for r in rows if r.status is RequirementStatus.PASS),
+            not_met=sum(1 for r in rows if r.status is RequirementStatus.FAIL),
+            not_assessed=sum(1 for r in rows if r.status is RequirementStatus.NOT_ASSESSED),
+            not_applicable=sum(1 for r in rows if r.status is RequirementStatus.NOT_APPLICABLE),
+            other=sum(1 for r in rows if r.status in _OTHER),
+            requirements=rows,
         )
-    return answer
+
+
+def compliance(
+    frameworks: Iterable[Framework],
+    states: Iterable[HostResults],
+    levels: Mapping[int, int | None],
+) -> list[FrameworkCompliance]:
+    """Compliance of hosts held in memory (`ComplianceTally` adds them one by one)."""
+    tally = ComplianceTally(levels)
+    for state in states:
+        tally.add(state.host_id, state.label, state.results)
+    return tally.frameworks(frameworks)

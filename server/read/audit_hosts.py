@@ -8,7 +8,6 @@ A domain the agent could not read (an `errors` entry, or absent) is listed in
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,8 @@ from rules.language.model import Severity
 from rules.policy.scoring import score_results
 from rules.results import RuleResult
 from server.read.audit_views import CertificateRow, HostRow, ServiceRow, Unread, UnreadKind
-from server.storage.models import FactsBlob, Report
+from server.storage.fact_store import load_domains
+from server.storage.models import Report
 
 CERTIFICATE_HORIZON_DAYS = 90
 DOMAINS_SHOWN = ("updates", "certificates", "listening")
@@ -81,33 +81,20 @@ def load_host_facts(
     session: Session, report_pks: Iterable[int]
 ) -> dict[int, tuple[datetime, dict[str, Any]]]:
     """report pk -> (collected_at, the facts the audit reads), a few queries per
-    thousand hosts instead of two per host. Only the domains the audit shows are
-    read; the envelope (with `errors`) always is."""
+    500 hosts instead of two per host. Only the domains the audit shows are read
+    (through the fact store); the envelope (with `errors`) always is."""
     pks = sorted(set(report_pks))
     answer: dict[int, tuple[datetime, dict[str, Any]]] = {}
-    wanted: dict[int, list[tuple[int, str]]] = defaultdict(list)  # blob -> (pk, domain)
     for start in range(0, len(pks), _CHUNK):
+        chunk = pks[start : start + _CHUNK]
         rows = session.execute(
-            select(Report.id, Report.collected_at, Report.facts, Report.domains).where(
-                Report.id.in_(pks[start : start + _CHUNK])
-            )
+            select(Report.id, Report.collected_at, Report.facts).where(Report.id.in_(chunk))
         )
-        for pk, collected_at, envelope, domains in rows:
-            # Reports stored before revision 0002 hold the whole document (domains NULL).
+        for pk, collected_at, envelope in rows:
+            # Reports stored before revision 0002 hold the whole document.
             answer[pk] = (collected_at, json.loads(envelope))
-            for domain in DOMAINS_SHOWN:
-                if domains and domain in domains:
-                    wanted[int(domains[domain])].append((pk, domain))
-    blob_ids = sorted(wanted)
-    for start in range(0, len(blob_ids), _CHUNK):
-        rows = session.execute(
-            select(FactsBlob.id, FactsBlob.content).where(
-                FactsBlob.id.in_(blob_ids[start : start + _CHUNK])
-            )
-        )
-        for blob_id, content in rows:
-            for pk, domain in wanted[blob_id]:
-                answer[pk][1][domain] = json.loads(content)
+        for pk, domains in load_domains(session, chunk, DOMAINS_SHOWN).items():
+            answer[pk][1].update(domains)
     return answer
 
 
