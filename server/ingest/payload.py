@@ -29,7 +29,7 @@ from server.errors import (
     UnprocessableError,
     UnsupportedEncodingError,
 )
-from server.ingest.schema_check import DOMAINS, check_schema, sent_digest
+from server.ingest.schema_check import DOMAINS, check_schema, envelope_valid, sent_digest
 
 # Which domains of an agent's report need no validation, given its envelope and the
 # digests of its domains as sent (see schema_check): the ingest service asks storage.
@@ -122,8 +122,22 @@ def decode_document(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadRequestError("invalid_utf8", f"the body is not valid UTF-8: {e.reason}") from e
-    data, spans = parse_json_spans(text, limits.max_json_depth, limits.max_list_items)
-    sent = {k: sent_digest(text[start:end]) for k, (start, end) in spans.items() if k in DOMAINS}
+    sent: dict[str, str] = {}
+    trusted: frozenset[str] = frozenset()
+
+    def trust(data: dict[str, Any], spans: Mapping[str, tuple[int, int]]) -> frozenset[str]:
+        """Domains sent with the bytes of ones checked before: their shape (depth,
+        list lengths) and schema are not checked again. Asked once the envelope is
+        valid only (the question reads the host it names)."""
+        nonlocal trusted
+        sent.update(
+            (k, sent_digest(text[start:end])) for k, (start, end) in spans.items() if k in DOMAINS
+        )
+        if trusted_for is not None and sent and envelope_valid(data):
+            trusted = frozenset(trusted_for(data, sent))
+        return trusted
+
+    data, _ = parse_json_spans(text, limits.max_json_depth, limits.max_list_items, trust)
     return validate_facts(
         text,
         data,
@@ -131,7 +145,7 @@ def decode_document(
         now,
         limits.earliest_collected_at,
         sent=sent,
-        trusted_for=trusted_for,
+        trusted_for=None if trusted_for is None else lambda _envelope, _sent: trusted,
     )
 
 
@@ -259,9 +273,16 @@ def parse_json(text: str, max_depth: int, max_items: int = 100_000) -> dict[str,
 
 
 def parse_json_spans(
-    text: str, max_depth: int, max_items: int = 100_000
+    text: str,
+    max_depth: int,
+    max_items: int = 100_000,
+    trusted: Callable[[dict[str, Any], Mapping[str, tuple[int, int]]], Collection[str]]
+    | None = None,
 ) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
-    """`parse_json`, and where each top-level value's text is: key -> (start, end)."""
+    """`parse_json`, and where each top-level value's text is: key -> (start, end).
+
+    `trusted`, given the parsed object and the spans, names top-level values whose
+    text passed these checks before: their depth and list lengths are not walked."""
     duplicates = 0
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -298,7 +319,7 @@ def parse_json_spans(
         raise BadRequestError("invalid_json", f"the body is not valid JSON: {e}") from e
     if not isinstance(data, dict):
         raise BadRequestError("not_an_object", "the body must be a JSON object")
-    check_shape(data, max_depth, max_items)
+    check_shape(data, max_depth, max_items, trusted(data, spans) if trusted is not None else ())
     if duplicates:
         path, key = _find_duplicate(data)
         raise BadRequestError(
@@ -392,13 +413,20 @@ def _find_duplicate(data: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def check_shape(data: Any, max_depth: int, max_items: int) -> None:
+def check_shape(data: Any, max_depth: int, max_items: int, skip: Collection[str] = ()) -> None:
     """Refuse nesting deeper than `max_depth` and arrays longer than `max_items`.
 
     One pass over the containers only (the hot path: a 160 KiB report has thousands
     of objects); the path of a violation is found by a second walk, only then.
+    `skip`: top-level keys of the object `data` whose values are not walked.
     """
     stack: list[tuple[Any, int]] = [(data, 1)]
+    if skip and type(data) is dict and max_depth >= 1:
+        stack = [
+            (child, 2)
+            for key, child in data.items()
+            if key not in skip and (type(child) is dict or type(child) is list)
+        ]
     pop, push = stack.pop, stack.append
     while stack:
         node, depth = pop()

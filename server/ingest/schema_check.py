@@ -87,6 +87,15 @@ def check_schema(
             _run(validator, value, (name,))
 
 
+def envelope_valid(data: Mapping[str, Any]) -> bool:
+    """Whether `data`'s envelope (every key but the domains) is valid; no error."""
+    try:
+        _validators()[1](data)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
+
+
 def _run(validator: Validator, value: Any, prefix: tuple[str, ...]) -> None:
     try:
         validator(value)

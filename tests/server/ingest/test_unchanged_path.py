@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from rules.derived import strip_derived
-from server.errors import BadRequestError, UnprocessableError
+from server.errors import BadRequestError, PayloadTooLargeError, UnprocessableError
 from server.ingest.payload import parse_json_spans
 from server.ingest.schema_check import check_schema, sent_digest
 from server.ingest.service import IngestService
@@ -159,3 +159,38 @@ def test_ages_alone_leave_the_host_row_as_it_was(
         with database.session() as session:
             blobs.append(dict(session.scalars(select(Host)).one().domain_blobs or {}))
     assert blobs[0] == blobs[1] == blobs[2]
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_a_trusted_value_is_not_walked_for_its_shape() -> None:
+    """Depth and list lengths of a value sent with bytes checked before are not walked
+    again; every other value still is."""
+    text = json.dumps({"packages": _nested(10), "listening": [1, 2, 3]})
+    with pytest.raises(BadRequestError) as caught:
+        parse_json_spans(text, 5)
+    assert caught.value.code == "json_too_deep"
+    data, _ = parse_json_spans(text, 5, 100, lambda _data, _spans: {"packages"})
+    assert data["listening"] == [1, 2, 3]
+    with pytest.raises(PayloadTooLargeError) as long:
+        parse_json_spans(text, 64, 2, lambda _data, _spans: {"packages"})
+    assert (long.value.code, long.value.field) == ("list_too_long", "listening")
+
+
+def test_a_changed_domain_is_walked_beside_trusted_ones(service: IngestService, token: str) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    ingest(service, token, make_facts(seq=1, collected_at=start, packages=PACKAGES))
+    deep = make_facts(
+        seq=2,
+        collected_at=start + timedelta(minutes=1),
+        packages=PACKAGES,  # the same bytes: trusted
+        listening=[{**telnet(), "extra": _nested(service.limits.max_json_depth + 5)}],
+    )
+    with pytest.raises(BadRequestError) as caught:
+        ingest(service, token, deep)
+    assert caught.value.code == "json_too_deep"
