@@ -39,6 +39,7 @@ class CompiledRule:
         "messages",
         "params",
         "variant",
+        "wanted",
     )
 
     def __init__(self, rule: Rule, params: Mapping[str, Any], variant: str = "") -> None:
@@ -47,6 +48,7 @@ class CompiledRule:
         self.params = params
         self.variant = variant  # names the parameter overrides (a cache key's part)
         self.inputs = rule_inputs(rule)
+        self.wanted = self.inputs.wanted  # computed once: read per evaluation
         self.applies_to = compile_expr(rule.applies_to, params) if rule.applies_to else None
         self.check: Code = compile_expr(rule.check, params)
         key = rule.check.key if isinstance(rule.check, Quantified) else ""

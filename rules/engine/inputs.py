@@ -51,6 +51,16 @@ class RuleInputs:
     derived: frozenset[str]
     errors: bool = True
 
+    @property
+    def wanted(self) -> tuple[tuple[str, bool, frozenset[str] | None], ...]:
+        """Each key read, in order: (name, whether a derived age of it is read, for
+        `errors` read only through failures the domains whose entries are read)."""
+        keys = self.keys or frozenset()
+        return tuple(
+            (name, name in self.derived, keys if name == ALWAYS_READ and not self.errors else None)
+            for name in sorted(keys)
+        )
+
 
 def _resolve(path: str, item: Path | None) -> Path:
     """`path` as an absolute path of the document, list indices left out."""

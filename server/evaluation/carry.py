@@ -29,7 +29,6 @@ from typing import Any
 
 from rules.engine import ParamOverrides, evaluate_rule
 from rules.engine.evaluation import compiled
-from rules.engine.inputs import ALWAYS_READ
 from rules.language.model import RuleSet
 from rules.results import RuleResult
 
@@ -151,16 +150,13 @@ class ResultCarry:
 
 def _input_key(code: Any, key_of: KeyOf, digests: dict[Any, Hashable | None]) -> InputKey | None:
     """The key of what one compiled rule reads; None: it cannot be carried."""
-    inputs = code.inputs
-    if inputs.keys is None:
+    if code.inputs.keys is None:
         return None  # reads the whole document
     parts: list[Hashable] = []
-    for name in sorted(inputs.keys):
-        only = None if name != ALWAYS_READ or inputs.errors else inputs.keys
-        wanted = (name, name in inputs.derived, only)
-        if wanted not in digests:
-            digests[wanted] = key_of(*wanted)
-        digest = digests[wanted]
+    for wanted in code.wanted:
+        digest = digests.get(wanted, _ABSENT)
+        if digest is _ABSENT:
+            digest = digests[wanted] = key_of(*wanted)
         if digest is None:
             return None
         parts.append(digest)

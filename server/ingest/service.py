@@ -192,13 +192,17 @@ class IngestService:
     ) -> IngestResult:
         received_at = self._clock()
         hosts: dict[str, Host | None] = {}
+        known: dict[str, bool] = {}  # report id -> whether it is stored already
 
         def trusted_for(envelope: Mapping[str, Any], sent: Mapping[str, str]) -> frozenset[str]:
             """Domains sent exactly as this host's current ones: validated already."""
             agent_id = envelope["agent_id"]
             if credential.agent_id is not None and credential.agent_id != agent_id:
                 return frozenset()  # refused below: read nothing of another agent
-            hosts[agent_id] = host = self._read_host(agent_id)
+            # One read for the host and the duplicate check below.
+            report_id = envelope["report_id"]
+            hosts[agent_id], known[report_id] = self._read_host(agent_id, report_id)
+            host = hosts[agent_id]
             return unchanged_domains(host.domain_blobs if host else None, sent)
 
         document = self._decode(body, content_encoding, received_at, trusted_for)
@@ -209,14 +213,15 @@ class IngestService:
                 "this token belongs to another agent",
                 "agent_id",
             )
-        if self._report_exists(document.report_id):
+        if document.agent_id in hosts and document.report_id in known:
+            host, exists = hosts[document.agent_id], known[document.report_id]
+        else:
+            host, exists = self._read_host(document.agent_id, document.report_id)
+        if exists:
             # The common retry after a lost acknowledgement: skip the evaluation.
             return IngestResult(DUPLICATE, document.report_id)
         policy = self.policy
-        if document.agent_id in hosts:
-            host = hosts[document.agent_id]
-        else:
-            host = self._read_host(document.agent_id)
+        header = header_of(document)
         # Ages derived from timestamps change with every report while nothing on the
         # host did: split_facts stores and compares without them (load_facts puts
         # them back), and reuses the hash of a domain sent as the host's current one.
@@ -227,13 +232,14 @@ class IngestService:
         # transaction decides again; if the answer changed meanwhile it evaluates.)
         if not (
             host is not None
-            and is_newest(host, header_of(document))
+            and is_newest(host, header)
             and can_reuse_results(host, split.digest, policy.fingerprint, received_at)
         ):
             evaluated = self._evaluate(policy, document, split, credential, received_at)
         try:
             stored = self._store(
                 credential,
+                header=header,
                 document=document,
                 split=split,
                 policy=policy,
@@ -320,15 +326,19 @@ class IngestService:
         )
         return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
 
-    def _read_host(self, agent_id: str) -> Host | None:
-        """The agent's host row as it is now (detached; read outside any write)."""
+    def _read_host(self, agent_id: str, report_id: str) -> tuple[Host | None, bool]:
+        """The agent's host row as it is now (detached; read outside any write) and
+        whether `report_id` is stored already, in one session."""
         with self._database.session() as session:
-            return session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
+            host = session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
+            found = session.scalar(select(Report.id).where(Report.report_id == report_id))
+        return host, found is not None
 
     def _store(
         self,
         credential: Credential,
         *,
+        header: ReportHeader,
         document: FactsDocument,
         split: SplitFacts,
         policy: ServerPolicy,
@@ -339,7 +349,6 @@ class IngestService:
 
         The token is bound to the agent and checked against the host's token inside
         the same transaction as the report, so a refusal leaves nothing behind."""
-        header = header_of(document)
         reporter = Reporter(credential.token_id, credential.agency_id)
         for attempt in range(1, _STORE_ATTEMPTS + 1):
             try:
