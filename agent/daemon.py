@@ -14,13 +14,14 @@ abandoned, which is safe because a report is only ever renamed into the spool wh
 and removed after the collector's 2xx. SIGHUP reloads the configuration; a
 configuration that does not load is logged and the previous one kept.
 
-The cycle runs in a worker thread so the main thread stays free for signals and the
-stop bound; every dependency comes from `load`, which the CLI builds.
+The cycle runs away from the main thread, which stays free for signals and the stop
+bound: in a forked child process by default, so the daemon's memory does not creep
+over the years, or in a thread (`agent.worker.CycleMode`). Every dependency comes from
+`load`, which the CLI builds.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import signal
 import threading
@@ -47,6 +48,7 @@ from agent.output.messages import (
     shipping_message,
     spool_error_line,
 )
+from agent.worker import CycleMode, Ending, Handback, run_work
 from rules.terminal import printable
 
 FIRST_DELAY_MAX = 10.0
@@ -180,8 +182,10 @@ class Daemon:
         stop_grace: float = STOP_GRACE_SECONDS,
         rng: random.Random | None = None,
         watchdog: Watchdog = WATCHDOG,
+        mode: CycleMode = CycleMode.PROCESS,
     ) -> None:
         self._load = load
+        self._mode = mode
         self._log = log
         self._lang = lang
         self._host = host or HostAccess()
@@ -232,13 +236,13 @@ class Daemon:
                 setup = self._reloaded(setup)
             now = time.monotonic()
             if now >= next_cycle:
-                if not self._in_worker(functools.partial(self._cycle, setup)):
+                if not self._in_worker(setup, self._cycle):
                     return False
                 splay = self._rng.uniform(0, min(SPLAY_MAX, setup.interval * SPLAY_FRACTION))
                 next_cycle = max(next_cycle + setup.interval, time.monotonic()) + splay
                 continue
             retry = setup.spool.count() and setup.spool.retry_in() == 0
-            if retry and not self._in_worker(functools.partial(self._retry, setup)):
+            if retry and not self._in_worker(setup, self._retry):
                 return False
             timeout = next_cycle - time.monotonic()
             if setup.spool.count():
@@ -248,22 +252,26 @@ class Daemon:
         self._info("stopping")
         return True
 
-    def _in_worker(self, work: Callable[[], None]) -> bool:
-        """Run `work` in a thread; False when a stop came and it outlived the grace."""
-        worker = threading.Thread(target=work, name="canhgac-cycle", daemon=True)
-        worker.start()
-        stopped_at: float | None = None
-        while worker.is_alive():
-            worker.join(0.1)
-            if self._stop.is_set():
-                stopped_at = stopped_at or time.monotonic()
-                if time.monotonic() - stopped_at > self._stop_grace and worker.is_alive():
-                    self._log.event(
-                        Level.WARNING,
-                        "abandoned",
-                        daemon_line("abandoned", self._lang, grace=self._stop_grace),
-                    )
-                    return False
+    def _in_worker(self, setup: Setup, work: Callable[[Setup], None]) -> bool:
+        """Run `work` in a child process or a thread; False when a stop came and it
+        outlived the grace."""
+
+        def job() -> Handback | None:
+            work(setup)
+            # Only a child's spool differs from the daemon's after the work.
+            failures, not_before = setup.spool.backoff()
+            return Handback(failures, not_before)
+
+        finished = run_work(self._mode, job, self._stop, self._stop_grace)
+        if finished.ending is Ending.ABANDONED:
+            self._log.event(
+                Level.WARNING,
+                "abandoned",
+                daemon_line("abandoned", self._lang, grace=self._stop_grace),
+            )
+            return False
+        if finished.handback is not None:
+            setup.spool.adopt_backoff(finished.handback.failures, finished.handback.not_before)
         return True
 
     def _reloaded(self, setup: Setup) -> Setup:

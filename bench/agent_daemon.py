@@ -8,11 +8,14 @@ Prints, beside a baseline measured in the same run:
   beside it, each followed by a run that takes over the updates cache it left;
 - the daemon, `canhgac-agent run --interval 1s`, over BENCH_CYCLES delivered cycles
   (default 20; the issue's figure is 1,000): CPU seconds per cycle (median of the
-  per-cycle deltas; steady state, the pending-updates listing reused) beside its
-  first cycle (start-up and a full collection) and the ratio to the one-shot baseline,
-  its RSS after the first cycle and at the end, and the growth between them; with
-  glibc's default malloc arenas and with MALLOC_ARENA_MAX=2 as canhgac-agent.service
-  sets it;
+  per-cycle deltas, cycle children included; steady state, the pending-updates
+  listing reused) beside its first cycle (start-up and a full collection) and the
+  ratio to the one-shot baseline, the daemon's RSS after the first cycle and at the
+  end, and the growth between them, and the peak of the daemon's RSS plus its cycle
+  child's own memory (USS); each cycle in a thread (`--cycle thread`, as before) and
+  in a forked child (`--cycle process`, the default), each with glibc's default
+  malloc arenas and with MALLOC_ARENA_MAX=2 (BENCH_MODES picks some by number, e.g.
+  "0,2"); a progress line every BENCH_PROGRESS cycles (default 25);
 - the drain of a full 72-hour spool (288 reports, one per 15 minutes) into the
   collector: wall time with no rate cap, beside one report sent alone (median of
   BENCH_RUNS) times 288.
@@ -50,13 +53,20 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 CYCLES = int(os.environ.get("BENCH_CYCLES", "20"))
 SPOOL_72H = int(os.environ.get("BENCH_SPOOL", str(72 * 4)))  # one per 15 minutes
 BIN = Path(sys.executable).parent
+PROGRESS = int(os.environ.get("BENCH_PROGRESS", "25"))
 # glibc gives each thread that allocates its own malloc arena (up to 8 per core); the
-# collectors run in threads, so a long-running daemon's RSS creeps. The shipped unit
-# sets MALLOC_ARENA_MAX=2: both are measured, glibc's default as the baseline.
-DAEMON_ENVS: dict[str, dict[str, str]] = {
-    "glibc default arenas": {},
-    "MALLOC_ARENA_MAX=2 (as the unit)": {"MALLOC_ARENA_MAX": "2"},
-}
+# collectors run in threads, so a daemon running its cycles in a thread creeps. The
+# baseline is the daemon as it was (a thread per cycle, glibc's default arenas).
+ARENAS_2 = {"MALLOC_ARENA_MAX": "2"}
+DAEMON_MODES: list[tuple[str, list[str], dict[str, str]]] = [
+    ("cycle in a thread, glibc default arenas", ["--cycle", "thread"], {}),
+    ("cycle in a thread, MALLOC_ARENA_MAX=2", ["--cycle", "thread"], ARENAS_2),
+    ("cycle in a child process, glibc default arenas", ["--cycle", "process"], {}),
+    ("cycle in a child process, MALLOC_ARENA_MAX=2", ["--cycle", "process"], ARENAS_2),
+]
+PICKED = os.environ.get("BENCH_MODES")
+if PICKED:
+    DAEMON_MODES = [DAEMON_MODES[int(n)] for n in PICKED.split(",")]
 
 
 def reports(db: Path) -> int:
@@ -77,11 +87,31 @@ def cpu_of(process: psutil.Process) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def children_uss(watched: psutil.Process) -> int:
+    """The own memory (USS) of the daemon's children: a cycle's child process."""
+    total = 0
+    for child in watched.children(recursive=True):
+        try:
+            total += child.memory_full_info().uss
+        except psutil.Error:
+            continue  # it ended meanwhile
+    return total
+
+
+def settled(watched: psutil.Process) -> None:
+    """Wait (briefly) until the cycle's children have ended: a child's CPU counts in
+    its parent's only once it is reaped."""
+    deadline = time.monotonic() + 5
+    while watched.children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def daemon(
-    agent_args: list[str], db: Path, env: dict[str, str]
-) -> tuple[list[float], float, int, int]:
-    """Per-cycle CPU deltas, the first cycle's CPU (start-up included), RSS after the
-    first cycle and at the end (bytes)."""
+    name: str, agent_args: list[str], db: Path, env: dict[str, str]
+) -> tuple[list[float], float, int, int, int]:
+    """Per-cycle CPU deltas, the first cycle's CPU (start-up included), the daemon's
+    RSS after the first cycle and at the end, and the peak of its RSS plus its
+    children's USS (bytes)."""
     before = reports(db)
     process = subprocess.Popen(
         [str(BIN / "canhgac-agent"), "run", "--interval", "1s", *agent_args],
@@ -91,25 +121,37 @@ def daemon(
     )
     watched = psutil.Process(process.pid)
     deltas: list[float] = []
-    first_rss, first_cpu = 0, 0.0
+    first_rss, first_cpu, peak = 0, 0.0, 0
     seen, last_cpu = before, 0.0
+    started = time.monotonic()
     try:
         while seen - before < CYCLES:
             time.sleep(0.05)
+            peak = max(peak, watched.memory_info().rss + children_uss(watched))
             now = reports(db)
             if now == seen:
                 continue
+            settled(watched)
             cpu = cpu_of(watched)
             if seen == before:
                 first_rss, first_cpu = watched.memory_info().rss, cpu
             else:
                 deltas.append((cpu - last_cpu) / (now - seen))
             seen, last_cpu = now, cpu
+            done = seen - before
+            if PROGRESS and done % PROGRESS == 0:
+                rss = watched.memory_info().rss / 2**20
+                print(
+                    f"  [{name}] {done}/{CYCLES} cycles, {time.monotonic() - started:.0f} s,"
+                    f" RSS {rss:.1f} MiB, CPU per cycle (median so far)"
+                    f" {statistics.median(deltas or [0.0]):.3f} s",
+                    flush=True,
+                )
         end_rss = watched.memory_info().rss
     finally:
         process.terminate()
         process.wait(timeout=60)
-    return deltas, first_cpu, first_rss, end_rss
+    return deltas, first_cpu, first_rss, end_rss, peak
 
 
 def drain_72h(url: str, token: str, directory: Path) -> tuple[float, float]:
@@ -164,7 +206,8 @@ def main() -> None:
             once_cpu = statistics.median(c for c, _ in once)
             once_rss = statistics.median(r for _, r in once)
             warm_cpu = statistics.median(c for c, _ in warm)
-            runs = {name: daemon(args, db, env) for name, env in DAEMON_ENVS.items()}
+            print(f"one-shot runs done; the daemon, {CYCLES} cycles per mode:", flush=True)
+            runs = {name: daemon(name, [*args, *mode], db, env) for name, mode, env in DAEMON_MODES}
             drain, single = drain_72h(collector.url, token, tmp / "drain")
     one_shot_name = f"run --once, nothing carried, median of {RUNS}"
     record(
@@ -182,7 +225,8 @@ def main() -> None:
         goal="< 0.25 CPU-s (steady state)",
     )
     record("one-shot run --once peak RSS", once_rss / 1024, "MiB", goal="< 60 MB")
-    for name, (deltas, first_cpu, first_rss, end_rss) in runs.items():
+    base_growth: float | None = None
+    for name, (deltas, first_cpu, first_rss, end_rss, peak) in runs.items():
         cycle_cpu = statistics.median(deltas)
         print(f"daemon `run --interval 1s`, {CYCLES} delivered cycles, {name}:")
         record(
@@ -202,11 +246,21 @@ def main() -> None:
             baseline_name="after the first cycle",
             goal="< 50 MB",
         )
+        growth = (end_rss - first_rss) / 2**20
         record(
             f"daemon RSS growth over {CYCLES} cycles, {name}",
-            (end_rss - first_rss) / 2**20,
+            growth,
             "MiB",
+            baseline=base_growth,
+            baseline_name=f"{DAEMON_MODES[0][0]}",
             goal="< 1 MB over 1,000 cycles",
+        )
+        base_growth = growth if base_growth is None else base_growth
+        record(
+            f"daemon peak RSS + its cycle child's USS, {name}",
+            peak / 2**20,
+            "MiB",
+            goal="< 60 MB peak",
         )
     spacing = SpoolLimits().min_spacing_seconds
     alone = single * SPOOL_72H + spacing * (SPOOL_72H - 1)

@@ -53,6 +53,7 @@ from agent.output.messages import (
     shipping_message,
     spool_error_line,
 )
+from agent.worker import CycleMode
 from rules.errors import RuleLoadError
 from rules.language.model import Severity
 from rules.terminal import printable
@@ -221,6 +222,15 @@ def check(
 @main.command()
 @click.option("--once", is_flag=True, help="Collect and ship one report, then exit (cron, timers).")
 @click.option(
+    "--cycle",
+    "cycle_mode",
+    type=click.Choice([m.value for m in CycleMode]),
+    default=CycleMode.PROCESS.value,
+    show_default=True,
+    help="Where the daemon runs each cycle: a child process (its memory freed when the"
+    " cycle ends) or a thread.",
+)
+@click.option(
     "--interval",
     "interval_text",
     help="Time between collections, e.g. 15m, 5s (default: agent.interval, else 15m).",
@@ -261,6 +271,7 @@ def check(
 def run(
     *,
     once: bool,
+    cycle_mode: str,
     interval_text: str | None,
     log_format: str,
     server: str | None,
@@ -303,7 +314,8 @@ def run(
         _print_once(shipped, lang)
         return
     with agent_errors():
-        clean = Daemon(load, EventLog(sys.stderr, LogFormat(log_format)), lang).run()
+        log = EventLog(sys.stderr, LogFormat(log_format))
+        clean = Daemon(load, log, lang, mode=CycleMode(cycle_mode)).run()
     if not clean:
         # Collector threads of an abandoned cycle would hold the interpreter's exit.
         sys.stderr.flush()

@@ -202,6 +202,16 @@ class Spool:
         """Seconds until the backoff allows the next attempt (0 when it does now)."""
         return max(0.0, self._backoff.not_before - self._clock())
 
+    def backoff(self) -> tuple[int, float]:
+        """The backoff: failures in a row, and the clock reading before which no
+        delivery is tried (a cycle run in a child process hands it to the daemon)."""
+        return self._backoff.failures, self._backoff.not_before
+
+    def adopt_backoff(self, failures: int, not_before: float) -> None:
+        """Take over a backoff from `backoff()` of the same spool in another process."""
+        self._backoff.failures = max(0, failures)
+        self._backoff.not_before = not_before
+
     def drain(self, wait: Callable[[float], bool] | None = None) -> DrainResult:
         """Send the spooled reports in order until one fails transiently.
 
