@@ -302,21 +302,21 @@ def _shell_words(command: str) -> list[str]:
 
 def _command_lines(command: str, width: int, indent: str) -> list[str]:
     """A command on lines of at most `width`: broken between shell words, each broken
-        line ending in ` \\` so the lines paste into a shell as one command. A word longer
-        than a whole line is cut, as `_wrap` cuts one (that command no longer pastes as it is;
-    the shipped fixes have no word that long at 80 columns)."""
+    line ending in ` \\` so the lines paste into a shell as one command. A word longer
+    than a whole line is broken inside, as `_wrap` breaks text (that command no longer
+    pastes as it is; the shipped fixes have no word that long at 80 columns)."""
     room = max(width, MIN_WIDTH) - len(indent) - 2  # the " \\" continuation
     lines: list[str] = []
     line = ""
-    for whole in _shell_words(command):
-        word = whole
-        while len(word) > room:
+    for word in _shell_words(command):
+        if len(word) > room:
+            # Broken at its own spaces (inside quotes), cut only where it has none.
+            pieces = textwrap.wrap(word, room, break_on_hyphens=False) or [word]
             if line:
                 lines.append(line)
-                line = ""
-            lines.append(word[:room])
-            word = word[room:]
-        if line and len(line) + 1 + len(word) > room:
+            lines += pieces[:-1]
+            line = pieces[-1]
+        elif line and len(line) + 1 + len(word) > room:
             lines.append(line)
             line = word
         else:

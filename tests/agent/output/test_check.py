@@ -56,7 +56,7 @@ def _facts(*listeners: Any) -> dict[str, Any]:
 
 def _evaluate(paths: list[Path], facts: dict[str, Any]) -> tuple[list[RuleResult], Any]:
     ruleset = load_rules(paths)
-    return evaluate(ruleset, facts), remediations(ruleset)
+    return evaluate(ruleset, facts), remediations(ruleset, facts)
 
 
 def _heads(lines: list[str]) -> list[str]:

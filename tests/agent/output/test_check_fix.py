@@ -197,6 +197,16 @@ def test_command_lines_break_between_shell_words() -> None:
         "  printf '%s\\n' 'a b c d e f g h' \\",
         '  "x y z" it\\ one >> /etc/x && run',
     ]
+    # A quoted word longer than a line (only at the narrowest widths) is broken at
+    # its own spaces, never in the middle of a word that fits.
+    long = "echo '-w /etc/sudoers.d/ -p wa -k scope -w /etc/passwd' > /etc/audit/x.rules"
+    lines = check_output._command_lines(long, 40, "      ")
+    assert lines == [
+        "      echo \\",
+        "      '-w /etc/sudoers.d/ -p wa -k \\",
+        "      scope -w /etc/passwd' > \\",
+        "      /etc/audit/x.rules",
+    ]
 
 
 def test_fix_commands_are_escaped_for_the_terminal(tmp_path: Path, ruleset: RuleSet) -> None:
