@@ -15,7 +15,8 @@ import json
 import math
 import re
 import zlib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -137,7 +138,11 @@ def decode_document(
             trusted = frozenset(trusted_for(data, sent))
         return trusted
 
-    data, _ = parse_json_spans(text, limits.max_json_depth, limits.max_list_items, trust)
+    if trusted_for is not None:
+        data, _ = parse_json_spans(text, limits.max_json_depth, limits.max_list_items, trust)
+    else:  # nothing can be trusted: one parse, with every check
+        data, spans = parse_json_spans(text, limits.max_json_depth, limits.max_list_items)
+        trust(data, spans)
     return validate_facts(
         text,
         data,
@@ -300,26 +305,34 @@ def parse_json_spans(
             seen.add(key)
         return marked
 
-    decoder = json.JSONDecoder(
+    hooked = json.JSONDecoder(
         parse_constant=_refuse_constant,
         parse_float=_finite_float,
         object_pairs_hook=pairs_hook,
     )
+    # With `trusted`, the values are parsed by the C decoder alone first (no Python
+    # call per object); the ones not trusted are parsed again with the duplicate-key
+    # hook. A trusted value's bytes were checked before: they repeat no key.
+    decoder = (
+        hooked
+        if trusted is None
+        else json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+    )
     spans: dict[str, tuple[int, int]] = {}
-    try:
-        data = _top_level(decoder, text, spans)
+    with _parse_errors(max_depth):
+        data = _top_level(decoder, text, spans, pairs_hook)
         if data is None:  # not an object: the whole parse says what it is
-            data = decoder.decode(text)
-    except RecursionError as e:
-        # The C parser recurses per level; far past max_depth it stops here, cleanly.
-        raise BadRequestError("json_too_deep", f"JSON nesting exceeds {max_depth} levels") from e
-    except _NonFiniteError as e:
-        raise BadRequestError("number_out_of_range", f"the body has a {e}") from e
-    except ValueError as e:
-        raise BadRequestError("invalid_json", f"the body is not valid JSON: {e}") from e
+            data = hooked.decode(text)
     if not isinstance(data, dict):
         raise BadRequestError("not_an_object", "the body must be a JSON object")
-    check_shape(data, max_depth, max_items, trusted(data, spans) if trusted is not None else ())
+    skip: Collection[str] = ()
+    if trusted is not None:
+        skip = trusted(data, spans)
+        with _parse_errors(max_depth):
+            for key, (start, _) in spans.items():
+                if key not in skip and key in data:
+                    data[key] = hooked.raw_decode(text, start)[0]
+    check_shape(data, max_depth, max_items, skip)
     if duplicates:
         path, key = _find_duplicate(data)
         raise BadRequestError(
@@ -337,14 +350,34 @@ def parse_json_spans(
     return data, spans
 
 
+@contextmanager
+def _parse_errors(max_depth: int) -> Iterator[None]:
+    """The decoder's failures as the ingest's refusals."""
+    try:
+        yield
+    except RecursionError as e:
+        # The C parser recurses per level; far past max_depth it stops here, cleanly.
+        raise BadRequestError("json_too_deep", f"JSON nesting exceeds {max_depth} levels") from e
+    except _NonFiniteError as e:
+        raise BadRequestError("number_out_of_range", f"the body has a {e}") from e
+    except ValueError as e:
+        raise BadRequestError("invalid_json", f"the body is not valid JSON: {e}") from e
+
+
 def _skip_whitespace(text: str, position: int) -> int:
     match = _WHITESPACE.match(text, position)
     return match.end() if match else position
 
 
-def _top_level(decoder: json.JSONDecoder, text: str, spans: dict[str, tuple[int, int]]) -> Any:
+def _top_level(
+    decoder: json.JSONDecoder,
+    text: str,
+    spans: dict[str, tuple[int, int]],
+    finish: Callable[[list[tuple[str, Any]]], dict[str, Any]],
+) -> Any:
     """The top-level object parsed member by member (each value by the decoder, with
-    its hooks), recording each value's span; None when `text` is not an object."""
+    its hooks), recording each value's span, its members made an object by `finish`;
+    None when `text` is not an object."""
     ws = _skip_whitespace
     end = ws(text, 0)
     if text[end : end + 1] != "{":
@@ -377,7 +410,7 @@ def _top_level(decoder: json.JSONDecoder, text: str, spans: dict[str, tuple[int,
             end = ws(text, end)
     if ws(text, end) != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
-    return decoder.object_pairs_hook(pairs)
+    return finish(pairs)
 
 
 def _contains_nul(data: Any) -> bool:

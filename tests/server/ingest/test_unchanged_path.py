@@ -194,3 +194,23 @@ def test_a_changed_domain_is_walked_beside_trusted_ones(service: IngestService, 
     with pytest.raises(BadRequestError) as caught:
         ingest(service, token, deep)
     assert caught.value.code == "json_too_deep"
+
+
+def test_a_repeated_key_in_a_changed_domain_is_refused_beside_trusted_ones(
+    service: IngestService, token: str
+) -> None:
+    """Trusted domains are parsed without the duplicate-key hook; the others are
+    parsed again with it."""
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    ingest(service, token, make_facts(seq=1, collected_at=start, packages=PACKAGES))
+    facts = make_facts(
+        seq=2, collected_at=start + timedelta(minutes=1), packages=PACKAGES, listening=[telnet()]
+    )
+    text = json.dumps(facts).replace('"port": 23', '"port": 23, "port": 2323')
+    credential = service.authenticate(token)
+    with pytest.raises(BadRequestError) as caught:
+        service.ingest(credential, text.encode(), None)
+    assert (caught.value.code, caught.value.field) == ("duplicate_key", "listening[0].port")
+    # The same value, whichever parse made each part of it.
+    clean = json.dumps(facts)
+    assert parse_json_spans(clean, 64, 100, lambda _d, _s: {"packages"})[0] == json.loads(clean)
