@@ -83,10 +83,12 @@ def collect(config: AgentConfig, state_dir: Path | None, host: HostAccess) -> Fa
     in the state, when each pending update was first seen."""
     store = StateStore(state_directory(config, state_dir))
     identity = next_identity(store, config.agent_id, host.root)
+    state = store.load()
     ctx = replace(
         host.context,
         settings=config.collect_settings(),
-        first_seen=store.load().pending_seen,
+        first_seen=state.pending_seen,
+        pending_watched_since=state.pending_watched_since,
     )
     document = _collect(config, ctx, identity, host, state_directory(config, state_dir))
     remember_pending(store, document)
@@ -102,10 +104,12 @@ def collect_local(
     pending updates keep the age the agent's regular runs have been counting;
     `collect --no-state` reads no state at all.
     """
+    first_seen, watched_since = peek_first_seen(config.state_dir) if read_state else ({}, None)
     ctx = replace(
         host.context,
         settings=config.collect_settings(),
-        first_seen=peek_first_seen(config.state_dir) if read_state else {},
+        first_seen=first_seen,
+        pending_watched_since=watched_since,
     )
     agent_id = derived_agent_id(config.agent_id, host.root) or "local"
     return _collect(config, ctx, Identity(agent_id=agent_id, seq=0), host)

@@ -124,6 +124,9 @@ class CollectContext:
     # From the agent's state: "name:arch=candidate" -> when that update was first seen
     # pending. Read-only here; the CLI records the new set after the collection.
     first_seen: Mapping[str, str] = field(default_factory=dict)
+    # From the agent's state: since when it has been watching pending updates (RFC
+    # 3339); None for a collection without a state, which starts watching now.
+    pending_watched_since: str | None = None
     now: Callable[[], datetime] = _utc_now
     # TLS handshakes go through here like every other I/O, so tests can inject them.
     tls_prober: TlsProber = probe

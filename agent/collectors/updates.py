@@ -3,10 +3,13 @@
 The package platform reports what its tools know (pending upgrades, held packages,
 index age, last upgrade, automatic updates, reboot flags); this module adds what is
 common to every Linux host: when each pending update was first seen (from the agent's
-state, via `ctx.first_seen`), and the running kernel against the newest installed one
-(`/lib/modules`). The ages in days (`index_age_days`, `last_upgrade_days`,
-`pending_days`) are not computed here: rules.derived adds them to the document from
-these timestamps, the one formula the collector also applies to stored facts.
+state, via `ctx.first_seen`) and since when the agent has been watching
+(`pending_watched_since`: an update first seen at that instant was pending before the
+agent looked, for how long no package manager records), and the running kernel
+against the newest installed one (`/lib/modules`). The ages in days (`index_age_days`,
+`last_upgrade_days`, `pending_days`) are not computed here: rules.derived adds them to
+the document from these timestamps, the one formula the collector also applies to
+stored facts.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ def collect_updates(ctx: CollectContext) -> Collected:
         if first_seen is None or first_seen > now:
             first_seen = now
         item["first_seen_at"] = rfc3339_utc(first_seen)
+    watched = _parse(ctx.pending_watched_since) if ctx.pending_watched_since else None
+    if watched is None or watched > now:
+        watched = now  # no state, or a clock set back: watching starts now
+    data["pending_watched_since"] = rfc3339_utc(watched)
     if len(pending) > MAX_PENDING:
         issues.append(Issue(ErrorKind.FAILED, f"{len(pending)} pending updates; list truncated"))
     data["pending"] = sorted(pending, key=lambda p: (p["name"], p["architecture"]))[:MAX_PENDING]
@@ -58,6 +65,7 @@ def collect_updates(ctx: CollectContext) -> Collected:
         "manager",
         "index_refreshed_at",
         "pending",
+        "pending_watched_since",
         "pending_count",
         "security_count",
         "held",

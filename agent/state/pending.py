@@ -7,6 +7,12 @@ report `first_seen_at` and `pending_days`, and after the collection the new set
 replaces the old one, so a package that was upgraded (or whose candidate changed)
 starts counting afresh. Collectors never write: this runs in the CLI, under the state
 lock.
+
+What no package manager records is since when an update was pending before the agent
+first looked: the first collection's sightings are the time of that collection. So the
+state also keeps when it started watching (`pending_watched_since`, the first
+collection's `collected_at`), reported beside the list: an update first seen at that
+instant has been pending at least that long, maybe much longer.
 """
 
 from __future__ import annotations
@@ -47,16 +53,22 @@ def remember_pending(store: StateStore, document: Mapping[str, Any]) -> None:
     if not isinstance(document.get("updates"), dict):
         return
     seen = first_seen_map(document)
+    collected_at = document.get("collected_at")
 
     def change(state: AgentState) -> AgentState:
-        return replace(state, pending_seen=seen)
+        watched = state.pending_watched_since
+        if watched is None and isinstance(collected_at, str):
+            watched = collected_at
+        return replace(state, pending_seen=seen, pending_watched_since=watched)
 
     store.update(change)
 
 
-def peek_first_seen(state_dir: Path | None) -> Mapping[str, str]:
-    """The remembered set, read without locking or writing; empty when unreadable."""
+def peek_first_seen(state_dir: Path | None) -> tuple[Mapping[str, str], str | None]:
+    """The remembered set and since when it has been kept, read without locking or
+    writing; nothing when unreadable."""
     try:
-        return StateStore(state_dir or default_state_dir()).load().pending_seen
+        state = StateStore(state_dir or default_state_dir()).load()
     except StateError:
-        return {}
+        return {}, None
+    return state.pending_seen, state.pending_watched_since

@@ -69,6 +69,9 @@ class AgentState:
     seq_epoch: str | None = None
     # "name:arch=candidate" -> RFC 3339 time it was first seen pending (updates domain).
     pending_seen: Mapping[str, str] = field(default_factory=dict)
+    # RFC 3339 time of the first collection that recorded pending updates: an update
+    # first seen then was already pending, since a time nobody recorded.
+    pending_watched_since: str | None = None
 
 
 class StateStore:
@@ -126,7 +129,16 @@ class StateStore:
             isinstance(k, str) and isinstance(v, str) for k, v in seen.items()
         ):
             raise StateError(f"{self.path}: pending_seen must map strings to timestamps")
-        return AgentState(seq=seq, agent_id=agent_id, seq_epoch=epoch, pending_seen=seen)
+        watched = raw.get("pending_watched_since")
+        if watched is not None and not (isinstance(watched, str) and len(watched) <= 64):
+            raise StateError(f"{self.path}: pending_watched_since must be a timestamp")
+        return AgentState(
+            seq=seq,
+            agent_id=agent_id,
+            seq_epoch=epoch,
+            pending_seen=seen,
+            pending_watched_since=watched,
+        )
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
@@ -153,6 +165,8 @@ class StateStore:
             payload["seq_epoch"] = state.seq_epoch
         if state.pending_seen:
             payload["pending_seen"] = dict(sorted(state.pending_seen.items()))
+        if state.pending_watched_since is not None:
+            payload["pending_watched_since"] = state.pending_watched_since
         data = (json.dumps(payload, indent=2) + "\n").encode("utf-8")
         tmp_name: str | None = None
         try:

@@ -77,6 +77,9 @@ def test_collect_emits_a_stable_seq_epoch_and_remembers_pending_updates(tmp_path
     assert stored["seq_epoch"] == first["seq_epoch"]
     if "updates" in second:
         assert len(stored.get("pending_seen", {})) == len(second["updates"]["pending"])
+        # Watching started with the first collection, and the second one says so.
+        assert second["updates"]["pending_watched_since"] == first["collected_at"]
+        assert stored["pending_watched_since"] == first["collected_at"]
     # A new state (reinstall, wiped directory) is a new epoch: seq restarted, not late.
     fresh = json.loads(invoke("collect", "--state-dir", str(tmp_path / "new")).stdout)
     assert fresh["seq"] == 1 and fresh["seq_epoch"] != first["seq_epoch"]

@@ -293,8 +293,14 @@ def test_pending_age_is_remembered_across_runs(tmp_path: Path) -> None:
     text = "\n".join(line for line in text.splitlines() if not line.startswith("apt/"))
     text = text.replace("base-files/oldstable 12.4+deb12u15", "base-files/oldstable 12.4+deb12u16")
     runner.recordings[key] = CommandResult(key, 0, text, "")
+    state = store.load()
     second = collect_facts(
-        _ctx(ROOTS / "debian12", runner, first_seen=store.load().pending_seen),
+        _ctx(
+            ROOTS / "debian12",
+            runner,
+            first_seen=state.pending_seen,
+            pending_watched_since=state.pending_watched_since,
+        ),
         Identity("t", 2),
         domains=[Domain.UPDATES],
         now=lambda: later,
@@ -308,6 +314,34 @@ def test_pending_age_is_remembered_across_runs(tmp_path: Path) -> None:
     remembered = store.load().pending_seen
     assert "apt:amd64=2.6.2" not in remembered
     assert remembered["base-files:amd64=12.4+deb12u16"] == "2027-01-11T14:00:00Z"
+    # The sightings of the first day are when the agent started watching, not when
+    # those updates became pending: the document says since when it has been watching.
+    assert first_day["updates"]["pending_watched_since"] == "2026-11-27T08:00:00Z"
+    assert second["updates"]["pending_watched_since"] == "2026-11-27T08:00:00Z"
+    assert store.load().pending_watched_since == "2026-11-27T08:00:00Z"
+
+
+def test_without_a_state_watching_starts_at_the_collection() -> None:
+    later = NOW + dt.timedelta(days=3)
+    document = collect_facts(
+        _ctx(ROOTS / "debian12", debian12_runner()),
+        Identity("t", 0),
+        domains=[Domain.UPDATES],
+        now=lambda: later,
+    )
+    updates = document["updates"]
+    assert updates["pending_watched_since"] == document["collected_at"] == "2026-11-30T08:00:00Z"
+    assert {p["first_seen_at"] for p in updates["pending"]} == {"2026-11-30T08:00:00Z"}
+
+
+def test_a_watch_start_in_the_future_is_not_believed() -> None:
+    document = collect_facts(
+        _ctx(ROOTS / "debian12", debian12_runner(), pending_watched_since="2099-01-01T00:00:00Z"),
+        Identity("t", 1),
+        domains=[Domain.UPDATES],
+        now=lambda: NOW,
+    )
+    assert document["updates"]["pending_watched_since"] == "2026-11-27T08:00:00Z"
 
 
 def test_pending_count_matches_apt_list_upgradable_on_this_machine() -> None:
