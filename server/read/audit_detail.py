@@ -39,6 +39,10 @@ class AuditDetail(Protocol):
         """The counted hosts, in label order."""
         ...
 
+    def host_count(self, agency: str) -> int:
+        """How many `hosts` yields."""
+        ...
+
     def levels(self, agency: str) -> set[int | None]:
         """The security levels of the counted hosts (None: unknown)."""
         ...
@@ -60,6 +64,9 @@ class ModelDetail:
 
     def hosts(self, agency: str) -> Iterator[HostRow]:
         return iter(self._agencies[agency].hosts)
+
+    def host_count(self, agency: str) -> int:
+        return len(self._agencies[agency].hosts)
 
     def levels(self, agency: str) -> set[int | None]:
         return {h.security_level for h in self._agencies[agency].hosts}
@@ -120,6 +127,9 @@ class StoredDetail:
                     stale_after=self._stale_after,
                     security_level=self._levels.get(state.host_id),
                 )
+
+    def host_count(self, agency: str) -> int:
+        return len(self._states.get(agency, ()))
 
     def levels(self, agency: str) -> set[int | None]:
         return {self._levels.get(s.host_id) for s in self._states.get(agency, ())}

@@ -8,24 +8,23 @@ printed offline, and a Content-Security-Policy meta tag forbids loading anything
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+from server.read.audit_detail import AuditDetail, ModelDetail
 from server.read.audit_views import (
     SEVERITIES,
     AgencyAudit,
     AgencyStanding,
     AuditReport,
     FrameworkCompliance,
-    HostRow,
-    Unread,
 )
 from server.reports.charts import coverage_bar, score_trend, severity_bars
 from server.reports.html_findings import findings_table
+from server.reports.html_hosts import hosts_section
 from server.reports.html_lan import lan_section
 from server.reports.html_vulns import vuln_section
 from server.reports.markup import esc, table
 from server.reports.text import (
-    CATALOGUE,
     Lang,
     change_text,
     date_text,
@@ -36,6 +35,7 @@ from server.reports.text import (
     t,
 )
 
+_PIECES = 256  # HTML pieces joined per chunk written
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """
 body { font-family: "DejaVu Sans", sans-serif; font-size: 10pt; margin: 1.5em; color: #111; }
@@ -105,15 +105,16 @@ def _levels(levels: Iterable[int], lang: Lang) -> str:
     return f"<br>{esc(t('levels', lang).format(levels=shown))}" if shown else ""
 
 
-def _host_levels(audit: AgencyAudit, lang: Lang) -> str:
-    known = sorted({h.security_level for h in audit.hosts if h.security_level is not None})
-    parts = [str(level) for level in known]
-    if not audit.hosts or any(h.security_level is None for h in audit.hosts):
+def _host_levels(levels: set[int | None], lang: Lang) -> str:
+    parts = [str(level) for level in sorted(lv for lv in levels if lv is not None)]
+    if not levels or None in levels:
         parts.append(t("unknown", lang))
     return esc(", ".join(parts))
 
 
-def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | None) -> str:
+def _agency(
+    audit: AgencyAudit, rank_of: int, lang: Lang, detail: AuditDetail, detail_rows: int | None
+) -> Iterator[str]:
     s = audit.standing
     counts = audit.severity_counts.model_dump()
     summary = [
@@ -122,7 +123,7 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | Non
         [esc(t("change", lang)), esc(change_text(s.change, lang))],
         [esc(t("hosts", lang)), str(s.hosts)],
         [esc(t("stale_hosts", lang)), str(s.stale_hosts)],
-        [esc(t("security_levels", lang)), _host_levels(audit, lang)],
+        [esc(t("security_levels", lang)), _host_levels(detail.levels(s.agency), lang)],
         [esc(t("waived_findings", lang)), str(audit.waived_findings)],
     ]
     urgent = [
@@ -138,7 +139,7 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | Non
     ]
     urgent_keys = ("severity", "rule", "hosts_affected", "first_seen", "remediation")
     urgent_head = [t(k, lang) for k in urgent_keys]
-    parts = [
+    yield from (
         f"<section><h2>{esc(s.name)} ({esc(s.agency)})</h2>",
         f"<h3>{esc(t('summary', lang))}</h3>",
         table([t("summary", lang), ""], summary),
@@ -150,17 +151,16 @@ def _agency(audit: AgencyAudit, rank_of: int, lang: Lang, detail_rows: int | Non
         f"<h2>{esc(t('compliance', lang))}</h2>",
         *(_framework(f, lang) for f in audit.frameworks),
         f"<h2>{esc(t('findings', lang))}</h2>",
-    ]
+    )
     for severity in SEVERITIES:
-        parts.append(findings_table(audit, severity, lang, detail_rows))
-    if not audit.findings:
-        parts.append(f"<p>{esc(t('none', lang))}</p>")
-    parts.append(_remediation_and_waivers(audit, lang))
-    parts.append(_hosts(audit, lang, detail_rows))
-    parts.append(lan_section(audit, lang, detail_rows))
-    parts.append(vuln_section(audit, lang, detail_rows))
-    parts.append("</section>")
-    return "".join(parts)
+        yield from findings_table(audit, severity, lang, detail, detail_rows)
+    if not detail.finding_count(s.agency):
+        yield f"<p>{esc(t('none', lang))}</p>"
+    yield _remediation_and_waivers(audit, lang)
+    yield from hosts_section(audit, lang, detail, detail_rows)
+    yield lan_section(audit, lang, detail_rows)
+    yield vuln_section(audit, lang, detail_rows)
+    yield "</section>"
 
 
 def _days(value: float | None, lang: Lang) -> str:
@@ -200,94 +200,6 @@ def _remediation_and_waivers(audit: AgencyAudit, lang: Lang) -> str:
     )
 
 
-def _maybe(value: object, lang: Lang) -> str:
-    """A value that may be unknown (the agent could not read it): never shown as 0."""
-    if value is None:
-        return esc(t("unknown", lang))
-    if isinstance(value, bool):
-        return esc(t("yes" if value else "no", lang))
-    return esc(str(value))
-
-
-def _unread(unread: Unread, lang: Lang) -> str:
-    domain = f"domain.{unread.domain}"
-    name = t(domain, lang) if domain in CATALOGUE else unread.domain
-    text = f"{name}: {t(f'unread.{unread.kind.value}', lang)}"
-    # The agent's reason is system text (often English): the English document only.
-    if lang is Lang.EN and unread.reason:
-        text += f" ({unread.reason})"
-    return esc(text)
-
-
-def _shown_hosts(audit: AgencyAudit, detail_rows: int | None) -> list[HostRow]:
-    """Every host, or (printed) the `detail_rows` that need attention most: unknown
-    score, then lowest score, then stale; listed in name order."""
-    if detail_rows is None or len(audit.hosts) <= detail_rows:
-        return list(audit.hosts)
-    worst = sorted(
-        audit.hosts,
-        key=lambda h: (h.score is not None, h.score or 0.0, not h.stale, h.host, h.agent_id),
-    )[:detail_rows]
-    return sorted(worst, key=lambda h: (h.host, h.agent_id))
-
-
-def _hosts(audit: AgencyAudit, lang: Lang, detail_rows: int | None) -> str:
-    rows = []
-    shown = _shown_hosts(audit, detail_rows)
-    for h in shown:
-        updates = _maybe(h.security_updates, lang)
-        if h.oldest_security_update is not None:
-            updates += f" ({esc(date_text(h.oldest_security_update, lang))})"
-        certificates = "<br>".join(
-            f"{esc(c.subject or c.location)}: {esc(date_text(c.not_after, lang))}, "
-            + esc(t("days_left", lang).format(n=c.days_left))
-            for c in h.certificates
-        )
-        exposed = ", ".join(
-            f"{esc(s.protocol)}/{esc(s.address)}:{s.port} {esc(s.process or '')}".strip()
-            for s in h.exposed_services
-        )
-        rows.append(
-            [
-                esc(h.host),
-                esc(date_text(h.collected_at, lang)),
-                _maybe(h.stale, lang),
-                esc(percent_text(h.score, lang)),
-                updates,
-                _maybe(h.reboot_required, lang),
-                certificates or esc(t("none", lang)),
-                exposed or esc(t("none", lang)),
-                "<br>".join(_unread(u, lang) for u in h.unread) or esc(t("none", lang)),
-            ]
-        )
-    keys = (
-        "host",
-        "last_report",
-        "stale",
-        "score",
-        "security_updates",
-        "reboot",
-        "certificates",
-        "exposed",
-        "unread",
-    )
-    hosts = table([t(k, lang) for k in keys], rows) if rows else f"<p>{esc(t('none', lang))}</p>"
-    if len(shown) < len(audit.hosts):
-        note = t("hosts_cut", lang).format(
-            shown=number_text(len(shown), lang, 0), total=number_text(len(audit.hosts), lang, 0)
-        )
-        hosts = f"<p>{esc(note)}</p>{hosts}"
-    excluded = "".join(
-        f"<li>{esc(e.host)}: {esc(t(f'excluded.{e.reason.value}', lang))}</li>"
-        for e in audit.excluded_hosts
-    )
-    excluded_part = f"<ul>{excluded}</ul>" if excluded else f"<p>{esc(t('none', lang))}</p>"
-    return (
-        f"<h3>{esc(t('hosts_section', lang))}</h3>{hosts}"
-        f"<h3>{esc(t('excluded', lang))}</h3>{excluded_part}"
-    )
-
-
 def _methodology(report: AuditReport, lang: Lang) -> str:
     weights = ", ".join(
         f"{t(f'sev.{name}', lang)} = {number_text(value, lang, 0)}"
@@ -312,26 +224,47 @@ def _methodology(report: AuditReport, lang: Lang) -> str:
     )
 
 
-def render_html(report: AuditReport, lang: Lang, *, detail_rows: int | None = None) -> bytes:
-    """The page; `detail_rows` caps the findings listed per agency and severity (the
+def render_html(
+    report: AuditReport,
+    lang: Lang,
+    *,
+    detail: AuditDetail | None = None,
+    detail_rows: int | None = None,
+) -> bytes:
+    """The page at once (`stream_html` joined)."""
+    return b"".join(stream_html(report, lang, detail=detail, detail_rows=detail_rows))
+
+
+def stream_html(
+    report: AuditReport,
+    lang: Lang,
+    *,
+    detail: AuditDetail | None = None,
+    detail_rows: int | None = None,
+) -> Iterator[bytes]:
+    """The page in pieces as the detail is read (default: the model's own lists);
+    `detail_rows` caps the findings listed per agency and severity and the hosts (the
     printed document: server.reports.html_findings), None lists every one."""
+    detail = detail or ModelDetail(report)
     title_key = "title.province" if report.scope == "province" else "title.agency"
     title = t(title_key, lang)
-    body = [
-        f"<h1>{esc(title)}</h1>",
-        f"<p>{esc(t('as_of', lang))}: {esc(datetime_text(report.as_of, lang))}</p>",
-    ]
-    if report.scope == "province":
-        body.append(f"<h2>{esc(t('ranking', lang))}</h2>")
-        body.append(table(_standing_head(lang), _standing_rows(report.ranking, lang)))
-    body.extend(
-        _agency(audit, report.ranked_agencies, lang, detail_rows) for audit in report.agencies
-    )
-    body.append(_methodology(report, lang))
-    page = (
+    head = (
         f'<!DOCTYPE html><html lang="{lang.value}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head>"
-        f"<body>{''.join(body)}</body></html>"
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{esc(title)}</h1>"
+        f"<p>{esc(t('as_of', lang))}: {esc(datetime_text(report.as_of, lang))}</p>"
     )
-    return page.encode("utf-8")
+    yield head.encode("utf-8")
+    if report.scope == "province":
+        ranking = table(_standing_head(lang), _standing_rows(report.ranking, lang))
+        yield f"<h2>{esc(t('ranking', lang))}</h2>{ranking}".encode()
+    for audit in report.agencies:
+        pieces: list[str] = []
+        for piece in _agency(audit, report.ranked_agencies, lang, detail, detail_rows):
+            pieces.append(piece)
+            if len(pieces) >= _PIECES:  # a few hundred rows per write, not one each
+                yield "".join(pieces).encode("utf-8")
+                pieces.clear()
+        yield "".join(pieces).encode("utf-8")
+    yield (_methodology(report, lang) + "</body></html>").encode("utf-8")

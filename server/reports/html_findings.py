@@ -12,19 +12,22 @@ files, and in the HTML.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from itertools import islice
 
 from rules.language.model import Severity
-from server.read.audit_views import AgencyAudit, AuditFinding
-from server.reports.markup import esc, table
+from server.read.audit_detail import AuditDetail
+from server.read.audit_views import AgencyAudit, AuditFinding, Text
+from server.reports.markup import esc, table, table_parts
 from server.reports.text import Lang, date_text, evidence_text, number_text, pick, t
 
 DETAIL_KEYS = ("host", "rule", "item", "evidence", "remediation", "first_seen", "age_days")
 SUMMARY_KEYS = ("rule", "hosts_affected", "count", "first_seen")
 
 
-def _detail_rows(findings: list[AuditFinding], lang: Lang) -> list[list[str]]:
-    return [
+def _detail_rows(findings: Iterable[AuditFinding], lang: Lang) -> Iterator[list[str]]:
+    return (
         [
             esc(f.host),
             esc(f.rule_id) + "<br>" + esc(pick(f.title, lang)),
@@ -37,20 +40,36 @@ def _detail_rows(findings: list[AuditFinding], lang: Lang) -> list[list[str]]:
             esc(t("yes" if f.status.value == "waived" else "no", lang)),
         ]
         for f in findings
-    ]
+    )
 
 
-def _by_rule(findings: list[AuditFinding], lang: Lang) -> str:
-    groups: dict[str, list[AuditFinding]] = defaultdict(list)
+class _Rule:
+    """One rule's findings summed up (the printed summary): hosts, count, oldest."""
+
+    def __init__(self, finding: AuditFinding) -> None:
+        self.rule_id = finding.rule_id
+        self.title: Text = finding.title
+        self.hosts: set[str] = set()
+        self.count = 0
+        self.oldest: datetime = finding.first_seen
+
+    def add(self, finding: AuditFinding) -> None:
+        self.hosts.add(finding.agent_id)
+        self.count += 1
+        self.oldest = min(self.oldest, finding.first_seen)
+
+
+def _by_rule(findings: Iterable[AuditFinding], lang: Lang) -> str:
+    groups: dict[str, _Rule] = {}
     for finding in findings:
-        groups[finding.rule_id].append(finding)
-    ordered = sorted(groups.values(), key=lambda g: (-len({f.agent_id for f in g}), g[0].rule_id))
+        groups.setdefault(finding.rule_id, _Rule(finding)).add(finding)
+    ordered = sorted(groups.values(), key=lambda g: (-len(g.hosts), g.rule_id))
     rows = [
         [
-            esc(group[0].rule_id) + " — " + esc(pick(group[0].title, lang)),
-            str(len({f.agent_id for f in group})),
-            str(len(group)),
-            esc(date_text(min(f.first_seen for f in group), lang)),
+            esc(group.rule_id) + " — " + esc(pick(group.title, lang)),
+            str(len(group.hosts)),
+            str(group.count),
+            esc(date_text(group.oldest, lang)),
         ]
         for group in ordered
     ]
@@ -58,23 +77,28 @@ def _by_rule(findings: list[AuditFinding], lang: Lang) -> str:
 
 
 def findings_table(
-    audit: AgencyAudit, severity: Severity, lang: Lang, detail_rows: int | None = None
-) -> str:
+    audit: AgencyAudit,
+    severity: Severity,
+    lang: Lang,
+    detail: AuditDetail,
+    detail_rows: int | None = None,
+) -> Iterator[str]:
     """The findings of one severity: all of them (`detail_rows` None), or a summary
-    per rule and the first `detail_rows` when there are more."""
-    chosen = [f for f in audit.findings if f.severity is severity]
-    if not chosen:
-        return ""
+    per rule and the first `detail_rows` when there are more; read from `detail` as
+    a stream (the summary reads them twice)."""
+    agency = audit.standing.agency
+    count = detail.finding_count(agency, severity)
+    if not count:
+        return
     head = [t(k, lang) for k in (*DETAIL_KEYS, "waiver")]
-    title = f"<h3>{esc(t(f'sev.{severity.value}', lang))} ({len(chosen)})</h3>"
-    if detail_rows is None or len(chosen) <= detail_rows:
-        return title + table(head, _detail_rows(chosen, lang))
+    yield f"<h3>{esc(t(f'sev.{severity.value}', lang))} ({count})</h3>"
+    if detail_rows is None or count <= detail_rows:
+        yield from table_parts(head, _detail_rows(detail.findings(agency, severity), lang))
+        return
     note = t("detail_cut", lang).format(
-        shown=number_text(detail_rows, lang, 0), total=number_text(len(chosen), lang, 0)
+        shown=number_text(detail_rows, lang, 0), total=number_text(count, lang, 0)
     )
-    return (
-        title
-        + _by_rule(chosen, lang)
-        + f"<p>{esc(note)}</p>"
-        + table(head, _detail_rows(chosen[:detail_rows], lang))
-    )
+    yield _by_rule(detail.findings(agency, severity), lang)
+    yield f"<p>{esc(note)}</p>"
+    first = islice(detail.findings(agency, severity), detail_rows)
+    yield table(head, _detail_rows(first, lang))

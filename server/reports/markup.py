@@ -4,7 +4,7 @@ a user did not write goes through it) and `table`."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from server.reports.text import inert
 
@@ -17,6 +17,13 @@ def esc(value: str) -> str:
 
 def table(head: Iterable[str], body: Iterable[Iterable[str]]) -> str:
     """`head` is fixed text (escaped here); `body` cells are already-escaped HTML."""
+    return "".join(table_parts(head, body))
+
+
+def table_parts(head: Iterable[str], body: Iterable[Iterable[str]]) -> Iterator[str]:
+    """`table` a row at a time, for bodies read as a stream."""
     cells = "".join(f"<th>{esc(h)}</th>" for h in head)
-    lines = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{lines}</tbody></table>"
+    yield f"<table><thead><tr>{cells}</tr></thead><tbody>"
+    for row in body:
+        yield "<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+    yield "</tbody></table>"

@@ -1,7 +1,8 @@
-"""One row per finding, for spreadsheets: CSV (UTF-8 with BOM) and XLSX; the XLSX
-has a second sheet with one row per host (the state the printed document cuts) and a
-third with one row per unmanaged LAN device and a fourth with the KEV and critical/high
-fix-available vulnerabilities.
+"""Tables for spreadsheets: one row per finding, per host (the state the printed
+document cuts), per unmanaged LAN device, and per KEV or critical/high fix-available
+vulnerability. The XLSX holds the four as sheets; a CSV file holds one table
+(`Table`, the findings by default), UTF-8 with a BOM. Findings and hosts are read
+from the detail as a stream, a row written as it is read.
 
 A cell starting with `=`, `+`, `-`, `@`, tab or carriage return is prefixed with an
 apostrophe: spreadsheet programs would otherwise run it as a formula (CSV injection,
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, time
+from enum import StrEnum
 
+from server.read.audit_detail import AuditDetail, ModelDetail
 from server.read.audit_views import AuditReport, Unread, VulnStatus
 from server.reports.text import CATALOGUE, Lang, evidence_text, inert, number_text, pick, t
 
@@ -48,7 +51,7 @@ HOST_COLUMNS = (
     "unread",
 )
 
-# The unmanaged LAN devices sheet (XLSX only: a CSV file holds one table, the findings).
+# The unmanaged LAN devices table.
 LAN_COLUMNS = (
     "agency",
     "lan_status",
@@ -63,7 +66,7 @@ LAN_COLUMNS = (
     "lan_failed",
 )
 
-# The vulnerabilities sheet (XLSX only): the KEV and critical/high fix-available items.
+# The vulnerabilities table: the KEV and critical/high fix-available items.
 VULN_COLUMNS = (
     "agency",
     "status",
@@ -88,10 +91,10 @@ def header(lang: Lang) -> list[str]:
     return [t(column, lang) for column in COLUMNS]
 
 
-def rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+def rows(report: AuditReport, lang: Lang, detail: AuditDetail) -> Iterator[list[Cell]]:
     """Typed cells, one list per finding; every string already made safe."""
     for audit in report.agencies:
-        for finding in audit.findings:
+        for finding in detail.findings(audit.standing.agency):
             yield [
                 safe_cell(inert(finding.agency)),
                 safe_cell(inert(finding.host)),
@@ -117,10 +120,10 @@ def _known(value: bool | None, lang: Lang) -> str | None:
     return None if value is None else t("yes" if value else "no", lang)
 
 
-def host_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+def host_rows(report: AuditReport, lang: Lang, detail: AuditDetail) -> Iterator[list[Cell]]:
     """Typed cells, one list per host; an unknown value is an empty cell, never 0."""
     for audit in report.agencies:
-        for h in audit.hosts:
+        for h in detail.hosts(audit.standing.agency):
             yield [
                 safe_cell(inert(audit.standing.agency)),
                 safe_cell(inert(h.host)),
@@ -137,7 +140,7 @@ def host_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
-def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+def lan_rows(report: AuditReport, lang: Lang, _detail: AuditDetail) -> Iterator[list[Cell]]:
     """One row per unmanaged device; an agency with no sweeping host gets one row
     saying it was not assessed (never an empty list that reads as none)."""
     for audit in report.agencies:
@@ -164,7 +167,7 @@ def lan_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
-def vuln_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
+def vuln_rows(report: AuditReport, lang: Lang, _detail: AuditDetail) -> Iterator[list[Cell]]:
     """One row per urgent vulnerability; an agency not assessed gets one row saying
     why (never an empty list that reads as none)."""
     for audit in report.agencies:
@@ -191,42 +194,76 @@ def vuln_rows(report: AuditReport, lang: Lang) -> Iterator[list[Cell]]:
             ]
 
 
-def render_csv(report: AuditReport, lang: Lang) -> bytes:
+class Table(StrEnum):
+    """The tables of the package: each a CSV file, each a sheet of the XLSX."""
+
+    FINDINGS = "findings"
+    HOSTS = "hosts"
+    DEVICES = "devices"
+    VULNERABILITIES = "vulnerabilities"
+
+
+Rows = Callable[[AuditReport, Lang, AuditDetail], Iterator[list[Cell]]]
+# Each table: its columns, its rows and its sheet's title (in the XLSX's order).
+TABLES: dict[Table, tuple[tuple[str, ...], Rows, str]] = {
+    Table.FINDINGS: (COLUMNS, rows, "findings"),
+    Table.HOSTS: (HOST_COLUMNS, host_rows, "hosts_section"),
+    Table.DEVICES: (LAN_COLUMNS, lan_rows, "lan_unmanaged"),
+    Table.VULNERABILITIES: (VULN_COLUMNS, vuln_rows, "vuln_cve"),
+}
+_CSV_ROWS = 200  # rows per chunk written
+
+
+def _csv_cell(cell: Cell) -> str | float | None:
+    return cell.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(cell, datetime) else cell
+
+
+def stream_csv(
+    report: AuditReport,
+    lang: Lang,
+    detail: AuditDetail | None = None,
+    table: Table = Table.FINDINGS,
+) -> Iterator[bytes]:
+    """One table as CSV, a chunk of rows at a time; the first chunk starts with the
+    BOM that tells spreadsheet programs the file is UTF-8 (Vietnamese diacritics)."""
+    detail = detail or ModelDetail(report)
+    columns, table_rows, _title = TABLES[table]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header(lang))
-    for row in rows(report, lang):
-        writer.writerow(
-            [
-                cell.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(cell, datetime) else cell
-                for cell in row
-            ]
-        )
-    # The BOM tells spreadsheet programs the file is UTF-8 (Vietnamese diacritics).
-    return "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+    writer.writerow([t(column, lang) for column in columns])
+    yield "\ufeff".encode() + buffer.getvalue().encode("utf-8")
+    buffer.seek(0)
+    buffer.truncate()
+    for written, row in enumerate(table_rows(report, lang, detail), start=1):
+        writer.writerow([_csv_cell(cell) for cell in row])
+        if written % _CSV_ROWS == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
 
 
-def render_xlsx(report: AuditReport, lang: Lang) -> bytes:
+def render_csv(
+    report: AuditReport,
+    lang: Lang,
+    detail: AuditDetail | None = None,
+    table: Table = Table.FINDINGS,
+) -> bytes:
+    return b"".join(stream_csv(report, lang, detail, table))
+
+
+def render_xlsx(report: AuditReport, lang: Lang, detail: AuditDetail | None = None) -> bytes:
     # openpyxl is heavy and only needed for this format (LAZY_IMPORTS in test_layout).
     from openpyxl import Workbook  # noqa: PLC0415
 
+    detail = detail or ModelDetail(report)
+    # Write-only: each row goes to the sheet's temporary file as it is appended.
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=t("findings", lang)[:31])
-    sheet.append(header(lang))
-    for row in rows(report, lang):
-        sheet.append(_naive(row))
-    hosts = workbook.create_sheet(title=t("hosts_section", lang)[:31])
-    hosts.append([t(column, lang) for column in HOST_COLUMNS])
-    for row in host_rows(report, lang):
-        hosts.append(_naive(row))
-    lan = workbook.create_sheet(title=t("lan_unmanaged", lang)[:31])
-    lan.append([t(column, lang) for column in LAN_COLUMNS])
-    for row in lan_rows(report, lang):
-        lan.append(_naive(row))
-    vulns = workbook.create_sheet(title=t("vuln_cve", lang)[:31])
-    vulns.append([t(column, lang) for column in VULN_COLUMNS])
-    for row in vuln_rows(report, lang):
-        vulns.append(_naive(row))
+    for columns, table_rows, title in TABLES.values():
+        sheet = workbook.create_sheet(title=t(title, lang)[:31])
+        sheet.append([t(column, lang) for column in columns])
+        for row in table_rows(report, lang, detail):
+            sheet.append(_naive(row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
