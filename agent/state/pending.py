@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,21 @@ def remember_pending(store: StateStore, document: Mapping[str, Any]) -> None:
     def change(state: AgentState) -> AgentState:
         watched = state.pending_watched_since
         if watched is None and isinstance(collected_at, str):
-            watched = collected_at
+            # A state written before this field existed has been watching since its
+            # earliest sighting at least.
+            watched = min([collected_at, *seen.values()], key=_instant)
         return replace(state, pending_seen=seen, pending_watched_since=watched)
 
     store.update(change)
+
+
+def _instant(stamp: str) -> datetime:
+    """An RFC 3339 time for ordering; an unreadable one sorts last (never chosen)."""
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.max.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def peek_first_seen(state_dir: Path | None) -> tuple[Mapping[str, str], str | None]:

@@ -3,6 +3,7 @@ outputs, for real with apt on this machine, and the first-seen memory across run
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agent.collectors.base import CollectContext, ErrorKind
+from agent.collectors.base import CollectContext, ErrorKind, rfc3339_utc
 from agent.collectors.packages import collect_packages
 from agent.collectors.platforms.debian import (
     APT_LIST,
@@ -362,3 +363,25 @@ def test_pending_count_matches_apt_list_upgradable_on_this_machine() -> None:
         line.split("/", 1)[0] for line in lines
     )
     assert data["security_count"] == sum(1 for line in lines if "-security" in line.split()[0])
+
+
+def test_a_state_from_before_the_watch_start_dates_it_from_its_oldest_sighting(
+    tmp_path: Path,
+) -> None:
+    store = StateStore(tmp_path / "state")
+    older = NOW - dt.timedelta(days=20)
+    # As an agent without pending_watched_since left it: sightings only.
+    store.update(
+        lambda s: dataclasses.replace(
+            s, pending_seen={"apt-transport-https:all=2.6.2": rfc3339_utc(older)}
+        )
+    )
+    state = store.load()
+    document = collect_facts(
+        _ctx(ROOTS / "debian12", debian12_runner(), first_seen=state.pending_seen),
+        Identity("t", 1),
+        domains=[Domain.UPDATES],
+        now=lambda: NOW,
+    )
+    remember_pending(store, document)
+    assert store.load().pending_watched_since == "2026-11-07T08:00:00Z"
