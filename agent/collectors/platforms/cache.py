@@ -2,10 +2,12 @@
 
 `apt list --upgradable` is most of a steady-state cycle's CPU, yet the pending updates
 it prints change only when the package index (`apt-get update`), the installed set
-(dpkg) or the apt configuration changes. So its output is kept, in this process (the
-daemon's cycles share it), keyed by the command, the root and a fingerprint of those
-inputs: path, inode, size and modification time of each file, and of each entry of each
-directory (one level). Any change, or `MAX_AGE_SECONDS`, runs the command again.
+(dpkg) or the apt configuration changes; `dpkg-query`'s listing (run by both the
+packages and the updates domains) only when dpkg's status does. So their output is
+kept, in this process (the daemon's cycles share it), keyed by the command, the root
+and a fingerprint of those inputs: path, inode, size and modification time of each
+file, and of each entry of each directory (one level). Any change, or
+`MAX_AGE_SECONDS`, runs the command again.
 
 Only the real runner's output is kept (a test's recorded runner is never cached), and
 a fingerprint that cannot be taken (a directory that cannot be read) means no reuse.
@@ -35,6 +37,8 @@ MAX_DIR_ENTRIES = 5000
 Stamp = tuple[str, int, int, int] | tuple[str, None]
 Fingerprint = tuple[Stamp, ...]
 
+# What `dpkg-query -W` reads: the status file and the journal of an interrupted run.
+DPKG_INPUTS = ("/var/lib/dpkg/status", "/var/lib/dpkg/updates")
 DEBIAN_INPUTS = (
     "/var/lib/dpkg/status",
     "/var/lib/apt/lists",

@@ -23,7 +23,7 @@ from agent.collectors.base import (
     rfc3339_utc,
     run_tool,
 )
-from agent.collectors.platforms.cache import CACHE, DEBIAN_INPUTS
+from agent.collectors.platforms.cache import CACHE, DEBIAN_INPUTS, DPKG_INPUTS
 
 DPKG_QUERY = [
     "dpkg-query",
@@ -86,7 +86,24 @@ class DebianPlatform:
 
 
 def _dpkg_rows(ctx: CollectContext) -> list[dict[str, Any]]:
-    return parse_dpkg_query(run_tool(ctx, DPKG_QUERY, DPKG_TIMEOUT))
+    """dpkg's rows: the listing reused while dpkg's status is unchanged (platforms.cache),
+    its parse while the listing is the same text (both domains read it every cycle)."""
+    return _parsed_once(CACHE.run(ctx, DPKG_QUERY, DPKG_TIMEOUT, DPKG_INPUTS))
+
+
+# The last listing and its rows. The rows are shared by the callers, which only read
+# them; a race between the two collectors' threads at worst parses twice.
+_last_parse: tuple[str, list[dict[str, Any]]] = ("", [])
+
+
+def _parsed_once(text: str) -> list[dict[str, Any]]:
+    global _last_parse  # noqa: PLW0603 - a one-entry memo, keyed on the whole text
+    last_text, rows = _last_parse
+    if text and text == last_text:
+        return rows
+    rows = parse_dpkg_query(text)
+    _last_parse = (text, rows)
+    return rows
 
 
 def parse_dpkg_query(text: str) -> list[dict[str, Any]]:

@@ -13,8 +13,15 @@ import pytest
 
 from agent.collectors.base import CollectContext
 from agent.collectors.platforms import cache as cache_module
-from agent.collectors.platforms.cache import DEBIAN_INPUTS, OutputCache, fingerprint_of
-from agent.collectors.platforms.debian import APT_LIST, APT_TIMEOUT
+from agent.collectors.platforms.cache import CACHE, DEBIAN_INPUTS, OutputCache, fingerprint_of
+from agent.collectors.platforms.debian import (
+    APT_LIST,
+    APT_TIMEOUT,
+    DPKG_QUERY,
+    DPKG_TIMEOUT,
+    DebianPlatform,
+    parse_dpkg_query,
+)
 from agent.runner import CommandResult, SubprocessRunner
 from tests.agent.fakes import RecordedRunner
 from tests.support import require_tool
@@ -114,3 +121,35 @@ def test_the_host_fingerprint_is_stable_between_two_reads() -> None:
     assert first is not None
     assert any(stamp[0] == "/var/lib/dpkg/status" and stamp[1] is not None for stamp in first)
     assert fingerprint_of(ctx, DEBIAN_INPUTS) == first
+
+
+def test_the_dpkg_listing_is_run_once_for_both_domains_while_dpkg_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    require_tool("dpkg-query")
+    root = _apt_root(tmp_path)
+    runner = CountingRunner()
+    ctx = CollectContext(root=root, run=runner)
+    platform = DebianPlatform()
+    CACHE.clear()
+    try:
+        packages = platform.packages(ctx)
+        assert platform.packages(ctx) == packages
+        assert runner.ran.count(tuple(DPKG_QUERY)) == 1
+        assert packages == [
+            {k: v for k, v in row.items() if not k.startswith("_")}
+            for row in parse_dpkg_query(runner(DPKG_QUERY, DPKG_TIMEOUT).stdout)
+            if row["_installed"]
+        ]
+        runner.ran.clear()
+
+        (root / "var/lib/dpkg/status").write_text("Package: a\n\nPackage: b\n")
+        platform.packages(ctx)
+        assert runner.ran.count(tuple(DPKG_QUERY)) == 1  # dpkg installed something
+
+        (root / "var/lib/dpkg/updates").mkdir()
+        (root / "var/lib/dpkg/updates/0001").write_text("Package: b\n")
+        platform.packages(ctx)
+        assert runner.ran.count(tuple(DPKG_QUERY)) == 2  # an interrupted dpkg's journal
+    finally:
+        CACHE.clear()
