@@ -144,7 +144,7 @@ def make_engine(url: str) -> Engine:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _check_sqlite_path(database: str | None) -> None:

@@ -10,7 +10,9 @@ Derived ages (rules.derived: days_left, pending_days, uptime_seconds, ...) are l
 out before hashing and storing, since they change with every report while nothing
 on the host did; `load_facts` recomputes them from the stored timestamps and the
 report's `collected_at`, which gives back exactly what the agent sent and the rules
-saw.
+saw. Large domains (`fact_parts.PARTED`: packages) are stored in parts since
+revision 0007, so one changed package stores one part; `load_blobs` joins them back
+and is the one way to read a blob's value.
 """
 
 from __future__ import annotations
@@ -19,23 +21,29 @@ import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules.derived import add_derived, parse_timestamp, strip_domain
-from rules.facts import Domain
+from rules.facts import ENVELOPE_KEYS, SCHEMA_ID, Domain
+from server.storage.fact_parts import (
+    PARTED,
+    Parted,
+    canonical,
+    join_parts,
+    part_domain,
+    split_parts,
+)
 from server.storage.models import FactsBlob, Host, Report
 
 DOMAINS = frozenset(d.value for d in Domain)
+_IMPLIED_KEYS = frozenset((*ENVELOPE_KEYS, "errors"))
+_LOAD_BATCH = 500  # ids per IN list: well under every database's parameter limit
 # Envelope keys that change with every report and say nothing about the host.
 _VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -102,8 +110,9 @@ def store_domains(
 ) -> dict[str, int]:
     """Blob ids for the report's domains, inserting only contents not stored yet.
 
-    `current`: the report becomes the host's state; its blobs become current and the
-    blobs they replace are marked superseded (retention deletes them later).
+    `current`: the report becomes the host's state; its blobs (and their parts, see
+    `fact_parts`) become current and the ones they replace are marked superseded
+    (retention deletes them later).
     """
     known: dict[str, Any] = dict(host.domain_blobs or {})
     ids: dict[str, int] = {}
@@ -114,51 +123,158 @@ def store_domains(
             ids[domain] = int(entry[0])
         else:
             missing[domain] = digest
+    added: list[int] = []  # blobs (and parts) the report refers to that the host's
+    reused: list[int] = []  # current ones did not: inserted now, or stored before
     if missing:
         found = session.execute(
-            select(FactsBlob.id, FactsBlob.domain, FactsBlob.content_hash).where(
+            select(FactsBlob.id, FactsBlob.domain, FactsBlob.content_hash, FactsBlob.parts).where(
                 FactsBlob.host_id == host.id,
                 FactsBlob.content_hash.in_(list(missing.values())),
             )
         ).all()
-        existing = {(domain, digest): blob_id for blob_id, domain, digest in found}
+        existing = {(row.domain, row.content_hash): row for row in found}
         for domain, digest in missing.items():
-            blob_id = existing.get((domain, digest))
-            if blob_id is None:
-                blob = FactsBlob(
-                    host_id=host.id,
-                    domain=domain,
-                    content_hash=digest,
-                    content=split.text_of(domain),
-                    first_seen_at=now,
-                    superseded_at=None if current else now,
+            row = existing.get((domain, digest))
+            if row is None:
+                ids[domain] = _insert(
+                    session,
+                    host,
+                    split,
+                    domain,
+                    digest,
+                    now=None if current else now,
+                    first_seen=now,
+                    added=added,
+                    reused=reused,
                 )
-                session.add(blob)
-                session.flush()
-                blob_id = blob.id
-            elif current:
-                _set_superseded(session, [blob_id], None)
             else:
-                # A late report still refers to it: keep it as long as the report.
-                session.execute(
-                    update(FactsBlob)
-                    .where(FactsBlob.id == blob_id, FactsBlob.superseded_at < now)
-                    .values(superseded_at=now)
-                )
-            ids[domain] = blob_id
+                ids[domain] = row.id
+                reused += [row.id, *(row.parts or [])]
+    if reused:
+        if current:
+            _set_superseded(session, reused, None)
+        else:
+            # A late report still refers to them: keep them as long as the report.
+            session.execute(
+                update(FactsBlob)
+                .where(FactsBlob.id.in_(reused), FactsBlob.superseded_at < now)
+                .values(superseded_at=now)
+                .execution_options(synchronize_session=False)
+            )
     if current:
         replaced = [
             int(entry[0])
             for domain, entry in known.items()
             if domain not in ids or int(entry[0]) != ids[domain]
         ]
-        _set_superseded(session, replaced, now)
+        # A replaced blob's parts go with it, except those the new blobs share.
+        _set_superseded(
+            session, sorted(set(_with_parts(session, replaced)) - {*added, *reused}), now
+        )
         # The third element, the digest as sent, lets the next report skip checking
         # and serialising this domain again when it sends the same bytes. It is kept
         # while the content is: a domain whose bytes change at every report only by
         # derived ages (host: uptime) would otherwise rewrite this row every time.
         host.domain_blobs = {d: _entry(known.get(d), ids[d], split, d) for d in sorted(ids)}
     return ids
+
+
+def _insert(
+    session: Session,
+    host: Host,
+    split: SplitFacts,
+    domain: str,
+    digest: str,
+    *,
+    now: datetime | None,
+    first_seen: datetime,
+    added: list[int],
+    reused: list[int],
+) -> int:
+    """Store one domain's new content (a parted domain: its head and the parts not
+    stored yet), superseded `now` (None: current). The ids the report now refers to
+    are appended to `added` (inserted) and `reused` (parts stored before)."""
+    parted = (
+        split_parts(domain, strip_domain(domain, split.data[domain])) if domain in PARTED else None
+    )
+    part_ids: list[int] | None = None
+    if parted is not None:
+        part_ids = _store_parts(
+            session,
+            host,
+            part_domain(domain),
+            parted,
+            now=now,
+            first_seen=first_seen,
+            added=added,
+            reused=reused,
+        )
+    blob = FactsBlob(
+        host_id=host.id,
+        domain=domain,
+        content_hash=digest,
+        content=parted.head if parted is not None else split.text_of(domain),
+        parts=part_ids,
+        first_seen_at=first_seen,
+        superseded_at=now,
+    )
+    session.add(blob)
+    session.flush()
+    added.append(blob.id)
+    return blob.id
+
+
+def _store_parts(
+    session: Session,
+    host: Host,
+    domain: str,
+    parted: Parted,
+    *,
+    now: datetime | None,
+    first_seen: datetime,
+    added: list[int],
+    reused: list[int],
+) -> list[int]:
+    """The ids of a head's parts, in order, inserting the ones this host lacks."""
+    digests = sorted({part.digest for part in parted.parts})
+    have: dict[str, int] = {}
+    for start in range(0, len(digests), _LOAD_BATCH):
+        rows = select(FactsBlob.content_hash, FactsBlob.id).where(
+            FactsBlob.host_id == host.id,
+            FactsBlob.domain == domain,
+            FactsBlob.content_hash.in_(digests[start : start + _LOAD_BATCH]),
+        )
+        have.update((digest, blob_id) for digest, blob_id in session.execute(rows))
+    new: dict[str, FactsBlob] = {}
+    for part in parted.parts:
+        if part.digest not in have and part.digest not in new:
+            new[part.digest] = FactsBlob(
+                host_id=host.id,
+                domain=domain,
+                content_hash=part.digest,
+                content=part.text,
+                first_seen_at=first_seen,
+                superseded_at=now,
+            )
+    reused.extend(have.values())
+    if new:
+        session.add_all(new.values())
+        session.flush()
+        have.update((digest, blob.id) for digest, blob in new.items())
+        added.extend(blob.id for blob in new.values())
+    return [have[part.digest] for part in parted.parts]
+
+
+def _with_parts(session: Session, blob_ids: list[int]) -> list[int]:
+    """`blob_ids` and the parts of those that are heads of parted domains."""
+    answer = list(blob_ids)
+    for start in range(0, len(blob_ids), _LOAD_BATCH):
+        rows = select(FactsBlob.parts).where(
+            FactsBlob.id.in_(blob_ids[start : start + _LOAD_BATCH]), FactsBlob.parts.is_not(None)
+        )
+        for parts in session.scalars(rows):
+            answer.extend(int(part) for part in parts)
+    return answer
 
 
 def _entry(known: Any, blob_id: int, split: SplitFacts, domain: str) -> list[Any]:
@@ -169,35 +285,115 @@ def _entry(known: Any, blob_id: int, split: SplitFacts, domain: str) -> list[Any
 
 
 def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None) -> None:
-    if blob_ids:
+    for start in range(0, len(blob_ids), _LOAD_BATCH):
         session.execute(
             update(FactsBlob)
-            .where(FactsBlob.id.in_(blob_ids))
+            .where(FactsBlob.id.in_(blob_ids[start : start + _LOAD_BATCH]))
             .values(superseded_at=when)
             .execution_options(synchronize_session=False)
         )
+
+
+def load_blobs(session: Session, blob_ids: Collection[int]) -> dict[int, Any]:
+    """Stored domain values by blob id, parsed, a parted domain's parts joined back
+    (`fact_parts`): what every reader of `facts_blobs` goes through. A few queries
+    per 500 blobs; a missing id is absent from the answer."""
+    wanted = sorted(set(blob_ids))
+    values: dict[int, Any] = {}
+    heads: list[tuple[int, str, Any, list[int]]] = []
+    for start in range(0, len(wanted), _LOAD_BATCH):
+        rows = select(FactsBlob.id, FactsBlob.domain, FactsBlob.content, FactsBlob.parts).where(
+            FactsBlob.id.in_(wanted[start : start + _LOAD_BATCH])
+        )
+        for blob_id, domain, content, parts in session.execute(rows):
+            if parts is None:
+                values[blob_id] = json.loads(content)
+            else:
+                heads.append((blob_id, domain, json.loads(content), [int(p) for p in parts]))
+    if heads:
+        part_ids = sorted({part for *_, parts in heads for part in parts})
+        lists: dict[int, Any] = {}
+        for start in range(0, len(part_ids), _LOAD_BATCH):
+            rows = select(FactsBlob.id, FactsBlob.content).where(
+                FactsBlob.id.in_(part_ids[start : start + _LOAD_BATCH])
+            )
+            lists.update(
+                (part_id, json.loads(content)) for part_id, content in session.execute(rows)
+            )
+        for blob_id, domain, head, parts in heads:
+            # A part cannot be missing while its head is kept (retention supersedes a
+            # part no earlier than its heads): a KeyError here is a broken invariant.
+            values[blob_id] = join_parts(domain, head, [lists[part] for part in parts])
+    return values
+
+
+def _implied(
+    report_id: str, agent_id: str, seq: int, collected_at: datetime, agent_version: str
+) -> dict[str, Any]:
+    """The envelope keys a report row already tells (its columns, its host), as the
+    agent sends them: an envelope key equal to its value here is not stored."""
+    moment = collected_at.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    return {
+        "schema": SCHEMA_ID,
+        "report_id": report_id,
+        "agent_id": agent_id,
+        "seq": seq,
+        "collected_at": moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z",
+        "agent_version": agent_version,
+        "errors": [],
+    }
+
+
+def compact_envelope(
+    split: SplitFacts,
+    *,
+    report_id: str,
+    agent_id: str,
+    seq: int,
+    collected_at: datetime,
+    agent_version: str,
+) -> str:
+    """The envelope to store in `reports.facts`: only the keys that differ from what
+    the row tells (`_implied`; usually `seq_epoch` alone, errors when there are some).
+    Every implied key is required by the schema, so a stored envelope without one
+    had it equal to its implied value (`load_facts` puts it back)."""
+    implied = _implied(report_id, agent_id, seq, collected_at, agent_version)
+    kept = {
+        key: value
+        for key, value in split.data.items()
+        if key not in DOMAINS
+        and not (key in implied and type(value) is type(implied[key]) and value == implied[key])
+    }
+    return canonical(kept)
+
+
+def _envelope(session: Session, report: Report) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(report.facts)
+    if report.domains is None or data.keys() >= _IMPLIED_KEYS:
+        return data  # the whole document (before 0002) or the whole envelope
+    agent_id = session.scalar(select(Host.agent_id).where(Host.id == report.host_id))
+    implied = _implied(
+        report.report_id, str(agent_id), report.seq, report.collected_at, report.agent_version
+    )
+    return {**{k: v for k, v in implied.items() if k not in data}, **data}
 
 
 def load_facts(session: Session, report: Report) -> dict[str, Any]:
     """The facts document of a stored report, as it was evaluated.
 
     Domains are stored without their derived ages (rules.derived); they are put back
-    as of the report's `collected_at`, which gives the agent's own values.
+    as of the report's `collected_at`, which gives the agent's own values. The
+    envelope's keys the row tells were not stored (`compact_envelope`).
     """
-    data: dict[str, Any] = json.loads(report.facts)
+    data = _envelope(session, report)
     if report.domains is None:  # stored before revision 0002: the whole document
         return data
     ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
-    if ids:
-        for blob_id, content in session.execute(
-            select(FactsBlob.id, FactsBlob.content).where(FactsBlob.id.in_(list(ids)))
-        ):
-            data[ids[blob_id]] = json.loads(content)
+    for blob_id, value in load_blobs(session, ids).items():
+        data[ids[blob_id]] = value
     collected_at = parse_timestamp(data.get("collected_at"))
     return add_derived(data, collected_at) if collected_at is not None else data
-
-
-_LOAD_BATCH = 500  # report ids per IN list: well under every database's parameter limit
 
 
 def load_domains(
@@ -205,7 +401,7 @@ def load_domains(
 ) -> dict[int, dict[str, Any]]:
     """Some domains of some reports, parsed, as stored (without derived ages): report
     pk -> domain -> value. A domain the report did not carry is absent from its map;
-    a report that does not exist is absent. Two queries per 500 reports."""
+    a report that does not exist is absent. A few queries per 500 reports."""
     wanted = frozenset(domains)
     found: dict[int, dict[str, Any]] = {}
     for start in range(0, len(report_pks), _LOAD_BATCH):
@@ -220,10 +416,7 @@ def load_domains(
                 continue
             for domain in wanted & stored.keys():
                 blob_of.setdefault(int(stored[domain]), []).append((report_pk, domain))
-        if blob_of:
-            blobs = select(FactsBlob.id, FactsBlob.content).where(FactsBlob.id.in_(list(blob_of)))
-            for blob_id, content in session.execute(blobs):
-                value = json.loads(content)
-                for report_pk, domain in blob_of[blob_id]:
-                    found[report_pk][domain] = value
+        for blob_id, value in load_blobs(session, blob_of).items():
+            for report_pk, domain in blob_of[blob_id]:
+                found[report_pk][domain] = value
     return found

@@ -260,7 +260,8 @@ class Report(Base):
 
 
 class FactsBlob(Base):
-    """The content of one facts domain of one host, stored once while it does not change."""
+    """The content of one facts domain of one host, stored once while it does not change,
+    or one part of a parted domain's list (`domain` is then `fact_parts.part_domain`)."""
 
     __tablename__ = "facts_blobs"
     __table_args__ = (UniqueConstraint("host_id", "domain", "content_hash"),)
@@ -271,6 +272,9 @@ class FactsBlob(Base):
     content_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of `content`
     # canonical JSON of the domain's value, compressed (revision 0005)
     content: Mapped[str] = mapped_column(CompressedText())
+    # Revision 0007: a parted domain's head (`fact_parts`) lists its parts' blob ids in
+    # order (`content` is then the value with its list emptied); NULL for any other.
+    parts: Mapped[list[Any] | None] = mapped_column(CompressedJSON())
     first_seen_at: Mapped[datetime]
     # NULL while it is the host's current content; retention deletes old superseded ones.
     superseded_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -25,7 +25,7 @@ from rules.language.model import Severity
 from rules.policy.scoring import Score
 from rules.results import RuleResult
 from server.errors import ServerError
-from server.storage.fact_store import SplitFacts, store_domains
+from server.storage.fact_store import SplitFacts, compact_envelope, store_domains
 from server.storage.findings import FindingChanges, touch_open_findings, update_findings
 from server.storage.models import Host, Report
 from server.storage.rule_results import write_results
@@ -160,9 +160,18 @@ def store_report(
         collected_at=document.collected_at,
         received_at=received_at,
         agent_version=document.agent_version,
-        facts=split.envelope,
+        facts=compact_envelope(
+            split,
+            report_id=document.report_id,
+            agent_id=document.agent_id,
+            seq=document.seq,
+            collected_at=document.collected_at,
+            agent_version=document.agent_version,
+        ),
         domains=domains,
-        facts_digest=split.digest,
+        # Not stored per report since revision 0007 (nothing read it): the host's
+        # facts_digest is what decides whether facts changed.
+        facts_digest=None,
         applied=newest,
         evaluated=evaluated is not None,
         score_ratio=score_ratio,

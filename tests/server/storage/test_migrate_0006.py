@@ -13,7 +13,7 @@ from alembic import command
 from rules.language.model import Localized, Severity
 from rules.results import RuleResult, Status
 from server.storage.database import open_database
-from server.storage.migrate import alembic_config, current_revision, upgrade
+from server.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from server.storage.models import Report, RuleResultRow
 from server.storage.rule_results import in_effect, write_results
 
@@ -70,7 +70,7 @@ def test_populated_0005_upgrades_and_downgrades(db_url: str) -> None:
     upgrade(db_url, "0005")
     populate_0005(db_url)
     upgrade(db_url)
-    assert current_revision(db_url) == "0006"
+    assert current_revision(db_url) == head_revision()
     assert in_effect_at(db_url, 1, 2) == {
         1: [("R-A", "fail"), ("R-B", "pass")],
         2: [("R-A", "pass"), ("R-B", "pass")],
