@@ -130,6 +130,12 @@ class OutputCache:
         with self._lock:
             self._entries.clear()
 
+    def forget(self, argv: list[str]) -> None:
+        """Drop the entries of one command (whatever the root)."""
+        with self._lock:
+            for key in [k for k in self._entries if list(k[1:]) == argv]:
+                del self._entries[key]
+
     def saved(self) -> list[SavedOutput]:
         """The entries still fresh, youngest first."""
         now = self._clock()
