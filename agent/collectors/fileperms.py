@@ -99,24 +99,29 @@ class _Walk:
                 continue
             except OSError:
                 continue  # vanished meanwhile
+            prefix = shown_dir.rstrip("/")
             for entry in listed:
                 self.left -= 1
                 if self.left <= 0:
                     return
                 try:
+                    # The entry's type comes with the listing (no system call): a
+                    # symbolic link is neither walked nor reported, so it needs no stat.
+                    if entry.is_symlink():
+                        continue
                     info = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                shown_path = clip(f"{shown_dir.rstrip('/')}/{entry.name}", 1024)
                 mode = info.st_mode
                 if stat.S_ISDIR(mode):
                     if info.st_dev != device:
                         continue  # another filesystem
+                    shown_path = clip(f"{prefix}/{entry.name}", 1024)
                     if mode & stat.S_IWOTH and not mode & stat.S_ISVTX:
                         self.dirs.append(shown_path)
                     stack.append((entry.path, shown_path))
                 elif stat.S_ISREG(mode) and mode & stat.S_IWOTH:
-                    self.files.append(shown_path)
+                    self.files.append(clip(f"{prefix}/{entry.name}", 1024))
 
 
 def summary(data: dict[str, Any]) -> str:
