@@ -55,23 +55,19 @@ class Parted:
     parts: tuple[Part, ...]
 
 
-def _key(item: Any) -> str:
-    if isinstance(item, dict) and isinstance(item.get("name"), str):
-        return str(item["name"])
-    return canonical(item)
-
-
-def _cut(items: Sequence[Any]) -> list[list[Any]]:
+def _cut(items: list[Any]) -> list[list[Any]]:
+    # One pass with slices: this runs on every new packages list (1,500 items).
     parts: list[list[Any]] = []
-    current: list[Any] = []
-    for item in items:
-        current.append(item)
-        ends = zlib.crc32(_key(item).encode()) % PART_EVERY == 0
-        if ends or len(current) >= PART_MAX:
-            parts.append(current)
-            current = []
-    if current:
-        parts.append(current)
+    start = 0
+    crc32 = zlib.crc32
+    for index, item in enumerate(items):
+        name = item.get("name") if type(item) is dict else None
+        key = name if type(name) is str else canonical(item)
+        if crc32(key.encode()) % PART_EVERY == 0 or index + 1 - start >= PART_MAX:
+            parts.append(items[start : index + 1])
+            start = index + 1
+    if start < len(items):
+        parts.append(items[start:])
     return parts
 
 
