@@ -6,7 +6,8 @@ While the HTTP app runs (`replica_background`, entered by its lifespan), each re
 - checks the policy files; on change (or SIGHUP) reloads them and re-evaluates every
   host's latest facts (one replica at a time, under the lease in
   `server.evaluation.reeval`): `reload_and_reevaluate`;
-- applies the facts retention hourly (`server.storage.retention`, idempotent).
+- applies the facts retention every `retention_every_seconds` (hourly), one replica
+  or worker at a time (`server.evaluation.lease`; `server.storage.retention`).
 All of it is safe with several replicas. A loop never dies: a failure is logged and
 the next period tries again (a replica that silently stopped converging would be
 worse than one that complains).
@@ -19,6 +20,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +30,7 @@ from rules.language.loader import expand_paths
 from server.clock import Clock
 from server.config import ServerConfig
 from server.errors import DatabaseError
+from server.evaluation.lease import RETENTION_ROW, PeriodicLease
 from server.evaluation.loaded_policy import ServerPolicy
 from server.evaluation.reeval import Reevaluator
 from server.ingest.service import IngestService
@@ -37,7 +40,10 @@ from server.storage.retention import prune
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_SECONDS = 3600.0
+# Each replica asks for the retention's turn this often at most (a quarter of the
+# period when shorter); a turn is held for the period, or this long at least.
+PRUNE_CHECK_SECONDS = 300.0
+LEASE_HOLD_SECONDS = 600.0
 PolicyFiles = tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size), sorted as expanded
 
 
@@ -116,21 +122,34 @@ async def refresh_forever(cache: HostStateCache, database: Database, seconds: fl
 
 
 async def prune_forever(replica: Replica) -> None:
-    """Apply the retention hourly (idempotent: replicas may all do it)."""
+    """Apply the retention every `retention_every_seconds`, by one replica (or worker)
+    at a time: each asks for the turn a few times per period (`PeriodicLease`)."""
+    every = replica.config.retention_every_seconds
+    lease = PeriodicLease(replica.database, RETENTION_ROW, replica.clock)
+    period, hold = timedelta(seconds=every), timedelta(seconds=max(every, LEASE_HOLD_SECONDS))
     while True:
-        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+        await asyncio.sleep(min(every / 4, PRUNE_CHECK_SECONDS))
         try:
-            pruned = await run_in_threadpool(
-                prune, replica.database, replica.clock(), replica.config.retention_days
-            )
+            if not await run_in_threadpool(lease.claim, period, hold):
+                continue  # another replica's turn, or not due yet
+            try:
+                pruned = await run_in_threadpool(
+                    prune, replica.database, replica.clock(), replica.config.retention_days
+                )
+            finally:
+                await run_in_threadpool(lease.release)
         except DatabaseError as e:
             log.warning("retention failed: %s", e)
             continue
         except Exception:
             log.exception("retention failed unexpectedly; retrying next period")
             continue
-        if pruned.reports or pruned.blobs:
-            log.info("retention: deleted %d reports, %d blobs", pruned.reports, pruned.blobs)
+        log.info(
+            "retention ran (lease %s): deleted %d reports, %d blobs",
+            lease.owner[:8],
+            pruned.reports,
+            pruned.blobs,
+        )
 
 
 async def policy_forever(replica: Replica, reload_requested: asyncio.Event) -> None:

@@ -64,6 +64,8 @@ class ServerConfig:
     # Facts history (superseded domain contents, old reports) kept this many days; the
     # latest facts of every host and every finding are kept regardless.
     retention_days: int = 90
+    # ... applied this often, by one replica (worker) at a time (server.evaluation.lease).
+    retention_every_seconds: float = 3600.0
     # Replicas poll their policy files this often and re-evaluate on change.
     policy_check_seconds: float = 60.0
     weights: Mapping[Severity, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
@@ -206,6 +208,7 @@ _FLOAT_KEYS = {
     "report_interval_seconds",
     "stale_after_intervals",
     "policy_check_seconds",
+    "retention_every_seconds",
     "vulndb_max_age_days",
 }
 
@@ -256,6 +259,7 @@ def _validated(config: ServerConfig) -> ServerConfig:
         "report_interval_seconds",
         "stale_after_intervals",
         "policy_check_seconds",
+        "retention_every_seconds",
         "vulndb_max_age_days",
     ):
         number = getattr(config, name)
