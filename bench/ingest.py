@@ -18,10 +18,11 @@ beside the minimal stack's and as a ratio. `--workers 1,2,4` runs the collector 
 that many worker processes (`serve --workers`).
 
 Then the bytes stored per host per day (96 reports, one every 15 minutes) for an
-unchanged host, one listener changing at every report and one package version
-changing at every report, counted as the database's used pages (SQLite: dbstat;
-PostgreSQL: pg_total_relation_size of every table), beside storing each document
-whole and gzipped. `--profile` prints where the collector's CPU goes instead
+unchanged host, one listener changing at every report, one package version
+changing at every report and a real agent's document (tests/data, 32 domains)
+unchanged, counted as the database's used pages (SQLite: dbstat; PostgreSQL:
+pg_total_relation_size of every table), beside storing each document whole and
+gzipped, with the tables (SQLite: b-trees) that grew most. `--profile` prints where the collector's CPU goes instead
 (cProfile over the ingest core, in-process, both paths).
 
 PostgreSQL runs when CANHGAC_BENCH_PG_URL (or CANHGAC_TEST_PG_URL) names a server
@@ -541,21 +542,64 @@ def in_process(url: str) -> tuple[IngestService, Any, Database]:
     return service, service.authenticate(token), database
 
 
+def used_by_table(database: Database) -> dict[str, int]:
+    """Used bytes per b-tree (SQLite: each table and index) or per table with its
+    indexes and TOAST (PostgreSQL): where a day's bytes went."""
+    with database.engine.connect() as connection:
+        if database.engine.dialect.name == "sqlite":
+            query = "SELECT name, sum(pgsize) FROM dbstat GROUP BY name"
+        else:
+            query = (
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            )
+        return {str(k): int(v) for k, v in connection.execute(text(query))}
+
+
+REAL_DOCUMENT = ROOT / "tests" / "data" / "rules" / "engine_golden" / "machine.json"
+
+
+class RealAgent:
+    """A real agent's document (a Debian 12 machine: 32 domains, 922 packages, its
+    collectors' errors) sent again unchanged: new id, seq and collection time."""
+
+    def __init__(self) -> None:
+        self.template = json.loads(REAL_DOCUMENT.read_text())
+        self.seq = 0
+
+    def body(self, changed: bool | str, level: int = 1) -> bytes:
+        self.seq += 1
+        document = {
+            **self.template,
+            "report_id": str(uuid.uuid4()),
+            "seq": self.seq,
+            "collected_at": iso(datetime.now(UTC) - timedelta(seconds=1)),
+        }
+        return gzip.compress(json.dumps(document).encode(), compresslevel=level)
+
+
 def storage_per_day(name: str, database_url: Callable[[], Any]) -> None:
-    """Used bytes per host per day (96 reports) for three hosts, beside whole gzipped
-    documents (gzip level 6, what a file archive would do)."""
+    """Used bytes per host per day (96 reports) for four hosts, beside whole gzipped
+    documents (gzip level 6, what a file archive would do), with the tables that
+    grew most."""
     for scenario, changed in (
         ("unchanged", False),
         ("listener", "listener"),
         ("package", "package"),
+        ("real-unch", False),  # REAL_DOCUMENT, unchanged
     ):
         with database_url() as url:
             service, credential, database = in_process(url)
-            agent = Agent(0, "in-process", datetime.now(UTC))
+            agent: Agent | RealAgent = (
+                RealAgent()
+                if scenario == "real-unch"
+                else Agent(0, "in-process", datetime.now(UTC))
+            )
             service.ingest(credential, agent.body(False), "gzip")  # day 0: the first report
             service.ingest(credential, agent.body(changed), "gzip")
             vacuum(database)
-            start = used_bytes(database)
+            start, tables = used_bytes(database), used_by_table(database)
             whole = 0
             for _ in range(REPORTS_PER_DAY):
                 body = agent.body(changed)
@@ -563,6 +607,7 @@ def storage_per_day(name: str, database_url: Callable[[], Any]) -> None:
                 service.ingest(credential, body, "gzip")
                 vacuum(database)
             day = used_bytes(database) - start
+            grew = {k: v - tables.get(k, 0) for k, v in used_by_table(database).items()}
             database.dispose()
         print(
             f"storage {name:10} {scenario:9} {day / 1024:8.1f} KiB per host per day"
@@ -570,6 +615,8 @@ def storage_per_day(name: str, database_url: Callable[[], Any]) -> None:
             f"   = {day / whole:5.3f}x",
             flush=True,
         )
+        top = sorted(((v, k) for k, v in grew.items() if v > 0), reverse=True)[:4]
+        print("    of which " + ", ".join(f"{k} {v / 1024:.1f} KiB" for v, k in top), flush=True)
         record(
             f"storage {name} {scenario} per host per day",
             day / 1024,
