@@ -48,6 +48,7 @@ from agent.collectors.base import (
 )
 from agent.collectors.platforms.cache import CACHE, OutputCache
 from agent.collectors.registry import COLLECTORS, budget_of
+from agent.collectors.system import OneCollection
 from agent.errors import StateError
 from agent.runner import take_overruns
 from agent.state.carry import Carried, SavedSkip, load_carried, save_carried
@@ -277,8 +278,9 @@ def collect_facts(
 ) -> dict[str, Any]:
     """One facts document for the host `ctx` reads, from the `domains` asked for."""
     started = now()
-    # Collectors that date things (ages, first sight) use the same clock and instant.
-    ctx = dataclasses.replace(ctx, now=lambda: started)
+    # Collectors that date things (ages, first sight) use the same clock and instant,
+    # and the ones that read the socket table share one reading.
+    ctx = dataclasses.replace(ctx, now=lambda: started, system=OneCollection(ctx.system))
     wanted = set(registry) if domains is None else set(domains)
     unknown = wanted - set(registry)
     selected = {domain: fn for domain, fn in registry.items() if domain in wanted}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -191,3 +192,52 @@ def _address_kind(family: int, link_family: int) -> AddressKind:
     if family == link_family:
         return "link"
     return "other"
+
+
+class OneCollection:
+    """`inner`, with the socket table read once: made for one collection, whose
+    listening and certificates domains both read it (psutil walks every process's
+    descriptors for it) and describe the same instant."""
+
+    def __init__(self, inner: System) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+        self._sockets: list[InetSocket] | None = None
+        self._error: CollectorError | None = None
+
+    def inet_sockets(self) -> list[InetSocket]:
+        # The second reader waits for the first (each within its own time budget).
+        with self._lock:
+            if self._sockets is None and self._error is None:
+                try:
+                    self._sockets = self.inner.inet_sockets()
+                except CollectorError as e:
+                    self._error = e  # the same answer for both domains
+            if self._error is not None:
+                raise self._error
+            assert self._sockets is not None
+            return list(self._sockets)
+
+    def uname(self) -> Uname:
+        return self.inner.uname()
+
+    def is_privileged(self) -> bool:
+        return self.inner.is_privileged()
+
+    def boot_time(self) -> float | None:
+        return self.inner.boot_time()
+
+    def cpu_count(self, *, logical: bool) -> int | None:
+        return self.inner.cpu_count(logical=logical)
+
+    def memory(self) -> tuple[int, int | None]:
+        return self.inner.memory()
+
+    def interfaces(self) -> list[Nic]:
+        return self.inner.interfaces()
+
+    def process_owner(self, pid: int) -> ProcessOwner:
+        return self.inner.process_owner(pid)
+
+    def disk_usage(self, mountpoint: str) -> tuple[int, int, int] | None:
+        return self.inner.disk_usage(mountpoint)
