@@ -41,8 +41,8 @@ from agent.output.check import (
     format_score,
     note_line,
     remediations,
-    score_dict,
 )
+from agent.output.check_json import check_document
 from agent.output.events import EventLog, LogFormat
 from agent.output.messages import (
     carry_error_line,
@@ -197,14 +197,10 @@ def check(
         click.echo(note_line(note.domain, note.kind, note.reason, lang, note.partial), err=True)
 
     results = outcome.results
+    fixes = remediations(outcome.ruleset, facts)
     if output_format == "json":
-        payload = {
-            "results": [r.to_dict() for r in results],
-            "score": {**score_dict(outcome.score), "local": True},
-        }
-        click.echo(_dump(payload), nl=False)
+        click.echo(_dump(check_document(results, outcome.score, fixes, facts)), nl=False)
     else:
-        fixes = remediations(outcome.ruleset, facts)
         width = shutil.get_terminal_size((100, 24)).columns
         command = check_command(facts_path, rule_paths, config_path, lang)
         layout = Layout(width=width, show_all=show_all, command=command)
