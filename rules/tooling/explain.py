@@ -12,12 +12,14 @@ from rules.language.model import (
     Expr,
     Leaf,
     Not,
+    OsFamily,
     ParamRef,
     Quantified,
     Quantifier,
     Rule,
 )
 from rules.policy.frameworks import Framework
+from rules.terminal import printable
 
 _QUANTIFIER_WORDS = {
     "en": {
@@ -61,6 +63,7 @@ _HEADINGS = {
         "Parameters",
         "References",
         "Frameworks",
+        "Fix commands by OS family",
     ),
     "vi": (
         "Mức độ",
@@ -73,6 +76,7 @@ _HEADINGS = {
         "Tham số",
         "Tham chiếu",
         "Khung tiêu chuẩn",
+        "Lệnh khắc phục theo họ hệ điều hành",
     ),
 }
 
@@ -103,7 +107,9 @@ def describe(expr: Expr, params: dict[str, Any], lang: str) -> str:
 
 
 def explain_rule(rule: Rule, frameworks: Sequence[Framework], lang: str) -> str:
-    (severity, pack, defined, checks, applies, why, fix, params_h, refs, fw) = _HEADINGS[lang]
+    (severity, pack, defined, checks, applies, why, fix, params_h, refs, fw, commands) = _HEADINGS[
+        lang
+    ]
     params = dict(rule.params)
     lines = [
         f"{rule.id}: {rule.title.get(lang)}",
@@ -121,6 +127,11 @@ def explain_rule(rule: Rule, frameworks: Sequence[Framework], lang: str) -> str:
         f"{fix}:",
         f"  {rule.remediation.get(lang)}",
     ]
+    if rule.fix:
+        # Enum order, not the YAML's, so every rule lists families alike. Commands are
+        # printed as is to be pasted, so only unsafe characters are escaped.
+        lines += ["", f"{commands}:"]
+        lines += [f"  {f.value}: {printable(rule.fix[f])}" for f in OsFamily if f in rule.fix]
     if params:
         lines += ["", f"{params_h}:"]
         lines += [
