@@ -53,7 +53,8 @@ from figures import record  # noqa: E402
 
 from server.config import ServerConfig  # noqa: E402
 from server.errors import IngestError  # noqa: E402
-from server.ingest.payload import decode_document, gunzip_capped  # noqa: E402
+from server.ingest.inflate import gunzip_capped  # noqa: E402
+from server.ingest.payload import decode_document  # noqa: E402
 from server.ingest.service import limits_of  # noqa: E402
 from tests.collector_process import running_collector  # noqa: E402
 from tests.server.helpers import make_facts  # noqa: E402

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import zlib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from server.errors import (
     UnprocessableError,
     UnsupportedEncodingError,
 )
+from server.ingest.inflate import JSON_STRING, check_counts, counts, gunzip_capped
 from server.ingest.schema_check import DOMAINS, check_schema, envelope_valid, sent_digest
 
 # Which domains of an agent's report need no validation, given its envelope and the
@@ -37,7 +37,6 @@ from server.ingest.schema_check import DOMAINS, check_schema, envelope_valid, se
 TrustedFor = Callable[[Mapping[str, Any], Mapping[str, str]], Collection[str]]
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
-_GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw zlib
 _IDENTITY = {"", "identity"}
 _GZIP = {"gzip", "x-gzip"}
 # A \u escape of a UTF-16 surrogate: json.loads leaves a lone one in the str, and such
@@ -46,11 +45,6 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 # A NUL character (only reachable as the escape \u0000: raw control characters are
 # invalid JSON) cannot be stored in PostgreSQL text and means nothing in a fact.
 _NUL_ESCAPE = re.compile(r"\\u0000")
-# One JSON string (escapes included), unrolled so the regex engine never backtracks.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-# gzip input is fed to zlib in slices: `unused_data` after a member is then a copy of
-# at most one slice, not of the rest of the body (which made many members quadratic).
-_GZIP_SLICE = 64 * 1024
 # Before this, a report's time is a host clock reset (RTC battery, 1970, year 1), not
 # a collection: applying it would date findings decades back.
 EARLIEST_COLLECTED_AT = datetime(2020, 1, 1, tzinfo=UTC)
@@ -116,9 +110,12 @@ def decode_document(
             "body_too_large", f"the body exceeds {limits.max_body_bytes} bytes"
         )
     raw = decode_content(
-        body, content_encoding, limits.max_decompressed_bytes, limits.max_gzip_members
+        body,
+        content_encoding,
+        limits.max_decompressed_bytes,
+        limits.max_gzip_members,
+        (limits.max_json_values, limits.max_json_containers),
     )
-    prescan_json(raw, limits.max_json_values, limits.max_json_containers)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -155,66 +152,25 @@ def decode_document(
 
 
 def decode_content(
-    body: bytes, content_encoding: str | None, max_bytes: int, max_members: int = 16
-) -> bytes:
+    body: bytes,
+    content_encoding: str | None,
+    max_bytes: int,
+    max_members: int = 16,
+    json_limits: tuple[int, int] | None = None,
+) -> bytes | bytearray:
+    """The body's bytes; `json_limits` (max_values, max_containers): refuse more JSON
+    values or containers (a gzip body: counted while it is inflated)."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in _IDENTITY:
+        if json_limits is not None:
+            prescan_json(body, *json_limits)
         return body
     if encoding in _GZIP:
-        return gunzip_capped(body, max_bytes, max_members)
+        return gunzip_capped(body, max_bytes, max_members, json_limits)
     raise UnsupportedEncodingError(
         "unsupported_encoding",
         f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)",
     )
-
-
-def gunzip_capped(body: bytes, max_bytes: int, max_members: int = 16) -> bytes:
-    """Inflate gzip `body` without producing > max_bytes, in time linear in its size.
-
-    Several members are allowed (concatenated gzip files are valid gzip) up to
-    `max_members`: an agent sends one, and thousands of empty ones are an attack.
-    """
-    out = bytearray()
-    view = memoryview(body)
-    pos = 0
-    members = 0
-    decompressor: Any = None
-    pending: bytes | memoryview = b""
-    try:
-        while True:
-            if not pending and pos < len(view):
-                pending = view[pos : pos + _GZIP_SLICE]
-                pos += len(pending)
-            if decompressor is None:
-                if not pending:
-                    break  # every member ended exactly at the end of the body
-                members += 1
-                if members > max_members:
-                    raise PayloadTooLargeError(
-                        "too_many_gzip_members",
-                        f"the gzip body has more than {max_members} members",
-                    )
-                decompressor = zlib.decompressobj(_GZIP_WBITS)
-            # max_length is at least 1 here: 0 would mean "unlimited" to zlib.
-            chunk = decompressor.decompress(pending, max_bytes - len(out) + 1)
-            out += chunk
-            if len(out) > max_bytes:
-                raise PayloadTooLargeError(
-                    "decompressed_too_large",
-                    f"the decompressed body exceeds {max_bytes} bytes",
-                )
-            if decompressor.eof:
-                pending = decompressor.unused_data  # at most one slice: linear
-                decompressor = None
-                continue
-            pending = decompressor.unconsumed_tail
-            if not pending and not chunk and pos >= len(view):
-                break  # input exhausted and nothing more buffered: truncated
-    except zlib.error as e:
-        raise BadRequestError("invalid_gzip", f"the body is not valid gzip: {e}") from e
-    if decompressor is not None or members == 0:
-        raise BadRequestError("invalid_gzip", "the gzip body is truncated")
-    return bytes(out)
 
 
 def prescan_json(raw: bytes, max_values: int, max_containers: int) -> None:
@@ -226,27 +182,13 @@ def prescan_json(raw: bytes, max_values: int, max_containers: int) -> None:
     A body that is not JSON gets past here and is refused by the parser. The exact
     count (strings cut out) runs only when the quick one, text included, is over.
     """
-    containers, values = _counts(raw)
+    containers, values = counts(raw)
     if containers <= max_containers and values <= max_values:
         return  # an upper bound (text counted too) already within the limits
-    bare = _JSON_STRING.sub(b"", raw)
-    containers, values = _counts(bare)
+    bare = JSON_STRING.sub(b"", raw)
+    containers, values = counts(bare)
     del bare
-    if containers > max_containers:
-        raise PayloadTooLargeError(
-            "too_many_json_containers",
-            f"the JSON has about {containers} objects and arrays; the limit is {max_containers}",
-        )
-    if values > max_values:
-        raise PayloadTooLargeError(
-            "too_many_json_values",
-            f"the JSON has about {values} values; the limit is {max_values}",
-        )
-
-
-def _counts(raw: bytes) -> tuple[int, int]:
-    containers = raw.count(b"{") + raw.count(b"[")
-    return containers, containers + raw.count(b",") + 1
+    check_counts(containers, values, max_values, max_containers)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.errors import IngestError, PayloadTooLargeError
-from server.ingest.payload import Limits, decode_document, gunzip_capped, prescan_json
+from server.ingest.inflate import gunzip_capped
+from server.ingest.payload import Limits, decode_document, prescan_json
 from tests.server.helpers import body_of, make_facts
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)

@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from server.errors import BadRequestError, PayloadTooLargeError, UnprocessableError
+from server.ingest.inflate import gunzip_capped
 from server.ingest.payload import (
     EARLIEST_COLLECTED_AT,
     Limits,
     decode_document,
-    gunzip_capped,
     prescan_json,
 )
 from tests.server.helpers import body_of, make_facts

@@ -14,7 +14,8 @@ from server.errors import (
     UnprocessableError,
     UnsupportedEncodingError,
 )
-from server.ingest.payload import Limits, decode_document, gunzip_capped, json_depth, parse_json
+from server.ingest.inflate import gunzip_capped
+from server.ingest.payload import Limits, decode_document, json_depth, parse_json
 from tests.server.helpers import body_of, deep_json, gzip_bomb, iso, make_facts
 
 NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
