@@ -1,8 +1,8 @@
 """Opt-in `canhgac_cert_not_after_timestamp_seconds`: every certificate of every host.
 
 Off unless `server.metrics_cert_max_series` is set: then the host-state refresh reads
-the `certificates` domain of the hosts whose latest report changed (one query for
-the reports' domain maps and one for the blobs, per 500 hosts), keeps (subject CN,
+the `certificates` domain of the hosts whose latest report changed (through
+`server.storage.fact_load`: two queries per 500 hosts), keeps (subject CN,
 location, not_after) per host in memory, and a scrape renders at most the cap,
 counting the rest. Subjects and locations come from agents: they are sanitised and
 escaped like every label (server.metrics.textformat).
@@ -10,25 +10,21 @@ escaped like every label (server.metrics.textformat).
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import select
+from typing import TYPE_CHECKING
 
 from server.metrics import textformat as tf
 from server.metrics.summary import timestamp_of
 from server.storage.database import Database
-from server.storage.models import FactsBlob, Report
+from server.storage.fact_load import load_domains
 
 if TYPE_CHECKING:  # hoststate imports this module: annotations only
     from server.metrics.hoststate import HostSnapshot
 
 CERT_NOT_AFTER = "canhgac_cert_not_after_timestamp_seconds"
-_BATCH = 500
 # The first CN attribute of an RFC 4514 subject; escaped commas stay in the value.
 _CN = re.compile(r"(?:^|,)\s*CN=((?:\\.|[^,\\])*)", re.IGNORECASE)
 
@@ -63,25 +59,12 @@ def certificates_of(items: object) -> tuple[Certificate, ...]:
 
 
 def load_certificates(database: Database, report_pks: Sequence[int]) -> dict[int, object]:
-    """The `certificates` domain (parsed JSON, or None when absent) of these reports."""
+    """The `certificates` domain (parsed JSON, or None when absent) of these reports,
+    read through the fact store (every stored form of a domain)."""
     found: dict[int, object] = dict.fromkeys(report_pks)
     with database.session() as session:
-        for start in range(0, len(report_pks), _BATCH):
-            batch = report_pks[start : start + _BATCH]
-            blob_of: dict[int, int] = {}
-            reports = select(Report.id, Report.domains, Report.facts).where(Report.id.in_(batch))
-            for report_pk, domains, facts in session.execute(reports):
-                if domains is None:  # stored before revision 0002: the whole document
-                    document: Any = json.loads(facts)
-                    found[report_pk] = document.get("certificates")
-                elif "certificates" in domains:
-                    blob_of[int(domains["certificates"])] = report_pk
-            if blob_of:
-                blobs = select(FactsBlob.id, FactsBlob.content).where(
-                    FactsBlob.id.in_(list(blob_of))
-                )
-                for blob_id, content in session.execute(blobs):
-                    found[blob_of[blob_id]] = json.loads(content)
+        for report_pk, domains in load_domains(session, report_pks, ["certificates"]).items():
+            found[report_pk] = domains.get("certificates")
     return found
 
 

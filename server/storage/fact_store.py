@@ -8,40 +8,57 @@ the envelope and a map domain -> blob id. The host row remembers its current blo
 per domain, so an unchanged domain costs one dictionary lookup and nothing stored.
 Derived ages (rules.derived: days_left, pending_days, uptime_seconds, ...) are left
 out before hashing and storing, since they change with every report while nothing
-on the host did; `load_facts` recomputes them from the stored timestamps and the
-report's `collected_at`, which gives back exactly what the agent sent and the rules
-saw. Large domains (`fact_parts.PARTED`: packages) are stored in parts since
-revision 0007, so one changed package stores one part; `load_blobs` joins them back
-and is the one way to read a blob's value.
+on the host did; `fact_load.load_facts` recomputes them from the stored timestamps
+and the report's `collected_at`, which gives back exactly what the agent sent and the
+rules saw. Large domains (`fact_parts.PARTED`: packages) are stored in parts since
+revision 0007, so one changed package stores one part; `fact_load.load_blobs` joins
+them back and is the one way to read a blob's value. The envelope is stored without
+the keys the report row tells (`compact_envelope`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from rules.derived import add_derived, parse_timestamp, strip_domain
-from rules.facts import ENVELOPE_KEYS, SCHEMA_ID, Domain
+from rules.derived import strip_domain
+from rules.facts import Domain
+from server.storage.fact_load import (
+    LOAD_BATCH,
+    implied_envelope,
+    load_blobs,
+    load_domains,
+    load_facts,
+)
 from server.storage.fact_parts import (
     PARTED,
     Parted,
     canonical,
-    join_parts,
     part_domain,
     split_parts,
 )
-from server.storage.models import FactsBlob, Host, Report
+from server.storage.models import FactsBlob, Host
+
+__all__ = [  # the readers live in fact_load; importable from here as before
+    "DOMAINS",
+    "SplitFacts",
+    "canonical",
+    "compact_envelope",
+    "load_blobs",
+    "load_domains",
+    "load_facts",
+    "split_facts",
+    "store_domains",
+    "unchanged_domains",
+]
 
 DOMAINS = frozenset(d.value for d in Domain)
-_IMPLIED_KEYS = frozenset((*ENVELOPE_KEYS, "errors"))
-_LOAD_BATCH = 500  # ids per IN list: well under every database's parameter limit
 # Envelope keys that change with every report and say nothing about the host.
 _VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
 
@@ -238,11 +255,11 @@ def _store_parts(
     """The ids of a head's parts, in order, inserting the ones this host lacks."""
     digests = sorted({part.digest for part in parted.parts})
     have: dict[str, int] = {}
-    for start in range(0, len(digests), _LOAD_BATCH):
+    for start in range(0, len(digests), LOAD_BATCH):
         rows = select(FactsBlob.content_hash, FactsBlob.id).where(
             FactsBlob.host_id == host.id,
             FactsBlob.domain == domain,
-            FactsBlob.content_hash.in_(digests[start : start + _LOAD_BATCH]),
+            FactsBlob.content_hash.in_(digests[start : start + LOAD_BATCH]),
         )
         have.update((digest, blob_id) for digest, blob_id in session.execute(rows))
     new: dict[str, FactsBlob] = {}
@@ -268,9 +285,9 @@ def _store_parts(
 def _with_parts(session: Session, blob_ids: list[int]) -> list[int]:
     """`blob_ids` and the parts of those that are heads of parted domains."""
     answer = list(blob_ids)
-    for start in range(0, len(blob_ids), _LOAD_BATCH):
+    for start in range(0, len(blob_ids), LOAD_BATCH):
         rows = select(FactsBlob.parts).where(
-            FactsBlob.id.in_(blob_ids[start : start + _LOAD_BATCH]), FactsBlob.parts.is_not(None)
+            FactsBlob.id.in_(blob_ids[start : start + LOAD_BATCH]), FactsBlob.parts.is_not(None)
         )
         for parts in session.scalars(rows):
             answer.extend(int(part) for part in parts)
@@ -285,64 +302,13 @@ def _entry(known: Any, blob_id: int, split: SplitFacts, domain: str) -> list[Any
 
 
 def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None) -> None:
-    for start in range(0, len(blob_ids), _LOAD_BATCH):
+    for start in range(0, len(blob_ids), LOAD_BATCH):
         session.execute(
             update(FactsBlob)
-            .where(FactsBlob.id.in_(blob_ids[start : start + _LOAD_BATCH]))
+            .where(FactsBlob.id.in_(blob_ids[start : start + LOAD_BATCH]))
             .values(superseded_at=when)
             .execution_options(synchronize_session=False)
         )
-
-
-def load_blobs(session: Session, blob_ids: Collection[int]) -> dict[int, Any]:
-    """Stored domain values by blob id, parsed, a parted domain's parts joined back
-    (`fact_parts`): what every reader of `facts_blobs` goes through. A few queries
-    per 500 blobs; a missing id is absent from the answer."""
-    wanted = sorted(set(blob_ids))
-    values: dict[int, Any] = {}
-    heads: list[tuple[int, str, Any, list[int]]] = []
-    for start in range(0, len(wanted), _LOAD_BATCH):
-        rows = select(FactsBlob.id, FactsBlob.domain, FactsBlob.content, FactsBlob.parts).where(
-            FactsBlob.id.in_(wanted[start : start + _LOAD_BATCH])
-        )
-        for blob_id, domain, content, parts in session.execute(rows):
-            if parts is None:
-                values[blob_id] = json.loads(content)
-            else:
-                heads.append((blob_id, domain, json.loads(content), [int(p) for p in parts]))
-    if heads:
-        part_ids = sorted({part for *_, parts in heads for part in parts})
-        lists: dict[int, Any] = {}
-        for start in range(0, len(part_ids), _LOAD_BATCH):
-            rows = select(FactsBlob.id, FactsBlob.content).where(
-                FactsBlob.id.in_(part_ids[start : start + _LOAD_BATCH])
-            )
-            lists.update(
-                (part_id, json.loads(content)) for part_id, content in session.execute(rows)
-            )
-        for blob_id, domain, head, parts in heads:
-            # A part cannot be missing while its head is kept (retention supersedes a
-            # part no earlier than its heads): a KeyError here is a broken invariant.
-            values[blob_id] = join_parts(domain, head, [lists[part] for part in parts])
-    return values
-
-
-def _implied(
-    report_id: str, agent_id: str, seq: int, collected_at: datetime, agent_version: str
-) -> dict[str, Any]:
-    """The envelope keys a report row already tells (its columns, its host), as the
-    agent sends them: an envelope key equal to its value here is not stored."""
-    moment = collected_at.astimezone(UTC)
-    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
-    return {
-        "schema": SCHEMA_ID,
-        "report_id": report_id,
-        "agent_id": agent_id,
-        "seq": seq,
-        "collected_at": moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z",
-        "agent_version": agent_version,
-        "errors": [],
-    }
 
 
 def compact_envelope(
@@ -358,7 +324,7 @@ def compact_envelope(
     the row tells (`_implied`; usually `seq_epoch` alone, errors when there are some).
     Every implied key is required by the schema, so a stored envelope without one
     had it equal to its implied value (`load_facts` puts it back)."""
-    implied = _implied(report_id, agent_id, seq, collected_at, agent_version)
+    implied = implied_envelope(report_id, agent_id, seq, collected_at, agent_version)
     kept = {
         key: value
         for key, value in split.data.items()
@@ -366,57 +332,3 @@ def compact_envelope(
         and not (key in implied and type(value) is type(implied[key]) and value == implied[key])
     }
     return canonical(kept)
-
-
-def _envelope(session: Session, report: Report) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(report.facts)
-    if report.domains is None or data.keys() >= _IMPLIED_KEYS:
-        return data  # the whole document (before 0002) or the whole envelope
-    agent_id = session.scalar(select(Host.agent_id).where(Host.id == report.host_id))
-    implied = _implied(
-        report.report_id, str(agent_id), report.seq, report.collected_at, report.agent_version
-    )
-    return {**{k: v for k, v in implied.items() if k not in data}, **data}
-
-
-def load_facts(session: Session, report: Report) -> dict[str, Any]:
-    """The facts document of a stored report, as it was evaluated.
-
-    Domains are stored without their derived ages (rules.derived); they are put back
-    as of the report's `collected_at`, which gives the agent's own values. The
-    envelope's keys the row tells were not stored (`compact_envelope`).
-    """
-    data = _envelope(session, report)
-    if report.domains is None:  # stored before revision 0002: the whole document
-        return data
-    ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
-    for blob_id, value in load_blobs(session, ids).items():
-        data[ids[blob_id]] = value
-    collected_at = parse_timestamp(data.get("collected_at"))
-    return add_derived(data, collected_at) if collected_at is not None else data
-
-
-def load_domains(
-    session: Session, report_pks: Sequence[int], domains: Collection[str]
-) -> dict[int, dict[str, Any]]:
-    """Some domains of some reports, parsed, as stored (without derived ages): report
-    pk -> domain -> value. A domain the report did not carry is absent from its map;
-    a report that does not exist is absent. A few queries per 500 reports."""
-    wanted = frozenset(domains)
-    found: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(report_pks), _LOAD_BATCH):
-        batch = list(report_pks[start : start + _LOAD_BATCH])
-        blob_of: dict[int, list[tuple[int, str]]] = {}
-        rows = select(Report.id, Report.domains, Report.facts).where(Report.id.in_(batch))
-        for report_pk, stored, facts in session.execute(rows):
-            found[report_pk] = {}
-            if stored is None:  # stored before revision 0002: the whole document
-                document = json.loads(facts)
-                found[report_pk] = {d: document[d] for d in wanted if d in document}
-                continue
-            for domain in wanted & stored.keys():
-                blob_of.setdefault(int(stored[domain]), []).append((report_pk, domain))
-        for blob_id, value in load_blobs(session, blob_of).items():
-            for report_pk, domain in blob_of[blob_id]:
-                found[report_pk][domain] = value
-    return found

@@ -1,0 +1,132 @@
+"""Reading stored facts back: a report's document (`load_facts`), some domains of
+many reports (`load_domains`), blobs by id (`load_blobs`, parted domains joined).
+
+What `server.storage.fact_store` left out is put back here: derived ages (from the
+stored timestamps, as of the report's `collected_at`), the envelope keys the report
+row tells (`implied_envelope`), a parted domain's list (`fact_parts`). Rows of every
+revision load: the whole document (before 0002), the whole envelope (before 0007),
+whole domain blobs (before 0007).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rules.derived import add_derived, parse_timestamp
+from rules.facts import ENVELOPE_KEYS, SCHEMA_ID
+from server.storage.fact_parts import join_parts
+from server.storage.models import FactsBlob, Host, Report
+
+IMPLIED_KEYS = frozenset((*ENVELOPE_KEYS, "errors"))
+LOAD_BATCH = 500  # ids per IN list: well under every database's parameter limit
+
+
+def load_blobs(session: Session, blob_ids: Collection[int]) -> dict[int, Any]:
+    """Stored domain values by blob id, parsed, a parted domain's parts joined back
+    (`fact_parts`): what every reader of `facts_blobs` goes through. A few queries
+    per 500 blobs; a missing id is absent from the answer."""
+    wanted = sorted(set(blob_ids))
+    values: dict[int, Any] = {}
+    heads: list[tuple[int, str, Any, list[int]]] = []
+    for start in range(0, len(wanted), LOAD_BATCH):
+        rows = select(FactsBlob.id, FactsBlob.domain, FactsBlob.content, FactsBlob.parts).where(
+            FactsBlob.id.in_(wanted[start : start + LOAD_BATCH])
+        )
+        for blob_id, domain, content, parts in session.execute(rows):
+            if parts is None:
+                values[blob_id] = json.loads(content)
+            else:
+                heads.append((blob_id, domain, json.loads(content), [int(p) for p in parts]))
+    if heads:
+        part_ids = sorted({part for *_, parts in heads for part in parts})
+        lists: dict[int, Any] = {}
+        for start in range(0, len(part_ids), LOAD_BATCH):
+            rows = select(FactsBlob.id, FactsBlob.content).where(
+                FactsBlob.id.in_(part_ids[start : start + LOAD_BATCH])
+            )
+            lists.update(
+                (part_id, json.loads(content)) for part_id, content in session.execute(rows)
+            )
+        for blob_id, domain, head, parts in heads:
+            # A part cannot be missing while its head is kept (retention supersedes a
+            # part no earlier than its heads): a KeyError here is a broken invariant.
+            values[blob_id] = join_parts(domain, head, [lists[part] for part in parts])
+    return values
+
+
+def implied_envelope(
+    report_id: str, agent_id: str, seq: int, collected_at: datetime, agent_version: str
+) -> dict[str, Any]:
+    """The envelope keys a report row already tells (its columns, its host), as the
+    agent sends them: an envelope key equal to its value here is not stored."""
+    moment = collected_at.astimezone(UTC)
+    fraction = f".{moment.microsecond:06d}" if moment.microsecond else ""
+    return {
+        "schema": SCHEMA_ID,
+        "report_id": report_id,
+        "agent_id": agent_id,
+        "seq": seq,
+        "collected_at": moment.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z",
+        "agent_version": agent_version,
+        "errors": [],
+    }
+
+
+def _envelope(session: Session, report: Report) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(report.facts)
+    if report.domains is None or data.keys() >= IMPLIED_KEYS:
+        return data  # the whole document (before 0002) or the whole envelope
+    agent_id = session.scalar(select(Host.agent_id).where(Host.id == report.host_id))
+    implied = implied_envelope(
+        report.report_id, str(agent_id), report.seq, report.collected_at, report.agent_version
+    )
+    return {**{k: v for k, v in implied.items() if k not in data}, **data}
+
+
+def load_facts(session: Session, report: Report) -> dict[str, Any]:
+    """The facts document of a stored report, as it was evaluated.
+
+    Domains are stored without their derived ages (rules.derived); they are put back
+    as of the report's `collected_at`, which gives the agent's own values. The
+    envelope's keys the row tells were not stored (`compact_envelope`).
+    """
+    data = _envelope(session, report)
+    if report.domains is None:  # stored before revision 0002: the whole document
+        return data
+    ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
+    for blob_id, value in load_blobs(session, ids).items():
+        data[ids[blob_id]] = value
+    collected_at = parse_timestamp(data.get("collected_at"))
+    return add_derived(data, collected_at) if collected_at is not None else data
+
+
+def load_domains(
+    session: Session, report_pks: Sequence[int], domains: Collection[str]
+) -> dict[int, dict[str, Any]]:
+    """Some domains of some reports, parsed, as stored (without derived ages): report
+    pk -> domain -> value. A domain the report did not carry is absent from its map;
+    a report that does not exist is absent. A few queries per 500 reports."""
+    wanted = frozenset(domains)
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(report_pks), LOAD_BATCH):
+        batch = list(report_pks[start : start + LOAD_BATCH])
+        blob_of: dict[int, list[tuple[int, str]]] = {}
+        rows = select(Report.id, Report.domains, Report.facts).where(Report.id.in_(batch))
+        for report_pk, stored, facts in session.execute(rows):
+            found[report_pk] = {}
+            if stored is None:  # stored before revision 0002: the whole document
+                document = json.loads(facts)
+                found[report_pk] = {d: document[d] for d in wanted if d in document}
+                continue
+            for domain in wanted & stored.keys():
+                blob_of.setdefault(int(stored[domain]), []).append((report_pk, domain))
+        for blob_id, value in load_blobs(session, blob_of).items():
+            for report_pk, domain in blob_of[blob_id]:
+                found[report_pk][domain] = value
+    return found
