@@ -7,28 +7,38 @@ so the OpenAPI document names the one media type each returns: JSON is the
 
 An agency-scoped token reads only its own agency's audit: another agency's is a 404
 and the province's a 403 (the audit model enforces both from the token's scope).
+
+The document is written, as its findings and hosts are read from the database, into
+a temporary file (in memory up to `SPOOL_BYTES`, then on disk), and sent from it
+once complete: a failure is still a precise error status (nothing half sent), the
+database session is closed before the first byte goes out, and a province's
+document is never held in memory whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from server.api.common import Runtime
 from server.api.read_routes import Scope, answer_scoped
 from server.api.schemas import error_responses
 from server.errors import IngestError, UnprocessableError
-from server.read.audit import AuditPolicy, build_audit
+from server.read.audit import AuditPolicy, audit_outline
 from server.read.audit_views import AuditReport
 from server.reports.errors import ReportError
-from server.reports.render import FIRST_DAY, LAST_DAY, MEDIA_TYPES, Format, cut_off, render_audit
+from server.reports.render import FIRST_DAY, LAST_DAY, MEDIA_TYPES, Format, cut_off, stream_audit
+from server.reports.tabular import Table
 from server.reports.text import Lang
+
+SPOOL_BYTES = 8 * 2**20  # a document larger than this is spooled to disk
+_SEND_BYTES = 2**16
 
 _DAYS = f"between {FIRST_DAY} and {LAST_DAY}"
 AsOfQuery = Annotated[
@@ -44,6 +54,10 @@ PreviousQuery = Annotated[
         le=LAST_DAY,
         description=f"a day before as_of, {_DAYS}; default: one year before as_of",
     ),
+]
+TableQuery = Annotated[
+    Table | None,
+    Query(description="csv only: the table (default findings; the XLSX holds all four)"),
 ]
 AUDIT_ERRORS = error_responses(
     401,
@@ -85,7 +99,10 @@ def audit_router(runtime: Runtime) -> APIRouter:
         lang: Lang,
         as_of: date | None,
         previous: date | None,
+        table: Table | None,
     ) -> Response:
+        if table is not None and fmt is not Format.CSV:
+            raise UnprocessableError("invalid_request", "table applies to csv only", "table")
         loaded = runtime.policy
         policy = AuditPolicy.of(loaded.policy, loaded.fingerprint, loaded.weights, loaded.vulns)
         now = runtime.clock()
@@ -96,8 +113,8 @@ def audit_router(runtime: Runtime) -> APIRouter:
                 "invalid_request", "previous must be a day before as_of", "previous"
             )
 
-        def work(session: Session, scope: Scope) -> AuditReport:
-            return build_audit(
+        def work(session: Session, scope: Scope) -> IO[bytes]:
+            outline, detail = audit_outline(
                 session,
                 policy,
                 as_of=cutoff,
@@ -106,23 +123,44 @@ def audit_router(runtime: Runtime) -> APIRouter:
                 previous_as_of=earlier,
                 scope=scope,
             )
+            spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (sent, then closed)
+            try:
+                for chunk in stream_audit(
+                    outline, fmt, lang, detail, table=table or Table.FINDINGS
+                ):
+                    spool.write(chunk)
+            except ReportError as e:
+                spool.close()
+                raise RendererUnavailableError("renderer_unavailable", str(e)) from e
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            return spool
 
-        report = await answer_scoped(runtime, request, "viewer", work)
-        # Rendering (Chromium for PDF) is slow work: off the event loop.
-        try:
-            data = await run_in_threadpool(render_audit, report, fmt, lang)
-        except ReportError as e:
-            raise RendererUnavailableError("renderer_unavailable", str(e)) from e
-        name = f"audit-{agency or 'province'}-{cutoff:%Y%m%d}.{fmt.value}"
+        # Reading and writing (Chromium for PDF) is slow work: off the event loop.
+        spool = await answer_scoped(runtime, request, "viewer", work)
+        suffix = f"-{table.value}" if table is not None else ""
+        name = f"audit-{agency or 'province'}-{cutoff:%Y%m%d}{suffix}.{fmt.value}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         if fmt is Format.HTML or fmt is Format.JSON:
             headers = {}
-        return Response(data, media_type=MEDIA_TYPES[fmt], headers=headers)
+        return StreamingResponse(_sent(spool), media_type=MEDIA_TYPES[fmt], headers=headers)
 
     for fmt in Format:
         _add_routes(router, fmt, document)
 
     return router
+
+
+def _sent(spool: IO[bytes]) -> Iterator[bytes]:
+    """The spooled document in blocks, closed (its disk file removed) when sent or
+    when the client goes away."""
+    try:
+        while block := spool.read(_SEND_BYTES):
+            yield block
+    finally:
+        spool.close()
 
 
 Document = Callable[..., Awaitable[Response]]
@@ -139,9 +177,16 @@ def _add_routes(router: APIRouter, fmt: Format, document: Document) -> None:
         lang: Lang = Lang.VI,
         as_of: AsOfQuery = None,
         previous: PreviousQuery = None,
+        table: TableQuery = None,
     ) -> Response:
         return await document(
-            request, agency=agency_id, fmt=fmt, lang=lang, as_of=as_of, previous=previous
+            request,
+            agency=agency_id,
+            fmt=fmt,
+            lang=lang,
+            as_of=as_of,
+            previous=previous,
+            table=table,
         )
 
     async def province_audit(
@@ -150,9 +195,10 @@ def _add_routes(router: APIRouter, fmt: Format, document: Document) -> None:
         lang: Lang = Lang.VI,
         as_of: AsOfQuery = None,
         previous: PreviousQuery = None,
+        table: TableQuery = None,
     ) -> Response:
         return await document(
-            request, agency=None, fmt=fmt, lang=lang, as_of=as_of, previous=previous
+            request, agency=None, fmt=fmt, lang=lang, as_of=as_of, previous=previous, table=table
         )
 
     router.add_api_route(

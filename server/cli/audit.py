@@ -1,14 +1,16 @@
 """`canhgac-server audit`: write an audit package of one agency or of the province.
 
-Thin: parse, build the model from the database (`server.read.audit`), render
-(`server.reports`), and write the file atomically (a temporary file renamed into
-place), so a failure never leaves half a document at `--output`.
+Thin: parse, read the outline from the database (`server.read.audit`), write the
+document as its findings and hosts are read (`server.reports.render.stream_audit`)
+into a temporary file renamed into place, so a failure never leaves half a document
+at `--output` and a province's document is never held in memory whole.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -19,8 +21,9 @@ from server.cli.common import CONTEXT, UsageFailure, with_config
 from server.clock import utc_now
 from server.config import ServerConfig
 from server.evaluation.loaded_policy import load_server_policy
-from server.read.audit import AuditPolicy, build_audit
-from server.reports.render import FIRST_DAY, LAST_DAY, Format, cut_off, render_audit
+from server.read.audit import AuditPolicy, audit_outline
+from server.reports.render import FIRST_DAY, LAST_DAY, Format, cut_off, stream_audit
+from server.reports.tabular import Table
 from server.reports.text import Lang
 from server.storage.database import open_database
 
@@ -43,6 +46,11 @@ from server.storage.database import open_database
 @click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), required=True)
 @click.option("--lang", type=click.Choice([lang.value for lang in Lang]), default="vi")
 @click.option(
+    "--table",
+    type=click.Choice([table.value for table in Table]),
+    help="CSV only: the table to write (default findings; the XLSX holds all four).",
+)
+@click.option(
     "--output",
     required=True,
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -57,11 +65,14 @@ def audit(
     previous: datetime | None,
     fmt: str,
     lang: str,
+    table: str | None,
     output: Path,
 ) -> None:
     """Write the audit package (html, pdf, csv, xlsx, json) of an agency or of all."""
     if province == (agency is not None):
         raise UsageFailure("give exactly one of --agency ID or --all")
+    if table is not None and fmt != Format.CSV.value:
+        raise UsageFailure("--table applies to --format csv only")
     try:
         loaded = load_server_policy(config)
     except RuleLoadError as e:
@@ -79,7 +90,7 @@ def audit(
     database = open_database(config.database_url)
     try:
         with database.session() as session:
-            report = build_audit(
+            outline, detail = audit_outline(
                 session,
                 policy,
                 as_of=cutoff,
@@ -87,29 +98,38 @@ def audit(
                 stale_after_seconds=int(config.stale_after_seconds),
                 previous_as_of=earlier,
             )
+            # Written while the session reads the findings and hosts a page at a time.
+            chunks = stream_audit(
+                outline, Format(fmt), Lang(lang), detail, table=Table(table or Table.FINDINGS)
+            )
+            try:
+                size = _write_atomically(output, chunks)
+            except OSError as e:
+                raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from e
     finally:
         database.dispose()
-    data = render_audit(report, Format(fmt), Lang(lang))
-    try:
-        _write_atomically(output, data)
-    except OSError as e:
-        raise click.ClickException(f"cannot write {output}: {e.strerror or e}") from e
-    click.echo(f"{output} ({len(data)} bytes)")
+    click.echo(f"{output} ({size} bytes)")
 
 
 def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, chunks: Iterable[bytes]) -> int:
+    """Write `chunks` to a temporary file beside `path`, then rename it into place;
+    the bytes written."""
     directory = path.resolve().parent
     handle, temporary = tempfile.mkstemp(prefix=".audit-", dir=directory)
+    size = 0
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            for chunk in chunks:
+                stream.write(chunk)
+                size += len(chunk)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return size

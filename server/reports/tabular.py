@@ -214,8 +214,13 @@ TABLES: dict[Table, tuple[tuple[str, ...], Rows, str]] = {
 _CSV_ROWS = 200  # rows per chunk written
 
 
-def _csv_cell(cell: Cell) -> str | float | None:
-    return cell.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(cell, datetime) else cell
+def _csv_cell(cell: Cell) -> str | float | int | None:
+    if isinstance(cell, datetime):
+        return cell.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Counts and levels are typed as numbers (floats for openpyxl): "2", not "2.0".
+    if isinstance(cell, float) and cell.is_integer():
+        return int(cell)
+    return cell
 
 
 def stream_csv(

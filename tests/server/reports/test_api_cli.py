@@ -257,3 +257,29 @@ def test_openapi_documents_the_audit_schema_and_media_types(collector: LiveServe
     for fmt, media in (("pdf", "application/pdf"), ("csv", "text/csv; charset=utf-8")):
         answer = paths[f"/api/v1/audit/{fmt}/agencies/{{agency_id}}"]["get"]["responses"]["200"]
         assert list(answer["content"]) == [media]
+
+
+def test_table_option_of_the_command_and_the_api(collector: LiveServer, tmp_path: Path) -> None:
+    Agents(collector).report("so-a", "agent-web", T1, hostname="web01")
+    target = tmp_path / "hosts.csv"
+    done = run_cli(
+        collector, tmp_path, "--agency", "so-a", "--format", "csv", "--table", "hosts",
+        "--as-of", "2026-03-01", "--output", str(target),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.reader(io.StringIO(target.read_text("utf-8-sig"))))
+    assert rows[0][1] == "Máy chủ" and [r[1] for r in rows[1:]] == ["web01"]
+    refused = run_cli(
+        collector, tmp_path, "--all", "--format", "json", "--table", "hosts",
+        "--output", str(tmp_path / "x.json"),
+    )  # fmt: skip
+    assert refused.returncode == 2 and "csv only" in refused.stderr
+    assert not (tmp_path / "x.json").exists()
+    token = new_api_token(collector.database, "viewer")
+    answer = get(collector, "/agencies/so-a", token, "csv", table="hosts", as_of="2026-03-01")
+    assert answer.status_code == 200
+    assert answer.content == target.read_bytes()
+    assert 'filename="audit-so-a-20260302-hosts.csv"' in answer.headers["Content-Disposition"]
+    wrong = get(collector, "/province", token, "html", table="hosts")
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "table"
+    assert get(collector, "/province", token, "csv", table="nope").status_code == 422
