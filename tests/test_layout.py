@@ -130,6 +130,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.results",
         "rules.engine",
         "rules.policy",
+        "rules.terminal",  # explain prints rules' fix commands, possibly from --rules files
     },
     # agent: collectors -> state -> document -> delivery/output -> app -> cli
     "agent": set(),
