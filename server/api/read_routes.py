@@ -23,7 +23,7 @@ from rules.language.model import Severity
 from server.api.common import AGENCY_FILTER, TEXT_FILTER, Runtime, api_credential
 from server.api.schemas import error_responses
 from server.errors import NotFoundError
-from server.read import queries, views
+from server.read import fixes, queries, views
 from server.storage.models import FindingStatus
 
 T = TypeVar("T")
@@ -80,7 +80,12 @@ def read_router(runtime: Runtime) -> APIRouter:
         responses=READ_ONE_ERRORS,
     )
     async def host(request: Request, agent_id: str) -> dict[str, Any]:
-        return await answer(request, "viewer", lambda s, scope: host_or_404(s, agent_id, scope))
+        commands = fixes.fix_maps(runtime.policy.ruleset)  # the policy of this request
+        return await answer(
+            request,
+            "viewer",
+            lambda s, scope: fixes.with_host_fixes(host_or_404(s, agent_id, scope), commands),
+        )
 
     @router.get(
         "/findings",
@@ -101,20 +106,24 @@ def read_router(runtime: Runtime) -> APIRouter:
         offset: int = Query(0, ge=0, le=1_000_000_000),
     ) -> dict[str, Any]:
         page = queries.Page(limit, offset)
+        commands = fixes.fix_maps(runtime.policy.ruleset)  # the policy of this request
         return await answer(
             request,
             "viewer",
-            lambda s, scope: queries.list_findings(
-                s,
-                runtime.clock(),
-                page,
-                agency=agency,
-                rule=rule,
-                severity=severity,
-                status=status,
-                min_age_days=min_age_days,
-                agent_id=agent_id,
-                scope=scope,
+            lambda s, scope: fixes.with_fix_maps(
+                queries.list_findings(
+                    s,
+                    runtime.clock(),
+                    page,
+                    agency=agency,
+                    rule=rule,
+                    severity=severity,
+                    status=status,
+                    min_age_days=min_age_days,
+                    agent_id=agent_id,
+                    scope=scope,
+                ),
+                commands,
             ),
         )
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rules.language.model import Severity
+from rules.language.model import OsFamily, Severity
 from rules.results import Status
 from server.storage.models import FindingStatus
 
@@ -78,6 +78,10 @@ class RuleResultView(View):
     status: Status
     items: list[Any]
     errors: list[Any]
+    fix: str | None = Field(
+        description="a failing rule's fix command for the host's os_family; null when the"
+        " rule has none for it, the family is unknown, or the rule does not fail"
+    )
 
 
 class FindingView(View):
@@ -97,6 +101,11 @@ class FindingView(View):
     age_seconds: float = Field(description="first seen to resolved (or to last seen)")
     evidence: dict[str, Any]
     message: dict[str, str] = Field(description="the rule's message, by language (vi, en)")
+    fixes: dict[OsFamily, str] = Field(
+        description="the rule's fix command by OS family (host.os.family) in the collector's"
+        " current rules; empty when it has none. The host's family: os_family of"
+        " /hosts/{agent_id}"
+    )
 
 
 class FindingPage(View):
@@ -115,12 +124,24 @@ class ScorePoint(View):
     score: Ratio | None
 
 
+class HostFindingView(FindingView):
+    """A finding in its host's detail, where the host's OS family is known."""
+
+    fix: str | None = Field(
+        description="the rule's fix command for this host's os_family; null when none"
+    )
+
+
 class HostDetail(HostSummary):
     """One host: its summary, latest facts, current results, findings, score history."""
 
     facts: dict[str, Any] | None = Field(description="the latest facts document")
+    os_family: OsFamily | None = Field(
+        description="host.os.family of the latest facts; null when they do not say or say"
+        " 'other' (no fix command is given then)"
+    )
     results: list[RuleResultView]
-    findings: list[FindingView]
+    findings: list[HostFindingView]
     score_history: list[ScorePoint]
 
 
