@@ -1,5 +1,8 @@
 """Reading stored facts back: a report's document (`load_facts`), some domains of
-many reports (`load_domains`), blobs by id (`load_blobs`, parted domains joined).
+many reports (`load_domains`), their envelopes (`load_envelopes`), which blob holds a
+domain (`domain_blob_ids`), blobs by id (`load_blobs`, parted domains joined).
+Every reader of `reports.facts`, `reports.domains` and `facts_blobs` goes through
+these, so how they are stored can change without the readers changing.
 
 What `server.storage.fact_store` left out is put back here: derived ages (from the
 stored timestamps, as of the report's `collected_at`), the envelope keys the report
@@ -19,10 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.derived import add_derived, parse_timestamp
-from rules.facts import ENVELOPE_KEYS, SCHEMA_ID
+from rules.facts import ENVELOPE_KEYS, SCHEMA_ID, Domain
 from server.storage.fact_parts import join_parts
 from server.storage.models import FactsBlob, Host, Report
 
+DOMAINS = frozenset(d.value for d in Domain)
 IMPLIED_KEYS = frozenset((*ENVELOPE_KEYS, "errors"))
 LOAD_BATCH = 500  # ids per IN list: well under every database's parameter limit
 
@@ -78,15 +82,67 @@ def implied_envelope(
     }
 
 
+def _restored(data: dict[str, Any], row: Any, agent_id: Any) -> dict[str, Any]:
+    """A stored envelope with the keys the row tells put back (`row`: a Report or a
+    row with its report_id, seq, collected_at and agent_version)."""
+    if data.keys() >= IMPLIED_KEYS:
+        return data  # the whole envelope (before 0007)
+    implied = implied_envelope(
+        row.report_id, str(agent_id), row.seq, row.collected_at, row.agent_version
+    )
+    return {**{k: v for k, v in implied.items() if k not in data}, **data}
+
+
 def _envelope(session: Session, report: Report) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(report.facts)
     if report.domains is None or data.keys() >= IMPLIED_KEYS:
         return data  # the whole document (before 0002) or the whole envelope
     agent_id = session.scalar(select(Host.agent_id).where(Host.id == report.host_id))
-    implied = implied_envelope(
-        report.report_id, str(agent_id), report.seq, report.collected_at, report.agent_version
-    )
-    return {**{k: v for k, v in implied.items() if k not in data}, **data}
+    return _restored(data, report, agent_id)
+
+
+def load_envelopes(session: Session, report_pks: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each report's envelope (every key of its document but the domains: ids, times,
+    `errors`...) as the agent sent it; a report that does not exist is absent. One
+    query per 500 reports. Readers use this, never `reports.facts` itself."""
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(report_pks), LOAD_BATCH):
+        rows = (
+            select(
+                Report.id,
+                Report.facts,
+                Report.domains,
+                Report.report_id,
+                Report.seq,
+                Report.collected_at,
+                Report.agent_version,
+                Host.agent_id,
+            )
+            .join(Host, Host.id == Report.host_id)
+            .where(Report.id.in_(list(report_pks[start : start + LOAD_BATCH])))
+        )
+        for row in session.execute(rows):
+            data: dict[str, Any] = json.loads(row.facts)
+            if row.domains is None:  # before revision 0002: the whole document
+                found[row.id] = {k: v for k, v in data.items() if k not in DOMAINS}
+            else:
+                found[row.id] = _restored(data, row, row.agent_id)
+    return found
+
+
+def domain_blob_ids(session: Session, report_pks: Sequence[int], domain: str) -> dict[int, int]:
+    """report pk -> the blob holding its `domain`: the same id names the same content
+    within a host (hosts of one content never share a blob). Reports without the
+    domain, or stored before revision 0002, are absent. One query per 500 reports."""
+    found: dict[int, int] = {}
+    for start in range(0, len(report_pks), LOAD_BATCH):
+        rows = select(Report.id, Report.domains).where(
+            Report.id.in_(list(report_pks[start : start + LOAD_BATCH]))
+        )
+        for report_pk, domains in session.execute(rows):
+            if isinstance(domains, dict) and domains.get(domain) is not None:
+                found[report_pk] = int(domains[domain])
+    return found
 
 
 def load_facts(session: Session, report: Report) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from rules.derived import strip_domain
-from rules.facts import Domain
 from server.storage.fact_load import (
+    DOMAINS,
     LOAD_BATCH,
     implied_envelope,
     load_blobs,
@@ -58,7 +58,6 @@ __all__ = [  # the readers live in fact_load; importable from here as before
     "unchanged_domains",
 ]
 
-DOMAINS = frozenset(d.value for d in Domain)
 # Envelope keys that change with every report and say nothing about the host.
 _VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
 
