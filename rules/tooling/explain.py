@@ -17,6 +17,7 @@ from rules.language.model import (
     Quantified,
     Quantifier,
     Rule,
+    Severity,
 )
 from rules.policy.frameworks import Framework
 from rules.terminal import printable
@@ -51,6 +52,19 @@ _WORDS = {
         "param": "tham số",
     },
 }
+# The Vietnamese page says everything in Vietnamese, severities and notes included
+# (the same words as the agent's `check`).
+_SEVERITY_WORDS = {
+    "en": {severity: severity.value for severity in Severity},
+    "vi": {
+        Severity.CRITICAL: "nghiêm trọng",
+        Severity.HIGH: "cao",
+        Severity.MEDIUM: "trung bình",
+        Severity.LOW: "thấp",
+        Severity.INFO: "thông tin",
+    },
+}
+_UNVERIFIED = {"en": "unverified", "vi": "chưa xác minh"}
 _HEADINGS = {
     "en": (
         "Severity",
@@ -111,9 +125,10 @@ def explain_rule(rule: Rule, frameworks: Sequence[Framework], lang: str) -> str:
         lang
     ]
     params = dict(rule.params)
+    level = _SEVERITY_WORDS[lang][rule.severity]
     lines = [
         f"{rule.id}: {rule.title.get(lang)}",
-        f"{severity}: {rule.severity.value}    {pack}: {rule.pack_id}    {defined}: {rule.source}",
+        f"{severity}: {level}    {pack}: {rule.pack_id}    {defined}: {rule.source}",
         "",
         f"{checks}: {describe(rule.check, params, lang)}",
     ]
@@ -141,7 +156,7 @@ def explain_rule(rule: Rule, frameworks: Sequence[Framework], lang: str) -> str:
         lines += ["", f"{refs}:"] + [f"  - {r}" for r in rule.references]
     mappings = [
         f"  - {f.id} {r.id}: {r.title.get(lang)}"
-        + (" (unverified)" if r.confidence != "verified" else "")
+        + (f" ({_UNVERIFIED[lang]})" if r.confidence != "verified" else "")
         for f in frameworks
         for r in f.requirements_for(rule.id)
     ]

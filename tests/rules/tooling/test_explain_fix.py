@@ -73,3 +73,15 @@ def test_families_in_one_order_and_unsafe_characters_escaped(tmp_path: Path) -> 
         "  rhel: systemctl enable --now crond\\x85\\u202e",
     ]
     assert "\u202e" not in text and "\x85" not in text
+
+
+def test_the_vietnamese_page_names_severity_and_unverified_mappings_in_vietnamese() -> None:
+    vi = _explain("LOG-SYSLOG-ABSENT", "--lang", "vi").splitlines()
+    en = _explain("LOG-SYSLOG-ABSENT", "--lang", "en").splitlines()
+    assert vi[1].startswith("Mức độ: thấp    Gói: hygiene")
+    assert en[1].startswith("Severity: low    Pack: hygiene")
+    # TCVN 14423:2026's mapping is not verified yet (rules/frameworks).
+    unverified = [line for line in vi if line.startswith("  - tcvn-14423-2026 ")]
+    assert unverified and all(line.endswith(" (chưa xác minh)") for line in unverified)
+    assert "unverified" not in "\n".join(vi)
+    assert any(line.endswith(" (unverified)") for line in en)
