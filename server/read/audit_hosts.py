@@ -7,7 +7,6 @@ A domain the agent could not read (an `errors` entry, or absent) is listed in
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from rules.language.model import Severity
 from rules.policy.scoring import score_results
 from rules.results import RuleResult
 from server.read.audit_views import CertificateRow, HostRow, ServiceRow, Unread, UnreadKind
+from server.storage.fact_load import load_envelopes
 from server.storage.fact_store import load_domains
 from server.storage.models import Report
 
@@ -82,17 +82,15 @@ def load_host_facts(
 ) -> dict[int, tuple[datetime, dict[str, Any]]]:
     """report pk -> (collected_at, the facts the audit reads), a few queries per
     500 hosts instead of two per host. Only the domains the audit shows are read
-    (through the fact store); the envelope (with `errors`) always is."""
+    (through the fact store's readers); the envelope (with `errors`) always is."""
     pks = sorted(set(report_pks))
     answer: dict[int, tuple[datetime, dict[str, Any]]] = {}
     for start in range(0, len(pks), _CHUNK):
         chunk = pks[start : start + _CHUNK]
-        rows = session.execute(
-            select(Report.id, Report.collected_at, Report.facts).where(Report.id.in_(chunk))
-        )
-        for pk, collected_at, envelope in rows:
-            # Reports stored before revision 0002 hold the whole document.
-            answer[pk] = (collected_at, json.loads(envelope))
+        envelopes = load_envelopes(session, chunk)
+        rows = session.execute(select(Report.id, Report.collected_at).where(Report.id.in_(chunk)))
+        for pk, collected_at in rows:
+            answer[pk] = (collected_at, envelopes.get(pk, {}))
         for pk, domains in load_domains(session, chunk, DOMAINS_SHOWN).items():
             answer[pk][1].update(domains)
     return answer
