@@ -12,10 +12,11 @@ Prints, beside a baseline measured in the same run:
   listing reused) beside its first cycle (start-up and a full collection) and the
   ratio to the one-shot baseline, the daemon's RSS after the first cycle and at the
   end, and the growth between them, and the peak of the daemon's RSS plus its cycle
-  child's own memory (USS); each cycle in a thread (`--cycle thread`, as before) and
-  in a forked child (`--cycle process`, the default), each with glibc's default
-  malloc arenas and with MALLOC_ARENA_MAX=2 (BENCH_MODES picks some by number, e.g.
-  "0,2"); a progress line every BENCH_PROGRESS cycles (default 25);
+  child's own memory (USS; the collectors' commands not counted); each cycle in a
+  thread (`--cycle thread`, as before) and in a forked child (`--cycle process`, the
+  default), each with glibc's default malloc arenas and with MALLOC_ARENA_MAX=2
+  (BENCH_MODES picks some by number, e.g. "0,2"); a progress line every
+  BENCH_PROGRESS cycles (default 25, 0 for none);
 - the drain of a full 72-hour spool (288 reports, one per 15 minutes) into the
   collector: wall time with no rate cap, beside one report sent alone (median of
   BENCH_RUNS) times 288.
@@ -88,11 +89,19 @@ def cpu_of(process: psutil.Process) -> float:
 
 
 def children_uss(watched: psutil.Process) -> int:
-    """The own memory (USS) of the daemon's children: a cycle's child process."""
+    """The own memory (USS) of the daemon's cycle child (a fork: the daemon's command
+    line); the collectors' commands (apt, dpkg-query...) are not counted, in either
+    mode."""
     total = 0
-    for child in watched.children(recursive=True):
+    try:
+        daemon_argv = watched.cmdline()
+        children = watched.children()
+    except psutil.Error:
+        return 0
+    for child in children:
         try:
-            total += child.memory_full_info().uss
+            if child.cmdline() == daemon_argv:
+                total += child.memory_full_info().uss
         except psutil.Error:
             continue  # it ended meanwhile
     return total
