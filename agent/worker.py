@@ -99,10 +99,19 @@ def _in_child(work: Work, stop: threading.Event, grace: float) -> Finished:
     # The child's collections would otherwise walk, and so write to, every object the
     # daemon holds, copying their pages: frozen, they stay shared with the parent.
     gc.freeze()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        # No process to be had (EAGAIN, ENOMEM): this cycle runs in a thread instead.
+        gc.unfreeze()
+        os.close(read_end)
+        os.close(write_end)
+        return _in_thread(work, stop, grace, "canhgac-cycle")
     if pid == 0:  # pragma: no cover - the child; its effects are tested, not its lines
         os.close(read_end)
         _child(work, write_end)
+    # The parent's own garbage stays collectable (the child keeps its frozen copy).
+    gc.unfreeze()
     os.close(write_end)
     try:
         ending = _wait_child(pid, stop, grace)

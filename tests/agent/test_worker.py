@@ -6,6 +6,7 @@ observed from the parent.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -103,3 +104,29 @@ def test_a_child_outliving_the_grace_is_killed(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     with pytest.raises(ProcessLookupError):  # killed and reaped, not a zombie
         os.kill(int(pid_file.read_text()), 0)
+
+
+def test_no_process_to_be_had_runs_the_cycle_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A mock: the kernel refusing a fork (EAGAIN) cannot be caused here safely.
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    seen: list[int] = []
+
+    def work() -> None:
+        seen.append(os.getpid())
+
+    finished = run_work(CycleMode.PROCESS, work, threading.Event(), 5.0)
+
+    assert finished.ending is Ending.DONE
+    assert seen == [os.getpid()]
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_daemon_keeps_no_object_frozen_after_a_cycle() -> None:
+    finished = run_work(CycleMode.PROCESS, lambda: None, threading.Event(), 5.0)
+    assert finished.ending is Ending.DONE
+    assert gc.get_freeze_count() == 0
