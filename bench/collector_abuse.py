@@ -16,14 +16,15 @@ Memory and time figures each run in a fresh interpreter (peak RSS is per process
 Per request, in a real `canhgac-server serve` on loopback (a fresh one per case, warmed
 by one small report): the collector process's peak RSS (VmHWM) after one request
 minus its RSS before it, for a small report (the baseline), the largest accepted
-report, the amplification body and the gzip-members body.
+report, the amplification body, a decompression bomb (1 GiB of zeros) and the
+gzip-members body.
 
 Then a real `canhgac-server serve` on loopback, its file limit lowered to 128, under
 a flood of 250 half-sent requests: /healthz answers counted and timed, with the
 header deadline at its default (10 s) beside the same server with the deadline
 effectively off (the previous behaviour).
 
-    python bench/collector_abuse.py
+    python bench/collector_abuse.py [--per-request]
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def _status_mib(field: str) -> float:
 def _amplification_body() -> bytes:
     inner = b",".join([b"[]"] * 15_000_000)
     return gzip.compress(b'{"discovery": [' + inner + b"]}", compresslevel=9)
+
+
+def _bomb_body() -> bytes:
+    """1 GiB of zeros, gzip'd (about 1 MiB on the wire), compressed as a stream."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = b"\0" * 2**20
+    parts = [compressor.compress(zeros) for _ in range(1024)]
+    return b"".join([*parts, compressor.flush()])
 
 
 def _large_report() -> bytes:
@@ -224,6 +233,7 @@ def _record_per_request(workdir: Path) -> None:
         "small report": gzip.compress(json.dumps(make_facts(seq=2, collected_at=NOW)).encode()),
         "largest accepted report (20,000 packages)": gzip.compress(json.dumps(large).encode()),
         "amplification (15 million empty lists)": (workdir / "amp.body").read_bytes(),
+        "decompression bomb (1 GiB of zeros)": _bomb_body(),
         f"gzip: a report + {EMPTY_MEMBERS} empty members": (workdir / "gzip.body").read_bytes(),
     }
     growth = {
@@ -276,6 +286,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="canhgac-bench-abuse-") as tmp:
         work = Path(tmp)
+        if sys.argv[1:2] == ["--per-request"]:  # only the collector's RSS per request
+            (work / "amp.body").write_bytes(_amplification_body())
+            (work / "gzip.body").write_bytes(_members_body())
+            _record_per_request(work)
+            return
         _print_pair("amplification: 15 million empty lists", "amp_old", "amp_new", work)
         _print_pair("largest accepted report: 20,000 packages", "large_loads", "large_new", work)
         members = f"gzip: a report + {EMPTY_MEMBERS} empty members"

@@ -103,8 +103,14 @@ def decode_document(
     limits: Limits,
     now: datetime,
     trusted_for: TrustedFor | None = None,
+    *,
+    expect_trusted: bool = True,
 ) -> FactsDocument:
-    """Run every check on `body` in order; raise the first IngestError met."""
+    """Run every check on `body` in order; raise the first IngestError met.
+
+    `expect_trusted` False (the agent's first report: nothing of it is stored yet):
+    one parse with every hook, not a fast parse then a second one of what is not
+    trusted; `trusted_for` is asked all the same."""
     if len(body) > limits.max_body_bytes:
         raise PayloadTooLargeError(
             "body_too_large", f"the body exceeds {limits.max_body_bytes} bytes"
@@ -135,7 +141,7 @@ def decode_document(
             trusted = frozenset(trusted_for(data, sent))
         return trusted
 
-    if trusted_for is not None:
+    if trusted_for is not None and expect_trusted:
         data, _ = parse_json_spans(text, limits.max_json_depth, limits.max_list_items, trust)
     else:  # nothing can be trusted: one parse, with every check
         data, spans = parse_json_spans(text, limits.max_json_depth, limits.max_list_items)

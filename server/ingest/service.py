@@ -69,6 +69,8 @@ MAX_STORED_BYTES = 8 * 1024 * 1024
 # half-open state): nothing else would ever send it a write to prove it recovered.
 WRITE_FAILURE_HOLD_SECONDS = 30.0
 DUPLICATE = "duplicate"
+# Agents remembered as having stored facts (which parse to use for their reports).
+MAX_STORED_AGENTS = 200_000
 # One retry covers the races a unique constraint settles (two first reports of one
 # agent creating its host); a second conflict is not a race any more.
 _STORE_ATTEMPTS = 2
@@ -165,6 +167,7 @@ class IngestService:
         self._decoding = threading.Semaphore(max_concurrent_decodes)
         self._decode_wait = decode_wait
         self._write_failed_at: float | None = None  # monotonic time of the last failure
+        self._stored_agents: set[str] = set()  # agents this process stored a report of
         compile_validators()  # now, not on the first request
 
     @property
@@ -205,7 +208,10 @@ class IngestService:
             host = hosts[agent_id]
             return unchanged_domains(host.domain_blobs if host else None, sent)
 
-        document = self._decode(body, content_encoding, received_at, trusted_for)
+        # An agent this process stored nothing for yet (its first report, or its first
+        # here): most likely nothing of it can be trusted, so parse it once.
+        first = credential.agent_id not in self._stored_agents
+        document = self._decode(body, content_encoding, received_at, trusted_for, first)
         if credential.agent_id is not None and credential.agent_id != document.agent_id:
             # Checked again, authoritatively, inside the transaction (bind_token).
             raise ForbiddenError(
@@ -254,6 +260,9 @@ class IngestService:
         self._write_failed_at = None
         if stored is None:
             return IngestResult(DUPLICATE, document.report_id)
+        if len(self._stored_agents) >= MAX_STORED_AGENTS:
+            self._stored_agents.clear()  # a hint only: forgetting costs one slower parse
+        self._stored_agents.add(document.agent_id)
         if stored.newest and self._on_commit is not None:
             self._on_commit(stored.snapshot)
         return IngestResult(
@@ -285,6 +294,7 @@ class IngestService:
         content_encoding: str | None,
         received_at: datetime,
         trusted_for: TrustedFor,
+        first: bool = False,
     ) -> FactsDocument:
         if not self._decoding.acquire(timeout=self._decode_wait):
             raise TooManyRequestsError(
@@ -292,7 +302,12 @@ class IngestService:
             )
         try:
             document = decode_document(
-                body, content_encoding, self._limits, received_at, trusted_for
+                body,
+                content_encoding,
+                self._limits,
+                received_at,
+                trusted_for,
+                expect_trusted=not first,
             )
         finally:
             self._decoding.release()
