@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.policy.waivers import Waiver
@@ -19,21 +19,20 @@ def excluded_hosts(
     session: Session, agency: str, counted: set[int], cutoff: datetime
 ) -> list[ExcludedHost]:
     """Hosts that reported before the cut-off but are not counted (no results then)."""
-    first = (
-        select(Report.host_id, func.min(Report.collected_at).label("first"))
-        .group_by(Report.host_id)
-        .subquery()
+    # EXISTS on the reports' (host_id, seq) index: the agency's reports only, not a
+    # pass over every report of the province per agency.
+    reported = (
+        select(Report.id).where(Report.host_id == Host.id, Report.collected_at < cutoff).exists()
     )
     rows = session.execute(
-        select(Host.id, Host.label, Host.agent_id, first.c.first)
-        .join(first, first.c.host_id == Host.id, isouter=True)
-        .where(Host.agency_id == agency)
+        select(Host.id, Host.label, Host.agent_id)
+        .where(Host.agency_id == agency, reported)
         .order_by(Host.label)
     )
     return [
         ExcludedHost(host=label, agent_id=agent_id, reason=ExclusionReason.NOT_EVALUATED)
-        for host_id, label, agent_id, first_at in rows
-        if host_id not in counted and first_at is not None and first_at < cutoff
+        for host_id, label, agent_id in rows
+        if host_id not in counted
     ]
 
 
