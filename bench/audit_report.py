@@ -219,6 +219,9 @@ def main() -> None:
         "--streamed-only", action="store_true", help="skip the whole-model renderings"
     )
     parser.add_argument("--province-only", action="store_true", help="skip the one agency")
+    parser.add_argument(
+        "--as-stored", action="store_true", help="reuse --db whatever fleet it holds"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="canhgac-bench-audit-") as work:
         path = args.db or Path(work) / "bench.db"
@@ -228,7 +231,9 @@ def main() -> None:
         database = open_database(url)
         try:
             stored = hosts_in(database)
-            if stored == (args.agencies, args.agencies * args.hosts):
+            if stored == (args.agencies, args.agencies * args.hosts) or (
+                args.as_stored and stored[1]
+            ):
                 print(f"reusing {path}: {stored[1]} hosts")
                 policy = audit_policy(url)
             elif stored != (0, 0):
