@@ -172,12 +172,17 @@ def audit_outline(
     for state in reported:
         by_agency[state.agency].append(state)
     # The LAN from the same reports as the rest (server.read.audit_lan), of the
-    # reported agencies only (`states` holds every agency's, for the ranking).
-    lans = lan_sections(
-        session,
-        policy.ruleset,
-        ((s.agent_id, s.agency, s.label, s.report_pk, s.collected_at) for s in reported),
-    )
+    # reported agencies only (`states` holds every agency's, for the ranking); one
+    # agency at a time, so the discovery facts read are one agency's, not a province's.
+    lans = {}
+    for own in by_agency.values():
+        lans.update(
+            lan_sections(
+                session,
+                policy.ruleset,
+                ((s.agent_id, s.agency, s.label, s.report_pk, s.collected_at) for s in own),
+            )
+        )
     # The vulnerabilities from the same reports, at the cut-off's day (the store is
     # today's: server.read.audit_vulns).
     day = (as_of - timedelta(microseconds=1)).date()

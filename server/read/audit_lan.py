@@ -13,18 +13,16 @@ so the flag follows the policy the audit is judged by.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.language.model import RuleSet
 from server.read.audit_views import LanDeviceRow, LanPortRow, LanSection
 from server.read.lan import HostLan, HostReport, LanDevice, lan_of_reports, merge_agency
-from server.storage.models import Report
+from server.storage.fact_load import load_envelopes
 
 LAN_PACK = "lan-discovery"
 _CHUNK = 500  # ids per IN (...) list: far below every database's parameter limit
@@ -89,11 +87,9 @@ def _failed_sweeps(session: Session, report_pks: list[int]) -> set[int]:
     agent tried to sweep and could not (unknown, never an empty LAN)."""
     found: set[int] = set()
     for start in range(0, len(report_pks), _CHUNK):
-        rows = session.execute(
-            select(Report.id, Report.facts).where(Report.id.in_(report_pks[start : start + _CHUNK]))
-        )
-        for pk, envelope in rows:
-            errors = json.loads(envelope).get("errors")
+        envelopes = load_envelopes(session, report_pks[start : start + _CHUNK])
+        for pk, envelope in envelopes.items():
+            errors = envelope.get("errors")
             for error in errors if isinstance(errors, list) else ():
                 if isinstance(error, dict) and error.get("domain") == "discovery":
                     found.add(pk)
