@@ -2,9 +2,10 @@
 
 A host's `packages` domain is a list of about a thousand items of which one changes
 now and then; stored as one blob, every change stored the whole list again. Here
-the list (`PARTED`: the domain and the path of its list) is cut into consecutive
-parts at content-defined boundaries: a part ends after an item whose key (its
-`name`, else its canonical JSON) hashes (CRC-32) to 0 modulo `PART_EVERY`, or when
+the list (`PARTED`: packages, pending updates, certificates, listeners; lists of
+`PART_FROM` items or more) is cut into consecutive parts at content-defined
+boundaries: a part ends after an item whose key (its `name` or `location`, else its
+canonical JSON) hashes (CRC-32) to 0 modulo `PART_EVERY`, or when
 it reaches `PART_MAX` items. A package whose version changes keeps its name, so no
 boundary moves and exactly one part changes; a package added or removed changes
 one part (two when it is itself a boundary). Parts are content-addressed blobs of
@@ -14,7 +15,7 @@ ids of its parts. Concatenating the parts gives back the list exactly, in its
 order: nothing is sorted or assumed about the agent's order.
 
 Pure functions: `split_parts` cuts a value, `join_parts` puts it back together.
-`server.storage.fact_store` stores and loads them.
+`server.storage.fact_store` stores them, `server.storage.fact_load` reads them.
 """
 
 from __future__ import annotations
@@ -26,12 +27,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# domain -> the keys leading to its list. Only domains read through fact_store are
-# parted: readers that select a blob's content themselves (the certificates metrics,
-# the audit's updates and certificates) would see a head without its list.
-PARTED: dict[str, tuple[str, ...]] = {"packages": ("items",)}
+# domain -> the keys leading to its list (empty: the domain is the list). Every
+# reader of blobs goes through `fact_load`, which joins the parts back. An entry is
+# never changed or removed (stored heads rely on it): a new one is also added to the
+# table of revision 0007's downgrade (a test checks).
+PARTED: dict[str, tuple[str, ...]] = {
+    "packages": ("items",),
+    "updates": ("pending",),
+    "certificates": (),
+    "listening": (),
+}
 PART_EVERY = 32  # mean items per part: 47 parts and a 1-2 KB part per change at 1,500
 PART_MAX = 4 * PART_EVERY  # a part cut here when no key ends it (one name repeated)
+PART_FROM = 2 * PART_EVERY  # shorter lists are stored whole: parts would not pay
 
 
 def canonical(value: Any) -> str:
@@ -61,7 +69,7 @@ def _cut(items: list[Any]) -> list[list[Any]]:
     start = 0
     crc32 = zlib.crc32
     for index, item in enumerate(items):
-        name = item.get("name") if type(item) is dict else None
+        name = (item.get("name") or item.get("location")) if type(item) is dict else None
         key = name if type(name) is str else canonical(item)
         if crc32(key.encode()) % PART_EVERY == 0 or index + 1 - start >= PART_MAX:
             parts.append(items[start : index + 1])
@@ -73,9 +81,16 @@ def _cut(items: list[Any]) -> list[list[Any]]:
 
 def split_parts(domain: str, value: Any) -> Parted | None:
     """`value` (stripped of derived fields) cut into a head and parts; None when the
-    domain is not parted or its list is not where `PARTED` says (stored whole)."""
+    domain is not parted, its list is not where `PARTED` says or is shorter than
+    `PART_FROM` (stored whole)."""
     path = PARTED.get(domain)
-    if path is None or not isinstance(value, dict):
+    if path is None:
+        return None
+    if not path:
+        if not isinstance(value, list) or len(value) < PART_FROM:
+            return None
+        return Parted("[]", _parts(value))
+    if not isinstance(value, dict):
         return None
     head: dict[str, Any] = dict(value)
     node = head
@@ -85,22 +100,29 @@ def split_parts(domain: str, value: Any) -> Parted | None:
             return None
         node[step] = node = dict(child)
     items = node.get(path[-1])
-    if not isinstance(items, list):
+    if not isinstance(items, list) or len(items) < PART_FROM:
         return None
     node[path[-1]] = []
+    return Parted(canonical(head), _parts(items))
+
+
+def _parts(items: list[Any]) -> tuple[Part, ...]:
     parts = []
     for chunk in _cut(items):
         text = canonical(chunk)
         parts.append(Part(text, hashlib.sha256(text.encode()).hexdigest()))
-    return Parted(canonical(head), tuple(parts))
+    return tuple(parts)
 
 
 def join_parts(domain: str, head: Any, parts: Sequence[Sequence[Any]]) -> Any:
     """The value `split_parts` cut: `head` (parsed, changed in place) with its list
     set to the parts' items, concatenated in order."""
+    items = [item for part in parts for item in part]
     path = PARTED[domain]
+    if not path:
+        return items
     node = head
     for step in path[:-1]:
         node = node[step]
-    node[path[-1]] = [item for part in parts for item in part]
+    node[path[-1]] = items
     return head

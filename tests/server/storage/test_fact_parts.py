@@ -5,13 +5,21 @@ part."""
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from server.storage.fact_parts import PART_MAX, canonical, join_parts, split_parts
+from server.storage.fact_parts import (
+    PART_FROM,
+    PART_MAX,
+    PARTED,
+    canonical,
+    join_parts,
+    split_parts,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 DOCUMENTS = (
@@ -72,11 +80,39 @@ def test_a_list_without_boundaries_is_cut_at_the_maximum() -> None:
 @pytest.mark.parametrize(
     ("domain", "value"),
     [
-        ("listening", [{"port": 22}]),  # not a parted domain
-        ("packages", [{"name": "bash"}]),  # not the shape PARTED names
+        ("host", {"items": [{"name": "x"}] * 100}),  # not a parted domain
+        ("listening", [{"port": 22}] * (PART_FROM - 1)),  # too short to pay
+        ("packages", {"items": [{"name": "bash"}] * (PART_FROM - 1)}),
+        ("packages", [{"name": "bash"}] * 100),  # not the shape PARTED names
         ("packages", {"manager": "dpkg", "items": None}),
         ("packages", None),
     ],
 )
 def test_other_shapes_are_stored_whole(domain: str, value: Any) -> None:
     assert split_parts(domain, value) is None
+
+
+def test_lists_at_the_top_and_updates_join_back() -> None:
+    listening = [{"port": 1000 + i, "protocol": "tcp", "address": "0.0.0.0"} for i in range(200)]
+    parted = split_parts("listening", listening)
+    assert parted is not None and parted.head == "[]" and len(parted.parts) > 1
+    parts = [json.loads(p.text) for p in parted.parts]
+    assert join_parts("listening", json.loads(parted.head), parts) == listening
+    updates = json.loads(DOCUMENTS[0].read_text())["updates"]  # a real pending list
+    assert len(updates["pending"]) >= PART_FROM
+    parted = split_parts("updates", updates)
+    assert parted is not None
+    parts = [json.loads(p.text) for p in parted.parts]
+    assert join_parts("updates", json.loads(parted.head), parts) == updates
+
+
+def test_the_downgrade_of_0007_knows_every_parted_domain() -> None:
+    path = (
+        Path(__file__).resolve().parents[3]
+        / "server/storage/migrations/versions/0007_parted_domains.py"
+    )
+    spec = importlib.util.spec_from_file_location("migration_0007", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._PARTED == PARTED

@@ -21,6 +21,8 @@ from server.storage.models import FactsBlob, Host, Report
 from tests.server.storage.test_fact_parts import DOCUMENTS
 
 NOW = "2026-11-27 08:00:00+00"
+# A list domain (parted at the top) long enough to be stored in parts.
+LISTENING = [{"port": 1000 + i, "protocol": "tcp", "address": "0.0.0.0"} for i in range(100)]
 # The whole envelope, as every revision before 0007 stored it.
 ENVELOPE = {
     "schema": "canhgac.facts/v1",
@@ -89,7 +91,7 @@ def test_populated_0006_upgrades_and_downgrades(db_url: str) -> None:
             host = session.get(Host, 1)
             assert host is not None
             now = datetime.now(UTC)
-            split = split_facts({"seq": 2, "packages": changed})
+            split = split_facts({"seq": 2, "packages": changed, "listening": LISTENING})
             ids = store_domains(session, host, split, current=True, now=now)
             session.add(
                 Report(
@@ -112,6 +114,7 @@ def test_populated_0006_upgrades_and_downgrades(db_url: str) -> None:
             new = session.get(Report, 2)
             assert new is not None
             assert load_facts(session, new)["packages"] == changed
+            assert load_facts(session, new)["listening"] == LISTENING
     finally:
         database.dispose()
     command.downgrade(alembic_config(db_url), "0006")
@@ -122,6 +125,7 @@ def test_populated_0006_upgrades_and_downgrades(db_url: str) -> None:
             sa.text("SELECT id, domain, content FROM facts_blobs ORDER BY id")
         ).all()
     engine.dispose()
-    assert [row[1] for row in rows] == ["packages", "packages"]  # the parts are gone
-    texts = [zlib.decompress(bytes(row[2])[1:]).decode() for row in rows]
-    assert texts == [canonical(packages()), canonical(changed)]
+    domains = [row[1] for row in rows]
+    assert sorted(domains) == ["listening", "packages", "packages"]  # the parts are gone
+    texts = {zlib.decompress(bytes(row[2])[1:]).decode() for row in rows}
+    assert texts == {canonical(packages()), canonical(changed), canonical(LISTENING)}

@@ -20,7 +20,7 @@ from server.storage.fact_parts import part_domain
 from server.storage.fact_store import load_domains, load_facts
 from server.storage.models import FactsBlob, Report
 from server.storage.retention import prune
-from tests.server.helpers import body_of, new_token
+from tests.server.helpers import body_of, make_facts, new_token, telnet
 from tests.server.storage.test_fact_parts import DOCUMENTS
 
 
@@ -137,3 +137,20 @@ def test_no_part_is_shared_across_hosts_or_domains(
         ).all()
     assert len(hosts) == 2
     assert stored(database, other) == other
+
+
+def test_a_long_list_domain_is_parted_and_one_change_stores_one_part(
+    service: IngestService, database: Database, token: str
+) -> None:
+    listening = [telnet("127.0.0.1", 2000 + i) for i in range(120)]
+    first = make_facts(seq=1, listening=listening)
+    ingest(service, token, first)
+    before = {b.id for b in blobs(database)}
+    moved = copy.deepcopy(listening)
+    moved[60]["pid"] = 999  # a service restarted
+    second = make_facts(seq=2, listening=moved)
+    ingest(service, token, second)
+    new = sorted(b.domain for b in blobs(database) if b.id not in before)
+    assert new == ["listening", part_domain("listening")]
+    assert stored(database, first) == first
+    assert stored(database, second) == second

@@ -26,8 +26,14 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# As in server.storage.fact_parts.PARTED when this revision was written.
-_PARTED: dict[str, tuple[str, ...]] = {"packages": ("items",)}
+# Every domain server.storage.fact_parts.PARTED parts, with the path of its list
+# (entries are only ever added there, and here too: a test compares the two).
+_PARTED: dict[str, tuple[str, ...]] = {
+    "packages": ("items",),
+    "updates": ("pending",),
+    "certificates": (),
+    "listening": (),
+}
 _BATCH = 200
 
 
@@ -45,12 +51,15 @@ def _text(value: Any) -> str:
 
 
 def _joined(domain: str, head: Any, parts: list[Any]) -> str:
-    node = head
+    items = [item for part in parts for item in part]
     path = _PARTED[domain]
-    for step in path[:-1]:
-        node = node[step]
-    node[path[-1]] = [item for part in parts for item in part]
-    return json.dumps(head, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if path:
+        node = head
+        for step in path[:-1]:
+            node = node[step]
+        node[path[-1]] = items
+    value = head if path else items
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def downgrade() -> None:
