@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from server.storage.database import open_database
+from server.storage.fact_load import load_envelopes
+from server.storage.models import Report
 from tests.agent.delivery.readonly import read_only_directory
 from tests.collector_process import SERVER, CollectorProcess
 from tests.support import free_port
@@ -69,10 +72,18 @@ class Collector:
             self.current = None
 
     def reports(self) -> list[tuple[int, str, dict[str, object]]]:
-        """(seq, report_id, envelope) of every stored report, in the order stored."""
-        with sqlite3.connect(self.db) as db:
-            rows = db.execute("SELECT seq, report_id, facts FROM reports ORDER BY id").fetchall()
-        return [(int(seq), str(rid), json.loads(facts)) for seq, rid, facts in rows]
+        """(seq, report_id, envelope) of every stored report, in the order stored; the
+        envelope read through the storage's own reader (the row alone does not hold it)."""
+        database = open_database(self.db_url)
+        try:
+            with database.session() as session:
+                rows = session.execute(
+                    select(Report.id, Report.seq, Report.report_id).order_by(Report.id)
+                ).all()
+                envelopes = load_envelopes(session, [pk for pk, _, _ in rows])
+        finally:
+            database.engine.dispose()
+        return [(int(seq), str(rid), envelopes[pk]) for pk, seq, rid in rows]
 
 
 @pytest.fixture
