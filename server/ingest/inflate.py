@@ -2,7 +2,7 @@
 into too many JSON values, is refused before its inflated bytes are ever held.
 
 A first pass inflates `WINDOW` bytes at a time, keeping them only while the total
-stays under `KEEP_BYTES` (every real report), counting them (size, and the commas
+stays under `KEEP_BYTES` (2 MiB: nearly every real report), counting them (size, and the commas
 and opening brackets that bound the number of JSON values and containers) and
 dropping them past it. A body over the cap, or over the JSON counts once strings are
 cut out (`json_counts`, streamed too), is refused with at most a few windows held.
@@ -21,7 +21,7 @@ from typing import Any
 from server.errors import BadRequestError, PayloadTooLargeError
 
 WINDOW = 256 * 1024  # the most one inflate step may produce
-KEEP_BYTES = 8 * 1024 * 1024  # inflated bytes kept during the first pass, at most
+KEEP_BYTES = 2 * 1024 * 1024  # inflated bytes kept during the first pass (a large report)
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip header and trailer, not raw zlib
 _GZIP_SLICE = 64 * 1024
 # One JSON string (escapes included), unrolled so the regex engine never backtracks.

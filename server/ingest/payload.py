@@ -279,6 +279,7 @@ def parse_json_spans(
         with _parse_errors(max_depth):
             for key, (start, _) in spans.items():
                 if key not in skip and key in data:
+                    data[key] = None  # the first parse's objects freed before the second
                     data[key] = hooked.raw_decode(text, start)[0]
     check_shape(data, max_depth, max_items, skip)
     if duplicates:
