@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.read.audit_views import (
@@ -33,8 +32,8 @@ from server.read.audit_views import (
     VulnStatus,
     VulnUnmatched,
 )
+from server.storage.fact_load import domain_blob_ids
 from server.storage.fact_store import load_domains
-from server.storage.models import Report
 from server.vulns.matching import Cause, Problem, VulnMatcher
 from server.vulns.model import State, VendorSeverity
 
@@ -94,12 +93,8 @@ def vuln_sections(
 def _package_blobs(session: Session, pks: list[int]) -> dict[int, tuple[str, int]]:
     """report pk -> the stored blob of its packages, which names their content: hosts
     of one package list share it, and the matcher matches that list once."""
-    rows = session.execute(select(Report.id, Report.domains).where(Report.id.in_(pks)))
-    return {
-        pk: ("packages-blob", int(domains["packages"]))
-        for pk, domains in rows
-        if isinstance(domains, dict) and domains.get("packages") is not None
-    }
+    blob_ids = domain_blob_ids(session, pks, "packages")
+    return {pk: ("packages-blob", blob_id) for pk, blob_id in blob_ids.items()}
 
 
 def not_assessed(matcher: VulnMatcher | None, day: date) -> VulnSection:

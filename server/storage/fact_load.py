@@ -8,7 +8,8 @@ What `server.storage.fact_store` left out is put back here: derived ages (from t
 stored timestamps, as of the report's `collected_at`), the envelope keys the report
 row tells (`implied_envelope`), a parted domain's list (`fact_parts`). Rows of every
 revision load: the whole document (before 0002), the whole envelope (before 0007),
-whole domain blobs (before 0007).
+whole domain blobs (before 0007), the envelope and domain map in the row itself
+(before 0008; since then in the blob `reports.map_blob_id`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,24 @@ def load_blobs(session: Session, blob_ids: Collection[int]) -> dict[int, Any]:
     return values
 
 
+def _stored_maps(
+    session: Session, rows: Sequence[tuple[int, Any, Any, int | None]]
+) -> dict[int, tuple[dict[str, Any], dict[str, Any] | None]]:
+    """report pk -> (stored envelope, domain map or None before 0002) for rows of
+    (pk, facts, domains, map_blob_id): the map blob's when the row has one (0008)."""
+    maps = load_blobs(session, {m for *_, m in rows if m is not None})
+    answer: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+    for pk, facts, domains, map_blob_id in rows:
+        if map_blob_id is not None:
+            # Retention keeps a map while a report refers to it: a KeyError here is a
+            # broken invariant, not a report to load without its envelope.
+            stored = maps[int(map_blob_id)]
+            answer[pk] = (stored["envelope"], stored["domains"])
+        else:
+            answer[pk] = (json.loads(facts), domains)
+    return answer
+
+
 def implied_envelope(
     report_id: str, agent_id: str, seq: int, collected_at: datetime, agent_version: str
 ) -> dict[str, Any]:
@@ -93,12 +112,14 @@ def _restored(data: dict[str, Any], row: Any, agent_id: Any) -> dict[str, Any]:
     return {**{k: v for k, v in implied.items() if k not in data}, **data}
 
 
-def _envelope(session: Session, report: Report) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(report.facts)
-    if report.domains is None or data.keys() >= IMPLIED_KEYS:
-        return data  # the whole document (before 0002) or the whole envelope
+def _envelope(session: Session, report: Report) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The report's envelope, restored, and its domain map (None before 0002)."""
+    key = (report.id, report.facts, report.domains, report.map_blob_id)
+    data, domains = _stored_maps(session, [key])[report.id]
+    if domains is None or data.keys() >= IMPLIED_KEYS:
+        return data, domains  # the whole document (before 0002) or the whole envelope
     agent_id = session.scalar(select(Host.agent_id).where(Host.id == report.host_id))
-    return _restored(data, report, agent_id)
+    return _restored(data, report, agent_id), domains
 
 
 def load_envelopes(session: Session, report_pks: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -112,6 +133,7 @@ def load_envelopes(session: Session, report_pks: Sequence[int]) -> dict[int, dic
                 Report.id,
                 Report.facts,
                 Report.domains,
+                Report.map_blob_id,
                 Report.report_id,
                 Report.seq,
                 Report.collected_at,
@@ -121,9 +143,13 @@ def load_envelopes(session: Session, report_pks: Sequence[int]) -> dict[int, dic
             .join(Host, Host.id == Report.host_id)
             .where(Report.id.in_(list(report_pks[start : start + LOAD_BATCH])))
         )
-        for row in session.execute(rows):
-            data: dict[str, Any] = json.loads(row.facts)
-            if row.domains is None:  # before revision 0002: the whole document
+        batch = session.execute(rows).all()
+        stored = _stored_maps(
+            session, [(row.id, row.facts, row.domains, row.map_blob_id) for row in batch]
+        )
+        for row in batch:
+            data, domains = stored[row.id]
+            if domains is None:  # before revision 0002: the whole document
                 found[row.id] = {k: v for k, v in data.items() if k not in DOMAINS}
             else:
                 found[row.id] = _restored(data, row, row.agent_id)
@@ -136,10 +162,11 @@ def domain_blob_ids(session: Session, report_pks: Sequence[int], domain: str) ->
     domain, or stored before revision 0002, are absent. One query per 500 reports."""
     found: dict[int, int] = {}
     for start in range(0, len(report_pks), LOAD_BATCH):
-        rows = select(Report.id, Report.domains).where(
+        rows = select(Report.id, Report.facts, Report.domains, Report.map_blob_id).where(
             Report.id.in_(list(report_pks[start : start + LOAD_BATCH]))
         )
-        for report_pk, domains in session.execute(rows):
+        stored = _stored_maps(session, list(session.execute(rows)))
+        for report_pk, (_, domains) in stored.items():
             if isinstance(domains, dict) and domains.get(domain) is not None:
                 found[report_pk] = int(domains[domain])
     return found
@@ -152,10 +179,10 @@ def load_facts(session: Session, report: Report) -> dict[str, Any]:
     as of the report's `collected_at`, which gives the agent's own values. The
     envelope's keys the row tells were not stored (`compact_envelope`).
     """
-    data = _envelope(session, report)
-    if report.domains is None:  # stored before revision 0002: the whole document
+    data, domains = _envelope(session, report)
+    if domains is None:  # stored before revision 0002: the whole document
         return data
-    ids = {int(blob_id): domain for domain, blob_id in report.domains.items()}
+    ids = {int(blob_id): domain for domain, blob_id in domains.items()}
     for blob_id, value in load_blobs(session, ids).items():
         data[ids[blob_id]] = value
     collected_at = parse_timestamp(data.get("collected_at"))
@@ -173,11 +200,13 @@ def load_domains(
     for start in range(0, len(report_pks), LOAD_BATCH):
         batch = list(report_pks[start : start + LOAD_BATCH])
         blob_of: dict[int, list[tuple[int, str]]] = {}
-        rows = select(Report.id, Report.domains, Report.facts).where(Report.id.in_(batch))
-        for report_pk, stored, facts in session.execute(rows):
+        rows = select(Report.id, Report.facts, Report.domains, Report.map_blob_id).where(
+            Report.id.in_(batch)
+        )
+        maps = _stored_maps(session, list(session.execute(rows)))
+        for report_pk, (document, stored) in maps.items():
             found[report_pk] = {}
             if stored is None:  # stored before revision 0002: the whole document
-                document = json.loads(facts)
                 found[report_pk] = {d: document[d] for d in wanted if d in document}
                 continue
             for domain in wanted & stored.keys():

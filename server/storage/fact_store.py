@@ -13,7 +13,9 @@ and the report's `collected_at`, which gives back exactly what the agent sent an
 rules saw. Large domains (`fact_parts.PARTED`: packages) are stored in parts since
 revision 0007, so one changed package stores one part; `fact_load.load_blobs` joins
 them back and is the one way to read a blob's value. The envelope is stored without
-the keys the report row tells (`compact_envelope`).
+the keys the report row tells (`compact_envelope`). Since revision 0008 the envelope
+and the domain map are themselves one blob (domain `MAP`, `store_map`), shared by the
+host's reports while both are unchanged: the report row holds only its id.
 """
 
 from __future__ import annotations
@@ -53,13 +55,18 @@ __all__ = [  # the readers live in fact_load; importable from here as before
     "load_blobs",
     "load_domains",
     "load_facts",
+    "report_map",
     "split_facts",
     "store_domains",
+    "store_map",
     "unchanged_domains",
 ]
 
 # Envelope keys that change with every report and say nothing about the host.
 _VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
+# The `facts_blobs.domain` of a report's envelope and domain map (revision 0008), and
+# its key in `hosts.domain_blobs` (never a facts domain: those are identifiers).
+MAP = "@report"
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def store_domains(
     `fact_parts`) become current and the ones they replace are marked superseded
     (retention deletes them later).
     """
-    known: dict[str, Any] = dict(host.domain_blobs or {})
+    known: dict[str, Any] = {k: v for k, v in (host.domain_blobs or {}).items() if k != MAP}
     ids: dict[str, int] = {}
     missing: dict[str, str] = {}
     for domain, (_, digest) in split.domains.items():
@@ -191,8 +198,53 @@ def store_domains(
         # and serialising this domain again when it sends the same bytes. It is kept
         # while the content is: a domain whose bytes change at every report only by
         # derived ages (host: uptime) would otherwise rewrite this row every time.
-        host.domain_blobs = {d: _entry(known.get(d), ids[d], split, d) for d in sorted(ids)}
+        entries = {d: _entry(known.get(d), ids[d], split, d) for d in sorted(ids)}
+        kept_map = (host.domain_blobs or {}).get(MAP)
+        host.domain_blobs = {**entries, **({MAP: kept_map} if kept_map is not None else {})}
     return ids
+
+
+def store_map(session: Session, host: Host, text: str, *, current: bool, now: datetime) -> int:
+    """The blob id of a report's map (`report_map`), stored once per host per content
+    and superseded like a domain's: current while it is the host's newest report's,
+    kept by retention as long as a report received before then (see `retention`)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    known: dict[str, Any] = dict(host.domain_blobs or {})
+    entry = known.get(MAP)
+    if isinstance(entry, list) and entry[1] == digest:
+        return int(entry[0])
+    blob_id = session.scalar(
+        select(FactsBlob.id).where(
+            FactsBlob.host_id == host.id, FactsBlob.domain == MAP, FactsBlob.content_hash == digest
+        )
+    )
+    if blob_id is None:
+        blob = FactsBlob(
+            host_id=host.id,
+            domain=MAP,
+            content_hash=digest,
+            content=text,
+            first_seen_at=now,
+            superseded_at=None if current else now,
+        )
+        session.add(blob)
+        session.flush()
+        blob_id = blob.id
+    elif current:
+        _set_superseded(session, [blob_id], None)
+    else:
+        # A late report refers to it: keep it as long as the report (as for domains).
+        session.execute(
+            update(FactsBlob)
+            .where(FactsBlob.id == blob_id, FactsBlob.superseded_at < now)
+            .values(superseded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if current:
+        if isinstance(entry, list):
+            _set_superseded(session, [int(entry[0])], now)
+        host.domain_blobs = {**known, MAP: [blob_id, digest]}
+    return blob_id
 
 
 def _insert(
@@ -323,11 +375,55 @@ def compact_envelope(
     the row tells (`_implied`; usually `seq_epoch` alone, errors when there are some).
     Every implied key is required by the schema, so a stored envelope without one
     had it equal to its implied value (`load_facts` puts it back)."""
+    return canonical(
+        _kept(
+            split,
+            report_id=report_id,
+            agent_id=agent_id,
+            seq=seq,
+            collected_at=collected_at,
+            agent_version=agent_version,
+        )
+    )
+
+
+def report_map(
+    split: SplitFacts,
+    domains: Mapping[str, int],
+    *,
+    report_id: str,
+    agent_id: str,
+    seq: int,
+    collected_at: datetime,
+    agent_version: str,
+) -> str:
+    """What `store_map` stores for a report (revision 0008): its compact envelope and
+    its domain -> blob id map, equal from one report to the next while the host's
+    facts, errors and seq epoch do not change."""
+    envelope = _kept(
+        split,
+        report_id=report_id,
+        agent_id=agent_id,
+        seq=seq,
+        collected_at=collected_at,
+        agent_version=agent_version,
+    )
+    return canonical({"domains": dict(domains), "envelope": envelope})
+
+
+def _kept(
+    split: SplitFacts,
+    *,
+    report_id: str,
+    agent_id: str,
+    seq: int,
+    collected_at: datetime,
+    agent_version: str,
+) -> dict[str, Any]:
     implied = implied_envelope(report_id, agent_id, seq, collected_at, agent_version)
-    kept = {
+    return {
         key: value
         for key, value in split.data.items()
         if key not in DOMAINS
         and not (key in implied and type(value) is type(implied[key]) and value == implied[key])
     }
-    return canonical(kept)

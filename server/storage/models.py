@@ -235,7 +235,8 @@ class Report(Base):
     `facts` holds the envelope (every key but the domains); `domains` maps each domain
     to a `facts_blobs` row, shared with the host's other reports while the domain's
     content does not change. Rows written before revision 0002 have `domains` NULL
-    and the whole document in `facts`.
+    and the whole document in `facts`; since 0008 both are in the blob `map_blob_id`.
+    Read them through `server.storage.fact_load` only.
     """
 
     __tablename__ = "reports"
@@ -254,6 +255,10 @@ class Report(Base):
     facts: Mapped[str] = mapped_column(Text)  # envelope JSON (whole document before 0002)
     domains: Mapped[dict[str, Any] | None]
     facts_digest: Mapped[str | None] = mapped_column(String(64))
+    # Revision 0008: the `facts_blobs` row (domain `fact_store.MAP`) holding this
+    # report's envelope and domain map, shared by the host's reports while both are
+    # unchanged; `facts` is then empty and `domains` NULL. NULL on older rows.
+    map_blob_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     applied: Mapped[bool] = mapped_column(Boolean, default=True)
     evaluated: Mapped[bool] = mapped_column(Boolean, default=True)
     score_ratio: Mapped[float | None] = mapped_column(Float)

@@ -25,7 +25,7 @@ from rules.language.model import Severity
 from rules.policy.scoring import Score
 from rules.results import RuleResult
 from server.errors import ServerError
-from server.storage.fact_store import SplitFacts, compact_envelope, store_domains
+from server.storage.fact_store import SplitFacts, report_map, store_domains, store_map
 from server.storage.findings import FindingChanges, touch_open_findings, update_findings
 from server.storage.models import Host, Report
 from server.storage.rule_results import write_results
@@ -152,6 +152,18 @@ def store_report(
     host.spool_dropped_reports = (host.spool_dropped_reports or 0) + dropped
     session.flush()  # assigns host.id
     domains = store_domains(session, host, split, current=newest, now=received_at)
+    # Revision 0008: the envelope and the domain map are one blob per host while
+    # unchanged; the row holds its id (`facts` empty, `domains` NULL).
+    text = report_map(
+        split,
+        domains,
+        report_id=document.report_id,
+        agent_id=document.agent_id,
+        seq=document.seq,
+        collected_at=document.collected_at,
+        agent_version=document.agent_version,
+    )
+    map_blob_id = store_map(session, host, text, current=newest, now=received_at)
     score_ratio = evaluated.score.ratio if evaluated is not None else host.score_ratio
     report = Report(
         report_id=document.report_id,
@@ -160,15 +172,9 @@ def store_report(
         collected_at=document.collected_at,
         received_at=received_at,
         agent_version=document.agent_version,
-        facts=compact_envelope(
-            split,
-            report_id=document.report_id,
-            agent_id=document.agent_id,
-            seq=document.seq,
-            collected_at=document.collected_at,
-            agent_version=document.agent_version,
-        ),
-        domains=domains,
+        facts="",
+        domains=None,
+        map_blob_id=map_blob_id,
         # Not stored per report since revision 0007 (nothing read it): the host's
         # facts_digest is what decides whether facts changed.
         facts_digest=None,

@@ -6,6 +6,11 @@ reports received before the cutoff that are neither a host's latest nor the one 
 current results were computed on (revision 0006: a rule result still in effect at a
 report that stays is first moved to it; the others go with their report, ON DELETE
 CASCADE), then domain contents (`facts_blobs`) superseded before the cutoff.
+A blob superseded before the cutoff is referred to only by reports received before
+it (a late report moves its blobs' `superseded_at` to its own arrival), so only by
+reports deleted just before, except the kept ones: a kept results report may hold a
+report map (revision 0008) its host's newer reports replaced (a new seq epoch, same
+facts), so the maps of kept reports are never deleted.
 It is safe on several replicas at once: every statement is idempotent.
 """
 
@@ -82,7 +87,16 @@ def prune(database: Database, now: datetime, days: int) -> Pruned:
         with database.write() as session:
             ids = list(
                 session.scalars(
-                    select(FactsBlob.id).where(FactsBlob.superseded_at < cutoff).limit(BATCH)
+                    select(FactsBlob.id)
+                    .where(
+                        FactsBlob.superseded_at < cutoff,
+                        FactsBlob.id.not_in(
+                            select(Report.map_blob_id).where(
+                                Report.id.in_(select(keep.c[0])), Report.map_blob_id.is_not(None)
+                            )
+                        ),
+                    )
+                    .limit(BATCH)
                 )
             )
             if ids:

@@ -79,7 +79,7 @@ def test_populated_0006_upgrades_and_downgrades(db_url: str) -> None:
     upgrade(db_url, "0006")
     populate_0006(db_url)
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0007"
+    assert current_revision(db_url) == head_revision()  # 0007, and every later one
     changed = packages()
     changed["items"][5]["version"] = "9.9-changed"  # type: ignore[index]
     database = open_database(db_url)

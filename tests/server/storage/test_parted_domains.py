@@ -17,7 +17,7 @@ from sqlalchemy import select
 from server.ingest.service import IngestService
 from server.storage.database import Database
 from server.storage.fact_parts import part_domain
-from server.storage.fact_store import load_domains, load_facts
+from server.storage.fact_store import MAP, load_domains, load_facts
 from server.storage.models import FactsBlob, Report
 from server.storage.retention import prune
 from tests.server.helpers import body_of, make_facts, new_token, telnet
@@ -78,15 +78,17 @@ def test_one_changed_package_stores_one_part(
     ingest(service, token, second)
     after = {b.id: b for b in blobs(database)}
     new = [after[i] for i in sorted(after.keys() - before.keys())]
-    assert sorted(b.domain for b in new) == ["packages", part_domain("packages")]
+    # and the report's map (revision 0008): its packages blob id changed
+    assert sorted(b.domain for b in new) == [MAP, "packages", part_domain("packages")]
     [head] = [b for b in new if b.domain == "packages"]
     assert head.parts is not None and head.superseded_at is None
     [old_head] = [b for b in before.values() if b.domain == "packages"]
     assert old_head.parts is not None and len(head.parts) == len(old_head.parts)
     assert sum(a != b for a, b in zip(head.parts, old_head.parts, strict=True)) == 1
-    # The old head and the one part it no longer shares are superseded, nothing else.
+    # The old head and the one part it no longer shares are superseded (and the old
+    # map), nothing else.
     superseded = sorted(b.domain for b in after.values() if b.superseded_at is not None)
-    assert superseded == ["packages", part_domain("packages")]
+    assert superseded == [MAP, "packages", part_domain("packages")]
     assert stored(database, first) == first
     assert stored(database, second) == second
     # Back to the first list: its head and part are current again, nothing inserted.
@@ -151,6 +153,6 @@ def test_a_long_list_domain_is_parted_and_one_change_stores_one_part(
     second = make_facts(seq=2, listening=moved)
     ingest(service, token, second)
     new = sorted(b.domain for b in blobs(database) if b.id not in before)
-    assert new == ["listening", part_domain("listening")]
+    assert new == [MAP, "listening", part_domain("listening")]
     assert stored(database, first) == first
     assert stored(database, second) == second
