@@ -22,8 +22,9 @@ unchanged host, one listener changing at every report, one package version
 changing at every report and a real agent's document (tests/data, 32 domains)
 unchanged, counted as the database's used pages (SQLite: dbstat; PostgreSQL:
 pg_total_relation_size of every table), beside storing each document whole and
-gzipped, with the tables (SQLite: b-trees) that grew most. `--profile` prints where the collector's CPU goes instead
-(cProfile over the ingest core, in-process, both paths).
+gzipped, with the tables (SQLite: b-trees) that grew most. `--profile` prints where
+the collector's CPU goes instead (cProfile over the ingest core, in-process, both
+paths).
 
 PostgreSQL runs when CANHGAC_BENCH_PG_URL (or CANHGAC_TEST_PG_URL) names a server
 whose role may CREATE DATABASE; a throw-away database is created and dropped.
