@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import errno
 import os
 import socket
@@ -213,6 +214,7 @@ def serve(
                 host=host,
                 port=port,
                 log_level=log_level,
+                log_config=log_config(log_level),
                 server_header=False,
                 **server_options(limits),
                 **tls,
@@ -229,6 +231,19 @@ def serve(
     if not server.started:
         # uvicorn has logged why (the application's startup failed...).
         sys.exit(STARTUP_FAILURE)
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration, with the collector's own loggers (`server.*`:
+    retention, re-evaluation, policy reload) printed at `level` beside uvicorn's, not
+    only their warnings through Python's last-resort handler."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["server"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 class BannerServer(uvicorn.Server):
