@@ -16,9 +16,9 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from rules.language.model import RuleSet, Severity
+from rules.language.model import OsFamily, RuleSet, Severity
 from server.read.audit_findings import count_findings, stream_findings
-from server.read.audit_hosts import host_row, load_host_facts
+from server.read.audit_hosts import host_row, load_families, load_host_facts
 from server.read.audit_states import CHUNK, HostState, with_results
 from server.read.audit_views import AgencyAudit, AuditFinding, AuditReport, HostRow
 from server.storage.models import FindingStatus
@@ -95,9 +95,26 @@ class StoredDetail:
         self._states = states
         self._levels = levels
         self._counts: dict[str, dict[tuple[Severity, FindingStatus], int]] = {}
+        self._families: dict[str, dict[int, OsFamily | None]] = {}
 
     def findings(self, agency: str, severity: Severity | None = None) -> Iterator[AuditFinding]:
-        return stream_findings(self._session, self._ruleset, self._cutoff, agency, severity)
+        families = self.families(agency)
+        return stream_findings(
+            self._session, self._ruleset, self._cutoff, agency, severity, families=families
+        )
+
+    def families(self, agency: str) -> dict[int, OsFamily | None]:
+        """host id -> OS family of the agency's counted hosts, from the same reports as
+        the rest of the audit; read once per agency (the findings are read once per
+        severity, and twice for the printed summary), and not at all when no rule has
+        a fix command. A finding's host without a report before the cut-off is not
+        counted, so it has no family and no command."""
+        if agency not in self._families:
+            has_fix = any(rule.fix for rule in self._ruleset.rules)
+            states = self._states.get(agency, ()) if has_fix else ()
+            pairs = ((s.host_id, s.report_pk) for s in states)
+            self._families[agency] = load_families(self._session, pairs)
+        return self._families[agency]
 
     def counts(self, agency: str) -> dict[tuple[Severity, FindingStatus], int]:
         """(severity, open or waived) -> findings, counted by the database once."""

@@ -8,14 +8,14 @@ The counts and the most urgent actions are aggregated by the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
-from rules.language.model import RuleSet, Severity
+from rules.language.model import OsFamily, RuleSet, Severity
 from server.read.audit_compliance import text_of
 from server.read.audit_views import AuditFinding, SeverityCounts, UrgentAction
 from server.storage.models import Finding, FindingStatus, Host
@@ -48,11 +48,17 @@ def stream_findings(
     cutoff: datetime,
     agency: str,
     severity: Severity | None = None,
+    *,
+    families: Mapping[int, OsFamily | None] | None = None,
 ) -> Iterator[AuditFinding]:
-    """The agency's findings at the cut-off (of one severity, or all), in order."""
+    """The agency's findings at the cut-off (of one severity, or all), in order;
+    each with its rule's fix command for its host's family (`families`: host id ->
+    family, read by the caller; a host not in it has no command)."""
+    families = families or {}
     query = (
         select(
             Finding.id,
+            Host.id,
             Finding.rule_id,
             Finding.severity,
             Finding.status,
@@ -77,7 +83,19 @@ def stream_findings(
     if severity is not None:
         query = query.where(Finding.severity == severity.value)
     for row in session.execute(query):
-        _id, rule_id, sev, status, item_key, evidence, message, first_seen, label, agent_id = row
+        (
+            _id,
+            host_id,
+            rule_id,
+            sev,
+            status,
+            item_key,
+            evidence,
+            message,
+            first_seen,
+            label,
+            agent_id,
+        ) = row
         rule = ruleset.get(rule_id)
         # Whether a waiver covered a finding resolved after the cut-off is not kept,
         # so it is shown open (never hidden as waived).
@@ -94,6 +112,7 @@ def stream_findings(
             evidence=evidence,
             message=text_of(message),
             remediation=text_of(rule.remediation if rule else None),
+            fix=rule.fix_for(families.get(host_id)) if rule else None,
             first_seen=first_seen,
             age_days=max(0.0, (cutoff - first_seen).total_seconds() / 86400),
         )

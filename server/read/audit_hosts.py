@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rules.derived import parse_timestamp
-from rules.language.model import Severity
+from rules.language.model import OsFamily, Severity, os_family
 from rules.policy.scoring import score_results
 from rules.results import RuleResult
 from server.read.audit_views import CertificateRow, HostRow, ServiceRow, Unread, UnreadKind
@@ -93,6 +93,20 @@ def load_host_facts(
             answer[pk] = (collected_at, envelopes.get(pk, {}))
         for pk, domains in load_domains(session, chunk, DOMAINS_SHOWN).items():
             answer[pk][1].update(domains)
+    return answer
+
+
+def load_families(session: Session, hosts: Iterable[tuple[int, int]]) -> dict[int, OsFamily | None]:
+    """host id -> its OS family (`host.os.family`; None when unknown or other) from
+    the report given for it (host id, report pk): the `host` domain only, one read
+    per 500 hosts."""
+    pairs = sorted(set(hosts))
+    answer: dict[int, OsFamily | None] = {}
+    for start in range(0, len(pairs), _CHUNK):
+        chunk = pairs[start : start + _CHUNK]
+        domains = load_domains(session, [pk for _host, pk in chunk], ("host",))
+        for host_id, pk in chunk:
+            answer[host_id] = os_family(domains.get(pk, {}).get("host"))
     return answer
 
 

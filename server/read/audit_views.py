@@ -114,6 +114,12 @@ class AuditFinding(AuditView):
     evidence: dict[str, Any]
     message: Text
     remediation: Text
+    fix: str | None = Field(
+        default=None,
+        description="the rule's fix command for the host's OS family (host.os.family "
+        "of its report at the cut-off); null when the rule has none for that family or "
+        "the family is unknown or other",
+    )
     first_seen: datetime
     age_days: float = Field(description="cut-off minus first seen")
 
