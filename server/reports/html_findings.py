@@ -20,10 +20,15 @@ from rules.language.model import Severity
 from server.read.audit_detail import AuditDetail
 from server.read.audit_views import AgencyAudit, AuditFinding, Text
 from server.reports.markup import esc, table, table_parts
-from server.reports.text import Lang, date_text, evidence_text, number_text, pick, t
+from server.reports.text import Lang, date_text, evidence_text, inert, number_text, pick, t
 
 DETAIL_KEYS = ("host", "rule", "item", "evidence", "remediation", "first_seen", "age_days")
 SUMMARY_KEYS = ("rule", "hosts_affected", "count", "first_seen")
+
+
+def _fix(command: str | None) -> str:
+    # Under the remediation text, as code: the command for this host's OS family.
+    return "" if command is None else f'<div class="fix"><code>{esc(inert(command))}</code></div>'
 
 
 def _detail_rows(findings: Iterable[AuditFinding], lang: Lang) -> Iterator[list[str]]:
@@ -34,7 +39,7 @@ def _detail_rows(findings: Iterable[AuditFinding], lang: Lang) -> Iterator[list[
             esc(f.item_key),
             esc(pick(f.message, lang))
             + f'<div class="evidence">{esc(evidence_text(f.evidence))}</div>',
-            esc(pick(f.remediation, lang)),
+            esc(pick(f.remediation, lang)) + _fix(f.fix),
             esc(date_text(f.first_seen, lang)),
             esc(number_text(f.age_days, lang)),
             esc(t("yes" if f.status.value == "waived" else "no", lang)),

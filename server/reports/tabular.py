@@ -34,6 +34,7 @@ COLUMNS = (
     "message",
     "evidence",
     "remediation",
+    "fix",
 )
 
 HOST_COLUMNS = (
@@ -107,6 +108,7 @@ def rows(report: AuditReport, lang: Lang, detail: AuditDetail) -> Iterator[list[
                 safe_cell(pick(finding.message, lang)),
                 safe_cell(evidence_text(finding.evidence)),
                 safe_cell(pick(finding.remediation, lang)),
+                None if finding.fix is None else safe_cell(inert(finding.fix)),
             ]
 
 

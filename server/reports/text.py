@@ -91,6 +91,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "evidence": ("Bằng chứng", "Evidence"),
     "message": ("Mô tả", "Description"),
     "remediation": ("Cách khắc phục", "Remediation"),
+    "fix": ("Lệnh khắc phục", "Fix command"),
     "first_seen": ("Phát hiện lần đầu", "First seen"),
     "age_days": ("Số ngày tồn tại", "Age (days)"),
     "waiver": ("Miễn trừ", "Waiver"),
