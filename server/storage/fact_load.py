@@ -177,7 +177,7 @@ def load_facts(session: Session, report: Report) -> dict[str, Any]:
 
     Domains are stored without their derived ages (rules.derived); they are put back
     as of the report's `collected_at`, which gives the agent's own values. The
-    envelope's keys the row tells were not stored (`compact_envelope`).
+    envelope's keys the row tells were not stored (`fact_store.report_map`).
     """
     data, domains = _envelope(session, report)
     if domains is None:  # stored before revision 0002: the whole document

@@ -13,7 +13,7 @@ and the report's `collected_at`, which gives back exactly what the agent sent an
 rules saw. Large domains (`fact_parts.PARTED`: packages) are stored in parts since
 revision 0007, so one changed package stores one part; `fact_load.load_blobs` joins
 them back and is the one way to read a blob's value. The envelope is stored without
-the keys the report row tells (`compact_envelope`). Since revision 0008 the envelope
+the keys the report row tells (`report_map`). Since revision 0008 the envelope
 and the domain map are themselves one blob (domain `MAP`, `store_map`), shared by the
 host's reports while both are unchanged: the report row holds only its id.
 """
@@ -51,7 +51,6 @@ __all__ = [  # the readers live in fact_load; importable from here as before
     "DOMAINS",
     "SplitFacts",
     "canonical",
-    "compact_envelope",
     "load_blobs",
     "load_domains",
     "load_facts",
@@ -362,31 +361,6 @@ def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None
         )
 
 
-def compact_envelope(
-    split: SplitFacts,
-    *,
-    report_id: str,
-    agent_id: str,
-    seq: int,
-    collected_at: datetime,
-    agent_version: str,
-) -> str:
-    """The envelope to store in `reports.facts`: only the keys that differ from what
-    the row tells (`_implied`; usually `seq_epoch` alone, errors when there are some).
-    Every implied key is required by the schema, so a stored envelope without one
-    had it equal to its implied value (`load_facts` puts it back)."""
-    return canonical(
-        _kept(
-            split,
-            report_id=report_id,
-            agent_id=agent_id,
-            seq=seq,
-            collected_at=collected_at,
-            agent_version=agent_version,
-        )
-    )
-
-
 def report_map(
     split: SplitFacts,
     domains: Mapping[str, int],
@@ -399,7 +373,10 @@ def report_map(
 ) -> str:
     """What `store_map` stores for a report (revision 0008): its compact envelope and
     its domain -> blob id map, equal from one report to the next while the host's
-    facts, errors and seq epoch do not change."""
+    facts, errors and seq epoch do not change. The envelope keeps only the keys that
+    differ from what the row tells (`_implied`; usually `seq_epoch` alone, errors when
+    there are some): every implied key is required by the schema, so a stored envelope
+    without one had it equal to its implied value (`load_facts` puts it back)."""
     envelope = _kept(
         split,
         report_id=report_id,
