@@ -16,6 +16,7 @@ from server.storage.database import open_database
 from server.storage.fact_store import load_facts
 from server.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from server.storage.models import FactsBlob, Report, RuleResultRow
+from tests.server.storage.revision_rows import AGENCY_AND_TOKEN, host_row
 
 NOW = "2026-11-27 08:00:00+00"
 PACKAGES = {"manager": "dpkg", "count": 1, "items": [{"name": "bash", "version": "5.2"}] * 40}
@@ -27,15 +28,8 @@ def populate_0004(db_url: str) -> None:
     them (text JSON, `\\u` escapes included)."""
     engine = sa.create_engine(db_url)
     rows = [
-        "INSERT INTO agencies (id, name, created_at) VALUES ('a', 'a', :now)",
-        "INSERT INTO agent_tokens (id, agency_id, name, secret_hash, created_at)"
-        " VALUES ('t', 'a', 't', :hash, :now)",
-        "INSERT INTO hosts (id, agent_id, agency_id, token_id, hostname, label, agent_version,"
-        " last_report_id, last_seq, last_collected_at, last_received_at, passed_count,"
-        " failed_count, error_count, failing_critical, failing_high, failing_medium,"
-        " failing_low, failing_info, last_report_pk, results_report_pk) VALUES (1, 'agent-1',"
-        " 'a', 't', 'web01', 'web01', '0.1', 'r-1', 1, :now, :now, 0, 1, 0, 1, 0, 0, 0, 0,"
-        " 1, 1)",
+        *AGENCY_AND_TOKEN,
+        host_row("r-1", 1, "0, 1, 0, 1, 0, 0, 0, 0", 1),
         "INSERT INTO reports (id, report_id, host_id, seq, collected_at, received_at,"
         " agent_version, facts, domains, applied, evaluated) VALUES (1, 'r-1', 1, 1, :now,"
         " :now, '0.1', :envelope, :domains, true, true)",

@@ -16,6 +16,7 @@ from server.storage.database import open_database
 from server.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from server.storage.models import Report, RuleResultRow
 from server.storage.rule_results import in_effect, write_results
+from tests.server.storage.revision_rows import AGENCY_AND_TOKEN, host_row
 
 NOW = "2026-11-27 08:00:00+00"
 TITLE = Localized("t", "t")
@@ -24,15 +25,8 @@ TITLE = Localized("t", "t")
 def populate_0005(db_url: str) -> None:
     """One host, two evaluated reports with two rules each, as 0005's code wrote them."""
     rows = [
-        "INSERT INTO agencies (id, name, created_at) VALUES ('a', 'a', :now)",
-        "INSERT INTO agent_tokens (id, agency_id, name, secret_hash, created_at)"
-        " VALUES ('t', 'a', 't', :hash, :now)",
-        "INSERT INTO hosts (id, agent_id, agency_id, token_id, hostname, label, agent_version,"
-        " last_report_id, last_seq, last_collected_at, last_received_at, passed_count,"
-        " failed_count, error_count, failing_critical, failing_high, failing_medium,"
-        " failing_low, failing_info, last_report_pk, results_report_pk) VALUES (1, 'agent-1',"
-        " 'a', 't', 'web01', 'web01', '0.1', 'r-2', 2, :now, :now, 1, 1, 0, 1, 0, 0, 0, 0,"
-        " 2, 2)",
+        *AGENCY_AND_TOKEN,
+        host_row("r-2", 2, "1, 1, 0, 1, 0, 0, 0, 0", 2),
     ]
     for pk in (1, 2):
         rows.append(

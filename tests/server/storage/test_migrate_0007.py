@@ -18,6 +18,7 @@ from server.storage.fact_parts import canonical, part_domain
 from server.storage.fact_store import load_facts, split_facts, store_domains
 from server.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from server.storage.models import FactsBlob, Host, Report
+from tests.server.storage.revision_rows import AGENCY_AND_TOKEN, host_row
 from tests.server.storage.test_fact_parts import DOCUMENTS
 
 NOW = "2026-11-27 08:00:00+00"
@@ -44,14 +45,8 @@ def populate_0006(db_url: str) -> None:
     """One host, one report whose packages blob is whole (compressed, as 0005+ wrote)."""
     content = b"\x00" + zlib.compress(canonical(packages()).encode())
     statements = [
-        "INSERT INTO agencies (id, name, created_at) VALUES ('a', 'a', :now)",
-        "INSERT INTO agent_tokens (id, agency_id, name, secret_hash, created_at)"
-        " VALUES ('t', 'a', 't', :hash, :now)",
-        "INSERT INTO hosts (id, agent_id, agency_id, token_id, hostname, label, agent_version,"
-        " last_report_id, last_seq, last_collected_at, last_received_at, passed_count,"
-        " failed_count, error_count, failing_critical, failing_high, failing_medium,"
-        " failing_low, failing_info, last_report_pk) VALUES (1, 'agent-1', 'a', 't', 'web01',"
-        " 'web01', '0.1', 'r-1', 1, :now, :now, 0, 0, 0, 0, 0, 0, 0, 0, 1)",
+        *AGENCY_AND_TOKEN,
+        host_row("r-1", 1, "0, 0, 0, 0, 0, 0, 0, 0", None),
         # No explicit id: PostgreSQL's sequence must hand out the next ones.
         "INSERT INTO facts_blobs (host_id, domain, content_hash, content, first_seen_at)"
         " VALUES (1, 'packages', 'whole', :content, :now)",
