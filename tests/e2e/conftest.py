@@ -13,7 +13,10 @@ import pytest
 import yaml
 
 from tests.collector_process import running_collector
+from tests.server import pg
 
+# The fixture: every test taking `db_url` runs on SQLite and on PostgreSQL.
+db_url = pg.db_url
 BIN = Path(sys.executable).parent
 RISKY_RULE = "E2E-RISKY-PORT-EXPOSED"
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from sqlalchemy import create_engine, select
 
@@ -19,31 +17,21 @@ from server.evaluation.lease import RETENTION_ROW
 from server.storage.models import PolicyState
 from tests.collector_process import running_collector
 from tests.server.helpers import RULES_DIR
-from tests.server.pg import pg_base_url, temporary_pg_database
 
 EVERY = 2.0  # retention_every_seconds: each worker asks four times per period
 WATCH = 9.0
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/canhgac.db"
-        return
-    with temporary_pg_database(pg_base_url()) as url:
-        yield url
-
-
-def test_retention_runs_once_per_period_across_workers(database_url: str, tmp_path: Path) -> None:
+def test_retention_runs_once_per_period_across_workers(db_url: str, tmp_path: Path) -> None:
     """Each run starts by taking the turn in `policy_state` (its start time and the
     worker's lease owner): watched from outside, the starts are a period apart."""
     config = tmp_path / "config.yaml"
-    settings: dict[str, Any] = {"db_url": database_url, "rules": [str(RULES_DIR)]}
+    settings: dict[str, Any] = {"db_url": db_url, "rules": [str(RULES_DIR)]}
     settings["retention_every_seconds"] = EVERY
     config.write_text(yaml.safe_dump({"server": settings}), "utf-8")
     args = ("--config", str(config), "--workers", "2", "--log-level", "warning")
     starts: dict[datetime, set[str]] = {}
-    engine = create_engine(database_url)
+    engine = create_engine(db_url)
     query = select(PolicyState.lease_owner, PolicyState.updated_at).where(
         PolicyState.id == RETENTION_ROW
     )

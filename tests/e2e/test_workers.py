@@ -19,7 +19,6 @@ import yaml
 
 from tests.collector_process import CollectorProcess, running_collector
 from tests.server.helpers import RULES_DIR, make_facts, telnet
-from tests.server.pg import pg_base_url, temporary_pg_database
 
 from .conftest import BIN, run
 
@@ -44,21 +43,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/canhgac.db"
-        return
-    with temporary_pg_database(pg_base_url()) as url:
-        yield url
-
-
 @pytest.fixture
-def workers(database_url: str, tmp_path: Path) -> Iterator[tuple[CollectorProcess, Path]]:
+def workers(db_url: str, tmp_path: Path) -> Iterator[tuple[CollectorProcess, Path]]:
     config = tmp_path / "config.yaml"
     config.write_text(
         yaml.safe_dump(
-            {"server": {"db_url": database_url, "rules": [str(RULES_DIR)]}},
+            {"server": {"db_url": db_url, "rules": [str(RULES_DIR)]}},
         ),
         "utf-8",
     )

@@ -27,22 +27,13 @@ from server.ingest.service import IngestService, limits_of
 from server.metrics.hoststate import HostStateCache
 from server.storage.database import Database, open_database
 from server.storage.migrate import upgrade
+from tests.server import pg
 from tests.server.helpers import RULES_DIR, new_token
-from tests.server.pg import pg_base_url, temporary_pg_database
 from tests.support import free_port
 
+# The fixture: every test taking `db_url` runs on SQLite and on PostgreSQL.
+db_url = pg.db_url
 LIVE_MAX_BODY = 2 * 1024 * 1024  # above a 1 GiB gzip bomb (~1 MiB), small enough to exceed
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'canhgac.db'}"
-        return
-    with temporary_pg_database(pg_base_url()) as url:
-        yield url
 
 
 @pytest.fixture

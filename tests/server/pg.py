@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ProgrammingError
@@ -65,3 +66,16 @@ def _drop(admin: Engine, name: str) -> None:
             ):
                 raise
             time.sleep(0.2)
+
+
+# Imported by the conftests of tests/server and tests/e2e: every test taking `db_url`
+# runs on both databases.
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'canhgac.db'}"
+        return
+    with temporary_pg_database(pg_base_url()) as url:
+        yield url
