@@ -48,7 +48,8 @@ th { background: #eee; }
 .sev-critical { color: #8b0000; font-weight: bold; } .sev-high { color: #b34700; }
 .status-fail { color: #8b0000; } .status-pass { color: #1b5e20; }
 .status-error { color: #6a1b9a; } .evidence { font-family: monospace; font-size: 8pt; }
-.fix code { font-family: monospace; font-size: 8pt; white-space: pre-wrap; overflow-wrap: anywhere; }
+.fix code { font-family: monospace; font-size: 8pt; }
+.fix code { white-space: pre-wrap; overflow-wrap: anywhere; }
 @page { size: A4; margin: 15mm; }
 @media print { body { margin: 0; } h2 { break-before: auto; } tr { break-inside: avoid; } }
 """
