@@ -338,6 +338,9 @@ LAZY_IMPORTS: set[tuple[str, str]] = {
     # LAN discovery's packets (the `scan` extra): never loaded when the agent starts
     ("agent.discovery.packets", "scapy"),
     ("agent.discovery.oui", "scapy"),
+    # requests (~0.1 CPU-s with urllib3, http.client, email): only `run` and `enroll`
+    # send anything, and every other command (`collect`, `check`...) starts without it
+    ("agent.delivery.transport", "requests"),
 }
 
 PROJECT = ("agent", "rules", "server")

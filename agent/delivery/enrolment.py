@@ -14,9 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from agent import __version__
 from agent.delivery.transport import (
@@ -24,10 +22,14 @@ from agent.delivery.transport import (
     check_server_url,
     check_token,
     isolated,
+    new_session,
     post,
     rejection,
 )
 from agent.errors import ConfigError, ShippingError
+
+if TYPE_CHECKING:
+    import requests  # imported when a session is made (transport.new_session)
 
 ENROL_PATH = "/api/v1/enroll"
 TOKEN_FILE_NAME = "agent.token"  # noqa: S105 - a file name, not a secret
@@ -65,7 +67,7 @@ def enroll(
         "Accept": "application/json",
     }
     verify = str(ca_file) if ca_file is not None else True
-    http = isolated(session or requests.Session())
+    http = isolated(session) if session is not None else new_session()
     response = post(http, url, headers, timeout=timeout, verify=verify, json=body)
     with response:
         if not 200 <= response.status_code < 300:

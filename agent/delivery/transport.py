@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
-
-import requests
 
 from agent import __version__
 from agent.errors import ConfigError, ShippingError
+
+if TYPE_CHECKING:
+    import requests
 
 REPORTS_PATH = "/api/v1/reports"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -94,6 +95,18 @@ def check_token(token: str) -> str:
     return value
 
 
+def new_session() -> requests.Session:
+    """A requests session, isolated from the environment.
+
+    requests (with urllib3, http.client and email) is imported here, not at the top:
+    it is ~0.1 CPU-s of every start, and only `run` and `enroll` send anything;
+    `collect`, `check` and the rest never need it (LAZY_IMPORTS, tests/test_layout.py).
+    """
+    import requests  # noqa: PLC0415 - heavy, needed by the shipping commands only
+
+    return isolated(requests.Session())
+
+
 def isolated(session: requests.Session) -> requests.Session:
     """Never take settings from the environment: ~/.netrc would replace the Bearer
     token with its own Authorization header, and *_PROXY or REQUESTS_CA_BUNDLE would
@@ -113,6 +126,9 @@ def post(
     **body: Any,
 ) -> requests.Response:
     """POST to the collector; a transport failure becomes a ShippingError."""
+    # Already loaded by whoever made `session` (new_session): only a name lookup here.
+    import requests  # noqa: PLC0415 - heavy, needed by the shipping commands only
+
     try:
         return session.post(
             url,
@@ -152,7 +168,7 @@ class HttpTransport:
         # Verification is never turned off: a private CA is trusted through ca_file.
         self._verify: str | bool = str(ca_file) if ca_file is not None else True
         self._timeout = timeout
-        self._session = isolated(session or requests.Session())
+        self._session = isolated(session) if session is not None else new_session()
 
     def send(self, document: Mapping[str, Any]) -> Delivery:
         body = gzip.compress(json.dumps(document, separators=(",", ":")).encode("utf-8"))
