@@ -3,8 +3,14 @@
 Prints, as medians over BENCH_RUNS fresh processes (default 5):
 
 - `python -c pass` on the same interpreter (the baseline, measured in the same run),
+- `canhgac-agent --version`: the CPU of starting the agent (its imports),
 - `canhgac-agent collect --no-state` (every domain; no LAN discovery): wall time, CPU
   time (user + system, children included) and peak RSS, from wait4's rusage,
+
+The agent's processes run as installed: with their bytecode compiled (the .deb's and
+the .rpm's maintainer scripts run compileall), kept in a temporary PYTHONPYCACHEPREFIX
+and warmed by one run, even where PYTHONDONTWRITEBYTECODE is set (it would make every
+start compile the sources again: ~0.1-0.2 CPU-s more, also printed).
 - each collector alone, in this process (median wall time of BENCH_RUNS calls), so a
   slow domain is visible,
 - steady-state cycles, in this process as the daemon runs them: the CPU (this process
@@ -46,10 +52,20 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 BIN = Path(sys.executable).parent
 
 
-def measure(argv: list[str], *, check: bool = True) -> tuple[float, float, int]:
+def compiled_env(pycache: str) -> dict[str, str]:
+    """The environment of an installed agent's process: bytecode kept (in `pycache`,
+    never in the source tree)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = pycache
+    return env
+
+
+def measure(
+    argv: list[str], *, check: bool = True, env: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and peak RSS (KiB) of one run of `argv`."""
     start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     if check and os.waitstatus_to_exitcode(status) != 0:
@@ -57,8 +73,8 @@ def measure(argv: list[str], *, check: bool = True) -> tuple[float, float, int]:
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def median_of(argv: list[str]) -> tuple[float, float, float]:
-    samples = [measure(argv) for _ in range(RUNS)]
+def median_of(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    samples = [measure(argv, env=env) for _ in range(RUNS)]
     return (
         statistics.median(s[0] for s in samples),
         statistics.median(s[1] for s in samples),
@@ -128,15 +144,39 @@ def scapy_free() -> bool:
 
 def main() -> None:
     agent = [str(BIN / "canhgac-agent"), "collect", "--no-state", "--output", os.devnull]
-    base = median_of([sys.executable, "-c", "pass"])
-    full = median_of(agent)
+    version = [str(BIN / "canhgac-agent"), "--version"]
+    with tempfile.TemporaryDirectory() as pycache:
+        env = compiled_env(pycache)
+        measure(version, env=env)  # compiles the bytecode once, as an install does
+        base = median_of([sys.executable, "-c", "pass"])
+        start = median_of(version, env)
+        full = median_of(agent, env)
+    uncompiled = median_of(agent, {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
     print(f"runs: {RUNS} each, fresh process per run (root: {os.geteuid() == 0})")
-    for name, (wall, cpu, rss) in (("python -c pass", base), ("canhgac-agent collect", full)):
+    for name, (wall, cpu, rss) in (
+        ("python -c pass", base),
+        ("canhgac-agent --version", start),
+        ("canhgac-agent collect", full),
+    ):
         print(
             f"{name:<24} wall {wall * 1e3:7.1f} ms  cpu {cpu * 1e3:7.1f} ms"
             f"  peak RSS {rss / 1024:6.1f} MiB"
         )
     pass_ = "python -c pass"
+    record(
+        "agent start (--version) CPU, bytecode compiled",
+        start[1] * 1e3,
+        "ms",
+        baseline=base[1] * 1e3,
+        baseline_name=pass_,
+    )
+    record(
+        "collect process CPU, sources compiled at each start (no bytecode)",
+        uncompiled[1] * 1e3,
+        "ms",
+        baseline=full[1] * 1e3,
+        baseline_name="bytecode compiled, as installed",
+    )
     record("collect process wall", full[0] * 1e3, "ms", baseline=base[0] * 1e3, baseline_name=pass_)
     record(
         "collect process CPU",
