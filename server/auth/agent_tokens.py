@@ -17,14 +17,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import Connection, or_, select
 from sqlalchemy.orm import Session
 
 from server.clock import Clock
 from server.errors import ForbiddenError, InvalidArgumentError, UnauthorizedError
 from server.storage.models import Agency, AgentToken, Host
+
+# The table: the ingest path's statements run as Core on the session's connection,
+# without the ORM's per-statement machinery (no entities, no autoflush needed).
+_TOKENS = AgentToken.metadata.tables[AgentToken.__tablename__]
 
 TOKEN_PREFIX = "cgt"  # noqa: S105 - a public prefix, not a secret
 TOKEN_ID_CHARS = 10  # lowercase base32: 50 bits, unique enough for an id (not a secret)
@@ -173,7 +176,19 @@ def revoke_agent(session: Session, agent_id: str, clock: Clock) -> list[str]:
 def verify_token(session: Session, presented: str) -> Credential:
     """The credential of a presented token; UnauthorizedError when unknown or revoked."""
     token_id, secret = parse_token(presented)
-    token = session.get(AgentToken, token_id)
+    token = (
+        session.connection()
+        .execute(
+            select(
+                _TOKENS.c.id,
+                _TOKENS.c.agency_id,
+                _TOKENS.c.agent_id,
+                _TOKENS.c.secret_hash,
+                _TOKENS.c.revoked_at,
+            ).where(_TOKENS.c.id == token_id)
+        )
+        .first()
+    )
     # Hash even when the id is unknown, so both refusals cost about the same time.
     if not secret_matches(secret, token.secret_hash if token is not None else None):
         raise UnauthorizedError("invalid_token", "the bearer token is not valid")
@@ -202,22 +217,22 @@ def bind_token(session: Session, credential: Credential, agent_id: str, now: dat
     cannot both bind the token; revocation since authentication is caught here too.
     """
     statement = (
-        update(AgentToken)
+        _TOKENS.update()
         .where(
-            AgentToken.id == credential.token_id,
-            AgentToken.revoked_at.is_(None),
-            or_(AgentToken.agent_id.is_(None), AgentToken.agent_id == agent_id),
+            _TOKENS.c.id == credential.token_id,
+            _TOKENS.c.revoked_at.is_(None),
+            or_(_TOKENS.c.agent_id.is_(None), _TOKENS.c.agent_id == agent_id),
         )
         .values(agent_id=agent_id, last_used_at=now)
-        .execution_options(synchronize_session=False)
     )
-    _refuse_if_agent_has_another_token(session, credential, agent_id)
-    # An UPDATE always yields a CursorResult; only its rowcount matters here.
-    result = cast(CursorResult[Any], session.execute(statement))
-    if result.rowcount == 1:
+    connection = session.connection()
+    _refuse_if_agent_has_another_token(connection, credential, agent_id)
+    if connection.execute(statement).rowcount == 1:
         return
-    token = session.get(AgentToken, credential.token_id)
-    if token is None or token.revoked_at is not None:
+    revoked = connection.execute(
+        select(_TOKENS.c.revoked_at).where(_TOKENS.c.id == credential.token_id)
+    ).first()
+    if revoked is None or revoked.revoked_at is not None:
         raise UnauthorizedError("invalid_token", "the bearer token has been revoked")
     raise ForbiddenError(
         "token_bound_to_other_agent",
@@ -227,17 +242,17 @@ def bind_token(session: Session, credential: Credential, agent_id: str, now: dat
 
 
 def _refuse_if_agent_has_another_token(
-    session: Session, credential: Credential, agent_id: str
+    connection: Connection, credential: Credential, agent_id: str
 ) -> None:
     """An agent id with an active token (enrolled, or bound by an earlier report) cannot
     be claimed by another token, of this agency or, worse, of another one: otherwise a
     hand-made token could take over a host before its first report creates the row."""
-    other = session.scalars(
-        select(AgentToken)
+    other = connection.execute(
+        select(_TOKENS.c.agency_id)
         .where(
-            AgentToken.agent_id == agent_id,
-            AgentToken.revoked_at.is_(None),
-            AgentToken.id != credential.token_id,
+            _TOKENS.c.agent_id == agent_id,
+            _TOKENS.c.revoked_at.is_(None),
+            _TOKENS.c.id != credential.token_id,
         )
         .limit(1)
     ).first()
@@ -269,7 +284,11 @@ def check_host_token(session: Session, host: Host, credential: Credential) -> No
         )
     if host.token_id == credential.token_id:
         return
-    current = session.get(AgentToken, host.token_id)
+    current = (
+        session.connection()
+        .execute(select(_TOKENS.c.revoked_at).where(_TOKENS.c.id == host.token_id))
+        .first()
+    )
     if current is not None and current.revoked_at is None:
         raise ForbiddenError(
             "host_has_active_token",
