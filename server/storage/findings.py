@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from rules.results import ItemResult, RuleResult, Status
@@ -40,6 +40,23 @@ ITEM_KEY_MAX = 512
 _HASH_CHARS = 16
 _JUDGED = {Status.PASS, Status.FAIL, Status.NOT_APPLICABLE, Status.WAIVED}
 _REPORTS_VIOLATIONS = {Status.FAIL, Status.ERROR, Status.WAIVED}
+# The table: every statement here is Core, run on the session's connection, so the
+# ORM adds no per-statement work (no entities, no session synchronisation).
+_TABLE = Finding.metadata.tables[Finding.__tablename__]
+# A rewrite by primary key, executemany: `_id` names the row (not a column's name).
+_REWRITE = (
+    _TABLE.update()
+    .where(_TABLE.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("status"),
+        severity=bindparam("severity"),
+        last_seen=bindparam("last_seen"),
+        resolved_at=bindparam("resolved_at"),
+        reopened_count=bindparam("reopened_count"),
+        evidence=bindparam("evidence"),
+        message=bindparam("message"),
+    )
+)
 
 
 @dataclass
@@ -74,18 +91,19 @@ def update_findings(
     `last_seen` in one UPDATE, and only findings whose state, severity, evidence or
     message changed are rewritten row by row."""
     changes = FindingChanges()
+    connection = session.connection()
     existing: defaultdict[str, dict[str, _Known]] = defaultdict(dict)
     columns = select(
-        Finding.id,
-        Finding.rule_id,
-        Finding.item_key,
-        Finding.status,
-        Finding.severity,
-        Finding.reopened_count,
-        Finding.evidence,
-        Finding.message,
-    ).where(Finding.host_id == host_id)
-    for row in session.execute(columns):
+        _TABLE.c.id,
+        _TABLE.c.rule_id,
+        _TABLE.c.item_key,
+        _TABLE.c.status,
+        _TABLE.c.severity,
+        _TABLE.c.reopened_count,
+        _TABLE.c.evidence,
+        _TABLE.c.message,
+    ).where(_TABLE.c.host_id == host_id)
+    for row in connection.execute(columns):
         existing[row.rule_id][row.item_key] = _Known(
             row.id, row.status, row.severity, row.reopened_count, row.evidence, row.message
         )
@@ -120,7 +138,7 @@ def update_findings(
             ):
                 rewrites.append(
                     {
-                        "id": found.id,
+                        "_id": found.id,
                         "status": status,
                         "severity": result.severity.value,
                         "last_seen": observed_at,
@@ -141,22 +159,18 @@ def update_findings(
         )
     changes.resolved += len(resolved)
     if inserts:
-        # The table: Core's executemany, without the ORM's bulk machinery.
-        session.execute(insert(Finding.metadata.tables[Finding.__tablename__]), inserts)
+        connection.execute(_TABLE.insert(), inserts)
     if rewrites:
-        session.execute(update(Finding), rewrites)
-    _set_by_ids(session, seen_again, last_seen=observed_at)
-    _set_by_ids(session, resolved, status=FindingStatus.RESOLVED, resolved_at=observed_at)
+        connection.execute(_REWRITE, rewrites)
+    _set_by_ids(connection, seen_again, last_seen=observed_at)
+    _set_by_ids(connection, resolved, status=FindingStatus.RESOLVED, resolved_at=observed_at)
     return changes
 
 
-def _set_by_ids(session: Session, ids: list[int], **values: Any) -> None:
+def _set_by_ids(connection: Connection, ids: list[int], **values: Any) -> None:
     for start in range(0, len(ids), _ID_BATCH):
-        session.execute(
-            update(Finding)
-            .where(Finding.id.in_(ids[start : start + _ID_BATCH]))
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        connection.execute(
+            _TABLE.update().where(_TABLE.c.id.in_(ids[start : start + _ID_BATCH])).values(**values)
         )
 
 
@@ -176,15 +190,14 @@ def _removed_rule_findings(
 
 def touch_open_findings(session: Session, host_id: int, observed_at: datetime) -> None:
     """Unchanged facts, not re-evaluated: the open findings were seen again."""
-    session.execute(
-        update(Finding)
+    session.connection().execute(
+        _TABLE.update()
         .where(
-            Finding.host_id == host_id,
-            Finding.status.in_(ACTIVE),
-            Finding.last_seen < observed_at,
+            _TABLE.c.host_id == host_id,
+            _TABLE.c.status.in_(ACTIVE),
+            _TABLE.c.last_seen < observed_at,
         )
         .values(last_seen=observed_at)
-        .execution_options(synchronize_session=False)
     )
 
 
