@@ -41,15 +41,17 @@ from server.metrics.hoststate import HostSnapshot, snapshot_of
 from server.metrics.summary import posture_of
 from server.storage.database import Database
 from server.storage.fact_store import SplitFacts, split_facts, unchanged_domains
-from server.storage.models import Host, Report
+from server.storage.models import Report
 from server.storage.report_store import (
     DuplicateReport,
     Evaluated,
+    HostState,
     Reporter,
     ReportHeader,
     can_reuse_results,
     is_newest,
     lock_host,
+    read_host_state,
     store_report,
 )
 
@@ -194,7 +196,7 @@ class IngestService:
         self, credential: Credential, body: bytes, content_encoding: str | None
     ) -> IngestResult:
         received_at = self._clock()
-        hosts: dict[str, Host | None] = {}
+        hosts: dict[str, HostState | None] = {}
         known: dict[str, bool] = {}  # report id -> whether it is stored already
 
         def trusted_for(envelope: Mapping[str, Any], sent: Mapping[str, str]) -> frozenset[str]:
@@ -341,13 +343,11 @@ class IngestService:
         )
         return Evaluated(outcome.results, score_results(outcome.results, policy.weights))
 
-    def _read_host(self, agent_id: str, report_id: str) -> tuple[Host | None, bool]:
-        """The agent's host row as it is now (detached; read outside any write) and
-        whether `report_id` is stored already, in one session."""
+    def _read_host(self, agent_id: str, report_id: str) -> tuple[HostState | None, bool]:
+        """The agent's host state as it is now (read outside any write) and whether
+        `report_id` is stored already."""
         with self._database.session() as session:
-            host = session.scalars(select(Host).where(Host.agent_id == agent_id)).one_or_none()
-            found = session.scalar(select(Report.id).where(Report.report_id == report_id))
-        return host, found is not None
+            return read_host_state(session, agent_id, report_id)
 
     def _store(
         self,

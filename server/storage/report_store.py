@@ -15,10 +15,11 @@ Anything else is history only: stored, never overwriting newer state or findings
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from rules.language.model import Severity
@@ -29,6 +30,10 @@ from server.storage.fact_store import SplitFacts, report_map, store_domains, sto
 from server.storage.findings import FindingChanges, touch_open_findings, update_findings
 from server.storage.models import Host, Report
 from server.storage.rule_results import write_results
+
+# Tables for the Core statements of the ingest path: no entities built, no autoflush.
+_HOSTS = Host.metadata.tables[Host.__tablename__]
+_REPORTS = Report.metadata.tables[Report.__tablename__]
 
 
 class DuplicateReport(ServerError):  # noqa: N818 - a signal, not an error
@@ -88,6 +93,40 @@ class StoredReport:
     failing: int
 
 
+@dataclass(frozen=True)
+class HostState:
+    """What the ingest reads of a host before its write transaction (plain columns):
+    whether a report would be its newest, whether its results may be reused, and its
+    domains' blobs (which domains were sent unchanged)."""
+
+    seq_epoch: str | None
+    last_seq: int
+    last_collected_at: datetime
+    facts_digest: str | None
+    policy_fingerprint: str | None
+    evaluated_at: datetime | None
+    results_report_pk: int | None
+    domain_blobs: dict[str, Any] | None
+
+
+_STATE_COLUMNS = [_HOSTS.c[field.name] for field in fields(HostState)]
+
+
+def read_host_state(
+    session: Session, agent_id: str, report_id: str
+) -> tuple[HostState | None, bool]:
+    """The agent's host state and whether `report_id` is stored already: one round
+    trip for a known host (the EXISTS rides along), two for a new one."""
+    known = exists().where(_REPORTS.c.report_id == report_id)
+    connection = session.connection()
+    row = connection.execute(
+        select(known.label("known"), *_STATE_COLUMNS).where(_HOSTS.c.agent_id == agent_id)
+    ).first()
+    if row is None:
+        return None, bool(connection.execute(select(known)).scalar())
+    return HostState(*row[1:]), bool(row.known)
+
+
 def lock_host(session: Session, agent_id: str) -> Host | None:
     """The agent's host row, locked for this transaction (FOR UPDATE on PostgreSQL):
     reports of one agent update its host one at a time."""
@@ -96,7 +135,7 @@ def lock_host(session: Session, agent_id: str) -> Host | None:
     ).one_or_none()
 
 
-def is_newest(host: Host | None, document: ReportHeader) -> bool:
+def is_newest(host: Host | HostState | None, document: ReportHeader) -> bool:
     if host is None:
         return True
     if document.seq_epoch == host.seq_epoch:
@@ -104,7 +143,9 @@ def is_newest(host: Host | None, document: ReportHeader) -> bool:
     return document.collected_at > host.last_collected_at
 
 
-def can_reuse_results(host: Host | None, digest: str, fingerprint: str, now: datetime) -> bool:
+def can_reuse_results(
+    host: Host | HostState | None, digest: str, fingerprint: str, now: datetime
+) -> bool:
     """Unchanged facts, same policy, evaluated today (waivers expire by date)."""
     return (
         host is not None
@@ -131,7 +172,10 @@ def store_report(
     """Store the report; `evaluated` None means "not evaluated yet": unchanged facts
     reuse the host's results, anything else calls `evaluate`. `host` is the agent's
     row from `lock_host` (None for a new agent), already checked against the token."""
-    if session.scalar(select(Report.id).where(Report.report_id == document.report_id)):
+    connection = session.connection()
+    if connection.execute(
+        select(_REPORTS.c.id).where(_REPORTS.c.report_id == document.report_id)
+    ).first():
         raise DuplicateReport(document.report_id)
     newest = is_newest(host, document)
     reuse = newest and can_reuse_results(host, split.digest, fingerprint, received_at)
@@ -165,35 +209,39 @@ def store_report(
     )
     map_blob_id = store_map(session, host, text, current=newest, now=received_at)
     score_ratio = evaluated.score.ratio if evaluated is not None else host.score_ratio
-    report = Report(
-        report_id=document.report_id,
-        host_id=host.id,
-        seq=document.seq,
-        collected_at=document.collected_at,
-        received_at=received_at,
-        agent_version=document.agent_version,
-        facts="",
-        domains=None,
-        map_blob_id=map_blob_id,
-        # Not stored per report since revision 0007 (nothing read it): the host's
-        # facts_digest is what decides whether facts changed.
-        facts_digest=None,
-        applied=newest,
-        evaluated=evaluated is not None,
-        score_ratio=score_ratio,
-    )
-    session.add(report)
-    session.flush()  # assigns report.id
+    # Core, not session.add: the report row is written once and never changed here.
+    inserted = connection.execute(
+        _REPORTS.insert().values(
+            report_id=document.report_id,
+            host_id=host.id,
+            seq=document.seq,
+            collected_at=document.collected_at,
+            received_at=received_at,
+            agent_version=document.agent_version,
+            facts="",
+            domains=None,
+            map_blob_id=map_blob_id,
+            # Not stored per report since revision 0007 (nothing read it): the host's
+            # facts_digest is what decides whether facts changed.
+            facts_digest=None,
+            applied=newest,
+            evaluated=evaluated is not None,
+            score_ratio=score_ratio,
+        )
+    ).inserted_primary_key
+    if inserted is None:
+        raise ServerError("the database returned no id for the inserted report")
+    report_pk = int(inserted[0])
     changes = None
     if evaluated is not None:
         # The host's newest report continues its chain of results (only changed rules
         # stored; all of them when the policy changed); a late one is history only.
         full = host.policy_fingerprint != fingerprint
-        write_results(session, host.id, report.id, evaluated.results, chain=newest, full=full)
+        write_results(session, host.id, report_pk, evaluated.results, chain=newest, full=full)
     if newest:
-        host.last_report_pk = report.id
+        host.last_report_pk = report_pk
         if evaluated is not None:
-            host.results_report_pk = report.id
+            host.results_report_pk = report_pk
             host.policy_fingerprint = fingerprint
             host.evaluated_at = received_at
             # An older seq arriving late is history only: it must not reopen findings
@@ -203,7 +251,7 @@ def store_report(
             touch_open_findings(session, host.id, document.collected_at)
     session.flush()
     return StoredReport(
-        report.id,
+        report_pk,
         newest,
         evaluated is not None,
         host,
