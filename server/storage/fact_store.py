@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from rules.derived import strip_domain
+from server.errors import DatabaseError
 from server.storage.fact_load import (
     DOMAINS,
     LOAD_BATCH,
@@ -66,6 +67,9 @@ _VOLATILE = frozenset({"report_id", "seq", "seq_epoch", "collected_at"})
 # The `facts_blobs.domain` of a report's envelope and domain map (revision 0008), and
 # its key in `hosts.domain_blobs` (never a facts domain: those are identifiers).
 MAP = "@report"
+# The table: the ingest path's statements are Core, run on the session's connection
+# (no entities built, no autoflush; the ORM's unit of work only for parts, see below).
+_BLOBS = FactsBlob.metadata.tables[FactsBlob.__tablename__]
 
 
 @dataclass(frozen=True)
@@ -148,12 +152,16 @@ def store_domains(
     added: list[int] = []  # blobs (and parts) the report refers to that the host's
     reused: list[int] = []  # current ones did not: inserted now, or stored before
     if missing:
-        found = session.execute(
-            select(FactsBlob.id, FactsBlob.domain, FactsBlob.content_hash, FactsBlob.parts).where(
-                FactsBlob.host_id == host.id,
-                FactsBlob.content_hash.in_(list(missing.values())),
+        found = (
+            session.connection()
+            .execute(
+                select(_BLOBS.c.id, _BLOBS.c.domain, _BLOBS.c.content_hash, _BLOBS.c.parts).where(
+                    _BLOBS.c.host_id == host.id,
+                    _BLOBS.c.content_hash.in_(list(missing.values())),
+                )
             )
-        ).all()
+            .all()
+        )
         existing = {(row.domain, row.content_hash): row for row in found}
         for domain, digest in missing.items():
             row = existing.get((domain, digest))
@@ -177,11 +185,10 @@ def store_domains(
             _set_superseded(session, reused, None)
         else:
             # A late report still refers to them: keep them as long as the report.
-            session.execute(
-                update(FactsBlob)
-                .where(FactsBlob.id.in_(reused), FactsBlob.superseded_at < now)
+            session.connection().execute(
+                _BLOBS.update()
+                .where(_BLOBS.c.id.in_(reused), _BLOBS.c.superseded_at < now)
                 .values(superseded_at=now)
-                .execution_options(synchronize_session=False)
             )
     if current:
         replaced = [
@@ -212,32 +219,31 @@ def store_map(session: Session, host: Host, text: str, *, current: bool, now: da
     entry = known.get(MAP)
     if isinstance(entry, list) and entry[1] == digest:
         return int(entry[0])
-    blob_id = session.scalar(
-        select(FactsBlob.id).where(
-            FactsBlob.host_id == host.id, FactsBlob.domain == MAP, FactsBlob.content_hash == digest
+    connection = session.connection()
+    blob_id = connection.execute(
+        select(_BLOBS.c.id).where(
+            _BLOBS.c.host_id == host.id, _BLOBS.c.domain == MAP, _BLOBS.c.content_hash == digest
         )
-    )
+    ).scalar()
     if blob_id is None:
-        blob = FactsBlob(
+        blob_id = _insert_blob(
+            connection,
             host_id=host.id,
             domain=MAP,
             content_hash=digest,
             content=text,
+            parts=None,
             first_seen_at=now,
             superseded_at=None if current else now,
         )
-        session.add(blob)
-        session.flush()
-        blob_id = blob.id
     elif current:
         _set_superseded(session, [blob_id], None)
     else:
         # A late report refers to it: keep it as long as the report (as for domains).
-        session.execute(
-            update(FactsBlob)
-            .where(FactsBlob.id == blob_id, FactsBlob.superseded_at < now)
+        connection.execute(
+            _BLOBS.update()
+            .where(_BLOBS.c.id == blob_id, _BLOBS.c.superseded_at < now)
             .values(superseded_at=now)
-            .execution_options(synchronize_session=False)
         )
     if current:
         if isinstance(entry, list):
@@ -276,7 +282,8 @@ def _insert(
             added=added,
             reused=reused,
         )
-    blob = FactsBlob(
+    blob_id = _insert_blob(
+        session.connection(),
         host_id=host.id,
         domain=domain,
         content_hash=digest,
@@ -285,10 +292,16 @@ def _insert(
         first_seen_at=first_seen,
         superseded_at=now,
     )
-    session.add(blob)
-    session.flush()
-    added.append(blob.id)
-    return blob.id
+    added.append(blob_id)
+    return blob_id
+
+
+def _insert_blob(connection: Connection, **values: Any) -> int:
+    """One blob row (Core: written once, never changed here); its id."""
+    inserted = connection.execute(_BLOBS.insert().values(**values)).inserted_primary_key
+    if inserted is None:
+        raise DatabaseError("the database returned no id for the inserted blob")
+    return int(inserted[0])
 
 
 def _store_parts(
@@ -335,11 +348,12 @@ def _store_parts(
 def _with_parts(session: Session, blob_ids: list[int]) -> list[int]:
     """`blob_ids` and the parts of those that are heads of parted domains."""
     answer = list(blob_ids)
+    connection = session.connection()
     for start in range(0, len(blob_ids), LOAD_BATCH):
-        rows = select(FactsBlob.parts).where(
-            FactsBlob.id.in_(blob_ids[start : start + LOAD_BATCH]), FactsBlob.parts.is_not(None)
+        rows = select(_BLOBS.c.parts).where(
+            _BLOBS.c.id.in_(blob_ids[start : start + LOAD_BATCH]), _BLOBS.c.parts.is_not(None)
         )
-        for parts in session.scalars(rows):
+        for parts in connection.execute(rows).scalars():
             answer.extend(int(part) for part in parts)
     return answer
 
@@ -352,12 +366,12 @@ def _entry(known: Any, blob_id: int, split: SplitFacts, domain: str) -> list[Any
 
 
 def _set_superseded(session: Session, blob_ids: list[int], when: datetime | None) -> None:
+    connection = session.connection()
     for start in range(0, len(blob_ids), LOAD_BATCH):
-        session.execute(
-            update(FactsBlob)
-            .where(FactsBlob.id.in_(blob_ids[start : start + LOAD_BATCH]))
+        connection.execute(
+            _BLOBS.update()
+            .where(_BLOBS.c.id.in_(blob_ids[start : start + LOAD_BATCH]))
             .values(superseded_at=when)
-            .execution_options(synchronize_session=False)
         )
 
 

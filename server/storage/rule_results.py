@@ -22,12 +22,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import Connection, Select, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from rules.results import RuleResult
 from server.storage.models import Report, RuleResultRow
 
+# The table: the write path runs Core statements on the session's connection, so the
+# ORM adds no per-statement work (no entities, no session synchronisation).
 _TABLE = RuleResultRow.metadata.tables[RuleResultRow.__tablename__]
 
 
@@ -69,28 +71,25 @@ def write_results(
                 "until_pk": None if chain else report_pk + 1,
             }
         )
+    connection = session.connection()
     if chain:
-        rows = _changed(session, host_id, report_pk, rows, full)
+        rows = _changed(connection, host_id, report_pk, rows, full)
     if rows:
-        # The table, not the class: Core's executemany skips the ORM's bulk machinery.
-        session.execute(insert(_TABLE), rows)
+        connection.execute(_TABLE.insert(), rows)
     return len(rows)
 
 
 def _changed(
-    session: Session, host_id: int, report_pk: int, rows: list[dict[str, Any]], full: bool
+    connection: Connection, host_id: int, report_pk: int, rows: list[dict[str, Any]], full: bool
 ) -> list[dict[str, Any]]:
     """The rows to insert; ends (or, when produced at this same report, deletes) the
     rows in effect that they replace and those of rules no longer evaluated."""
     current = {
         rule_id: (row_id, first, digest)
-        for row_id, rule_id, first, digest in session.execute(
-            select(
-                RuleResultRow.id,
-                RuleResultRow.rule_id,
-                RuleResultRow.report_pk,
-                RuleResultRow.digest,
-            ).where(RuleResultRow.host_id == host_id, RuleResultRow.until_pk.is_(None))
+        for row_id, rule_id, first, digest in connection.execute(
+            select(_TABLE.c.id, _TABLE.c.rule_id, _TABLE.c.report_pk, _TABLE.c.digest).where(
+                _TABLE.c.host_id == host_id, _TABLE.c.until_pk.is_(None)
+            )
         )
     }
     wanted = {row["rule_id"] for row in rows}
@@ -106,14 +105,9 @@ def _changed(
     same = [row_id for row_id, first, _digest in replaced if first == report_pk]
     ended = [row_id for row_id, first, _digest in replaced if first != report_pk]
     if same:
-        session.execute(delete(RuleResultRow).where(RuleResultRow.id.in_(same)))
+        connection.execute(_TABLE.delete().where(_TABLE.c.id.in_(same)))
     if ended:
-        session.execute(
-            update(RuleResultRow)
-            .where(RuleResultRow.id.in_(ended))
-            .values(until_pk=report_pk)
-            .execution_options(synchronize_session=False)
-        )
+        connection.execute(_TABLE.update().where(_TABLE.c.id.in_(ended)).values(until_pk=report_pk))
     return changed
 
 
