@@ -10,7 +10,7 @@ from rules.terminal import printable
 
 _SHIPPING_FRAMES = {
     "vi": {
-        "tls": "gửi báo cáo thất bại: không xác minh được chứng chỉ TLS của {url}: {detail}",
+        "tls": "gửi báo cáo thất bại: không xác minh được chứng thư số TLS của {url}: {detail}",
         "unreachable": "gửi báo cáo thất bại: không kết nối được tới {url}: {detail}",
         "rejected": "gửi báo cáo thất bại: máy chủ từ chối báo cáo ({url}): {detail}",
         "unexpected": "gửi báo cáo thất bại: máy chủ trả lời không hợp lệ ({url}): {detail}",
@@ -26,7 +26,7 @@ _SHIPPING_FRAMES = {
 
 _ENROLMENT_FRAMES = {
     "vi": {
-        "tls": "đăng ký thất bại: không xác minh được chứng chỉ TLS của {url}: {detail}",
+        "tls": "đăng ký thất bại: không xác minh được chứng thư số TLS của {url}: {detail}",
         "unreachable": "đăng ký thất bại: không kết nối được tới {url}: {detail}",
         "rejected": "đăng ký thất bại: máy chủ từ chối ({url}): {detail}",
         "unexpected": "đăng ký thất bại: máy chủ trả lời không hợp lệ ({url}): {detail}",
