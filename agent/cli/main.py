@@ -40,6 +40,7 @@ from agent.output.check import (
     format_report,
     format_score,
     note_line,
+    note_lines,
     remediations,
 )
 from agent.output.check_json import check_document
@@ -193,15 +194,17 @@ def check(
         for problem in e.problems:
             click.echo(printable(problem), err=True)
         raise UsageFailure(f"{len(e.problems)} problem(s) in the rules") from e
+    width = shutil.get_terminal_size((100, 24)).columns
     for note in outcome.notes:
-        click.echo(note_line(note.domain, note.kind, note.reason, lang, note.partial), err=True)
+        text = note_line(note.domain, note.kind, note.reason, lang, note.partial)
+        for line in note_lines(text, width):
+            click.echo(line, err=True)
 
     results = outcome.results
     fixes = remediations(outcome.ruleset, facts)
     if output_format == "json":
         click.echo(_dump(check_document(results, outcome.score, fixes, facts)), nl=False)
     else:
-        width = shutil.get_terminal_size((100, 24)).columns
         command = check_command(facts_path, rule_paths, config_path, lang)
         layout = Layout(width=width, show_all=show_all, command=command)
         for line in format_report(results, fixes, lang, layout):

@@ -148,6 +148,9 @@ _COLLECTOR = re.compile(r"collector '(?P<domain>[a-z_]+)' (?P<kind>[a-z]+):")
 COLLECTOR_DOMAINS = frozenset({"vulnerabilities"})
 _NO_DOMAIN = re.compile(r"the facts document has no '(?P<domain>[a-z_]+)' domain")
 _MISSING = re.compile(r"(?:fact path|item field) '(?P<path>[^']*)' is missing")
+# A null where a list was needed: the collector reported the value as unknown (e.g.
+# /proc/<pid>/maps unreadable), which the collector's note explains.
+_UNKNOWN = re.compile(r"'\$?\.?(?P<path>[^']*)' is a null, a quantifier needs a list")
 
 
 def label(lang: str, key: str) -> str:
@@ -204,18 +207,30 @@ def why_not_checked(result: RuleResult, lang: str) -> str:
         if lang == "en":
             return f"the facts contain no {what} (an older agent, or a facts file without it)."
         return f"dữ liệu thu thập không có {what} (tác tử cũ hơn, hoặc tệp dữ liệu thiếu phần này)."
+    if (why := _why_value(text, lang)) is not None:
+        return why
+    if lang == "en":
+        return "the facts do not have the form this rule expects (details: --format json)."
+    return "dữ liệu thu thập không đúng dạng quy tắc cần (chi tiết: --format json)."
+
+
+def _why_value(text: str, lang: str) -> str | None:
+    """A value the rule needs: missing, unknown (null) or a parameter without one."""
     if found := _MISSING.search(text):
         what = _domain(found["path"].removeprefix("$.").split(".", 1)[0], lang)
         if lang == "en":
             return f"a value this rule needs is missing from the {what} facts."
         return f"thiếu một giá trị mà quy tắc cần trong dữ liệu về {what}."
+    if found := _UNKNOWN.search(text):
+        what = _domain(found["path"].split(".", 1)[0], lang)
+        if lang == "en":
+            return f"the facts on {what} are unknown on this host (the agent could not read them)."
+        return f"dữ liệu về {what} trên máy này không xác định (tác tử không đọc được)."
     if "has no value" in text:
         if lang == "en":
             return "a parameter of the rule has no value (check the rule pack)."
         return "một tham số của quy tắc chưa có giá trị (kiểm tra gói quy tắc)."
-    if lang == "en":
-        return "the facts do not have the form this rule expects (details: --format json)."
-    return "dữ liệu thu thập không đúng dạng quy tắc cần (chi tiết: --format json)."
+    return None
 
 
 def note_line(domain: str, kind: str, reason: str, lang: str, partial: bool = False) -> str:
@@ -229,6 +244,11 @@ def note_line(domain: str, kind: str, reason: str, lang: str, partial: bool = Fa
     if partial:
         return f"lưu ý: tác tử chỉ đọc được một phần {_domain(domain, 'vi')}: {how}"
     return f"lưu ý: tác tử không đọc được {_domain(domain, 'vi')}: {how}"
+
+
+def note_lines(note: str, width: int) -> list[str]:
+    """A note wrapped to the terminal's width like the report, continued indented."""
+    return _wrap(note, width, "", "  ")
 
 
 def _domain(name: str, lang: str) -> str:

@@ -251,3 +251,33 @@ def test_a_partly_read_domain_is_not_called_unread_in_vietnamese() -> None:
     assert "chỉ đọc được một phần chứng thư số" in partial
     assert "không đọc được chứng thư số" in whole
     assert "endpoints" not in partial + whole  # no English system text in Vietnamese
+
+
+def test_an_unknown_domain_is_explained_and_notes_fit_the_width(tmp_path: Path) -> None:
+    """A domain the agent read only in part (unreadable /proc/<pid>/maps): the rule
+    over it is 'could not be checked' because the facts are unknown, said in words;
+    the collector's note, a long line of the host's words, wraps like the report."""
+    facts = _facts()
+    facts["deleted_libraries"] = {"complete": False, "processes": None}
+    reason = "1 process(es) whose /proc/<pid>/maps could not be read; run as root"
+    facts["errors"] = [{"domain": "deleted_libraries", "kind": "permission", "reason": reason}]
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(facts))
+    base = ["check", "--facts", str(path)]
+    en = CliRunner().invoke(main, [*base, "--lang", "en"], env={"COLUMNS": "60"})
+    assert en.exit_code in (1, 3), en.output
+    head = "[COULD NOT BE CHECKED, medium] PROCESSES-DELETED-LIBRARIES"
+    block = en.stdout.split(head, 1)[1].split("\n\n", 1)[0]
+    assert "facts on processes using replaced libraries are unknown on this host" in " ".join(
+        block.split()
+    )
+    assert "do not have the form" not in block
+    note = en.stderr.splitlines()
+    assert note[0].startswith("note: deleted_libraries: permission: 1 process(es)")
+    assert len(note) > 1 and max(len(line) for line in note) <= 60
+    assert " ".join(line.strip() for line in note).endswith("could not be read; run as root")
+    vi = CliRunner().invoke(main, base, env={"COLUMNS": "60"})
+    block = vi.stdout.split("PROCESSES-DELETED-LIBRARIES", 1)[1].split("\n\n", 1)[0]
+    assert "không xác định (tác tử không đọc được)" in " ".join(block.split())
+    assert not ENGLISH.search(block.replace("PROCESSES-DELETED-LIBRARIES", ""))
+    assert max(len(line) for line in vi.stderr.splitlines()) <= 60
