@@ -134,13 +134,14 @@ class HostStateCache:
         margin: timedelta = timedelta(seconds=120),
         clock: Clock = utc_now,
         results: ResultsIndex | None = None,
+        lan: LanIndex | None = None,
     ) -> None:
         # Each host's latest rule results, brought up to date by every refresh.
         self.results = results if results is not None else ResultsIndex()
         # Every host's certificates: only when the opt-in detail is on (track_certificates).
         self.certificates: CertificateIndex | None = None
         # Every agency's LAN devices (canhgac_lan_devices), from the hosts' latest facts.
-        self.lan = LanIndex()
+        self.lan = lan if lan is not None else LanIndex()
         # How a refresh reads the database (seams for tests): `loader` reads every
         # host; `changes` only the hosts stamped since the previous refresh began,
         # minus `margin` (transactions still open then, replicas' clock skew). Every

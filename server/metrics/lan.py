@@ -11,12 +11,13 @@ unknown count, never 0.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.orm import Session
 
 from server.read.lan import HostLan, load_host_lan, merge_all
 from server.storage.database import Database
@@ -26,6 +27,8 @@ if TYPE_CHECKING:  # hoststate imports this module: annotations only
 
 LAN_DEVICES = "canhgac_lan_devices"
 _Key = tuple[str, str, int, datetime]  # agency, label, last_seq, last_collected_at
+# Reads the given hosts' LAN parts from their newest reports.
+LanReader = Callable[[Session, Sequence[str]], list[HostLan]]
 
 
 def _key(snapshot: HostSnapshot) -> _Key:
@@ -33,9 +36,14 @@ def _key(snapshot: HostSnapshot) -> _Key:
 
 
 class LanIndex:
-    """agent_id -> (report key, HostLan), and the per-agency counts; one writer."""
+    """agent_id -> (report key, HostLan), and the per-agency counts; one writer.
 
-    def __init__(self) -> None:
+    `reader` is how changed hosts are read (a seam: tests pass a spy around the real
+    read to see which hosts a refresh re-reads).
+    """
+
+    def __init__(self, reader: LanReader = load_host_lan) -> None:
+        self._reader = reader
         self._lock = threading.Lock()
         self._hosts: dict[str, tuple[_Key, HostLan]] = {}
         self._counts: dict[str, tuple[int, int]] = {}  # agency -> (managed, unmanaged)
@@ -50,7 +58,7 @@ class LanIndex:
             return  # nothing reported since the last refresh: the counts stand
         if stale:
             with database.session() as session:  # outside the lock: I/O
-                loaded = {h.agent_id: h for h in load_host_lan(session, stale)}
+                loaded = {h.agent_id: h for h in self._reader(session, stale)}
         else:
             loaded = {}
         fresh = {a: current[a] for a in wanted if a in current and a not in stale}

@@ -8,7 +8,6 @@ import subprocess
 from collections.abc import Sequence
 from datetime import timedelta
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
@@ -16,6 +15,7 @@ from server.ingest.service import IngestService
 from server.metrics import lan as lan_metrics
 from server.metrics.exporter import build_registry
 from server.metrics.hoststate import HostStateCache
+from server.metrics.lan import LanIndex
 from server.read.lan import HostLan, load_host_lan
 from server.storage.database import Database
 from tests.server.helpers import new_token
@@ -82,9 +82,7 @@ def test_counts_per_agency_and_only_where_someone_sweeps(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-def test_only_changed_hosts_are_read(
-    service: IngestService, database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_only_changed_hosts_are_read(service: IngestService, database: Database) -> None:
     tokens = lan_fleet.build(service, database)
     reads: list[list[str]] = []
     original = load_host_lan
@@ -94,8 +92,7 @@ def test_only_changed_hosts_are_read(
         return original(session, agent_ids)
 
     # A spy, not a mock: the real read runs, the test only records which hosts it read.
-    monkeypatch.setattr(lan_metrics, "load_host_lan", counting)
-    cache = HostStateCache()
+    cache = HostStateCache(lan=LanIndex(reader=counting))
     cache.refresh(database)
     assert reads == [["agent-b", "agent-scan", "agent-scan2", "agent-web"]]
     cache.refresh(database)
