@@ -68,6 +68,7 @@ def host_summary(host: Host, stale_before: datetime) -> dict[str, Any]:
         "last_collected_at": _time(host.last_collected_at),
         "last_received_at": _time(host.last_received_at),
         "stale": host.last_received_at < stale_before,
+        "spool_dropped_reports": host.spool_dropped_reports or 0,
         "score": host.score_ratio,
         "passed": host.passed_count,
         "failed": host.failed_count,

@@ -56,6 +56,10 @@ class HostSummary(View):
     last_collected_at: Timestamp
     last_received_at: Timestamp
     stale: bool = Field(description="no report within the configured stale_after_seconds")
+    spool_dropped_reports: int = Field(
+        description="reports its agent dropped from a full spool (collector unreachable"
+        " longer than the spool holds), summed over the delivered reports; 0 when none"
+    )
     score: Ratio | None = Field(description="null when no rule could be scored")
     passed: int
     failed: int

@@ -294,3 +294,22 @@ def test_control_characters_in_filters_are_422_not_an_outage(
     # the ordinary filters still work
     assert get(live_server, "/hosts", viewer, os="Debian").status_code == 200
     assert get(live_server, "/findings", viewer, agency="so-a").status_code == 200
+
+
+def test_reports_dropped_from_a_full_spool_are_summed_per_host(
+    live_server: LiveServer, fleet: dict[str, str]
+) -> None:
+    """Each delivered report tells the reports its agent dropped since the previous one
+    (docs/facts.md): the host's summary shows the sum, the other hosts 0."""
+    viewer = new_api_token(live_server.database)
+    web = {"agent_id": "agent-web", "hostname": "web01"}
+    report(live_server, fleet["web01"], **web, seq=5, spool_dropped_reports=3)
+    report(live_server, fleet["web01"], **web, seq=6)
+    report(live_server, fleet["web01"], **web, seq=9, spool_dropped_reports=2)
+    hosts = {h["agent_id"]: h for h in get(live_server, "/hosts", viewer).json()["items"]}
+    assert {a: h["spool_dropped_reports"] for a, h in hosts.items()} == {
+        "agent-web": 5,
+        "agent-db": 0,
+        "agent-app": 0,
+    }
+    assert get(live_server, "/hosts/agent-web", viewer).json()["spool_dropped_reports"] == 5
