@@ -16,7 +16,7 @@ from agent.cli.common import agent_errors, config_option, lang_option
 from agent.config import load_config
 from agent.discovery.config import DiscoveryConfig, parse_discovery, parse_ports
 from agent.discovery.facts import result_dict
-from agent.discovery.model import PortState, ScanResult
+from agent.discovery.model import Fallback, PortState, ScanResult
 from agent.discovery.scan import run_scan
 from agent.discovery.targets import Plan, attached_subnets, make_plan
 from rules.terminal import printable
@@ -37,6 +37,16 @@ TEXT = {
     "note": ("Lưu ý: {note}", "Note: {note}"),
     "filtered": ("  [bị lọc: {ports}]", "  [filtered: {ports}]"),
 }  # fmt: skip
+# Why connect was used, in Vietnamese: only the framing, since the system's reason in
+# the result's notes is English text (as `check` words a collector's failure).
+FALLBACK_VI = {
+    Fallback.NO_SCAPY: "Lưu ý: dò bằng kết nối TCP thay cho ARP và SYN vì chưa cài gói scapy"
+    " (phần bổ sung `scan` của tác tử).",
+    Fallback.RAW_DENIED: "Lưu ý: dò bằng kết nối TCP thay cho ARP và SYN vì tác tử không có quyền"
+    " gửi gói tin thô (cần quyền root hoặc CAP_NET_RAW).",
+    Fallback.RAW_UNAVAILABLE: "Lưu ý: dò bằng kết nối TCP thay cho ARP và SYN vì hệ điều hành"
+    " không cho gửi gói tin thô.",
+}
 
 
 def _t(key: str, lang: str, **values: object) -> str:
@@ -128,8 +138,11 @@ def _print_table(result: ScanResult, lang: str) -> None:
     method = result.port_method.value if result.port_method else "-"
     subnets = ", ".join(result.subnets)
     click.echo(_t("found", lang, devices=len(result.devices), subnets=subnets, method=method))
-    for note in result.notes:
-        click.echo(printable(_t("note", lang, note=note)), err=True)
+    if lang == "vi" and result.fallback is not None:
+        click.echo(FALLBACK_VI[result.fallback], err=True)
+    else:
+        for note in result.notes:
+            click.echo(printable(_t("note", lang, note=note)), err=True)
     click.echo(_t("header", lang))
     for d in result.devices:
         opened = [f"{p.port}/{p.service}" for p in d.ports if p.state is PortState.OPEN]

@@ -25,6 +25,15 @@ class Method(StrEnum):
     CONNECT = "connect"  # the kernel's TCP connect (no raw sockets)
 
 
+class Fallback(StrEnum):
+    """Why TCP connect was used instead of ARP and SYN: the CLI words it in each
+    language (the system's own reason, English, stays in the result's notes)."""
+
+    NO_SCAPY = "no_scapy"  # the `scan` extra is not installed
+    RAW_DENIED = "raw_denied"  # not root and no CAP_NET_RAW
+    RAW_UNAVAILABLE = "raw_unavailable"  # the kernel refused a packet socket
+
+
 @dataclass(frozen=True)
 class Port:
     port: int
@@ -54,3 +63,4 @@ class ScanResult:
     devices: tuple[Device, ...]
     notes: tuple[str, ...] = field(default=())  # e.g. why connect was used instead of SYN
     hosts_swept: int = 0
+    fallback: Fallback | None = None  # set when connect was used instead of ARP and SYN

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from agent.discovery.connect import connect_probe
 from agent.discovery.errors import DiscoveryError
-from agent.discovery.model import Device, Method, Port, ScanResult
+from agent.discovery.model import Device, Fallback, Method, Port, ScanResult
 from agent.discovery.oui import vendor_lookup, vendor_of
 from agent.discovery.packets import arp_sweep, ping_sweep, syn_probe, syn_probe_routed
 from agent.discovery.services import service_guess
@@ -20,21 +20,28 @@ NEIGHBOURS = Path("/proc/net/arp")
 ARP_COMPLETE = 0x2
 
 
-def raw_refusal() -> str | None:
+Refusal = tuple[Fallback, str]  # the kind, for the CLI's words, and the system's reason
+
+
+def raw_refusal() -> Refusal | None:
     """Why SYN/ARP probing is impossible here, or None when it is possible."""
     if importlib.util.find_spec("scapy") is None:
-        return "scapy is not installed (install the agent's `scan` extra)"
+        return Fallback.NO_SCAPY, "scapy is not installed (install the agent's `scan` extra)"
     try:
         socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()
     except PermissionError as e:
-        return f"raw sockets not permitted ({e.strerror}; needs root or CAP_NET_RAW)"
+        return (
+            Fallback.RAW_DENIED,
+            f"raw sockets not permitted ({e.strerror}; needs root or CAP_NET_RAW)",
+        )
     except OSError as e:
-        return f"raw sockets unavailable ({e.strerror})"
+        return Fallback.RAW_UNAVAILABLE, f"raw sockets unavailable ({e.strerror})"
     return None
 
 
-def run_scan(plan: Plan, *, refusal: Callable[[], str | None] = raw_refusal) -> ScanResult:
+def run_scan(plan: Plan, *, refusal: Callable[[], Refusal | None] = raw_refusal) -> ScanResult:
     why_not_raw = refusal()
+    fallback: Fallback | None = None
     try:
         if why_not_raw is None:
             devices = _raw_scan(plan)
@@ -43,7 +50,8 @@ def run_scan(plan: Plan, *, refusal: Callable[[], str | None] = raw_refusal) -> 
         else:
             devices = _connect_scan(plan)
             method = Method.CONNECT
-            notes = (f"TCP connect used instead of ARP and SYN: {why_not_raw}",)
+            fallback, reason = why_not_raw
+            notes = (f"TCP connect used instead of ARP and SYN: {reason}",)
     except OSError as e:
         raise DiscoveryError(f"scan failed: {e.strerror or e}") from e
     return ScanResult(
@@ -54,6 +62,7 @@ def run_scan(plan: Plan, *, refusal: Callable[[], str | None] = raw_refusal) -> 
         devices=tuple(sorted(devices, key=lambda d: socket.inet_aton(d.ip))),
         notes=notes,
         hosts_swept=plan.host_count,
+        fallback=fallback,
     )
 
 

@@ -134,6 +134,27 @@ def test_without_raw_sockets_connect_is_used_and_said(agency_lan: Lan) -> None:
         assert found[ip]["found_by"] == "connect"
 
 
+def test_the_connect_note_is_worded_in_each_language(agency_lan: Lan) -> None:
+    ports = ",".join(str(p) for p in PORTS)
+    english = discover(agency_lan, "--ports", ports, user="65534")
+    assert english.returncode == 0, english.stderr
+    assert "Note: TCP connect used instead of ARP and SYN: raw sockets not permitted" in (
+        english.stderr
+    )
+    done = subprocess.run(
+        agency_lan.exec("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", AGENT,
+                        "discover", "--ports", ports, "--lang", "vi"),
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Only the Vietnamese framing: the system's English reason stays in the JSON notes.
+    assert done.stderr.strip() == (
+        "Lưu ý: dò bằng kết nối TCP thay cho ARP và SYN vì tác tử không có quyền"
+        " gửi gói tin thô (cần quyền root hoặc CAP_NET_RAW)."
+    )
+    assert "CỔNG MỞ" in done.stdout and "23/telnet" in done.stdout
+
+
 def test_dry_run_lists_the_plan_and_sends_nothing(agency_lan: Lan) -> None:
     # earlier scans filled the neighbour table: start from an empty one
     subprocess.run(["ip", "-n", agency_lan.scanner, "neigh", "flush", "all"], check=True)
