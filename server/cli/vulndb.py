@@ -124,7 +124,7 @@ def _row(feed: FeedInfo, age: float, too_old: bool, lang: str) -> list[str]:
     "sources",
     multiple=True,
     metavar="NAME=URL",
-    help="A file to fetch (repeatable; default: Debian tracker, CISA KEV, EPSS).",
+    help="A file to fetch (repeatable; default: Debian tracker, CISA KEV, EPSS, Ubuntu OSV).",
 )
 @click.option("--lang", type=LANGS, default="vi", show_default=True)
 def fetch_command(directory: Path, sources: tuple[str, ...], lang: str) -> None:
