@@ -23,6 +23,7 @@ from sqlalchemy import select
 from server.storage.database import open_database
 from server.storage.fact_load import load_envelopes
 from server.storage.models import Report
+from tests.agent.delivery.fulldisk import full_directory
 from tests.agent.delivery.readonly import read_only_directory
 from tests.collector_process import SERVER, CollectorProcess
 from tests.support import free_port
@@ -280,6 +281,18 @@ def test_read_only_spool_keeps_collecting_and_delivering(
         assert agent.stop() == 0
     errors = [e for e in agent.events() if e["event"] == "spool_error"]
     assert errors and "cannot" in str(errors[0]["message"])
+    assert_exactly_once_in_order(collector.reports())
+
+
+def test_full_spool_disk_keeps_collecting_and_delivering(
+    collector: Collector, tmp_path: Path
+) -> None:
+    agent = Agent(tmp_path, collector)
+    with full_directory(agent.spool), running(agent):
+        wait_for(lambda: len(collector.reports()) >= 2, 60, "reports sent without the spool")
+        assert agent.stop() == 0
+    errors = [e for e in agent.events() if e["event"] == "spool_error"]
+    assert errors and "No space left on device" in str(errors[0]["message"])
     assert_exactly_once_in_order(collector.reports())
 
 

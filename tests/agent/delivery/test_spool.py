@@ -23,6 +23,7 @@ from agent.delivery.spool import (
 )
 from agent.delivery.transport import HttpTransport
 from tests.agent.collector_stub import make_pki, serve
+from tests.agent.delivery.fulldisk import full_directory
 from tests.agent.delivery.readonly import read_only_directory
 from tests.support import free_port
 
@@ -307,3 +308,23 @@ def test_an_unreadable_retry_after_leaves_the_spools_backoff(tmp_path: Path, val
         result = spool.drain()
     # FAST's first backoff step is 10 s with equal jitter: between 5 and 10 s.
     assert result.retry_in is not None and 5.0 <= result.retry_in <= 10.0
+
+
+def test_a_full_disk_is_a_clear_error_and_the_spooled_reports_still_go(tmp_path: Path) -> None:
+    """The disk under the spool fills up: the new report cannot be stored (a clear
+    SpoolError naming the directory and ENOSPC), nothing half-written is left, and
+    the report spooled before is still delivered."""
+    with serve() as stub:
+        earlier = Spool(tmp_path / "before", HttpTransport(stub.url, "t"), FAST)
+        first = earlier.put(document(1)).path
+        spool_dir = tmp_path / "state" / "spool"
+        with full_directory(spool_dir, keep=(first,)):
+            spool = Spool(tmp_path / "state", HttpTransport(stub.url, "t"), FAST)
+            with pytest.raises(SpoolError, match=r"cannot write to the spool .*No space left"):
+                spool.put(document(2))
+            assert [p.name for p in spool_dir.glob(".tmp-*")] == []
+            assert spool.count() == 1
+            result = spool.drain()
+            assert [a.outcome for a in result.attempts] == [Outcome.DELIVERED]
+            assert spool.count() == 0
+    assert [r.document()["seq"] for r in stub.requests] == [1]

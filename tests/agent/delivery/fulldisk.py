@@ -1,0 +1,47 @@
+"""A directory on a file system with no space left, for real: a tiny tmpfs mounted
+there (root needed; skipped elsewhere, failed under CI) and filled with zeros until
+the kernel answers ENOSPC. Files can still be created (tmpfs counts inodes apart),
+but nothing can be written into them: a disk that filled up. Used by the spool's unit
+tests and the daemon's end-to-end test."""
+
+from __future__ import annotations
+
+import errno
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support import require, require_root, require_tool
+
+FILLER = ".filler"  # the file that takes the space; not a spool file (no .json.gz)
+
+
+@contextmanager
+def full_directory(path: Path, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """`path` on a full tmpfs; the files of `keep` copied there first (a spool that
+    held reports when the disk filled)."""
+    require_root()
+    path.mkdir(parents=True, exist_ok=True)
+    kept = {p.name: p.read_bytes() for p in keep}
+    done = subprocess.run(
+        [require_tool("mount"), "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        for name, data in kept.items():
+            (path / name).write_bytes(data)
+        block = b"\0" * 4096
+        with (path / FILLER).open("wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(block)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+        yield path
+    finally:
+        subprocess.run([require_tool("umount"), str(path)], check=True)
