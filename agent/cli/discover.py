@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 
 from agent import app
-from agent.cli.common import agent_errors, config_option, lang_option
+from agent.cli.common import UsageFailure, agent_errors, config_option, lang_option
 from agent.config import load_config
 from agent.discovery.config import DiscoveryConfig, parse_discovery, parse_ports
+from agent.discovery.errors import Refusal, RefusalKind, SubnetRefusedError
 from agent.discovery.facts import result_dict
 from agent.discovery.model import Fallback, PortState, ScanResult
 from agent.discovery.scan import run_scan
@@ -47,6 +48,29 @@ FALLBACK_VI = {
     Fallback.RAW_UNAVAILABLE: "Lưu ý: dò bằng kết nối TCP thay cho ARP và SYN vì hệ điều hành"
     " không cho gửi gói tin thô.",
 }
+
+# Why a subnet is refused, in Vietnamese (click's own "Error:" framing is English).
+REFUSAL_VI = {
+    RefusalKind.NOT_CIDR: "không phải một mạng CIDR",
+    RefusalKind.IPV6: "chưa hỗ trợ dò mạng IPv6",
+    RefusalKind.SPECIAL: "dải địa chỉ vòng lặp, đa hướng hoặc không xác định",
+    RefusalKind.PUBLIC: "dải địa chỉ công cộng (đặt agent.discovery.allow_public để được dò)",
+    RefusalKind.TOO_LARGE: "{size} địa chỉ, nhiều hơn giới hạn max_hosts {max_hosts}",
+    RefusalKind.NOT_ATTACHED: "không nằm trong mạng nào gắn với máy này"
+    " (không dò mạng sau bộ định tuyến theo cách này)",
+    RefusalKind.ATTACHED_ROUTED: "mạng gắn trực tiếp với máy này: khai báo trong subnets"
+    " (dò bằng ARP)",
+    RefusalKind.NO_ATTACHED: "máy này không gắn với mạng IPv4 nào để dò",
+}
+
+
+def _refused_vi(refusal: Refusal) -> str:
+    # Vietnamese groups thousands with a dot.
+    reason = REFUSAL_VI[refusal.kind].format(
+        size=f"{refusal.size:,}".replace(",", "."),
+        max_hosts=f"{refusal.max_hosts:,}".replace(",", "."),
+    )
+    return f"{refusal.subnet}: {reason}" if refusal.subnet else reason
 
 
 def _t(key: str, lang: str, **values: object) -> str:
@@ -85,7 +109,14 @@ def discover(
         config = load_config(config_path, app.environment())
         settings: DiscoveryConfig = parse_discovery(config.discovery)
         ports = parse_ports(ports_text) if ports_text is not None else None
-        plan = make_plan(subnets, settings, attached_subnets(), ports)
+        try:
+            plan = make_plan(subnets, settings, attached_subnets(), ports)
+        except SubnetRefusedError as e:
+            if lang != "vi":
+                raise
+            for refusal in e.refusals:
+                click.echo(printable(f"Lỗi: không dò {_refused_vi(refusal)}"), err=True)
+            raise click.exceptions.Exit(UsageFailure.exit_code) from e
     if dry_run:
         _print_plan(plan, output_format, lang)
         return

@@ -19,7 +19,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 import psutil
 
 from agent.discovery.config import DiscoveryConfig
-from agent.discovery.errors import SubnetRefusedError
+from agent.discovery.errors import Refusal, RefusalKind, SubnetRefusedError
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,10 @@ def make_plan(
     if not wanted:
         wanted = [str(a.address.network) for a in attached]
         if not wanted:
-            raise SubnetRefusedError("no attached IPv4 subnet to sweep")
-    refusals: list[str] = []
+            raise SubnetRefusedError(
+                (Refusal("", RefusalKind.NO_ATTACHED, "no attached IPv4 subnet to sweep"),)
+            )
+    refusals: list[Refusal] = []
     targets: list[Target] = []
     seen: set[IPv4Network] = set()
     for text in wanted:
@@ -99,9 +101,13 @@ def make_plan(
         reason = _refusal(network, config)
         link = next((a for a in attached if network.subnet_of(a.address.network)), None)
         if reason is None and link is None:
-            reason = "not inside an attached subnet (routed subnets are not swept)"
+            reason = Refusal(
+                str(network),
+                RefusalKind.NOT_ATTACHED,
+                "not inside an attached subnet (routed subnets are not swept)",
+            )
         if reason is not None:
-            refusals.append(f"{network}: {reason}")
+            refusals.append(reason)
             continue
         assert link is not None
         if network in seen:
@@ -120,7 +126,7 @@ def make_plan(
     # the subnets to sweep (`discover --subnet`).
     routed = [] if requested else _routed(config, attached, refusals)
     if refusals:
-        raise SubnetRefusedError("; ".join(refusals))
+        raise SubnetRefusedError(tuple(refusals))
     return Plan(
         tuple(targets),
         tuple(ports) if ports is not None else config.ports,
@@ -130,21 +136,21 @@ def make_plan(
     )
 
 
-def _ipv4_subnet(text: str, refusals: list[str]) -> IPv4Network | None:
+def _ipv4_subnet(text: str, refusals: list[Refusal]) -> IPv4Network | None:
     """`text` as an IPv4 subnet, or None with the reason added to `refusals`."""
     try:
         network = ipaddress.ip_network(text.strip(), strict=False)
     except ValueError:
-        refusals.append(f"{text}: not a CIDR subnet")
+        refusals.append(Refusal(text, RefusalKind.NOT_CIDR, "not a CIDR subnet"))
         return None
     if not isinstance(network, IPv4Network):
-        refusals.append(f"{text}: IPv6 discovery is not supported")
+        refusals.append(Refusal(text, RefusalKind.IPV6, "IPv6 discovery is not supported"))
         return None
     return network
 
 
 def _routed(
-    config: DiscoveryConfig, attached: Sequence[Attached], refusals: list[str]
+    config: DiscoveryConfig, attached: Sequence[Attached], refusals: list[Refusal]
 ) -> list[RoutedTarget]:
     found: list[RoutedTarget] = []
     for text in config.routed_subnets:
@@ -153,22 +159,38 @@ def _routed(
             continue
         reason = _refusal(network, config)
         if reason is None and any(network.overlaps(a.address.network) for a in attached):
-            reason = "attached to this host: list it in subnets (swept by ARP)"
+            reason = Refusal(
+                str(network),
+                RefusalKind.ATTACHED_ROUTED,
+                "attached to this host: list it in subnets (swept by ARP)",
+            )
         if reason is not None:
-            refusals.append(f"{network}: {reason}")
+            refusals.append(reason)
         elif all(r.network != network for r in found):
             found.append(RoutedTarget(network, tuple(_hosts(network, network))))
     return found
 
 
-def _refusal(network: IPv4Network, config: DiscoveryConfig) -> str | None:
+def _refusal(network: IPv4Network, config: DiscoveryConfig) -> Refusal | None:
     if network.is_loopback or network.is_multicast or network.is_unspecified:
-        return "loopback, multicast or unspecified range"
+        return Refusal(
+            str(network), RefusalKind.SPECIAL, "loopback, multicast or unspecified range"
+        )
     if not network.is_private and not config.allow_public:
-        return "public range (set agent.discovery.allow_public to sweep it)"
+        return Refusal(
+            str(network),
+            RefusalKind.PUBLIC,
+            "public range (set agent.discovery.allow_public to sweep it)",
+        )
     size = network.num_addresses - (2 if network.prefixlen < 31 else 0)
     if size > config.max_hosts:
-        return f"{size} hosts, more than max_hosts {config.max_hosts}"
+        return Refusal(
+            str(network),
+            RefusalKind.TOO_LARGE,
+            f"{size} hosts, more than max_hosts {config.max_hosts}",
+            size,
+            config.max_hosts,
+        )
     return None
 
 

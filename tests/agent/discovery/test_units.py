@@ -10,10 +10,12 @@ from typing import Any
 
 import fastjsonschema
 import pytest
+from click.testing import CliRunner
 
+from agent.cli.main import main
 from agent.config import load_config
 from agent.discovery.config import DEFAULT_PORTS, DiscoveryConfig, parse_discovery, parse_ports
-from agent.discovery.errors import DiscoveryConfigError, SubnetRefusedError
+from agent.discovery.errors import DiscoveryConfigError, RefusalKind, SubnetRefusedError
 from agent.discovery.facts import incomplete_reason, result_dict
 from agent.discovery.model import Device, Method, Port, PortState, ScanResult
 from agent.discovery.oui import parse_manuf, table_lookup, vendor_lookup, vendor_of
@@ -55,6 +57,37 @@ def test_a_smaller_subnet_of_an_attached_one_is_allowed_on_its_interface() -> No
 def test_unsafe_subnets_are_refused_with_the_reason(subnet: str, words: str) -> None:
     with pytest.raises(SubnetRefusedError, match=words):
         make_plan([subnet], DiscoveryConfig(), LAN)
+
+
+def test_refusals_carry_their_kind() -> None:
+    with pytest.raises(SubnetRefusedError) as caught:
+        make_plan(["8.8.8.0/24", "10.0.0.0/8", "10.9.9.0/24"], DiscoveryConfig(), LAN)
+    kinds = [(r.subnet, r.kind) for r in caught.value.refusals]
+    assert kinds == [
+        ("8.8.8.0/24", RefusalKind.PUBLIC),
+        ("10.0.0.0/8", RefusalKind.TOO_LARGE),
+        ("10.9.9.0/24", RefusalKind.NOT_ATTACHED),
+    ]
+    assert (caught.value.refusals[1].size, caught.value.refusals[1].max_hosts) == (16777214, 1024)
+
+
+def test_discover_words_refusals_in_each_language() -> None:
+    # Refused before any packet is built: nothing is sent from this machine.
+    subnets = ["--subnet", "8.8.8.0/24", "--subnet", "10.0.0.0/8", "--subnet", "fd00::/64",
+               "--subnet", "10.1.2.0/33"]  # fmt: skip
+    vi = CliRunner().invoke(main, ["discover", *subnets])
+    assert vi.exit_code == 2, vi.output
+    assert vi.stderr.splitlines() == [
+        "Lỗi: không dò 8.8.8.0/24: dải địa chỉ công cộng (đặt agent.discovery.allow_public để"
+        " được dò)",
+        "Lỗi: không dò 10.0.0.0/8: 16.777.214 địa chỉ, nhiều hơn giới hạn max_hosts 1.024",
+        "Lỗi: không dò fd00::/64: chưa hỗ trợ dò mạng IPv6",
+        "Lỗi: không dò 10.1.2.0/33: không phải một mạng CIDR",
+    ]
+    en = CliRunner().invoke(main, ["discover", "--lang", "en", *subnets])
+    assert en.exit_code == 2, en.output
+    assert "Error: 8.8.8.0/24: public range" in en.stderr
+    assert "10.0.0.0/8: 16777214 hosts, more than max_hosts 1024" in en.stderr
 
 
 def test_a_public_attached_subnet_needs_allow_public() -> None:
@@ -182,7 +215,8 @@ def test_the_agent_and_a_dry_run_never_import_scapy() -> None:
         ["scapy"],
         "from agent.cli.main import main\n"
         "try:\n"
-        "    main(['discover', '--dry-run', '--subnet', '8.8.8.0/24'], standalone_mode=False)\n"
+        "    main(['discover', '--dry-run', '--lang', 'en', '--subnet', '8.8.8.0/24'],\n"
+        "         standalone_mode=False)\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"
         "import agent.app, agent.discovery.scan, agent.discovery.packets\n",
