@@ -22,6 +22,14 @@ counting every host's results at each scrape with prometheus_client. The rows co
 from a synthetic loader, so the database read of the changed hosts' rows is not in
 these figures (it is one indexed `IN (...)` query per 500 hosts).
 
+Third table, default beside detailed series: the same fleet with every host's results
+indexed (so the default exposition holds the per-rule aggregates too, as a running
+collector's does), rendered warm with the defaults, then with the opt-in
+`canhgac_rule_failing` detail on and a cap high enough to drop nothing (one series per
+failing (host, rule) pair: 1 rule in 8 fails here). Series per host, body size and
+render time of each. (The opt-in certificate detail reads the database and is not in
+it.)
+
     python bench/metrics_scale.py [--sizes 1000,10000,50000] [--repeat 3]
 """
 
@@ -268,6 +276,32 @@ def measure_results(size: int, repeat: int) -> dict[str, float]:
     }
 
 
+def measure_detailed(size: int, repeat: int) -> dict[str, float]:
+    """Default and detailed (rule_failing, uncapped) exposition of one fleet, warm."""
+    hosts = [replace(h, results_report_pk=i + 1) for i, h in enumerate(fleet(size))]
+    cache = HostStateCache(results=ResultsIndex(synthetic_loader))  # type: ignore[arg-type]
+    for host in hosts:
+        cache.put(host)
+    cache.results.update(None, hosts)  # type: ignore[arg-type]
+    out: dict[str, float] = {}
+    for name, cap in (("default", 0), ("detailed", 10**9)):
+        exporter, _ = build_registry(
+            cache,
+            "bench",
+            2700.0,
+            lambda: NOW,
+            frameworks=lambda: (FRAMEWORK,),
+            rule_failing_cap=cap,
+        )
+        body = exporter.render()  # the first scrape renders every host: not timed
+        out[f"{name}_s"] = median_seconds(exporter.render, repeat)
+        out[f"{name}_bytes"] = float(len(body))
+        out[f"{name}_series"] = float(
+            sum(1 for line in body.splitlines() if not line.startswith(b"#"))
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
@@ -321,6 +355,36 @@ def main() -> None:
             baseline_name="naive per-rule render",
         )
         record(f"per-rule aggregates 1% refresh, {size} hosts", r["churn"], "s")
+    print()
+    print("default beside detailed series (canhgac_rule_failing uncapped), warm scrape:")
+    print(
+        f"{'hosts':>7} {'default':>9} {'/host':>6} {'MB':>6} {'s':>7} "
+        f"{'detailed':>9} {'/host':>6} {'MB':>6} {'s':>7} {'time x':>7}"
+    )
+    for size in sizes:
+        r = measure_detailed(size, args.repeat)
+        print(
+            f"{size:>7} {int(r['default_series']):>9} {r['default_series'] / size:>6.1f} "
+            f"{r['default_bytes'] / 1e6:>6.1f} {r['default_s']:>7.3f} "
+            f"{int(r['detailed_series']):>9} {r['detailed_series'] / size:>6.1f} "
+            f"{r['detailed_bytes'] / 1e6:>6.1f} {r['detailed_s']:>7.3f} "
+            f"{r['detailed_s'] / r['default_s']:>6.1f}x"
+        )
+        record(
+            f"series per host, detailed (rule_failing uncapped), {size} hosts",
+            r["detailed_series"] / size,
+            "series",
+            baseline=r["default_series"] / size,
+            baseline_name="default series",
+            goal="default ~15 per host",
+        )
+        record(
+            f"scrape, warm, detailed (rule_failing uncapped), {size} hosts",
+            r["detailed_s"],
+            "s",
+            baseline=r["default_s"],
+            baseline_name="default series",
+        )
 
 
 if __name__ == "__main__":
