@@ -62,10 +62,17 @@ def collect_deleted_libraries(ctx: CollectContext) -> Collected:
             )
     issues: list[Issue] = []
     if denied:
+        # Root is refused too where the kernel's ptrace access check says no (a
+        # container's init, no CAP_SYS_PTRACE): "run as root" would then mislead.
+        advice = (
+            "refused even to root (ptrace access check)"
+            if ctx.system.is_privileged()
+            else "run as root"
+        )
         issues.append(
             Issue(
                 ErrorKind.PERMISSION,
-                f"{denied} process(es) whose /proc/<pid>/maps could not be read; run as root",
+                f"{denied} process(es) whose /proc/<pid>/maps could not be read; {advice}",
             )
         )
     if len(pids) > MAX_PROCESSES:

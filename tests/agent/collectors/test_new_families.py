@@ -255,6 +255,8 @@ def test_a_process_really_mapping_a_deleted_library(tmp_path: Path) -> None:
         collected = collect_deleted_libraries(CollectContext())
         if collected.data["processes"] is None:  # a process here root cannot read (pid 1)
             assert [i.kind for i in collected.issues] == [ErrorKind.PERMISSION]
+            # Already root: the reason must not tell the administrator to run as root.
+            assert collected.issues[0].reason.endswith("refused even to root (ptrace access check)")
             lines = (Path(f"/proc/{child.pid}/maps")).read_text()
             assert deleted_libraries(lines) == [str(copy)]
         else:
@@ -269,11 +271,12 @@ def test_unprivileged_the_answer_is_unknown_not_clean() -> None:
     # As `nobody` on this machine's real /proc: root's processes' maps are unreadable.
     def run() -> list[object]:
         collected = collect_deleted_libraries(CollectContext())
-        return [collected.data, [i.kind.value for i in collected.issues]]
+        return [collected.data, [(i.kind.value, i.reason) for i in collected.issues]]
 
-    data, kinds = as_unprivileged(run)
+    data, issues = as_unprivileged(run)
     assert data == {"complete": False, "processes": None}
-    assert kinds == ["permission"]
+    assert [kind for kind, _ in issues] == ["permission"]
+    assert issues[0][1].endswith("; run as root")
 
 
 def test_apt_sources_debian12() -> None:
