@@ -6,6 +6,8 @@ results, findings), which is what the crash tests need to interrupt.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -39,3 +41,16 @@ class BurstAgent:
             headers={"Authorization": f"Bearer {self.token}", "Content-Encoding": "gzip"},
             timeout=30,
         )
+
+
+def wait_for_load(acknowledged: Callable[[], int], minimum: int, at_least: float) -> None:
+    """Let the burst run `at_least` seconds and until more than `minimum` reports are
+    acknowledged (at most a minute). A fixed sleep was not enough on a busy shared
+    machine: 20 reports in 3 s, and the test failed its precondition instead of
+    testing anything. The caller still asserts the count, so a collector that takes
+    nothing in a minute fails the test."""
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        if time.monotonic() - started >= at_least and acknowledged() > minimum:
+            return
+        time.sleep(0.1)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import signal
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import requests
 
 from tests.collector_process import running_collector
 
-from .burst_agent import BurstAgent
+from .burst_agent import BurstAgent, wait_for_load
 from .conftest import create_token
 
 AGENCY = "so-test"
@@ -68,7 +67,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_report(tmp_path: Path) -> N
         threads = [threading.Thread(target=a.run, args=(served.url, stop)) for a in agents]
         for thread in threads:
             thread.start()
-        time.sleep(4)
+        wait_for_load(lambda: sum(len(a.acknowledged) for a in agents), 20, 4.0)
         served.process.send_signal(signal.SIGKILL)
         served.process.wait()
         stop.set()

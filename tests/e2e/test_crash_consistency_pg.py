@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from tests.collector_process import running_collector
 
-from .burst_agent import BurstAgent
+from .burst_agent import BurstAgent, wait_for_load
 from .conftest import create_token
 from .private_postgres import private_postgres
 
@@ -81,7 +81,7 @@ def test_postgres_restarted_under_ingest_loses_and_duplicates_nothing(tmp_path: 
             threads = [threading.Thread(target=a.run, args=(served.url, stop)) for a in agents]
             for thread in threads:
                 thread.start()
-            time.sleep(3)
+            wait_for_load(lambda: sum(len(a.acknowledged) for a in agents), 20, 3.0)
             before_crash = sum(len(a.acknowledged) for a in agents)
             cluster.crash()
             time.sleep(2)
