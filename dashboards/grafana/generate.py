@@ -2,7 +2,8 @@
 
 Run `python dashboards/grafana/generate.py` after editing; the JSON files are
 committed, and tests/dashboards/test_grafana.py checks they match this script and
-that every query returns data from a real Prometheus (tests/e2e/test_prometheus.py).
+that every query returns data from a real Prometheus
+(tests/e2e/test_prometheus_dashboards.py).
 Titles are Vietnamese (the team's language); descriptions are English. The data
 source is the `DS_PROMETHEUS` input on import and a variable of the same name when
 provisioned, so both ways work unchanged.
@@ -395,7 +396,8 @@ def dashboards() -> dict[str, dict[str, Any]]:
     certificates = dashboard(
         "canhgac-certificates",
         "canhgac — Chứng thư số",
-        "Every host whose earliest certificate expires in the next 90 days, soonest first.",
+        "Certificates expiring in the next 90 days, soonest first: each host's earliest "
+        "(always exported), and every certificate when the opt-in detail is on.",
         [
             panel(
                 "table",
@@ -406,14 +408,35 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 height=14,
                 instant=True,
             ),
+            # Every certificate, not only each host's earliest: the capped opt-in detail
+            # (server.metrics_cert_max_series); without it this table is empty.
+            panel(
+                "table",
+                "Từng chứng thư số hết hạn trong 90 ngày",
+                "Every certificate of each host (files and endpoints, whole chains) "
+                "expiring within 90 days, in days, soonest first, with its subject CN and "
+                "location. Needs the opt-in detail server.metrics_cert_max_series > 0 "
+                "(docs/metrics.md); empty without it.",
+                [
+                    (
+                        "sort((max by (host, agency, subject_cn, location) "
+                        f"(canhgac_cert_not_after_timestamp_seconds{{{AGENCY}}}) - time()) "
+                        "/ 86400 < 90)",
+                        "số ngày còn lại",
+                    )
+                ],
+                width=24,
+                height=14,
+                instant=True,
+            ),
         ],
         [AGENCY_VARIABLE],
     )
     exposure = dashboard(
         "canhgac-exposure",
         "canhgac — Dịch vụ mở ra mạng",
-        "Services listening on non-loopback addresses, by agency and host. LAN devices "
-        "will appear here when discovery lands.",
+        "Services listening on non-loopback addresses, by agency and host, and the "
+        "devices nobody enrolled on each agency's LAN (discovery).",
         [
             panel(
                 "bargauge",
@@ -435,6 +458,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
                 ],
                 instant=True,
             ),
+            lan_unmanaged(),
         ],
         [AGENCY_VARIABLE],
     )
