@@ -61,6 +61,22 @@ def test_csaf_vex_on_a_recorded_rpm_host(tmp_path: Path) -> None:
     assert domain["running_kernel_package"] == "kernel-core"
 
 
+def test_out_of_support_scope_is_end_of_life_and_none_available_stays_open(
+    tmp_path: Path,
+) -> None:
+    """Red Hat's `no_fix_planned` "Out of support scope" is end of life (never urgent),
+    unlike its "Will not fix" (will_not_fix, above); `none_available` stays affected."""
+    store = tmp_path / "vulndb.sqlite"
+    feeds = [read_feed(p, FETCHED) for p in sorted((DATA / "redhat-csaf-eol").glob("*.json"))]
+    build_store(store, merge_feeds(feeds), IMPORTED)
+    domain, problem = VulnMatcher(store, 7).match(_rhel_facts(), TODAY)
+    assert problem is None and domain is not None
+    assert {(i["package"], i["state"], i["severity"]) for i in domain["items"]} == {
+        ("openssh", "end_of_life", "medium"),  # openssh-server's source RPM
+        ("glibc", "affected_no_fix", "medium"),
+    }
+
+
 def test_import_many_vex_files_as_one_feed(tmp_path: Path) -> None:
     store = tmp_path / "vulndb.sqlite"
     files = [str(p) for p in sorted((DATA / "redhat-csaf").glob("*.json"))]
