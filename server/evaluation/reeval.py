@@ -151,6 +151,7 @@ class Reevaluator:
             report.score_ratio = score.ratio
             set_score(host, score)
             host.results_report_pk = report.id
+            host.results_collected_at = report.collected_at
             host.policy_fingerprint = policy.fingerprint
             host.evaluated_at = now
             # Observation time stays the report's: a rule removed or waived resolves

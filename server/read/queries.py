@@ -27,6 +27,7 @@ from server.read.rankings import (
 )
 from server.read.scope import scoped
 from server.storage.fact_store import load_facts
+from server.storage.findings import last_seen_of
 from server.storage.models import Finding, FindingStatus, Host, Report, RuleResultRow
 from server.storage.rule_results import in_effect
 
@@ -173,9 +174,12 @@ def host_detail(
 
 
 def finding_dict(finding: Finding, host: Host) -> dict[str, Any]:
+    last_seen = last_seen_of(
+        finding.status, finding.last_seen, host.results_collected_at, host.last_collected_at
+    )
     # Age as observed (until resolved, or until last seen): the same on every replica
     # and at every moment, unlike "now - first seen".
-    end = finding.resolved_at or finding.last_seen
+    end = finding.resolved_at or last_seen
     return {
         "agent_id": host.agent_id,
         "host": host.label,
@@ -185,7 +189,7 @@ def finding_dict(finding: Finding, host: Host) -> dict[str, Any]:
         "severity": finding.severity,
         "status": finding.status,
         "first_seen": _time(finding.first_seen),
-        "last_seen": _time(finding.last_seen),
+        "last_seen": _time(last_seen),
         "resolved_at": _time(finding.resolved_at),
         "reopened_count": finding.reopened_count,
         "age_seconds": max(0.0, (end - finding.first_seen).total_seconds()),

@@ -16,6 +16,9 @@ the whole key, so the unique index (host, rule, item key) never exceeds PostgreS
 index row limit and distinct long keys stay distinct.
 Times are the report's collected_at: when the host was observed, not when the
 report happened to arrive (an agent may deliver from its spool hours later).
+A report whose facts did not change writes no finding at all (on PostgreSQL each
+rewrite is a new row version): the host's `results_collected_at` and
+`last_collected_at` imply when its active findings were last seen (`last_seen_of`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,6 @@ from sqlalchemy.orm import Session
 
 from rules.results import ItemResult, RuleResult, Status
 from server.storage.models import Finding, FindingStatus
-
-# Findings whose item still fails (for SQL `IN`): the states that are `.active`.
-ACTIVE = tuple(status for status in FindingStatus if status.active)
 
 ITEM_KEY_MAX = 512
 _HASH_CHARS = 16
@@ -188,17 +188,22 @@ def _removed_rule_findings(
     ]
 
 
-def touch_open_findings(session: Session, host_id: int, observed_at: datetime) -> None:
-    """Unchanged facts, not re-evaluated: the open findings were seen again."""
-    session.connection().execute(
-        _TABLE.update()
-        .where(
-            _TABLE.c.host_id == host_id,
-            _TABLE.c.status.in_(ACTIVE),
-            _TABLE.c.last_seen < observed_at,
-        )
-        .values(last_seen=observed_at)
-    )
+def last_seen_of(
+    status: FindingStatus,
+    stored: datetime,
+    results_collected_at: datetime | None,
+    last_collected_at: datetime,
+) -> datetime:
+    """When the finding was last seen failing, as of the host's newest report.
+
+    A report whose facts did not change is not evaluated and writes no finding: an
+    active finding seen at the host's current evaluation (stored `last_seen` at
+    least `results_collected_at`) was seen again by every later report, up to the
+    host's `last_collected_at`. One that evaluation did not see (its rule was in
+    error) keeps the date it was really seen; so does a resolved one."""
+    if status.active and results_collected_at is not None and stored >= results_collected_at:
+        return max(stored, last_collected_at)
+    return stored
 
 
 def capped_key(key: str) -> str:

@@ -216,6 +216,9 @@ class Host(Base):
     policy_fingerprint: Mapped[str | None] = mapped_column(String(64))
     evaluated_at: Mapped[datetime | None]
     results_report_pk: Mapped[int | None] = mapped_column(BigInteger)
+    # The collected_at of that report (revision 0009): an active finding seen then was
+    # seen by every later report too (`findings.last_seen_of`), so none is rewritten.
+    results_collected_at: Mapped[datetime | None]
     # Posture read from the newest report's facts for the metrics (revision 0003);
     # NULL is "unknown" (domain absent or its collector failed), never zero.
     score_weight: Mapped[float | None] = mapped_column(Float)  # Σ weight of pass+fail+error

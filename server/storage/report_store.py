@@ -27,7 +27,7 @@ from rules.policy.scoring import Score
 from rules.results import RuleResult
 from server.errors import ServerError
 from server.storage.fact_store import SplitFacts, report_map, store_domains, store_map
-from server.storage.findings import FindingChanges, touch_open_findings, update_findings
+from server.storage.findings import FindingChanges, update_findings
 from server.storage.models import Host, Report
 from server.storage.rule_results import write_results
 
@@ -242,13 +242,14 @@ def store_report(
         host.last_report_pk = report_pk
         if evaluated is not None:
             host.results_report_pk = report_pk
+            host.results_collected_at = document.collected_at
             host.policy_fingerprint = fingerprint
             host.evaluated_at = received_at
             # An older seq arriving late is history only: it must not reopen findings
             # that a newer report already resolved.
             changes = update_findings(session, host.id, evaluated.results, document.collected_at)
-        else:
-            touch_open_findings(session, host.id, document.collected_at)
+        # Unchanged facts write no finding: their sightings are implied by the host's
+        # last_collected_at (`findings.last_seen_of`).
     session.flush()
     return StoredReport(
         report_pk,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,11 @@ from rules.results import ItemResult, RuleResult, Status
 from server.errors import DatabaseError
 from server.ingest.service import IngestService
 from server.storage.database import Database
-from server.storage.findings import ACTIVE, FindingChanges, update_findings
+from server.storage.findings import FindingChanges, last_seen_of, update_findings
 from server.storage.models import Finding, FindingStatus, Host
 from tests.server.helpers import body_of, make_facts, telnet
 
+MIGRATIONS = Path(__file__).parents[3] / "server/storage/migrations/versions"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 PUBLIC = "tcp/0.0.0.0:23"
 PRIVATE = "tcp/10.0.0.5:23"
@@ -174,7 +176,22 @@ def test_statuses_are_finding_status_members(
     assert finding.status is FindingStatus.OPEN
     assert finding.status.active
     assert not FindingStatus.RESOLVED.active
-    assert set(ACTIVE) == {FindingStatus.OPEN, FindingStatus.WAIVED}
+    active = {status for status in FindingStatus if status.active}
+    assert active == {FindingStatus.OPEN, FindingStatus.WAIVED}
+    # Revision 0009's downgrade names them as SQL literals.
+    assert "('open', 'waived')" in (MIGRATIONS / "0009_results_collected_at.py").read_text()
+
+
+def test_last_seen_is_implied_only_for_findings_the_current_evaluation_saw() -> None:
+    evaluated, newest = T0 + timedelta(hours=1), T0 + timedelta(hours=5)
+    # Seen at the current evaluation, still active: every later (unchanged) report saw it.
+    assert last_seen_of(FindingStatus.OPEN, evaluated, evaluated, newest) == newest
+    assert last_seen_of(FindingStatus.WAIVED, evaluated, evaluated, newest) == newest
+    # Not seen by it (its rule was in error): the date it was really seen stays.
+    assert last_seen_of(FindingStatus.OPEN, T0, evaluated, newest) == T0
+    # Resolved, or a host never evaluated: the stored date.
+    assert last_seen_of(FindingStatus.RESOLVED, evaluated, evaluated, newest) == evaluated
+    assert last_seen_of(FindingStatus.OPEN, evaluated, None, newest) == evaluated
 
 
 def test_a_status_that_is_not_a_finding_status_is_refused(

@@ -27,9 +27,9 @@ def diff(database: Database, metadata: sa.MetaData) -> list[object]:
 def test_upgrade_reaches_head(db_url: str) -> None:
     assert current_revision(db_url) is None
     upgrade(db_url)
-    assert current_revision(db_url) == head_revision() == "0008"
+    assert current_revision(db_url) == head_revision() == "0009"
     upgrade(db_url)  # idempotent
-    assert current_revision(db_url) == "0008"
+    assert current_revision(db_url) == "0009"
 
 
 def test_migrated_schema_matches_the_models(database: Database) -> None:

@@ -15,7 +15,7 @@ from rules.results import ItemResult, RuleResult, Status
 from server.ingest.service import IngestService, limits_of
 from server.storage.database import Database
 from server.storage.fact_store import MAP, load_facts
-from server.storage.findings import ITEM_KEY_MAX, update_findings
+from server.storage.findings import ITEM_KEY_MAX, last_seen_of, update_findings
 from server.storage.models import FactsBlob, Finding, Host, Report, RuleResultRow
 from server.storage.retention import prune
 from tests.server.helpers import body_of, make_facts, new_token, stored_state, telnet
@@ -69,7 +69,14 @@ def test_unchanged_domains_are_stored_once_and_not_re_evaluated(
     with database.session() as session:
         [finding] = session.scalars(select(Finding))
         assert finding.status == "open"
-        assert finding.last_seen > finding.first_seen  # seen again without evaluating
+        # Seen again without evaluating and without rewriting the finding: the row
+        # still says the first report, the host's times say the second one.
+        assert finding.last_seen == finding.first_seen == state.results_collected_at
+        assert state.last_collected_at > finding.first_seen
+        seen = last_seen_of(
+            finding.status, finding.last_seen, state.results_collected_at, state.last_collected_at
+        )
+        assert seen == state.last_collected_at
     third = ingest(service, token, make_facts(seq=3, listening=[]))  # one domain changed
     assert third["evaluated"] is True
     assert domain_blobs(database) == blobs + 1
