@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from server.api.connections import FD_RESERVE, MAX_CONNECTIONS
 from tests.support import require_tool
 
 UNITS = Path(__file__).resolve().parents[2] / "packaging" / "systemd"
@@ -56,3 +57,33 @@ def test_server_runs_unprivileged() -> None:
     text = (UNITS / "canhgac-server.service").read_text()
     assert "User=canhgac" in text
     assert "CapabilityBoundingSet=\n" in text
+
+
+def _service_settings(unit: str) -> dict[str, str]:
+    """The [Service] section's last value of each key (as systemd reads repeats)."""
+    settings: dict[str, str] = {}
+    section = ""
+    for raw in (UNITS / unit).read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line
+        elif section == "[Service]" and "=" in line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            settings[key] = value
+    return settings
+
+
+def _bytes(value: str) -> int:
+    units = {"K": 2**10, "M": 2**20, "G": 2**30}
+    return int(value[:-1]) * units[value[-1]] if value[-1] in units else int(value)
+
+
+def test_server_unit_bounds_files_memory_and_tasks() -> None:
+    """Issue 14: the collector's own caps need the unit's limits to hold. Its default
+    connection cap (MAX_CONNECTIONS) must fit under LimitNOFILE with the descriptor
+    reserve left for the database, logs and the listening socket; memory is bounded
+    with MemoryHigh (throttling) below MemoryMax (the OOM backstop); tasks are capped."""
+    service = _service_settings("canhgac-server.service")
+    assert int(service["LimitNOFILE"]) - FD_RESERVE >= MAX_CONNECTIONS
+    assert 0 < _bytes(service["MemoryHigh"]) < _bytes(service["MemoryMax"])
+    assert 0 < int(service["TasksMax"]) <= 4096
