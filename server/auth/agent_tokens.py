@@ -226,7 +226,11 @@ def bind_token(session: Session, credential: Credential, agent_id: str, now: dat
         .values(agent_id=agent_id, last_used_at=now)
     )
     connection = session.connection()
-    _refuse_if_agent_has_another_token(connection, credential, agent_id)
+    if credential.agent_id != agent_id:
+        # First use (or another agent's id): claiming the agent id is checked. A token
+        # already bound to this agent passed that check when it bound, and the host's
+        # own token check (`check_host_token`) still guards the host at every report.
+        _refuse_if_agent_has_another_token(connection, credential, agent_id)
     if connection.execute(statement).rowcount == 1:
         return
     revoked = connection.execute(
