@@ -29,6 +29,9 @@ STATE = Path("/var/lib/canhgac-agent")
 CONFIG_DIR = Path("/etc/canhgac")
 UNITS = Path("/lib/systemd/system")
 DEPENDS = ("python3-psutil", "python3-requests", "python3-yaml", "python3-click")
+# Wait for dpkg's lock instead of failing at once: on a shared machine (or a CI image
+# running unattended-upgrades) another apt may be at work.
+APT = ("apt-get", "-o", "DPkg::Lock::Timeout=300")
 
 
 def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -80,12 +83,12 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def installed(deb: Path) -> Iterator[list[Path]]:
     try:
-        run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb))
+        run(*APT, "install", "-y", "-q", "--no-install-recommends", str(deb))
         listed = run("dpkg-query", "-L", "canhgac-agent").stdout.splitlines()
         yield [Path(line) for line in listed if line.strip()]
     finally:
         if _installed():
-            run("apt-get", "purge", "-y", "-q", "canhgac-agent", check=False)
+            run(*APT, "purge", "-y", "-q", "canhgac-agent", check=False)
 
 
 def test_package_metadata(deb: Path) -> None:
@@ -171,7 +174,7 @@ def test_readme_install_flow_against_a_real_collector(
 
 def test_purge_leaves_nothing_behind(installed: list[Path]) -> None:
     owned = [p for p in installed if not p.is_dir() or str(p).startswith(str(PRIVATE))]
-    run("apt-get", "purge", "-y", "-q", "canhgac-agent")
+    run(*APT, "purge", "-y", "-q", "canhgac-agent")
     assert not _installed()
     left = [p for p in (*owned, PRIVATE, STATE, CONFIG_DIR) if p.exists()]
     assert left == []
