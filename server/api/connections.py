@@ -11,9 +11,17 @@ process of descriptors. Here:
   (or of its previous response) is closed.
 - `BodyDeadline` is an ASGI middleware giving each request's body `body_timeout`
   seconds in all; a late body is answered 408 and its connection closed.
-- `server_options` derives uvicorn's connection cap from the process's file limit,
-  keeping a reserve for the database, logs and TLS files, so the cap is reached
-  (uvicorn answers 503) before the descriptors run out.
+- `server_options` derives the connection cap from the process's file limit, keeping
+  a reserve for the database, logs and TLS files. The cap is enforced when a
+  connection opens (`Admission`), not when a request arrives: uvicorn's own cap
+  (`limit_concurrency`) counted connections still sending their headers like busy
+  ones and answered 503 to every request, /healthz included, once a flood of
+  half-sent requests filled it, while accepting (and holding a descriptor for)
+  every flooding connection. At the cap, the oldest connection that has not sent a
+  complete request head is closed to make room; with none, a few reserve slots
+  serve only /healthz and /readyz, and past those a connection is answered 503 and
+  closed at once. The cap follows the file limit while serving (re-read at each
+  admission), so a limit lowered with prlimit still leaves the reserve free.
 - `HandshakeDeadlineLoop` is asyncio's event loop giving a TLS handshake
   `handshake_timeout` seconds: the header deadline starts only once the handshake is
   done (the HTTP protocol sees no connection before), and uvicorn leaves asyncio's
@@ -26,12 +34,13 @@ process of descriptors. Here:
 from __future__ import annotations
 
 import asyncio
+import enum
 import errno
 import logging
 import resource
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -44,6 +53,10 @@ FD_RESERVE = 64
 MAX_CONNECTIONS = 1000
 _ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _ACCEPT_LOG_INTERVAL = 10.0
+# Connections past the cap that may still be served, for /healthz and /readyz only,
+# when every connection under the cap is busy with a request (none can be closed).
+HEALTH_RESERVE = 8
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 @dataclass(frozen=True)
@@ -67,8 +80,9 @@ def connection_cap(requested: int | None) -> int:
 def server_options(limits: ConnectionLimits) -> dict[str, Any]:
     """uvicorn.Config keyword arguments enforcing `limits`."""
     return {
-        "http": guarded_h11(limits.header_timeout),
-        "limit_concurrency": connection_cap(limits.max_connections),
+        # The cap is enforced by Admission when connections open; uvicorn's own
+        # (limit_concurrency) stays off: it 503'd health checks behind a flood.
+        "http": guarded_h11(limits.header_timeout, Admission(limits.max_connections)),
         "timeout_keep_alive": max(1, round(limits.keep_alive)),
         "h11_max_incomplete_event_size": limits.max_header_bytes,
         # uvicorn takes a loop factory as "module:name"; it calls it with no argument.
@@ -100,19 +114,112 @@ def set_handshake_deadline(loop: asyncio.AbstractEventLoop, seconds: float) -> N
     loop.handshake_timeout = seconds
 
 
-def guarded_h11(header_timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing connections slow to send their headers."""
+class Seat(enum.Enum):
+    """What an opening connection is given."""
+
+    REGULAR = "regular"  # under the cap
+    HEALTH_ONLY = "health_only"  # a reserve slot: /healthz and /readyz, others 503
+    REFUSED = "refused"  # answered 503 and closed at once
+
+
+class _Admitted(Protocol):
+    def header_idle(self) -> bool: ...
+
+    def evict(self) -> None: ...
+
+
+class Admission:
+    """The connections one server process holds, oldest first, against the cap.
+
+    A connection that has not sent a complete request head (a new one, or one idle
+    after its answers) costs a descriptor and nothing else: at the cap the oldest of
+    them is closed for the newcomer. That is the flood's connection, not a busy one,
+    so a health check or an agent gets in at once instead of waiting in the listen
+    backlog for the header deadline (10 s) to cut the flood.
+    """
+
+    def __init__(self, max_connections: int | None) -> None:
+        self.max_connections = max_connections
+        self.open: dict[_Admitted, None] = {}  # insertion order: oldest first
+        self._last_log = 0.0
+        self._evicted = 0
+        self._refused = 0
+
+    def cap(self) -> int:
+        # Re-read at each admission (one getrlimit call): the limit can be lowered
+        # while serving (prlimit), and a cap above it would run into EMFILE.
+        return connection_cap(self.max_connections)
+
+    def admit(self, connection: _Admitted) -> Seat:
+        cap = self.cap()
+        while len(self.open) >= cap:
+            victim = next((c for c in self.open if c.header_idle()), None)
+            if victim is None:
+                break  # every connection is busy with a request: none is closed
+            del self.open[victim]
+            victim.evict()
+            self._evicted += 1
+        if len(self.open) < cap:
+            seat = Seat.REGULAR
+        elif len(self.open) < cap + HEALTH_RESERVE:
+            seat = Seat.HEALTH_ONLY
+        else:
+            seat = Seat.REFUSED
+            self._refused += 1
+        if seat is not Seat.REFUSED:
+            self.open[connection] = None
+        if self._evicted or self._refused:
+            self._log(cap)
+        return seat
+
+    def release(self, connection: _Admitted) -> None:
+        self.open.pop(connection, None)
+
+    def _log(self, cap: int) -> None:
+        now = time.monotonic()
+        if now - self._last_log < _ACCEPT_LOG_INTERVAL:
+            return
+        log.warning(
+            "connection cap (%d) reached: closed %d connections that had not sent a"
+            " request head, refused %d with 503 (in the last %g s at most)",
+            cap,
+            self._evicted,
+            self._refused,
+            _ACCEPT_LOG_INTERVAL,
+        )
+        self._last_log, self._evicted, self._refused = now, 0, 0
+
+
+def guarded_h11(header_timeout: float, admission: Admission) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, closing connections slow to send their headers and
+    admitting connections through `admission`."""
 
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            seat = admission.admit(self)
+            if seat is Seat.REFUSED:
+                transport.write(_BUSY_RESPONSE)
+                transport.close()
+                return
+            if seat is Seat.HEALTH_ONLY:
+                self.app = _health_only(self.app)
             self._arm_header_timer()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            admission.release(self)
             self._disarm_header_timer()
             super().connection_lost(exc)
+
+        def header_idle(self) -> bool:
+            """No request in progress: the connection waits for a request head."""
+            return self.transport.is_closing() or self.cycle is None or self.cycle.response_complete
+
+        def evict(self) -> None:
+            self._disarm_header_timer()
+            self.transport.close()
 
         def handle_events(self) -> None:
             before = self.cycle
@@ -144,6 +251,42 @@ def guarded_h11(header_timeout: float) -> type[H11Protocol]:
                 self.transport.close()
 
     return GuardedH11Protocol
+
+
+_BUSY_BODY = (
+    b'{"error":{"code":"too_many_connections","message":"the collector holds as many'
+    b' connections as it may; try again later","field":null}}'
+)
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\nretry-after: 5\r\ncontent-length: "
+    + str(len(_BUSY_BODY)).encode()
+    + b"\r\n\r\n"
+    + _BUSY_BODY
+)
+
+
+def _health_only(app: ASGIApp) -> ASGIApp:
+    """`app` for /healthz and /readyz; 503 `too_many_connections` for anything else."""
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
+            await app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"connection", b"close"),
+                    (b"retry-after", b"5"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _BUSY_BODY})
+
+    return serve
 
 
 class BodyDeadline:
