@@ -52,6 +52,7 @@ DERIVED: tuple[DerivedField, ...] = (
     DerivedField(
         "malware_protection.products[]", "signature_age_days", "signature_updated_at", _days_elapsed
     ),
+    DerivedField("file_integrity.aide.last_check", "age_days", "finished_at", _days_elapsed),
 )
 
 

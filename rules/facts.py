@@ -42,6 +42,7 @@ class Domain(StrEnum):
     PACKAGE_SOURCES = "package_sources"
     HOME_DIRECTORIES = "home_directories"
     LOG_FILES = "log_files"
+    FILE_INTEGRITY = "file_integrity"
     DISCOVERY = "discovery"
 
 

@@ -16,6 +16,7 @@ from agent.collectors.bruteforce import collect_brute_force
 from agent.collectors.certificates import collect_certificates
 from agent.collectors.coredump import collect_core_dumps
 from agent.collectors.deletedlibs import collect_deleted_libraries
+from agent.collectors.fileintegrity import collect_file_integrity
 from agent.collectors.fileperms import collect_file_permissions
 from agent.collectors.firewall import collect_firewall
 from agent.collectors.homedirs import collect_home_directories
@@ -58,6 +59,7 @@ COLLECTORS: dict[Domain, CollectorFn] = {
     Domain.PACKAGE_SOURCES: collect_package_sources,
     Domain.HOME_DIRECTORIES: collect_home_directories,
     Domain.LOG_FILES: collect_log_files,
+    Domain.FILE_INTEGRITY: collect_file_integrity,
 }
 
 DEFAULT_BUDGET = 30.0

@@ -131,6 +131,7 @@ _DOMAINS: dict[str, Localized] = {
     "package_sources": Localized("nguồn cài đặt phần mềm", "package sources"),
     "home_directories": Localized("thư mục nhà của người dùng", "home directories"),
     "log_files": Localized("quyền truy cập tệp nhật ký", "log file permissions"),
+    "file_integrity": Localized("kiểm tra toàn vẹn tệp", "file integrity checking"),
     "discovery": Localized("dò tìm thiết bị trong mạng", "network discovery"),
     "vulnerabilities": Localized("lỗ hổng đã biết của các gói", "known vulnerabilities"),
 }
