@@ -227,7 +227,10 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
     "server.auth": {"server.errors", "server.clock", "server.storage"},
     # Known vulnerabilities: feeds, the feed store (its own SQLite file), matching.
     "server.vulns": {"server.errors", "server.clock", "server.config", "rules.language"},
+    # Which LAN devices are enrolled hosts: pure matching for read and evaluation.
+    "server.lanmatch": {"rules.derived"},
     "server.evaluation": {
+        "server.lanmatch",
         "server.vulns",
         "server.errors",
         "server.clock",
@@ -240,6 +243,7 @@ ALLOWED_IMPORTS: dict[str, set[str]] = {
         "rules.policy",
     },
     "server.read": {
+        "server.lanmatch",
         "server.vulns",
         "server.errors",
         "server.clock",

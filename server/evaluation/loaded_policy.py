@@ -5,7 +5,8 @@ evaluates (packs + waivers + scoped parameters), and this module adds what only 
 collector has, the configured score weights.
 
 `fingerprint` names everything that can change a result: every loaded file's
-content, the score weights and the vulnerability feed store's generation. Hosts
+content, the score weights and the vulnerability feed store's generation. (The
+`lan_managed` domain, from the agency's enrolled hosts, is not in it: see `lan`.) Hosts
 store the fingerprint of the policy they were evaluated with; a replica that loads a
 different one re-evaluates them (`reeval`).
 """
@@ -19,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from rules.engine.evaluation import compiled
 from rules.language.model import RuleSet, Severity
 from rules.policy.bundle import Policy, Subject, evaluate_policy, load_policy
 from rules.policy.frameworks import Framework, builtin_frameworks_dir
@@ -26,6 +28,8 @@ from rules.policy.waivers import apply_waivers
 from rules.results import RuleResult
 from server.config import ServerConfig
 from server.evaluation.carry import DomainDigests, ResultCarry, key_function
+from server.evaluation.lan import DOMAIN as LAN_DOMAIN
+from server.evaluation.lan import ManagedLan
 from server.vulns.matching import VulnMatcher
 
 
@@ -46,6 +50,8 @@ class ServerPolicy:
     weights: Mapping[Severity, float]
     # Adds the derived `vulnerabilities` domain at evaluation (None: no such domain).
     vulns: VulnMatcher | None = None
+    # Adds the derived `lan_managed` domain (None: no loaded rule reads it).
+    lan: ManagedLan | None = None
     # Results of rules whose inputs did not change, per host, for this policy only.
     carry: ResultCarry = field(default_factory=ResultCarry, compare=False, repr=False)
 
@@ -78,6 +84,8 @@ class ServerPolicy:
         document = facts
         if self.vulns is not None:
             facts = self.vulns.enrich(facts, today)
+        if self.lan is not None:
+            facts = self.lan.enrich(facts, agency, agent_id)
         if digests is None:
             evaluation = evaluate_policy(self.policy, facts, subject, today)
             return Outcome(list(evaluation.results), list(evaluation.expired_waivers))
@@ -107,7 +115,12 @@ def load_server_policy(config: ServerConfig) -> ServerPolicy:
     # The feed store's generation: an import re-evaluates every host (reeval).
     vulns = VulnMatcher(config.vulndb_file, config.vulndb_max_age_days)
     fingerprint = _sha256(f"{policy.fingerprint}|weights:{weights_text}|vulns:{vulns.generation}")
-    return ServerPolicy(policy, fingerprint, config.weights, vulns)
+    # The agency's enrolled hosts are read only when a loaded rule judges them.
+    reads_lan = any(
+        LAN_DOMAIN in (compiled(rule, None).inputs.keys or ()) for rule in policy.ruleset.rules
+    )
+    lan = ManagedLan(config.database_url) if reads_lan else None
+    return ServerPolicy(policy, fingerprint, config.weights, vulns, lan=lan)
 
 
 def _sha256(text: str) -> str:

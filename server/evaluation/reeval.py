@@ -11,6 +11,11 @@ replaced by the next one that tries. The work is per host and idempotent (a host
 already at the fingerprint is skipped), so an interrupted run resumes where it
 stopped. Each host is re-evaluated in its own short transaction, under the same
 row lock as ingest, and a newer report that arrived meanwhile is never overwritten.
+
+The same run re-evaluates the discovering hosts of agencies where a host showed an
+address their managed set lacked (`lan.ManagedLan`: a host enrolled after the
+discoverer's last evaluation), so its LAN-UNMANAGED-DEVICE finding resolves within a
+policy check instead of at the next day's re-evaluation.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from rules.policy.scoring import score_results
 from server.clock import Clock, utc_now
+from server.evaluation.lan import ManagedLan
 from server.evaluation.loaded_policy import ServerPolicy
 from server.storage.database import Database, add_unless_present
 from server.storage.fact_store import load_facts
@@ -59,7 +65,9 @@ class Reevaluator:
         cheap query): waivers expire by date, also for hosts that stopped reporting."""
         with self._database.session() as session:
             stale = _stale_hosts(policy, _day_start(self._clock()))
-            return session.scalar(stale.limit(1)) is not None
+            if session.scalar(stale.limit(1)) is not None:
+                return True
+        return policy.lan is not None and policy.lan.queued()
 
     def run(self, policy: ServerPolicy) -> ReevalReport:
         """Re-evaluate every host not at `policy`'s fingerprint, if this replica gets
@@ -79,6 +87,8 @@ class Reevaluator:
                     done += 1
                 if not self._acquire():  # renew; lost it: let the new holder finish
                     return ReevalReport(ran=True, hosts=done)
+            if policy.lan is not None:
+                done += self._reevaluate_discoverers(policy, policy.lan)
             self._finish(policy)
         finally:
             self._release()
@@ -127,13 +137,32 @@ class Reevaluator:
                 .execution_options(synchronize_session=False)
             )
 
-    def _reevaluate(self, host_id: int, policy: ServerPolicy) -> None:
+    def _reevaluate_discoverers(self, policy: ServerPolicy, lan: ManagedLan) -> int:
+        """The discovering hosts of the agencies `lan` queued, evaluated again now."""
+        done = 0
+        for agency, agent_ids in sorted(lan.refresh_queue().items()):
+            with self._database.session() as session:
+                ids = list(
+                    session.scalars(
+                        select(Host.id)
+                        .where(Host.agency_id == agency, Host.agent_id.in_(sorted(agent_ids)))
+                        .order_by(Host.id)
+                    )
+                )
+            for host_id in ids:
+                self._reevaluate(host_id, policy, force=True)
+                done += 1
+            # Not settled (the new host's report not committed yet): tried again next run.
+            lan.settle(agency)
+        return done
+
+    def _reevaluate(self, host_id: int, policy: ServerPolicy, force: bool = False) -> None:
         now = self._clock()
         with self._database.write() as session:
             host = session.scalars(
                 select(Host).where(Host.id == host_id).with_for_update()
             ).one_or_none()
-            if host is None or _is_current(host, policy, _day_start(now)):
+            if host is None or (not force and _is_current(host, policy, _day_start(now))):
                 return
             report = _latest_report(session, host)
             if report is None:
