@@ -137,4 +137,6 @@ async def _post_report(runtime: Runtime, request: Request) -> ReportAnswer:
         metrics.count("error")
         raise
     metrics.count(result.status)
+    if result.dropped_keys:
+        metrics.dropped_keys.inc(result.dropped_keys)
     return ReportAnswer.model_validate(result.to_body())

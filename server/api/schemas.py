@@ -43,6 +43,11 @@ class ReportAnswer(Answer):
     applied: bool | None = Field(
         None, description="whether the report became the host's current state"
     )
+    dropped_keys: int | None = Field(
+        None,
+        description="keys of the report that this collector's schema does not define:"
+        " dropped, not stored (a newer agent's fields, or junk)",
+    )
 
 
 class EnrolAnswer(Answer):

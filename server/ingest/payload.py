@@ -31,6 +31,7 @@ from server.errors import (
 )
 from server.ingest.inflate import JSON_STRING, check_counts, counts, gunzip_capped
 from server.ingest.schema_check import DOMAINS, check_schema, envelope_valid, sent_digest
+from server.ingest.unknown_keys import prune_unknown_keys
 
 # Which domains of an agent's report need no validation, given its envelope and the
 # digests of its domains as sent (see schema_check): the ingest service asks storage.
@@ -78,6 +79,10 @@ class FactsDocument:
     agent_version: str
     seq_epoch: str | None = None
     dropped_keys: tuple[str, ...] = ()  # top-level keys the schema does not define
+    # Keys the schema does not define inside its objects, dropped (`unknown_keys`),
+    # and the paths of the first ones.
+    dropped_nested: int = 0
+    dropped_paths: tuple[str, ...] = ()
     # domain -> digest of its bytes as received (schema_check.sent_digest)
     sent: Mapping[str, str] = field(default_factory=dict)
 
@@ -484,7 +489,7 @@ def validate_facts(
             "schema",
         )
     digests = sent or {}
-    check_schema(
+    trusted = check_schema(
         data,
         None if trusted_for is None or not digests else lambda d: trusted_for(d, digests),
     )
@@ -511,6 +516,8 @@ def validate_facts(
     if dropped:
         # Unknown keys cost storage per report and no rule can read them.
         data = {k: v for k, v in data.items() if k in known}
+    # The same inside the schema's objects, in the domains validated now.
+    nested = prune_unknown_keys(data, trusted)
     return FactsDocument(
         text=text,
         data=data,
@@ -521,6 +528,8 @@ def validate_facts(
         agent_version=data["agent_version"],
         seq_epoch=data.get("seq_epoch"),
         dropped_keys=dropped,
+        dropped_nested=nested.count,
+        dropped_paths=tuple(nested.paths),
         sent=digests,
     )
 

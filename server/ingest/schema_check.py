@@ -70,21 +70,23 @@ def compile_validators() -> None:
 def check_schema(
     data: Mapping[str, Any],
     trusted_for: Callable[[Mapping[str, Any]], Collection[str]] | None = None,
-) -> None:
+) -> Collection[str]:
     """Validate `data` against the schema; UnprocessableError on the first violation.
 
     `trusted_for`, given the envelope once it is valid, names the domains that need
-    no validation (their bytes are those of a domain validated before)."""
+    no validation (their bytes are those of a domain validated before); they are
+    returned (none when the whole document was validated)."""
     whole, envelope, per_domain = _validators()
     if trusted_for is None:
         _run(whole, data, ())
-        return
+        return ()
     _run(envelope, data, ())
     trusted = trusted_for(data)
     for name, value in data.items():
         validator = per_domain.get(name)
         if validator is not None and name not in trusted:
             _run(validator, value, (name,))
+    return trusted
 
 
 def envelope_valid(data: Mapping[str, Any]) -> bool:

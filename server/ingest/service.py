@@ -86,6 +86,7 @@ class IngestResult:
     failing: int = 0
     applied: bool = False  # whether the report became the host's current state
     evaluated: bool = False
+    dropped_keys: int = 0  # keys the schema does not define: dropped, not stored
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -97,6 +98,7 @@ class IngestResult:
             body["score"] = self.score
             body["failing"] = self.failing
             body["applied"] = self.applied
+            body["dropped_keys"] = self.dropped_keys
         return body
 
 
@@ -274,6 +276,7 @@ class IngestService:
             stored.failing,
             applied=stored.newest,
             evaluated=stored.evaluated,
+            dropped_keys=len(document.dropped_keys) + document.dropped_nested,
         )
 
     def readiness_problems(self) -> list[str]:
@@ -320,6 +323,13 @@ class IngestService:
                 document.report_id,
                 len(document.dropped_keys),
                 [k[:64] for k in document.dropped_keys[:10]],
+            )
+        if document.dropped_nested:
+            log.warning(
+                "report %s: dropped %d key(s) the schema does not define, first at %r",
+                document.report_id,
+                document.dropped_nested,
+                list(document.dropped_paths),
             )
         return document
 

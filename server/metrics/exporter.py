@@ -301,6 +301,12 @@ class IngestMetrics:
         )
         for outcome in OUTCOMES:
             self._received.labels(outcome=outcome)
+        self.dropped_keys = Counter(
+            "canhgac_report_unknown_keys_dropped",
+            "Keys of accepted reports that the facts schema does not define: dropped, not"
+            " stored.",
+            registry=registry,
+        )
         self.latency = Histogram(
             "canhgac_ingest_duration_seconds",
             "Time to answer a report upload, from request to response.",

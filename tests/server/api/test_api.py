@@ -80,6 +80,7 @@ def test_accepts_a_report_and_answers_after_storing(live_server: LiveServer, tok
         "score": pytest.approx(3 / 13),  # low 1 + medium 2 pass; critical 10 fails
         "failing": 1,
         "applied": True,
+        "dropped_keys": 0,
     }
     state = stored_state(live_server.database)
     assert (state["hosts"], state["reports"], state["rule_results"], state["findings"]) == (
