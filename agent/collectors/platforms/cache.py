@@ -103,10 +103,23 @@ class OutputCache:
         ok_codes: tuple[int, ...] = (0,),
     ) -> str:
         """`run_tool(ctx, argv, ...)`, or its last output while `inputs` are unchanged."""
+        return self.produce(
+            ctx, argv, inputs, lambda: run_tool(ctx, argv, timeout, ok_codes=ok_codes)
+        )
+
+    def produce(
+        self,
+        ctx: CollectContext,
+        key_argv: list[str],
+        inputs: tuple[str, ...],
+        make: Callable[[], str],
+    ) -> str:
+        """`make()`, or the last output kept under `key_argv` while `inputs` are
+        unchanged (`make` may run another command giving the same answer)."""
         fingerprint = fingerprint_of(ctx, inputs) if isinstance(ctx.run, SubprocessRunner) else None
         if fingerprint is None:
-            return run_tool(ctx, argv, timeout, ok_codes=ok_codes)
-        key = (str(ctx.root), *argv)
+            return make()
+        key = (str(ctx.root), *key_argv)
         digest = digest_of(fingerprint)
         with self._lock:
             entry = self._entries.get(key)
@@ -118,7 +131,7 @@ class OutputCache:
             self.hits += 1
             return entry.stdout
         self.misses += 1
-        stdout = run_tool(ctx, argv, timeout, ok_codes=ok_codes)
+        stdout = make()
         # Taken again after the run: an index refreshed meanwhile must not be
         # remembered as the state this output describes.
         if fingerprint_of(ctx, inputs) == fingerprint:

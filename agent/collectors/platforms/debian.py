@@ -23,6 +23,7 @@ from agent.collectors.base import (
     rfc3339_utc,
     run_tool,
 )
+from agent.collectors.platforms import aptlist
 from agent.collectors.platforms.cache import CACHE, DEBIAN_INPUTS, DPKG_INPUTS
 
 DPKG_QUERY = [
@@ -32,17 +33,9 @@ DPKG_QUERY = [
     "-f=${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\t${db:Status-Abbrev}"
     "\\t${source:Version}\\n",
 ]
-# Empty cache file names make apt build its package cache in memory: as root it would
-# otherwise (re)write /var/cache/apt/*.bin, and the agent writes nothing on the host.
-APT_LIST = [
-    "apt",
-    "-o",
-    "Dir::Cache::pkgcache=",
-    "-o",
-    "Dir::Cache::srcpkgcache=",
-    "list",
-    "--upgradable",
-]
+# The pending-updates listing as it always ran (apt's cache built in memory), and the
+# outputs cache's key for it whichever way apt runs (platforms.aptlist).
+APT_LIST = aptlist.APT_LIST
 APT_CONFIG = ["apt-config", "dump"]
 DPKG_TIMEOUT = 20.0
 APT_TIMEOUT = 45.0  # below the collector's budget, so the timeout names the command
@@ -77,7 +70,16 @@ class DebianPlatform:
             "index_refreshed_at": _lists_refreshed_at(ctx, issues),
             # Reused while the index, dpkg's status and apt's configuration are
             # unchanged: most of a steady-state cycle's CPU otherwise (platforms.cache).
-            "pending": parse_apt_upgradable(CACHE.run(ctx, APT_LIST, APT_TIMEOUT, DEBIAN_INPUTS)),
+            # Kept under APT_LIST's key whichever way apt ran: the answer is the same
+            # (platforms.aptlist).
+            "pending": parse_apt_upgradable(
+                CACHE.produce(
+                    ctx,
+                    APT_LIST,
+                    DEBIAN_INPUTS,
+                    lambda: aptlist.upgradable_listing(ctx, APT_TIMEOUT),
+                )
+            ),
             "held": held,
             "last_upgrade_at": _last_upgrade(ctx, issues),
             "automatic_security_updates": _unattended(ctx, installed, issues),
