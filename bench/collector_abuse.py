@@ -19,18 +19,25 @@ minus its RSS before it, for a small report (the baseline), the largest accepted
 report, the amplification body, a decompression bomb (1 GiB of zeros) and the
 gzip-members body.
 
-Then a real `canhgac-server serve` on loopback, its file limit lowered to 128, under
-a flood of 250 half-sent requests: /healthz answers counted and timed, with the
-header deadline at its default (10 s) beside the same server with the deadline
-effectively off (the previous behaviour).
+Then floods of half-sent requests, held open while /healthz is asked 5 times (a new
+connection each), against this checkout's collector beside the collector as it was
+before connections were admitted at open (commit BASELINE_COMMIT, extracted with
+`git archive` and run from its own copy): answers counted and timed, and the
+descriptors the collector holds as sockets.
 
-    python bench/collector_abuse.py [--per-request]
+- 250 half-sent requests, the collector's file limit lowered to 128 (prlimit), the
+  header deadline at its default (10 s), each ask given 15 s.
+- 120 half-sent requests against `--max-connections 40` (no lowered file limit),
+  each ask given 5 s.
+
+    python bench/collector_abuse.py [--per-request | --flood]
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import resource
 import socket
 import statistics
@@ -40,7 +47,9 @@ import tempfile
 import time
 import uuid
 import zlib
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,8 +66,9 @@ from server.errors import IngestError  # noqa: E402
 from server.ingest.inflate import gunzip_capped  # noqa: E402
 from server.ingest.payload import decode_document  # noqa: E402
 from server.ingest.service import limits_of  # noqa: E402
-from tests.collector_process import running_collector  # noqa: E402
+from tests.collector_process import CollectorProcess, running_collector  # noqa: E402
 from tests.server.helpers import make_facts  # noqa: E402
+from tests.support import free_port  # noqa: E402
 
 NOW = datetime.now(UTC)
 EMPTY_MEMBERS = 200_000
@@ -254,30 +264,171 @@ def _record_per_request(workdir: Path) -> None:
             )
 
 
-def _flood(header_timeout: str, workdir: Path) -> tuple[int, list[float]]:
-    """(/healthz answers of 5 tries, their latencies) during a flood of 250 half-sent
-    requests against a collector limited to 128 descriptors."""
-    latencies: list[float] = []
-    db_url = f"sqlite:///{workdir / f'flood-{header_timeout}.db'}"
-    with running_collector(
-        "--db", db_url, "--header-timeout", header_timeout, log_dir=workdir
-    ) as served:
-        resource.prlimit(served.process.pid, resource.RLIMIT_NOFILE, (128, 128))
-        with ExitStack() as stack:
-            for _ in range(250):
-                sock = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-            for _ in range(5):
-                started = time.perf_counter()
-                try:
-                    response = requests.get(f"{served.url}/healthz", timeout=15)
-                except requests.RequestException:
-                    continue
-                if response.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
+# The collector before the connection cap moved to connection opening (commit 9c77f4b).
+BASELINE_COMMIT = "1a5c59cb1e2b"
+
+
+@dataclass(frozen=True)
+class Flood:
+    name: str
+    half_sent: int
+    file_limit: int | None  # lowered with prlimit once the collector serves
+    ask_timeout: float
+    serve_args: tuple[str, ...] = ()
+
+
+FLOODS = (
+    Flood("250 half-sent, 128 descriptors", 250, 128, 15.0),
+    Flood("120 half-sent, --max-connections 40", 120, None, 5.0, ("--max-connections", "40")),
+)
+
+
+@dataclass(frozen=True)
+class FloodResult:
+    answered: int  # of 5 asks, 200
+    latencies: list[float]  # of the answered asks
+    slowest: float  # the slowest ask, answered or not (a timeout counts its timeout)
+    statuses: list[int]  # 0: no answer within the ask's timeout
+    sockets_peak: int  # the most socket descriptors the collector held, 3 s sampled
+    sockets_held: int  # its socket descriptors 3 s into the flood (before the asks)
+    log_lines: int
+
+
+def _baseline_tree(workdir: Path) -> Path:
+    """This repository at BASELINE_COMMIT, extracted beside the benchmark's files."""
+    tree = workdir / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", BASELINE_COMMIT, "server", "rules", "agent"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    # The baseline must really be what runs: its modules, not this checkout's.
+    where = subprocess.run(
+        [sys.executable, "-c", "import server.api.connections as c; print(c.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        cwd=tree,  # not this checkout, which `python -c` would put first on sys.path
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not where.startswith(str(tree)):
+        raise RuntimeError(f"the baseline collector would import {where}, not {tree}")
+    return tree
+
+
+@contextmanager
+def _baseline_collector(tree: Path, workdir: Path, *args: str) -> Iterator[CollectorProcess]:
+    """`serve` from the baseline tree (running_collector puts this checkout first)."""
+    port = free_port()
+    log_path = workdir / f"baseline-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [SERVER, "serve", "--listen", f"127.0.0.1:{port}", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            cwd=tree,
+        )
+        collector = CollectorProcess(f"http://127.0.0.1:{port}", port, process, log_path)
+        try:
+            collector.wait_healthy()
+            yield collector
+        finally:
+            collector.stop()
+
+
+def _sockets_held(pid: int) -> int:
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(FileNotFoundError):  # closed while listed
+            held += os.readlink(fd).startswith("socket:")
+    return held
+
+
+def _flood(flood: Flood, baseline: Path | None, workdir: Path) -> FloodResult:
+    """`flood` held against the collector (this checkout's, or the baseline tree's)."""
+    db = workdir / f"flood-{uuid.uuid4().hex}.db"
+    args = ("--db", f"sqlite:///{db}", *flood.serve_args)
+    with ExitStack() as stack:
+        if baseline is None:
+            served = stack.enter_context(running_collector(*args, log_dir=workdir))
+        else:
+            served = stack.enter_context(_baseline_collector(baseline, workdir, *args))
+        if flood.file_limit is not None:
+            limit = (flood.file_limit, flood.file_limit)
+            resource.prlimit(served.process.pid, resource.RLIMIT_NOFILE, limit)
+        for _ in range(flood.half_sent):
+            sock = stack.enter_context(socket.create_connection(("127.0.0.1", served.port)))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        samples = []
+        # asyncio accepts in bursts (up to the file limit, then a 1 s pause on EMFILE)
+        # before any connection is admitted: sample the peak, then what stays held.
+        for _ in range(30):
+            samples.append(_sockets_held(served.process.pid))
+            time.sleep(0.1)
+        held = _sockets_held(served.process.pid)
+        latencies: list[float] = []
+        statuses: list[int] = []
+        slowest = 0.0
+        for _ in range(5):
+            started = time.perf_counter()
+            try:
+                response = requests.get(f"{served.url}/healthz", timeout=flood.ask_timeout)
+                status = response.status_code
+            except requests.RequestException:
+                status = 0
+            elapsed = time.perf_counter() - started
+            statuses.append(status)
+            slowest = max(slowest, elapsed)
+            if status == 200:
+                latencies.append(elapsed)
         log_lines = served.log().count("\n")
-    print(f"  header deadline {header_timeout:>6} s: collector log {log_lines} lines")
-    return len(latencies), latencies
+    return FloodResult(len(latencies), latencies, slowest, statuses, max(samples), held, log_lines)
+
+
+def _record_floods(workdir: Path) -> None:
+    tree = _baseline_tree(workdir)
+    for flood in FLOODS:
+        before = _flood(flood, tree, workdir)
+        now = _flood(flood, None, workdir)
+        print(f"flood: {flood.name}")
+        for label, result in (("baseline", before), ("now", now)):
+            print(
+                f"  {label:>8}: statuses {result.statuses}, sockets held at most"
+                f" {result.sockets_peak}, {result.sockets_held} 3 s in, collector log"
+                f" {result.log_lines} lines"
+            )
+        record(
+            f"flood ({flood.name}): /healthz answered 200 of 5",
+            now.answered,
+            "answers",
+            baseline=before.answered,
+            baseline_name=f"commit {BASELINE_COMMIT}",
+            goal="5",
+        )
+        record(
+            f"flood ({flood.name}): /healthz median latency",
+            statistics.median(now.latencies) if now.latencies else float("nan"),
+            "s",
+            baseline=statistics.median(before.latencies) if before.latencies else None,
+            baseline_name=f"commit {BASELINE_COMMIT}",
+        )
+        record(
+            f"flood ({flood.name}): slowest /healthz ask (a timeout counts)",
+            now.slowest,
+            "s",
+            baseline=before.slowest,
+            baseline_name=f"commit {BASELINE_COMMIT}",
+        )
+        record(
+            f"flood ({flood.name}): sockets the collector holds 3 s in",
+            now.sockets_held,
+            "sockets",
+            baseline=before.sockets_held,
+            baseline_name=f"commit {BASELINE_COMMIT}",
+        )
 
 
 def main() -> None:
@@ -291,32 +442,16 @@ def main() -> None:
             (work / "gzip.body").write_bytes(_members_body())
             _record_per_request(work)
             return
+        if sys.argv[1:2] == ["--flood"]:  # only the floods
+            _record_floods(work)
+            return
         _print_pair("amplification: 15 million empty lists", "amp_old", "amp_new", work)
         _print_pair("largest accepted report: 20,000 packages", "large_loads", "large_new", work)
         members = f"gzip: a report + {EMPTY_MEMBERS} empty members"
         _print_pair(members, "gzip_old", "gzip_new_uncapped", work)
         _print_pair("gzip: the same body, default member cap", "gzip_old", "gzip_new", work)
         _record_per_request(work)
-        print("flood: 250 half-sent requests, collector limited to 128 descriptors")
-        results = {t: _flood(t, work) for t in ("100000", "10")}
-    (old_answered, old_latencies), (answered, latencies) = results["100000"], results["10"]
-    record(
-        "flood: /healthz answered of 5 (10 s header deadline)",
-        answered,
-        "answers",
-        baseline=old_answered,
-        baseline_name="no deadline",
-        goal="5",
-    )
-    if latencies:
-        old_median = statistics.median(old_latencies) if old_latencies else None
-        record(
-            "flood: /healthz median latency (10 s header deadline)",
-            statistics.median(latencies),
-            "s",
-            baseline=old_median,
-            baseline_name="no deadline",
-        )
+        _record_floods(work)
 
 
 if __name__ == "__main__":
