@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,32 +52,54 @@ def write_results(
     full: bool = False,
 ) -> int:
     """Store `results` of `report_pk`; returns how many rows were written."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for position, result in enumerate(results):
-        items = [item.to_dict() for item in result.items]
-        errors = list(result.errors)
-        severity, status = result.severity.value, result.status.value
         rows.append(
             {
                 "report_pk": report_pk,
                 "host_id": host_id,
                 "rule_id": result.rule_id,
-                "severity": severity,
-                "status": status,
-                "items": items,
-                "errors": errors,
-                "digest": outcome_digest(severity, status, items, errors),
+                "severity": result.severity.value,
+                "status": result.status.value,
+                "digest": _digest_of(result),
                 "position": position,
                 # History: valid at this report only (pks are integers).
                 "until_pk": None if chain else report_pk + 1,
+                "_result": result,
             }
         )
     connection = session.connection()
     if chain:
         rows = _changed(connection, host_id, report_pk, rows, full)
+    for row in rows:
+        # Items serialised only for the rows written.
+        result = row.pop("_result")
+        row["items"] = [item.to_dict() for item in result.items]
+        row["errors"] = list(result.errors)
     if rows:
         connection.execute(_TABLE.insert(), rows)
     return len(rows)
+
+
+# Outcome digests by result object: a result carried forward (server.evaluation.carry)
+# is the very object evaluated before, so its items are not serialised and hashed
+# again at every changed report. Entries leave with their object (weak references).
+_DIGESTS: dict[int, tuple[weakref.ref[RuleResult], str]] = {}
+
+
+def _digest_of(result: RuleResult) -> str:
+    key = id(result)
+    known = _DIGESTS.get(key)
+    if known is not None and known[0]() is result:
+        return known[1]
+    digest = outcome_digest(
+        result.severity.value,
+        result.status.value,
+        [item.to_dict() for item in result.items],
+        list(result.errors),
+    )
+    _DIGESTS[key] = (weakref.ref(result, lambda _gone: _DIGESTS.pop(key, None)), digest)
+    return digest
 
 
 def _changed(
