@@ -3,6 +3,11 @@
 No format specs, no attribute access, no evaluation: a template can only read facts.
 `{{` and `}}` produce literal braces. Inside a quantifier, names are read from the
 item; `$.path` reads the document root and `params.name` a rule parameter.
+
+A message is rendered in a language, and its values read as that language writes
+them: an RFC 3339 time as `HH:MM dd/mm/yyyy (giờ quốc tế)` or `yyyy-mm-dd HH:MM UTC`,
+a fractional number with a decimal comma in Vietnamese. Keys are rendered without a
+language and keep every value as the facts hold it.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rules.errors import RulesError
@@ -52,9 +58,30 @@ _WORDS = {
 }
 
 
+# The facts' timestamp (facts-v1 `timestamp`: UTC, `Z`), also accepting an offset
+# so a rule's own parameter written `+07:00` reads in UTC like every other time.
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]{1,9})?"
+    r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))",
+    re.IGNORECASE,
+)
+# The same wording as the collector's reports (server/reports/text.py datetime_text),
+# which rules/ may not import: a person reads one way of writing a time everywhere.
+# Formatted by hand: strftime's %Y does not pad years before 1000 on glibc.
+_TIME_PATTERNS = {
+    "vi": "{h:02d}:{mi:02d} {d:02d}/{mo:02d}/{y:04d} (giờ quốc tế)",
+    "en": "{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d} UTC",
+}
+
+
 def display(value: Any, lang: str | None) -> str:
     """How a fact's value reads in a rendered template."""
     if type(value) is str:  # the common case, decided before the words are looked up
+        # Cheap test first: most strings are names and paths, never times.
+        if lang is not None and len(value) >= 20 and value[10:11] in ("T", "t"):
+            moment = _time(value, lang)
+            if moment is not None:
+                return moment
         return value if len(value) <= MAX_RENDERED_VALUE else value[:MAX_RENDERED_VALUE] + "…"
     words = _WORDS.get(lang, _WORDS[None])
     if isinstance(value, bool) or value is None:
@@ -65,6 +92,31 @@ def display(value: Any, lang: str | None) -> str:
         return _number(value, lang)
     text = str(value)
     return text if len(text) <= MAX_RENDERED_VALUE else text[:MAX_RENDERED_VALUE] + "…"
+
+
+def _time(value: str, lang: str) -> str | None:
+    """`value` written as `lang` writes a time, in UTC, to the minute; None when it is
+    not an RFC 3339 timestamp, and then the caller shows the string as it is."""
+    match = _TIMESTAMP.fullmatch(value)
+    pattern = _TIME_PATTERNS.get(lang)
+    if match is None or pattern is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.group(*range(1, 7)))
+    offset = timedelta(0)
+    if match.group(7):
+        offset = timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
+        offset = offset if match.group(7) == "+" else -offset
+    try:
+        # second 60 (a leap second) reads as :59, since datetime has no 60th second
+        moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
+        moment -= offset
+    except (ValueError, OverflowError):
+        # shaped like a time but not one (month 13, or before year 1 once in UTC):
+        # the caller shows the string as the facts hold it
+        return None
+    return pattern.format(
+        y=moment.year, mo=moment.month, d=moment.day, h=moment.hour, mi=moment.minute
+    )
 
 
 def _number(value: float, lang: str) -> str:
