@@ -13,6 +13,9 @@ messages in both languages), errors, severity and title (the last two against th
 rule's own).
 
 Regenerate only when a change of results is intended, and say so in the commit.
+Regenerated once since, when messages began writing RFC 3339 times as each language
+writes a time: the comparison of old and new showed 17 items' messages changed, each
+only in its times, keys and evidence untouched.
 """
 
 from __future__ import annotations
