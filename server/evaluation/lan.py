@@ -72,7 +72,8 @@ class ManagedLan:
 
     def __init__(self, url: str, database: Database | None = None) -> None:
         self._url = url
-        self._database = database  # given by tests; else opened on first use
+        # Given by tests; else opened on first use, so after `serve --workers` forks.
+        self._database = database
         self._lock = threading.Lock()
         # agency -> every address (MACs and IPs) of its hosts as last loaded here
         self._known: dict[str, frozenset[str]] = {}

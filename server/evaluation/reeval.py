@@ -62,7 +62,8 @@ class Reevaluator:
 
     def pending(self, policy: ServerPolicy) -> bool:
         """Whether some host was evaluated with another policy, or before today (one
-        cheap query): waivers expire by date, also for hosts that stopped reporting."""
+        cheap query): waivers expire by date, also for hosts that stopped reporting.
+        Or whether an enrolment queued some agency's discovering hosts (`lan`)."""
         with self._database.session() as session:
             stale = _stale_hosts(policy, _day_start(self._clock()))
             if session.scalar(stale.limit(1)) is not None:
