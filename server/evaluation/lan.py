@@ -25,6 +25,7 @@ committed (`refresh_queue`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -39,6 +40,8 @@ from server.lanmatch import HostLan, LanDevice, merge_agency, own_addresses, sig
 from server.storage.database import Database, open_database
 from server.storage.fact_store import load_domains
 from server.storage.models import Host
+
+log = logging.getLogger(__name__)
 
 DOMAIN = "lan_managed"
 _BATCH = 500  # hosts per query: far below every database's parameter limit
@@ -101,7 +104,11 @@ class ManagedLan:
         try:
             others = self._agency_hosts(agency, agent_id)
         except DatabaseError as e:
-            return _with_error(enriched, f"the agency's enrolled hosts could not be read: {e}")
+            # The detail (driver text, server address) goes to the log, not to viewers.
+            log.warning("lan_managed for %r: enrolled hosts not read: %s", agent_id, e)
+            return _with_error(
+                enriched, "the agency's enrolled hosts could not be read (see the collector's log)"
+            )
         now = datetime.now(UTC)  # only the sighting times use it; the rule does not
         sightings = sightings_of(discovery, agent_id, agent_id, now)
         mine = HostLan(agent_id, agency, agent_id, macs, ips, sightings)

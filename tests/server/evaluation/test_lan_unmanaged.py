@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from server.config import ServerConfig
+from server.evaluation import lan as lan_module
 from server.evaluation.lan import DOMAIN, ManagedLan
 from server.evaluation.loaded_policy import ServerPolicy, load_server_policy
 from server.evaluation.reeval import Reevaluator
@@ -272,3 +273,45 @@ def test_an_agent_cannot_send_the_domain_and_policies_without_the_rule_read_noth
     assert result(database).status == "fail"
     assert findings(database)[NAS_MAC] is FindingStatus.OPEN
     assert load_server_policy(ServerConfig(rules=(RULES_DIR,))).lan is None
+
+
+def test_the_queue_waits_for_the_new_host_to_be_committed_then_gives_up(
+    lan_service: IngestService,
+    database: Database,
+    lan_policy: ServerPolicy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fleet(lan_service, database)
+    lan = lan_policy.lan
+    assert lan is not None
+    # A host evaluated whose report is never stored (refused or rolled back after).
+    facts = make_facts(
+        agent_id="agent-ghost", host=host_domain("ghost", "10.0.0.99", "02:00:00:00:00:99")
+    )
+    lan.enrich(facts, "so-a", "agent-ghost")
+    assert lan.queued()
+    reevaluator = Reevaluator(database)
+    assert reevaluator.run(lan_policy).hosts == 1  # the discoverer, evaluated again
+    assert lan.queued()  # its address is in no committed report: kept for the next run
+    assert findings(database)[NAS_MAC] is FindingStatus.OPEN
+    monkeypatch.setattr(lan_module, "QUEUE_SECONDS", 0.0)
+    assert reevaluator.run(lan_policy).hosts == 0
+    assert not lan.queued()  # given up: the daily re-evaluation covers it
+
+
+def test_enrolled_hosts_that_cannot_be_read_are_an_error_without_the_detail(
+    tmp_path: Path,
+) -> None:
+    # A database without the collector's tables: every read fails.
+    broken = ManagedLan(f"sqlite:///{tmp_path / 'empty.db'}")
+    facts = make_facts(
+        agent_id="agent-scan",
+        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        discovery=sweep(),
+    )
+    enriched = broken.enrich(facts, "so-a", "agent-scan")
+    assert DOMAIN not in enriched
+    (entry,) = [e for e in enriched["errors"] if e["domain"] == DOMAIN]
+    assert (
+        entry["reason"] == "the agency's enrolled hosts could not be read (see the collector's log)"
+    )
