@@ -27,6 +27,9 @@ process of descriptors. Here:
   done (the HTTP protocol sees no connection before), and uvicorn leaves asyncio's
   60 s default, so a client that opened TLS and sent nothing held a descriptor for a
   minute, outside the connection cap (which counts only handshaken connections).
+  It also accepts `ACCEPT_BATCH` connections per wake-up of the listening socket,
+  not uvicorn's 2,048: a flood was accepted whole, up to the file limit, before any
+  of it reached `Admission`.
 - `quiet_accept_errors` turns asyncio's accept failures when descriptors do run out
   (EMFILE) into one log line per interval instead of a traceback each time.
 """
@@ -56,6 +59,7 @@ _ACCEPT_LOG_INTERVAL = 10.0
 # Connections past the cap that may still be served, for /healthz and /readyz only,
 # when every connection under the cap is busy with a request (none can be closed).
 HEALTH_RESERVE = 8
+ACCEPT_BATCH = 8  # connections accepted per wake-up of the listening socket
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
 
@@ -99,6 +103,18 @@ class HandshakeDeadlineLoop(asyncio.SelectorEventLoop):
     """
 
     handshake_timeout: float = ConnectionLimits.handshake_timeout
+
+    def _accept_connection(  # type: ignore[no-untyped-def]
+        self, protocol_factory, sock, sslcontext=None, server=None, backlog=100, *args, **kwargs
+    ) -> None:
+        # asyncio accepts up to `backlog` connections (uvicorn: 2048) each time the
+        # listening socket is readable, before any of them reaches Admission: a flood
+        # was accepted whole, up to the file limit, and only then cut to the cap. A
+        # few per wake-up (nginx takes one) keep that overshoot to a few dozen; the
+        # kernel's listen queue keeps its full length.
+        super()._accept_connection(  # type: ignore[misc]
+            protocol_factory, sock, sslcontext, server, min(backlog, ACCEPT_BATCH), *args, **kwargs
+        )
 
     async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
         if kwargs.get("ssl") is not None:

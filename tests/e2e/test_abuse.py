@@ -138,7 +138,9 @@ def test_healthz_is_answered_during_a_flood_under_a_low_file_limit(
     assert answered == 3, f"/healthz answered {answered} of 3 times during the flood"
     log = served.log()
     assert "Traceback" not in log
-    # The flood did exhaust the descriptors, and that was said in a few lines.
-    assert 1 <= log.count("cannot accept connections") <= 5, log[-2000:]
+    # Since connections are admitted at open and accepted a few per wake-up, the
+    # flood no longer needs to exhaust the descriptors; should it, a few lines say
+    # so (exhaustion itself: test_flood_admission.py).
+    assert log.count("cannot accept connections") <= 5, log[-2000:]
     assert served.process.poll() is None
     assert served.healthy()
