@@ -117,7 +117,10 @@ class ManagedLan:
             self._known[agency] = frozenset(
                 address for h in hosts for address in (*h.own_macs, *h.own_ips)
             )
-        enriched[DOMAIN] = domain_of(merge_agency(agency, hosts), len(hosts))
+        devices = merge_agency(agency, hosts)
+        if not devices:  # entries without an address: nothing judged is no pass
+            return _with_error(enriched, "the sweep reported no device with an address")
+        enriched[DOMAIN] = domain_of(devices, len(hosts))
         return enriched
 
     def _note_addresses(self, agency: str, agent_id: str, addresses: frozenset[str]) -> None:

@@ -315,3 +315,17 @@ def test_enrolled_hosts_that_cannot_be_read_are_an_error_without_the_detail(
     assert (
         entry["reason"] == "the agency's enrolled hosts could not be read (see the collector's log)"
     )
+
+
+def test_a_sweep_whose_devices_have_no_address_is_an_error(lan_policy: ServerPolicy) -> None:
+    assert lan_policy.lan is not None
+    odd = discovery(device("10.0.0.50", NAS_MAC), complete=True)
+    del odd["devices"][0]["ip"]  # what no agent sends (the schema requires it): still no pass
+    facts = make_facts(
+        agent_id="agent-scan",
+        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        discovery=odd,
+    )
+    enriched = lan_policy.lan.enrich(facts, "so-a", "agent-scan")
+    assert DOMAIN not in enriched
+    assert enriched["errors"][-1]["reason"] == "the sweep reported no device with an address"
