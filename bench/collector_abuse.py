@@ -423,6 +423,13 @@ def _record_floods(workdir: Path) -> None:
             baseline_name=f"commit {BASELINE_COMMIT}",
         )
         record(
+            f"flood ({flood.name}): most sockets the collector held (sampled 3 s)",
+            now.sockets_peak,
+            "sockets",
+            baseline=before.sockets_peak,
+            baseline_name=f"commit {BASELINE_COMMIT}",
+        )
+        record(
             f"flood ({flood.name}): sockets the collector holds 3 s in",
             now.sockets_held,
             "sockets",
