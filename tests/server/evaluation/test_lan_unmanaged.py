@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import pytest
 from sqlalchemy import select
 
+from rules.facts import load_rule_schema
 from server.config import ServerConfig
 from server.evaluation import lan as lan_module
 from server.evaluation.lan import DOMAIN, ManagedLan
@@ -144,6 +146,7 @@ def test_unmanaged_devices_open_findings_and_enrolled_hosts_do_not(
     }
     row = result(database)
     assert row.status == "fail"
+    assert {i["evidence"]["managed_agent_id"] for i in row.items} == {None}
     # Hosts that do not sweep: not applicable, no finding.
     assert result(database, "agent-web").status == "not_applicable"
     assert findings(database, "agent-web") == {}
@@ -273,6 +276,23 @@ def test_an_agent_cannot_send_the_domain_and_policies_without_the_rule_read_noth
     assert result(database).status == "fail"
     assert findings(database)[NAS_MAC] is FindingStatus.OPEN
     assert load_server_policy(ServerConfig(rules=(RULES_DIR,))).lan is None
+
+
+def test_the_domain_matches_its_published_schema(
+    lan_service: IngestService, database: Database, lan_policy: ServerPolicy
+) -> None:
+    fleet(lan_service, database)
+    assert lan_policy.lan is not None
+    facts = make_facts(
+        agent_id="agent-scan",
+        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        discovery=sweep(),
+    )
+    value = lan_policy.lan.enrich(facts, "so-a", "agent-scan")[DOMAIN]
+    fastjsonschema.compile(load_rule_schema()["properties"][DOMAIN])(value)
+    web = next(d for d in value["devices"] if d["mac"] == WEB_MAC)
+    assert web["managed"] is True and web["managed_agent_id"] == "agent-web"
+    assert (value["device_count"], value["unmanaged_count"], value["enrolled_hosts"]) == (4, 3, 2)
 
 
 def test_the_queue_waits_for_the_new_host_to_be_committed_then_gives_up(
