@@ -35,7 +35,8 @@ MIB = 1024 * 1024
 @dataclass(frozen=True)
 class ChildLimits:
     """What one child command may use. osquery's watchdog (200 MB, 10 % CPU over 12 s)
-    is the ceiling: `apt list --upgradable` needs ~0.9 CPU-s and ~55 MB here."""
+    is the ceiling: `apt list --upgradable` needs ~0.75 CPU-s and ~55 MB when it builds
+    apt's cache in memory (~0.26 CPU-s reading the host's caches: platforms/aptlist)."""
 
     cpu_seconds: int = 10
     data_bytes: int = 192 * MIB
