@@ -303,8 +303,7 @@ class IngestMetrics:
             self._received.labels(outcome=outcome)
         self.dropped_keys = Counter(
             "canhgac_report_unknown_keys_dropped",
-            "Keys of accepted reports that the facts schema does not define: dropped, not"
-            " stored.",
+            "Keys of accepted reports that the facts schema does not define: dropped, not stored.",
             registry=registry,
         )
         self.latency = Histogram(
