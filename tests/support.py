@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +48,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def mounted_tmpfs(path: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs mounted on `path` with mount `options` (root needed: skipped
+    elsewhere, failed under CI), unmounted when the block ends."""
+    require_root()
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        [require_tool("mount"), "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run([require_tool("umount"), str(path)], check=True)

@@ -10,7 +10,6 @@ a write fails for lack of space, /readyz says 503 `database_writes_failing` whil
 from __future__ import annotations
 
 import errno
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ import requests
 
 from tests.collector_process import running_collector
 from tests.server.helpers import body_of, make_facts, telnet
-from tests.support import require, require_root, require_tool
+from tests.support import mounted_tmpfs
 
 from .conftest import create_token
 
@@ -30,20 +29,8 @@ AGENCY = "so-test"
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    require_root()
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    done = subprocess.run(
-        [require_tool("mount"), "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "size=8m") as disk:
         yield disk
-    finally:
-        subprocess.run([require_tool("umount"), str(disk)], check=True)
 
 
 def _fill(path: Path) -> None:

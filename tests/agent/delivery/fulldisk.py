@@ -7,12 +7,11 @@ tests and the daemon's end-to-end test."""
 from __future__ import annotations
 
 import errno
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support import require, require_root, require_tool
+from tests.support import mounted_tmpfs
 
 FILLER = ".filler"  # the file that takes the space; not a spool file (no .json.gz)
 
@@ -21,17 +20,8 @@ FILLER = ".filler"  # the file that takes the space; not a spool file (no .json.
 def full_directory(path: Path, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
     """`path` on a full tmpfs; the files of `keep` copied there first (a spool that
     held reports when the disk filled)."""
-    require_root()
-    path.mkdir(parents=True, exist_ok=True)
     kept = {p.name: p.read_bytes() for p in keep}
-    done = subprocess.run(
-        [require_tool("mount"), "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    require(done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.strip()}")
-    try:
+    with mounted_tmpfs(path, "size=256k,mode=0700"):
         for name, data in kept.items():
             (path / name).write_bytes(data)
         block = b"\0" * 4096
@@ -43,5 +33,3 @@ def full_directory(path: Path, keep: tuple[Path, ...] = ()) -> Iterator[Path]:
                 if e.errno != errno.ENOSPC:
                     raise
         yield path
-    finally:
-        subprocess.run([require_tool("umount"), str(path)], check=True)

@@ -222,41 +222,19 @@ def test_a_failed_or_empty_sweep_is_an_error_with_its_reason(
     failed = [
         {"domain": "discovery", "kind": "failed", "reason": "scan failed: Network is unreachable"}
     ]
-    report(
-        lan_service,
-        tokens["agent-scan"],
-        "agent-scan",
-        scan,
-        T0 + timedelta(minutes=30),
-        errors=failed,
-    )
-    row = result(database)
-    assert row.status == "error"
-    assert "Network is unreachable" in str(row.errors)
     empty = discovery(complete=True, swept_at=iso(T0 + timedelta(minutes=40)))
-    report(
-        lan_service,
-        tokens["agent-scan"],
-        "agent-scan",
-        scan,
-        T0 + timedelta(minutes=45),
-        discovery=empty,
-    )
-    row = result(database)
-    assert row.status == "error"
-    assert "found no device" in str(row.errors)
     capped = sweep(at=T0 + timedelta(minutes=50)) | {"complete": False, "open_ports": None}
-    report(
-        lan_service,
-        tokens["agent-scan"],
-        "agent-scan",
-        scan,
-        T0 + timedelta(minutes=55),
-        discovery=capped,
-    )
-    row = result(database)
-    assert row.status == "error"
-    assert "cut short" in str(row.errors)
+    cases: list[tuple[int, dict[str, Any], str]] = [
+        (30, {"errors": failed}, "Network is unreachable"),
+        (45, {"discovery": empty}, "found no device"),
+        (55, {"discovery": capped}, "cut short"),
+    ]
+    for minutes, extra, reason in cases:
+        at = T0 + timedelta(minutes=minutes)
+        report(lan_service, tokens["agent-scan"], "agent-scan", scan, at, **extra)
+        row = result(database)
+        assert row.status == "error"
+        assert reason in str(row.errors)
 
 
 def test_an_agent_cannot_send_the_domain_and_policies_without_the_rule_read_nothing(
