@@ -53,6 +53,17 @@ def test_agent_service_is_confined() -> None:
         assert directive in text
 
 
+@pytest.mark.parametrize("unit", ["canhgac-agent.service", "canhgac-agent-once.service"])
+def test_agent_units_let_the_lan_sweep_work_at_layer_2(unit: str) -> None:
+    """The ARP sweep opens an AF_PACKET raw socket (scapy's srp): a unit that forbids
+    the family or CAP_NET_RAW turns every scheduled sweep into the connect fallback."""
+    settings = dict(
+        line.split("=", 1) for line in (UNITS / unit).read_text().splitlines() if "=" in line
+    )
+    assert "AF_PACKET" in settings["RestrictAddressFamilies"].split()
+    assert "CAP_NET_RAW" in settings["CapabilityBoundingSet"].split()
+
+
 def test_server_runs_unprivileged() -> None:
     text = (UNITS / "canhgac-server.service").read_text()
     assert "User=canhgac" in text
