@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.agent.discovery.netlan import HostSpec, Lan, lan
+from tests.agent.discovery.unprivileged import unprivileged_agent
 from tests.support import require_root, require_tool
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,8 @@ def agency_lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lan]:
 def discover(net: Lan, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
     argv = [AGENT, "discover", "--lang", "en", *args]
     if user is not None:
+        # Not the venv's script: the user may not read this checkout (unprivileged.py).
+        argv = [*unprivileged_agent(), *argv[1:]]
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
     return subprocess.run(net.exec(*argv), capture_output=True, text=True, timeout=180, check=False)
 
@@ -142,8 +145,8 @@ def test_the_connect_note_is_worded_in_each_language(agency_lan: Lan) -> None:
         english.stderr
     )
     done = subprocess.run(
-        agency_lan.exec("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", AGENT,
-                        "discover", "--ports", ports, "--lang", "vi"),
+        agency_lan.exec("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        *unprivileged_agent(), "discover", "--ports", ports, "--lang", "vi"),
         capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

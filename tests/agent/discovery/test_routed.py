@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from tests.agent.discovery.netlan import HostSpec, drop_input, listener, remove
+from tests.agent.discovery.unprivileged import unprivileged_agent
 from tests.support import require_root, require_tool
 
 pytestmark = pytest.mark.integration
@@ -133,6 +134,8 @@ def discover(
 ) -> subprocess.CompletedProcess[str]:
     argv = [AGENT, "discover", "--lang", "en", "--config", str(config), *args]
     if user is not None:
+        # Not the venv's script: the user may not read this checkout (unprivileged.py).
+        argv = [*unprivileged_agent(), *argv[1:]]
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *argv]
     return subprocess.run(net.exec(*argv), capture_output=True, text=True, timeout=300, check=False)
 
