@@ -126,7 +126,9 @@ def test_installed_agent_collects_and_checks(installed: list[Path]) -> None:
 
 def test_installed_layout_user_conffile_and_units(installed: list[Path]) -> None:
     assert all(not str(p).startswith(("/usr/lib/python3", "/usr/local")) for p in installed)
-    assert STATE.is_dir() and (STATE.stat().st_mode & 0o777) == 0o750
+    # Root only, as the units' StateDirectoryMode sets it at every start.
+    assert STATE.is_dir() and (STATE.stat().st_mode & 0o777) == 0o700
+    assert (STATE.stat().st_uid, STATE.stat().st_gid) == (0, 0)
     assert _user_exists("canhgac")
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "canhgac-agent").stdout
     assert "/etc/canhgac/agent.yaml" in conffiles

@@ -78,7 +78,7 @@ def test_depends_on_the_distributions_python_modules(package: str) -> None:
 def test_scripts_create_and_remove_the_user_and_state(package: str) -> None:
     scripts = rpm("-qp", "--scripts", package)
     assert "useradd -r -g canhgac" in scripts
-    assert "install -d -m 0750 -o root -g canhgac /var/lib/canhgac-agent" in scripts
+    assert "install -d -m 0700 -o root -g root /var/lib/canhgac-agent" in scripts
     assert "rm -rf /var/lib/canhgac-agent" in scripts and "userdel canhgac" in scripts
     # Installed, not started: enable comes after enrolment.
     assert "systemctl enable" not in scripts and "systemctl start" not in scripts
