@@ -109,6 +109,16 @@ def result(database: Database, agent_id: str = "agent-scan") -> RuleResultRow:
         ).one()
 
 
+def scanner_host() -> dict[str, Any]:
+    """The `host` domain of the agency's discovering host (agent-scan)."""
+    return host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01")
+
+
+def scanner_facts(swept: dict[str, Any]) -> dict[str, Any]:
+    """A report of the discovering host with `swept` as its `discovery` domain."""
+    return make_facts(agent_id="agent-scan", host=scanner_host(), discovery=swept)
+
+
 def fleet(service: IngestService, database: Database) -> dict[str, str]:
     tokens = {
         a: new_token(database, "so-a")
@@ -128,7 +138,7 @@ def fleet(service: IngestService, database: Database) -> dict[str, str]:
         service,
         tokens["agent-scan"],
         "agent-scan",
-        host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        scanner_host(),
         T0 + timedelta(minutes=5),
         discovery=sweep(),
     )
@@ -206,7 +216,7 @@ def test_without_the_queue_the_discoverers_next_changed_report_resolves_it(
         lan_service,
         tokens["agent-scan"],
         "agent-scan",
-        host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        scanner_host(),
         T0 + timedelta(minutes=20),
         discovery=sweep(at=T0 + timedelta(minutes=15)),
     )
@@ -218,7 +228,7 @@ def test_a_failed_or_empty_sweep_is_an_error_with_its_reason(
     lan_service: IngestService, database: Database
 ) -> None:
     tokens = fleet(lan_service, database)
-    scan = host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01")
+    scan = scanner_host()
     failed = [
         {"domain": "discovery", "kind": "failed", "reason": "scan failed: Network is unreachable"}
     ]
@@ -246,7 +256,7 @@ def test_an_agent_cannot_send_the_domain_and_policies_without_the_rule_read_noth
         lan_service,
         tokens["agent-scan"],
         "agent-scan",
-        host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
+        scanner_host(),
         T0 + timedelta(minutes=30),
         discovery=sweep(at=T0 + timedelta(minutes=25)),
         **{DOMAIN: forged},
@@ -261,11 +271,7 @@ def test_the_domain_matches_its_published_schema(
 ) -> None:
     fleet(lan_service, database)
     assert lan_policy.lan is not None
-    facts = make_facts(
-        agent_id="agent-scan",
-        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
-        discovery=sweep(),
-    )
+    facts = scanner_facts(sweep())
     value = lan_policy.lan.enrich(facts, "so-a", "agent-scan")[DOMAIN]
     fastjsonschema.compile(load_rule_schema()["properties"][DOMAIN])(value)
     web = next(d for d in value["devices"] if d["mac"] == WEB_MAC)
@@ -302,11 +308,7 @@ def test_enrolled_hosts_that_cannot_be_read_are_an_error_without_the_detail(
 ) -> None:
     # A database without the collector's tables: every read fails.
     broken = ManagedLan(f"sqlite:///{tmp_path / 'empty.db'}")
-    facts = make_facts(
-        agent_id="agent-scan",
-        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
-        discovery=sweep(),
-    )
+    facts = scanner_facts(sweep())
     enriched = broken.enrich(facts, "so-a", "agent-scan")
     assert DOMAIN not in enriched
     (entry,) = [e for e in enriched["errors"] if e["domain"] == DOMAIN]
@@ -319,11 +321,7 @@ def test_a_sweep_whose_devices_have_no_address_is_an_error(lan_policy: ServerPol
     assert lan_policy.lan is not None
     odd = discovery(device("10.0.0.50", NAS_MAC), complete=True)
     del odd["devices"][0]["ip"]  # what no agent sends (the schema requires it): still no pass
-    facts = make_facts(
-        agent_id="agent-scan",
-        host=host_domain("scan01", "10.0.0.1", "52:54:00:00:00:01"),
-        discovery=odd,
-    )
+    facts = scanner_facts(odd)
     enriched = lan_policy.lan.enrich(facts, "so-a", "agent-scan")
     assert DOMAIN not in enriched
     assert enriched["errors"][-1]["reason"] == "the sweep reported no device with an address"
