@@ -65,8 +65,8 @@ _TIMESTAMP = re.compile(
     r"(?:Z|([+-])([0-9]{2}):([0-9]{2}))",
     re.IGNORECASE,
 )
-# The same wording as the collector's reports (server/reports/text.py datetime_text),
-# which rules/ may not import: a person reads one way of writing a time everywhere.
+# One wording for a time everywhere a person reads one: rule messages here, and the
+# collector's reports through `time_text` (server/reports/text.py datetime_text).
 # Formatted by hand: strftime's %Y does not pad years before 1000 on glibc.
 _TIME_PATTERNS = {
     "vi": "{h:02d}:{mi:02d} {d:02d}/{mo:02d}/{y:04d} (giờ quốc tế)",
@@ -114,7 +114,13 @@ def _time(value: str, lang: str) -> str | None:
         # shaped like a time but not one (month 13, or before year 1 once in UTC):
         # the caller shows the string as the facts hold it
         return None
-    return pattern.format(
+    return time_text(moment, lang)
+
+
+def time_text(moment: datetime, lang: str) -> str:
+    """`moment` (UTC) as `lang` writes a time, to the minute: the wording of rule
+    messages and of the collector's reports alike."""
+    return _TIME_PATTERNS[lang].format(
         y=moment.year, mo=moment.month, d=moment.day, h=moment.hour, mi=moment.minute
     )
 

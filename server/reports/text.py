@@ -15,6 +15,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from rules.language.templates import time_text
 from server.read.audit_views import Text
 
 
@@ -315,8 +316,7 @@ def date_text(value: date, lang: Lang) -> str:
 
 
 def datetime_text(value: datetime, lang: Lang) -> str:
-    pattern = "%Y-%m-%d %H:%M UTC" if lang is Lang.EN else "%H:%M %d/%m/%Y (giờ quốc tế)"
-    return value.strftime(pattern)
+    return time_text(value, lang.value)  # the rule messages' wording too
 
 
 def number_text(value: float, lang: Lang, digits: int = 1) -> str:
